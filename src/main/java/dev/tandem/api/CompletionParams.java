@@ -1,0 +1,180 @@
+package dev.tandem.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.generation.SamplingParams;
+import dev.tandem.serving.ServedModel;
+import dev.tandem.serving.TandemConfig;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Range-checks a completion request and turns it into a {@link GenerationRequest}. */
+final class CompletionParams {
+    /** Below this a temperature is treated as greedy (as vLLM does), avoiding overflow in 1/T. */
+    private static final double GREEDY_BELOW = 1e-5;
+
+    private CompletionParams() {
+    }
+
+    static GenerationRequest toGeneration(CompletionRequest r, ServedModel model, TandemConfig.Limits limits) {
+        unsupported(r);
+        int[] prompt = promptIds(r.prompt(), model);
+        int maxTokens = r.maxTokens() == null ? limits.defaultMaxTokens() : r.maxTokens();
+        if (maxTokens < 1) {
+            throw ApiException.invalid("max_tokens", "max_tokens must be at least 1, got " + maxTokens);
+        }
+        if (maxTokens > limits.maxTokens()) {
+            throw ApiException.invalid("max_tokens", "max_tokens must be at most " + limits.maxTokens() + ", got " + maxTokens);
+        }
+        int context = model.maxContext();
+        if (prompt.length + maxTokens > context) {
+            throw new ApiException(400, "invalid_request_error", prompt.length >= context ? "prompt" : "max_tokens",
+                    "context_length_exceeded", "This model's maximum context length is " + context
+                    + " tokens; the request asks for " + (prompt.length + maxTokens) + " (" + prompt.length
+                    + " in the prompt, " + maxTokens + " to generate). Shorten the prompt or lower max_tokens.");
+        }
+        double temperature = number(r.temperature(), 1.0, "temperature");
+        if (temperature < 0) {
+            throw ApiException.invalid("temperature", "temperature must be >= 0, got " + temperature);
+        }
+        double topP = number(r.topP(), 1.0, "top_p");
+        if (!(topP > 0 && topP <= 1)) {
+            throw ApiException.invalid("top_p", "top_p must be in (0, 1], got " + topP);
+        }
+        int topK = r.topK() == null ? 0 : r.topK();
+        if (topK < 0) {
+            throw ApiException.invalid("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
+        }
+        double minP = number(r.minP(), 0.0, "min_p");
+        if (minP < 0 || minP > 1) {
+            throw ApiException.invalid("min_p", "min_p must be in [0, 1], got " + minP);
+        }
+        double repetition = number(r.repetitionPenalty(), 1.0, "repetition_penalty");
+        if (repetition <= 0) {
+            throw ApiException.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 disables it), got " + repetition);
+        }
+        double presence = penalty(r.presencePenalty(), "presence_penalty");
+        double frequency = penalty(r.frequencyPenalty(), "frequency_penalty");
+        int logprobs = -1;
+        if (r.logprobs() != null) {
+            logprobs = r.logprobs();
+            if (logprobs < 0 || logprobs > limits.maxLogprobs()) {
+                throw ApiException.invalid("logprobs", "logprobs must be in [0, " + limits.maxLogprobs() + "], got " + logprobs);
+            }
+        }
+        SamplingParams sampling = new SamplingParams(temperature < GREEDY_BELOW ? 0 : temperature, topK, topP, minP,
+                repetition, presence, frequency, r.seed());
+        return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs,
+                Boolean.TRUE.equals(r.echo()));
+    }
+
+    private static void unsupported(CompletionRequest r) {
+        if (r.n() != null && r.n() != 1) {
+            throw ApiException.invalid("n", "only n=1 is supported, got " + r.n());
+        }
+        if (r.bestOf() != null && r.bestOf() != 1) {
+            throw ApiException.invalid("best_of", "only best_of=1 is supported, got " + r.bestOf());
+        }
+        if (Boolean.TRUE.equals(r.stream())) {
+            throw ApiException.invalid("stream", "streaming is not supported yet; send stream=false");
+        }
+        if (r.suffix() != null && !r.suffix().isEmpty()) {
+            throw ApiException.invalid("suffix", "suffix (insertion) is not supported");
+        }
+        if (r.logitBias() != null && !r.logitBias().isEmpty()) {
+            throw ApiException.invalid("logit_bias", "logit_bias is not supported");
+        }
+    }
+
+    /** A string, a one-string array, or an array of token ids. */
+    private static int[] promptIds(JsonNode p, ServedModel model) {
+        if (p == null || p.isNull() || p.isMissingNode()) {
+            throw new ApiException(400, "invalid_request_error", "prompt", "missing_required_parameter",
+                    "prompt is required (a string, or an array of token ids)");
+        }
+        if (p.isTextual()) {
+            return model.tokenizer().encodePrompt(p.asText());
+        }
+        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
+            return model.tokenizer().encodePrompt(p.get(0).asText());
+        }
+        if (p.isArray() && !p.isEmpty() && allInts(p)) {
+            int vocab = model.lm().shape().vocabSize();
+            int[] ids = new int[p.size()];
+            for (int i = 0; i < ids.length; i++) {
+                long v = p.get(i).asLong();
+                if (v < 0 || v >= vocab) {
+                    throw ApiException.invalid("prompt", "token id " + v + " at prompt[" + i + "] is outside the vocabulary [0, " + vocab + ")");
+                }
+                ids[i] = (int) v;
+            }
+            return ids;
+        }
+        if (p.isArray() && p.size() > 1 && allText(p)) {
+            throw ApiException.invalid("prompt", "batched prompts are not supported; send one prompt per request");
+        }
+        throw ApiException.invalid("prompt", "prompt must be a string or a non-empty array of token ids");
+    }
+
+    private static boolean allInts(JsonNode a) {
+        for (JsonNode e : a) {
+            if (!e.isIntegralNumber()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean allText(JsonNode a) {
+        for (JsonNode e : a) {
+            if (!e.isTextual()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static List<String> stops(JsonNode s, int max) {
+        if (s == null || s.isNull()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        if (s.isTextual()) {
+            out.add(s.asText());
+        } else if (s.isArray()) {
+            for (JsonNode e : s) {
+                if (!e.isTextual()) {
+                    throw ApiException.invalid("stop", "stop must be a string or an array of strings");
+                }
+                out.add(e.asText());
+            }
+        } else {
+            throw ApiException.invalid("stop", "stop must be a string or an array of strings");
+        }
+        if (out.size() > max) {
+            throw ApiException.invalid("stop", "at most " + max + " stop strings are allowed, got " + out.size());
+        }
+        if (out.stream().anyMatch(String::isEmpty)) {
+            throw ApiException.invalid("stop", "stop strings must not be empty");
+        }
+        return out;
+    }
+
+    private static double penalty(Double v, String name) {
+        double x = number(v, 0.0, name);
+        if (x < -2 || x > 2) {
+            throw ApiException.invalid(name, name + " must be in [-2, 2], got " + x);
+        }
+        return x;
+    }
+
+    private static double number(Double v, double fallback, String name) {
+        if (v == null) {
+            return fallback;
+        }
+        if (!Double.isFinite(v)) {
+            throw ApiException.invalid(name, name + " must be a finite number");
+        }
+        return v;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.tandem.api;
+
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
+
+/** Every error leaves the service as OpenAI-style JSON; a client's mistake is never a 500. */
+public class ErrorMappers {
+    private static final Logger LOG = Logger.getLogger(ErrorMappers.class);
+
+    @ServerExceptionMapper
+    public Response api(ApiException e) {
+        return json(e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
+    }
+
+    @ServerExceptionMapper(priority = 1)
+    public Response malformed(JsonParseException e) {
+        return json(400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
+                "invalid_request_error", null, "invalid_json"));
+    }
+
+    @ServerExceptionMapper(priority = 2)
+    public Response mapping(JsonProcessingException e) {
+        String param = null;
+        if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
+            param = m.getPath().stream()
+                    .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                    .collect(Collectors.joining("."));
+        }
+        String message = param == null
+                ? "request body does not match the schema: " + e.getOriginalMessage()
+                : "'" + param + "' has the wrong type or value: " + firstLine(e.getOriginalMessage());
+        return json(400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
+    }
+
+    @ServerExceptionMapper
+    public Response web(WebApplicationException e) {
+        int status = e.getResponse().getStatus();
+        if (status >= 500) {
+            LOG.error("request failed", e);
+        }
+        String type = status == 404 ? "not_found_error" : status >= 500 ? "server_error" : "invalid_request_error";
+        String message = e.getMessage() == null ? Response.Status.fromStatusCode(status).getReasonPhrase() : e.getMessage();
+        return json(status, ErrorBody.of(message, type, null, null));
+    }
+
+    @ServerExceptionMapper
+    public Response unexpected(Exception e) {
+        LOG.error("request failed", e);
+        return json(500, ErrorBody.of("internal error: " + e.getClass().getSimpleName()
+                + (e.getMessage() == null ? "" : ": " + e.getMessage()), "server_error", null, "internal_error"));
+    }
+
+    private static String firstLine(String s) {
+        int nl = s == null ? -1 : s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    static Response json(int status, ErrorBody body) {
+        return Response.status(status).type(MediaType.APPLICATION_JSON).entity(body).build();
+    }
+}

@@ -1,0 +1,16 @@
+package dev.tandem.api;
+
+import java.util.List;
+
+/** {@code GET /v1/models}: OpenAI's list, each entry extended with what a user of a serving system asks first. */
+public record ModelList(String object, List<ModelCard> data) {
+
+    /**
+     * @param maxModelLen  context length in tokens (vLLM's name)
+     * @param engine       inference engine serving it
+     * @param draft        id of the draft model attached for assisted generation, or null
+     */
+    public record ModelCard(String id, String object, long created, String ownedBy, int maxModelLen, String engine,
+                            int vocabSize, String draft) {
+    }
+}

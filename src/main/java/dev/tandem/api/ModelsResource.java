@@ -1,0 +1,27 @@
+package dev.tandem.api;
+
+import dev.tandem.serving.ModelRegistry;
+import dev.tandem.serving.ServedModel;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import java.util.List;
+
+@Path("/v1/models")
+@Produces(MediaType.APPLICATION_JSON)
+public class ModelsResource {
+    private final ModelRegistry registry;
+
+    ModelsResource(ModelRegistry registry) {
+        this.registry = registry;
+    }
+
+    @GET
+    public ModelList list() {
+        ServedModel t = registry.target();
+        String draft = registry.draft().map(ServedModel::id).orElse(null);
+        return new ModelList("list", List.of(new ModelList.ModelCard(t.id(), "model", t.createdEpochSeconds(), "tandem",
+                t.maxContext(), t.engine(), t.lm().shape().vocabSize(), draft)));
+    }
+}

@@ -1,0 +1,46 @@
+package dev.tandem.engine;
+
+/**
+ * A causal language model with explicit, per-sequence KV caches: the engine SPI.
+ *
+ * <p>Everything the decoding loops need is here. {@link #forward} appends any number of tokens to a
+ * sequence's cache (a prompt prefill, one decode step, or the last accepted token plus k draft
+ * tokens to verify) and returns the logits of every fed position; {@link KvCache#truncate} rolls a
+ * cache back after rejected draft tokens; {@link KvCache#close} releases it.
+ *
+ * <p>Implementations are thread-safe for calls on <em>different</em> caches; one cache is used by
+ * one thread at a time.
+ *
+ * <p>A batched step (several sequences in one runtime call) fits beside {@code forward} as a method
+ * taking a list of (cache, tokens) pairs, with a default that loops over {@code forward}; nothing
+ * here assumes one sequence per call except that default.
+ */
+public interface CausalLm extends AutoCloseable {
+
+    /** Shape facts read from the model (vocabulary, context, cache geometry). */
+    ModelShape shape();
+
+    /** A new, empty cache for one sequence. The caller closes it. */
+    KvCache newCache();
+
+    /**
+     * Feeds {@code length} tokens from {@code tokens[offset..]} after what {@code cache} already
+     * holds, appends their keys and values to it, and returns one row of logits per fed token.
+     *
+     * <p>The returned logits are a view owned by the cache: valid until the next {@code forward}
+     * or {@code truncate} on the same cache, or its close.
+     *
+     * @throws IllegalArgumentException if the tokens would exceed {@link ModelShape#maxContext()}
+     *     or an id is outside the vocabulary
+     */
+    Logits forward(KvCache cache, int[] tokens, int offset, int length);
+
+    /** Convenience for feeding a whole array. */
+    default Logits forward(KvCache cache, int... tokens) {
+        return forward(cache, tokens, 0, tokens.length);
+    }
+
+    /** Releases the model's native resources. Caches must be closed before. */
+    @Override
+    void close();
+}

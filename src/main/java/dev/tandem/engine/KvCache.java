@@ -1,0 +1,18 @@
+package dev.tandem.engine;
+
+/** The keys and values of one sequence, held by the engine between {@link CausalLm#forward} calls. */
+public interface KvCache extends AutoCloseable {
+
+    /** Number of tokens whose keys and values the cache holds. */
+    int length();
+
+    /**
+     * Forgets every position at or after {@code length} (rollback of rejected draft tokens). The
+     * next {@code forward} continues from there as if those tokens had never been fed.
+     */
+    void truncate(int length);
+
+    /** Releases the cache's memory. Idempotent. */
+    @Override
+    void close();
+}

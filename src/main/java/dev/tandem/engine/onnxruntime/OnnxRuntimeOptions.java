@@ -1,0 +1,18 @@
+package dev.tandem.engine.onnxruntime;
+
+/**
+ * How ONNX Runtime sessions are built.
+ *
+ * @param intraOpThreads    threads for one operator (the global pool's size when {@code globalThreadPool})
+ * @param globalThreadPool  share one process-wide pool between all sessions (target and draft) instead
+ *                          of one pool per session; on small machines separate pools fight over cores
+ * @param spinning          let idle pool threads spin (lower latency on an idle machine, wasted CPU
+ *                          when two models alternate)
+ * @param optimizationLevel ONNX Runtime graph optimisation: none, basic, extended or all
+ */
+public record OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel) {
+
+    public static OnnxRuntimeOptions defaults() {
+        return new OnnxRuntimeOptions(Math.max(1, Runtime.getRuntime().availableProcessors()), true, false, "all");
+    }
+}

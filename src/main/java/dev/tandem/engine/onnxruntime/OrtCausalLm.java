@@ -1,0 +1,400 @@
+package dev.tandem.engine.onnxruntime;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.EngineException;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.engine.ModelShape;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.LongBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.jboss.logging.Logger;
+
+/**
+ * The engine SPI on ONNX Runtime, for decoder-only graphs in the Hugging Face Optimum layout
+ * ({@code input_ids}, {@code attention_mask}, optional {@code position_ids},
+ * {@code past_key_values.{i}.key|value} in; {@code logits}, {@code present.{i}.key|value} out).
+ *
+ * <p>Per step, nothing is copied between Java and the runtime: each cache owns native buffers that
+ * ONNX Runtime reads the past from and writes the present into (pre-allocated, "pinned" outputs),
+ * alternating between two buffers so that this step's present becomes the next step's past. The
+ * logits are written into a native buffer too and handed out as a view. The only per-step work
+ * outside {@code session.run} is wrapping those buffers as tensors (a few microseconds each).
+ */
+public final class OrtCausalLm implements CausalLm {
+    private static final Logger LOG = Logger.getLogger(OrtCausalLm.class);
+
+    private final OrtSession session;
+    private final OrtEnvironment env;
+    private final ModelShape shape;
+    private final String[] pastNames;     // past_key_values.{i}.key, past_key_values.{i}.value, ... (slot order)
+    private final String[] presentNames;  // present.{i}.key, present.{i}.value, ...
+    private final OnnxJavaType kvType;
+    private final boolean hasAttentionMask;
+    private final boolean hasPositionIds;
+    private final boolean hasUseCacheBranch;
+    /** Read-only constants shared by every cache: 0..maxContext-1 and maxContext ones. */
+    private final Arena constantsArena = Arena.ofShared();
+    private final LongBuffer positions;
+    private final LongBuffer ones;
+    private final OnnxTensor useCacheBranch;
+
+    private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
+                        String[] presentNames, OnnxJavaType kvType, Set<String> inputs) throws OrtException {
+        this.env = env;
+        this.session = session;
+        this.shape = shape;
+        this.pastNames = pastNames;
+        this.presentNames = presentNames;
+        this.kvType = kvType;
+        this.hasAttentionMask = inputs.contains("attention_mask");
+        this.hasPositionIds = inputs.contains("position_ids");
+        this.hasUseCacheBranch = inputs.contains("use_cache_branch");
+        int max = shape.maxContext();
+        this.positions = longs(constantsArena, max);
+        this.ones = longs(constantsArena, max);
+        for (int i = 0; i < max; i++) {
+            positions.put(i, i);
+            ones.put(i, 1L);
+        }
+        // Optimum's merged decoder: the with-past branch also serves the first step (zero-length past).
+        this.useCacheBranch = hasUseCacheBranch ? OnnxTensor.createTensor(env, new boolean[] {true}) : null;
+    }
+
+    /**
+     * Opens {@code graph} and checks it against {@code expected} (read from the model's
+     * config.json): layers, key/value heads and head size come from the graph's past inputs where
+     * the graph fixes them, otherwise from {@code expected}.
+     *
+     * @throws IllegalArgumentException naming the file and what is wrong, for graphs this engine
+     *     cannot serve
+     */
+    public static OrtCausalLm open(Path graph, ModelShape expected, OnnxRuntimeOptions options) {
+        OrtEnvironment env = OrtRuntime.environment(options);
+        OrtSession session = null;
+        try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
+            so.setOptimizationLevel(optLevel(options.optimizationLevel()));
+            if (options.globalThreadPool() && OrtRuntime.hasGlobalThreadPool()) {
+                so.disablePerSessionThreads();
+            } else {
+                so.setIntraOpNumThreads(options.intraOpThreads());
+                so.addConfigEntry("session.intra_op.allow_spinning", options.spinning() ? "1" : "0");
+            }
+            so.setInterOpNumThreads(1);
+            so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+            session = env.createSession(graph.toString(), so);
+            OrtCausalLm lm = inspect(env, session, graph, expected);
+            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s, position_ids %s", env.getVersion(), graph, lm.shape,
+                    lm.kvType, lm.hasPositionIds ? "fed" : "absent (computed by the graph)");
+            return lm;
+        } catch (OrtException e) {
+            closeQuietly(session);
+            throw new IllegalArgumentException(graph + ": ONNX Runtime cannot load this graph: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(session);
+            throw e;
+        }
+    }
+
+    private static OrtCausalLm inspect(OrtEnvironment env, OrtSession session, Path graph, ModelShape expected)
+            throws OrtException {
+        Map<String, NodeInfo> inputs = session.getInputInfo();
+        Map<String, NodeInfo> outputs = session.getOutputInfo();
+        require(inputs.containsKey("input_ids"), graph, "has no input 'input_ids'");
+        require(outputs.containsKey("logits"), graph, "has no output 'logits'");
+        TensorInfo ids = (TensorInfo) inputs.get("input_ids").getInfo();
+        require(ids.type == OnnxJavaType.INT64, graph, "input_ids must be int64, is " + ids.type);
+        TensorInfo logits = (TensorInfo) outputs.get("logits").getInfo();
+        require(logits.type == OnnxJavaType.FLOAT, graph, "logits must be float32, is " + logits.type);
+
+        int layers = 0;
+        while (inputs.containsKey("past_key_values." + layers + ".key")) {
+            layers++;
+        }
+        require(layers > 0, graph, "has no 'past_key_values.0.key' input: export it with past (text-generation-with-past)");
+        Set<String> known = new LinkedHashSet<>(List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        String[] past = new String[2 * layers];
+        String[] present = new String[2 * layers];
+        for (int l = 0; l < layers; l++) {
+            for (int kv = 0; kv < 2; kv++) {
+                String suffix = kv == 0 ? "key" : "value";
+                past[2 * l + kv] = "past_key_values." + l + "." + suffix;
+                present[2 * l + kv] = "present." + l + "." + suffix;
+                require(inputs.containsKey(past[2 * l + kv]), graph, "has no input '" + past[2 * l + kv] + "'");
+                require(outputs.containsKey(present[2 * l + kv]), graph, "has no output '" + present[2 * l + kv] + "'");
+                known.add(past[2 * l + kv]);
+            }
+        }
+        for (String name : inputs.keySet()) {
+            require(known.contains(name), graph, "has an input this engine does not know how to feed: '" + name + "'");
+        }
+        require(layers == expected.layers(), graph,
+                "has " + layers + " layers of past_key_values but config.json says num_hidden_layers=" + expected.layers());
+
+        TensorInfo pastInfo = (TensorInfo) inputs.get(past[0]).getInfo();
+        long[] dims = pastInfo.getShape();
+        require(dims.length == 4, graph, past[0] + " must be [batch, kv_heads, past, head_dim], has rank " + dims.length);
+        int kvHeads = dim(dims[1], expected.kvHeads(), graph, "key/value heads (num_key_value_heads)");
+        int headDim = dim(dims[3], expected.headDim(), graph, "head size (head_dim)");
+        OnnxJavaType kvType = pastInfo.type;
+        require(kvType == OnnxJavaType.FLOAT || kvType == OnnxJavaType.FLOAT16, graph,
+                "past_key_values must be float32 or float16, are " + kvType);
+        long[] logitDims = logits.getShape();
+        int vocab = dim(logitDims[logitDims.length - 1], expected.vocabSize(), graph, "vocabulary size (vocab_size)");
+        ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
+                kvType == OnnxJavaType.FLOAT ? 4 : 2);
+        return new OrtCausalLm(env, session, shape, past, present, kvType, inputs.keySet());
+    }
+
+    private static int dim(long graphDim, int configured, Path graph, String what) {
+        if (graphDim > 0 && configured > 0 && graphDim != configured) {
+            throw new IllegalArgumentException(graph + ": the graph's " + what + " is " + graphDim
+                    + " but config.json says " + configured);
+        }
+        if (graphDim > 0) {
+            return (int) graphDim;
+        }
+        if (configured > 0) {
+            return configured;
+        }
+        throw new IllegalArgumentException(graph + ": " + what + " is symbolic in the graph and missing from config.json");
+    }
+
+    private static void require(boolean ok, Path graph, String message) {
+        if (!ok) {
+            throw new IllegalArgumentException(graph + ": " + message);
+        }
+    }
+
+    @Override
+    public ModelShape shape() {
+        return shape;
+    }
+
+    @Override
+    public KvCache newCache() {
+        return new Cache();
+    }
+
+    @Override
+    public Logits forward(KvCache kvCache, int[] tokens, int offset, int length) {
+        if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
+            throw new IllegalArgumentException("cache belongs to another model");
+        }
+        if (length < 1) {
+            throw new IllegalArgumentException("feed at least one token");
+        }
+        int past = cache.length;
+        int total = past + length;
+        if (total > shape.maxContext()) {
+            throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
+                    + shape.maxContext());
+        }
+        cache.ensureOpen();
+        cache.ensureCapacity(total);
+        for (int i = 0; i < length; i++) {
+            int t = tokens[offset + i];
+            if (t < 0 || t >= shape.vocabSize()) {
+                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + shape.vocabSize() + ")");
+            }
+            cache.ids.put(i, t);
+        }
+        List<OnnxTensor> created = new ArrayList<>(4 + 4 * pastNames.length);
+        try {
+            Map<String, OnnxTensor> in = new HashMap<>(8 + pastNames.length * 2);
+            Map<String, OnnxTensor> out = new HashMap<>(4 + presentNames.length * 2);
+            long[] tokShape = {1, length};
+            in.put("input_ids", track(created, OnnxTensor.createTensor(env, cache.ids.slice(0, length), tokShape)));
+            if (hasAttentionMask) {
+                in.put("attention_mask", track(created, OnnxTensor.createTensor(env, ones.slice(0, total), new long[] {1, total})));
+            }
+            if (hasPositionIds) {
+                in.put("position_ids", track(created, OnnxTensor.createTensor(env, positions.slice(past, length), tokShape)));
+            }
+            if (hasUseCacheBranch) {
+                in.put("use_cache_branch", useCacheBranch);
+            }
+            long[] pastShape = {1, shape.kvHeads(), past, shape.headDim()};
+            long[] presentShape = {1, shape.kvHeads(), total, shape.headDim()};
+            for (int s = 0; s < pastNames.length; s++) {
+                in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, cache.slot(cache.current, s, past), pastShape, kvType)));
+                out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, cache.slot(cache.next, s, total), presentShape, kvType)));
+            }
+            out.put("logits", track(created, OnnxTensor.createTensor(env,
+                    cache.logits.slice(0, length * shape.vocabSize()), new long[] {1, length, shape.vocabSize()})));
+            try (OrtSession.Result ignored = session.run(in, out)) {
+                // outputs were written into the cache's buffers
+            }
+        } catch (OrtException e) {
+            throw new EngineException("ONNX Runtime failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
+        } finally {
+            for (OnnxTensor t : created) {
+                t.close();
+            }
+        }
+        cache.swap();
+        cache.length = total;
+        return new Logits(cache.logits.asReadOnlyBuffer().limit(length * shape.vocabSize()), length, shape.vocabSize());
+    }
+
+    private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor t) {
+        created.add(t);
+        return t;
+    }
+
+    @Override
+    public void close() {
+        if (useCacheBranch != null) {
+            useCacheBranch.close();
+        }
+        closeQuietly(session);
+        constantsArena.close();
+    }
+
+    private static void closeQuietly(OrtSession s) {
+        if (s != null) {
+            try {
+                s.close();
+            } catch (OrtException e) {
+                LOG.warn("closing an ONNX Runtime session failed", e);
+            }
+        }
+    }
+
+    private static LongBuffer longs(Arena arena, int n) {
+        return arena.allocate(8L * n, 8).asByteBuffer().order(ByteOrder.nativeOrder()).asLongBuffer();
+    }
+
+    private static OrtSession.SessionOptions.OptLevel optLevel(String name) {
+        return switch (name.toLowerCase()) {
+            case "none", "disable" -> OrtSession.SessionOptions.OptLevel.NO_OPT;
+            case "basic" -> OrtSession.SessionOptions.OptLevel.BASIC_OPT;
+            case "extended" -> OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
+            case "all" -> OrtSession.SessionOptions.OptLevel.ALL_OPT;
+            default -> throw new IllegalArgumentException("unknown ONNX Runtime optimization level '" + name
+                    + "' (none, basic, extended, all)");
+        };
+    }
+
+    /**
+     * One sequence's keys and values in native memory. Each of the {@code 2 x layers} slots holds a
+     * {@code [kvHeads, length, headDim]} block at the start of its region; two regions alternate
+     * as past (read) and present (written) so a step never copies the cache.
+     */
+    private final class Cache implements KvCache {
+        private final Arena arena = Arena.ofShared();
+        private int length;
+        private int capacity;          // tokens per slot
+        private MemorySegment current; // holds the past
+        private MemorySegment next;    // receives the present
+        private LongBuffer ids;
+        private java.nio.FloatBuffer logits;
+        private int logitRows;
+        private boolean closed;
+
+        CausalLm owner() {
+            return OrtCausalLm.this;
+        }
+
+        void ensureOpen() {
+            if (closed) {
+                throw new IllegalStateException("KV cache is closed");
+            }
+        }
+
+        long slotBytes(int cap) {
+            return (long) shape.kvHeads() * cap * shape.headDim() * shape.kvBytesPerElement();
+        }
+
+        /** The first {@code tokens} positions of slot {@code s} in {@code region}, as a buffer. */
+        ByteBuffer slot(MemorySegment region, int s, int tokens) {
+            long bytes = (long) shape.kvHeads() * tokens * shape.headDim() * shape.kvBytesPerElement();
+            return region.asSlice(s * slotBytes(capacity), bytes).asByteBuffer().order(ByteOrder.nativeOrder());
+        }
+
+        void ensureCapacity(int tokens) {
+            int rows = tokens - length;
+            if (logits == null || logitRows < rows) {
+                logitRows = Math.max(rows, 8);
+                logits = arena.allocate(4L * logitRows * shape.vocabSize(), 64).asByteBuffer()
+                        .order(ByteOrder.nativeOrder()).asFloatBuffer();
+                ids = longs(arena, logitRows);
+            }
+            if (tokens <= capacity) {
+                return;
+            }
+            int newCapacity = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
+            long newSlot = slotBytes(newCapacity);
+            MemorySegment grownCurrent = arena.allocate(newSlot * pastNames.length, 64);
+            MemorySegment grownNext = arena.allocate(newSlot * pastNames.length, 64);
+            if (length > 0) {  // the [kvHeads, length, headDim] blocks keep their layout; only slot starts move
+                long used = (long) shape.kvHeads() * length * shape.headDim() * shape.kvBytesPerElement();
+                for (int s = 0; s < pastNames.length; s++) {
+                    MemorySegment.copy(current, s * slotBytes(capacity), grownCurrent, s * newSlot, used);
+                }
+            }
+            // Memory from the arena is freed when the cache closes; growth is geometric, so rare.
+            current = grownCurrent;
+            next = grownNext;
+            capacity = newCapacity;
+        }
+
+        void swap() {
+            MemorySegment t = current;
+            current = next;
+            next = t;
+        }
+
+        @Override
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public void truncate(int newLength) {
+            ensureOpen();
+            if (newLength < 0 || newLength > length) {
+                throw new IllegalArgumentException("cannot truncate a cache of " + length + " tokens to " + newLength);
+            }
+            if (newLength == length) {
+                return;
+            }
+            // Compact each slot's [kvHeads, length, headDim] block to [kvHeads, newLength, headDim].
+            long rowBytes = (long) shape.headDim() * shape.kvBytesPerElement();
+            long slot = slotBytes(capacity);
+            for (int s = 0; s < pastNames.length; s++) {
+                long base = s * slot;
+                for (int h = 1; h < shape.kvHeads(); h++) {
+                    MemorySegment.copy(current, base + h * length * rowBytes, current, base + h * newLength * rowBytes,
+                            newLength * rowBytes);
+                }
+            }
+            length = newLength;
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                arena.close();
+            }
+        }
+    }
+}

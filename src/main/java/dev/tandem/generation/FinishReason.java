@@ -1,0 +1,19 @@
+package dev.tandem.generation;
+
+/** Why generation ended, with the names OpenAI's API uses. */
+public enum FinishReason {
+    /** EOS or a stop string. */
+    STOP("stop"),
+    /** {@code max_tokens} or the model's context was reached. */
+    LENGTH("length");
+
+    private final String apiName;
+
+    FinishReason(String apiName) {
+        this.apiName = apiName;
+    }
+
+    public String apiName() {
+        return apiName;
+    }
+}

@@ -1,0 +1,181 @@
+package dev.tandem.generation;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Chooses tokens from logits for one sequence: penalties, then greedy argmax, or temperature,
+ * softmax, top-k, top-p and min-p filtering and a draw from the seeded random stream.
+ *
+ * <p>{@link #distribution} exposes the exact distribution a draw is made from, so that a
+ * speculative decoder can compare the target's and the draft's probabilities after the same
+ * transforms. Scratch arrays are allocated once per sequence, not per token.
+ */
+public final class Sampler {
+    private final SamplingParams params;
+    private final SplittableRandom random;
+    private final int vocab;
+    private final int[] generatedCounts;  // occurrences in the generated text (presence/frequency penalty)
+    private final boolean[] seen;         // in the prompt or the generated text (repetition penalty)
+    private final long[] order;           // scratch for sorting (probability bits, token id)
+
+    public Sampler(SamplingParams params, int vocab, int[] prompt) {
+        this.params = params;
+        this.vocab = vocab;
+        this.random = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
+        this.generatedCounts = new int[vocab];
+        this.seen = new boolean[vocab];
+        this.order = new long[vocab];
+        for (int t : prompt) {
+            seen[t] = true;
+        }
+    }
+
+    /** Records a token of the output (for penalties). */
+    public void accept(int token) {
+        generatedCounts[token]++;
+        seen[token] = true;
+    }
+
+    /** Chooses the next token from {@code logits}, which it overwrites. */
+    public int next(float[] logits) {
+        applyPenalties(logits);
+        if (params.isGreedy()) {
+            return argmax(logits);
+        }
+        toDistribution(logits);
+        return draw(logits);
+    }
+
+    /**
+     * Overwrites {@code logits} with the probabilities a sampled draw uses (zeros for filtered
+     * tokens; sums to 1). For greedy params it is one-hot on the argmax.
+     */
+    public float[] distribution(float[] logits) {
+        applyPenalties(logits);
+        if (params.isGreedy()) {
+            int best = argmax(logits);
+            Arrays.fill(logits, 0f);
+            logits[best] = 1f;
+            return logits;
+        }
+        toDistribution(logits);
+        return logits;
+    }
+
+    /** A draw from a probability vector (as made by {@link #distribution}). */
+    public int draw(float[] probs) {
+        double u = random.nextDouble();
+        double cumulative = 0;
+        int last = -1;
+        for (int i = 0; i < vocab; i++) {
+            if (probs[i] > 0) {
+                cumulative += probs[i];
+                last = i;
+                if (u < cumulative) {
+                    return i;
+                }
+            }
+        }
+        return last;  // rounding left u just above the total
+    }
+
+    /** A uniform number in [0, 1) from this sequence's stream (for accept/reject tests). */
+    public double uniform() {
+        return random.nextDouble();
+    }
+
+    private void applyPenalties(float[] logits) {
+        if (!params.hasPenalties()) {
+            return;
+        }
+        float rep = (float) params.repetitionPenalty();
+        float presence = (float) params.presencePenalty();
+        float frequency = (float) params.frequencyPenalty();
+        for (int t = 0; t < vocab; t++) {
+            if (seen[t] && rep != 1f) {
+                logits[t] = logits[t] > 0 ? logits[t] / rep : logits[t] * rep;
+            }
+            int c = generatedCounts[t];
+            if (c > 0) {
+                logits[t] -= presence + frequency * c;
+            }
+        }
+    }
+
+    private void toDistribution(float[] logits) {
+        float invT = (float) (1.0 / params.temperature());
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            float p = (float) Math.exp((logits[i] - max) * invT);
+            logits[i] = p;
+            sum += p;
+        }
+        float top = 0;
+        for (int i = 0; i < vocab; i++) {
+            logits[i] = (float) (logits[i] / sum);
+            top = Math.max(top, logits[i]);
+        }
+        boolean filtered = false;
+        if (params.minP() > 0) {
+            float floor = (float) (params.minP() * top);
+            for (int i = 0; i < vocab; i++) {
+                if (logits[i] < floor) {
+                    logits[i] = 0;
+                }
+            }
+            filtered = true;
+        }
+        if (params.topK() > 0 && params.topK() < vocab || params.topP() < 1) {
+            filterTopKTopP(logits);
+            filtered = true;
+        }
+        if (filtered) {
+            double kept = 0;
+            for (int i = 0; i < vocab; i++) {
+                kept += logits[i];
+            }
+            for (int i = 0; i < vocab; i++) {
+                logits[i] = (float) (logits[i] / kept);
+            }
+        }
+    }
+
+    /** Zeroes every token outside the top k and outside the top-p nucleus (ties broken by id). */
+    private void filterTopKTopP(float[] probs) {
+        for (int i = 0; i < vocab; i++) {
+            // non-negative floats order like their bit patterns; larger ids first among equals after reversal
+            order[i] = ((long) Float.floatToRawIntBits(probs[i]) << 32) | (vocab - 1 - i);
+        }
+        Arrays.sort(order);
+        int k = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
+        double p = params.topP();
+        double cumulative = 0;
+        int keep = 0;
+        for (int r = vocab - 1; r >= 0 && keep < k; r--) {
+            float prob = Float.intBitsToFloat((int) (order[r] >>> 32));
+            if (prob == 0 || cumulative >= p) {
+                break;
+            }
+            cumulative += prob;
+            keep++;
+        }
+        for (int r = vocab - 1 - keep; r >= 0; r--) {
+            probs[vocab - 1 - (int) (order[r] & 0xffffffffL)] = 0;
+        }
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

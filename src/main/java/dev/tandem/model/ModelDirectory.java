@@ -1,0 +1,123 @@
+package dev.tandem.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.MissingNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * A model directory in the Hugging Face Optimum export layout:
+ * {@code model.onnx} (or {@code decoder_model_merged.onnx}), {@code config.json},
+ * {@code generation_config.json}, {@code tokenizer.json}, {@code tokenizer_config.json}, and
+ * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded.
+ *
+ * <p>Every problem is reported as an {@link IllegalArgumentException} whose message names the file
+ * and what is wrong with it, so a failed start-up says exactly what to fix.
+ */
+public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode tokenizerConfig) {
+
+    public static final List<String> GRAPH_NAMES = List.of("model.onnx", "decoder_model_merged.onnx");
+    public static final String MANIFEST = "SHA256SUMS";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static ModelDirectory open(Path dir) {
+        Path d = dir.toAbsolutePath().normalize();
+        if (!Files.isDirectory(d)) {
+            throw new IllegalArgumentException(d + ": model directory does not exist");
+        }
+        verifyManifest(d);
+        Path graph = GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException(d + ": no ONNX graph: expected one of " + GRAPH_NAMES));
+        Path configJson = required(d, "config.json");
+        required(d, "tokenizer.json");
+        JsonNode config = readJson(configJson);
+        Path genPath = d.resolve("generation_config.json");
+        JsonNode generation = Files.isRegularFile(genPath) ? readJson(genPath) : MissingNode.getInstance();
+        Path tokCfgPath = d.resolve("tokenizer_config.json");
+        JsonNode tokenizerConfig = Files.isRegularFile(tokCfgPath) ? readJson(tokCfgPath) : MissingNode.getInstance();
+        return new ModelDirectory(d, graph, ModelConfig.read(configJson, config, generation), tokenizerConfig);
+    }
+
+    public Path tokenizerJson() {
+        return dir.resolve("tokenizer.json");
+    }
+
+    /** The directory's name, the default id the model is served under. */
+    public String name() {
+        return dir.getFileName().toString();
+    }
+
+    private static Path required(Path dir, String name) {
+        Path p = dir.resolve(name);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalArgumentException(p + ": required file is missing");
+        }
+        return p;
+    }
+
+    private static JsonNode readJson(Path p) {
+        try {
+            JsonNode n = JSON.readTree(p.toFile());
+            if (n == null || !n.isObject()) {
+                throw new IllegalArgumentException(p + ": not a JSON object");
+            }
+            return n;
+        } catch (IOException e) {
+            throw new IllegalArgumentException(p + ": not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /** Checks every line of {@code SHA256SUMS} ("hex  name", as sha256sum writes it), if present. */
+    static void verifyManifest(Path dir) {
+        Path manifest = dir.resolve(MANIFEST);
+        if (!Files.isRegularFile(manifest)) {
+            return;
+        }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(manifest);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(manifest + ": cannot read: " + e.getMessage(), e);
+        }
+        for (String line : lines) {
+            if (line.isBlank()) {
+                continue;
+            }
+            String[] parts = line.trim().split("\\s+\\*?", 2);
+            if (parts.length != 2 || parts[0].length() != 64) {
+                throw new IllegalArgumentException(manifest + ": malformed line '" + line + "'");
+            }
+            Path file = dir.resolve(parts[1]).normalize();
+            if (!file.startsWith(dir) || !Files.isRegularFile(file)) {
+                throw new IllegalArgumentException(file + ": listed in " + MANIFEST + " but missing");
+            }
+            String actual = sha256(file);
+            if (!actual.equalsIgnoreCase(parts[0])) {
+                throw new IllegalArgumentException(file + ": checksum mismatch (corrupted?): " + MANIFEST + " says "
+                        + parts[0] + ", file has " + actual);
+            }
+        }
+    }
+
+    static String sha256(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                md.update(buf, 0, n);
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

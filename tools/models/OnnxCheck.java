@@ -1,0 +1,259 @@
+// Checks an exported ONNX decoder (HF Optimum layout with KV cache) with ONNX Runtime Java
+// against reference data written by export_onnx.py, and measures held-out perplexity.
+//
+//   java -cp onnxruntime-1.29.0.jar --enable-native-access=ALL-UNNAMED tools/models/OnnxCheck.java \
+//        --ref ref.bin --heldout heldout.bin [--json out.json] model_fp32.onnx:1e-4 model.onnx ...
+//
+// A model given as path:TOL fails (exit 1) if any logit differs from the reference by more than TOL
+// or if its greedy continuation differs. Checks per model:
+//   prefill  : whole reference sequence in one call (past length 0)
+//   cached   : prefill half, then 5 tokens at once after the past, then one token at a time
+//   batch    : batch 2, row 1 left-padded by 3 (attention_mask 0, position_ids from 0 at the first
+//              real token), prefill then 2 tokens at once after the past for both rows
+//   greedy   : greedy continuation of the reference prompt with the KV cache, compared to torch's
+//   ppl      : per held-out verse <s> verse </s>, exp(mean NLL of predicting verse </s>)
+import ai.onnxruntime.*;
+
+import java.io.*;
+import java.nio.*;
+import java.nio.file.*;
+import java.util.*;
+
+public class OnnxCheck {
+    static OrtEnvironment env = OrtEnvironment.getEnvironment();
+    static OrtSession sess;
+    static int layers, kvh, hd, vocab;
+
+    static final class Out {
+        float[] logits; // [b, s, V]
+        float[][] present; // [2*layers][b*kvh*total*hd]
+        int b, s, total;
+    }
+
+    static Out run(long[][] ids, long[][] mask, long[][] pos, float[][] past, int pastLen) throws OrtException {
+        int b = ids.length, s = ids[0].length, total = pastLen + s;
+        Map<String, OnnxTensor> in = new LinkedHashMap<>();
+        List<OnnxTensor> all = new ArrayList<>();
+        try {
+            in.put("input_ids", t(flat(ids), b, s));
+            in.put("attention_mask", t(flat(mask), b, total));
+            in.put("position_ids", t(flat(pos), b, s));
+            for (int i = 0; i < layers; i++) {
+                for (int j = 0; j < 2; j++) {
+                    float[] p = past == null ? new float[0] : past[2 * i + j];
+                    in.put("past_key_values." + i + (j == 0 ? ".key" : ".value"),
+                            OnnxTensor.createTensor(env, FloatBuffer.wrap(p), new long[]{b, kvh, pastLen, hd}));
+                }
+            }
+            all.addAll(in.values());
+            try (OrtSession.Result r = sess.run(in)) {
+                Out o = new Out();
+                o.b = b; o.s = s; o.total = total;
+                o.logits = arr(((OnnxTensor) r.get("logits").get()).getFloatBuffer());
+                o.present = new float[2 * layers][];
+                for (int i = 0; i < layers; i++) {
+                    o.present[2 * i] = arr(((OnnxTensor) r.get("present." + i + ".key").get()).getFloatBuffer());
+                    o.present[2 * i + 1] = arr(((OnnxTensor) r.get("present." + i + ".value").get()).getFloatBuffer());
+                }
+                return o;
+            }
+        } finally {
+            for (OnnxTensor x : all) x.close();
+        }
+    }
+
+    static OnnxTensor t(long[] v, int b, int s) throws OrtException {
+        return OnnxTensor.createTensor(env, LongBuffer.wrap(v), new long[]{b, s});
+    }
+
+    static float[] arr(FloatBuffer fb) {
+        float[] a = new float[fb.remaining()];
+        fb.get(a);
+        return a;
+    }
+
+    static long[] flat(long[][] x) {
+        long[] r = new long[x.length * x[0].length];
+        for (int i = 0; i < x.length; i++) System.arraycopy(x[i], 0, r, i * x[0].length, x[0].length);
+        return r;
+    }
+
+    static long[][] one(long[] v) { return new long[][]{v}; }
+
+    static long[] range(long a, int n) {
+        long[] r = new long[n];
+        for (int i = 0; i < n; i++) r[i] = a + i;
+        return r;
+    }
+
+    static long[] ones(int n) { long[] r = new long[n]; Arrays.fill(r, 1); return r; }
+
+    static long[] slice(long[] v, int a, int b) { return Arrays.copyOfRange(v, a, b); }
+
+    /** max |logits[row, i] - ref[refStart + i]| over i < n */
+    static double diff(Out o, int row, int from, float[] ref, int refStart, int n) {
+        double m = 0;
+        for (int i = 0; i < n; i++) {
+            int ob = (row * o.s + from + i) * vocab, rb = (refStart + i) * vocab;
+            for (int k = 0; k < vocab; k++) m = Math.max(m, Math.abs(o.logits[ob + k] - ref[rb + k]));
+        }
+        return m;
+    }
+
+    static int argmax(float[] l, int off) {
+        int best = 0;
+        for (int k = 1; k < vocab; k++) if (l[off + k] > l[off + best]) best = k;
+        return best;
+    }
+
+    static ByteBuffer readAll(String p) throws IOException {
+        return ByteBuffer.wrap(Files.readAllBytes(Path.of(p))).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    static long[] longs(ByteBuffer bb, int n) { long[] r = new long[n]; for (int i = 0; i < n; i++) r[i] = bb.getLong(); return r; }
+
+    public static void main(String[] args) throws Exception {
+        String refPath = null, heldPath = null, jsonPath = null;
+        List<String> models = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--ref" -> refPath = args[++i];
+                case "--heldout" -> heldPath = args[++i];
+                case "--json" -> jsonPath = args[++i];
+                default -> models.add(args[i]);
+            }
+        }
+        ByteBuffer rb = readAll(refPath);
+        if (rb.getInt() != 0x4D444E54) throw new IllegalStateException("bad ref magic");
+        int L = rb.getInt();
+        vocab = rb.getInt();
+        long[] seq = longs(rb, L);
+        float[] ref = new float[L * vocab];
+        rb.asFloatBuffer().get(ref);
+        rb.position(rb.position() + 4 * L * vocab);
+        long[] prompt = longs(rb, rb.getInt());
+        long[] gen = longs(rb, rb.getInt());
+        List<long[]> docs = new ArrayList<>();
+        if (heldPath != null) {
+            ByteBuffer hb = readAll(heldPath);
+            int n = hb.getInt();
+            for (int i = 0; i < n; i++) docs.add(longs(hb, hb.getInt()));
+        }
+        boolean ok = true;
+        StringBuilder json = new StringBuilder("{\n");
+        for (int mi = 0; mi < models.size(); mi++) {
+            String spec = models.get(mi);
+            double tol = Double.NaN;
+            int c = spec.lastIndexOf(':');
+            if (c > 0 && spec.substring(c + 1).matches("[0-9.eE+-]+")) {
+                tol = Double.parseDouble(spec.substring(c + 1));
+                spec = spec.substring(0, c);
+            }
+            OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+            so.setIntraOpNumThreads(2);
+            so.setInterOpNumThreads(1);
+            so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            sess = env.createSession(spec, so);
+            layers = 0;
+            for (var e : sess.getInputInfo().entrySet()) {
+                if (e.getKey().startsWith("past_key_values.") && e.getKey().endsWith(".key")) {
+                    layers++;
+                    long[] sh = ((TensorInfo) e.getValue().getInfo()).getShape();
+                    kvh = (int) sh[1]; hd = (int) sh[3];
+                }
+            }
+            // prefill
+            Out o = run(one(seq), one(ones(L)), one(range(0, L)), null, 0);
+            double dPrefill = diff(o, 0, 0, ref, 0, L);
+            // cached: half, then 5 at once, then 1 at a time
+            int h = L / 2;
+            Out a = run(one(slice(seq, 0, h)), one(ones(h)), one(range(0, h)), null, 0);
+            double dCached = diff(a, 0, 0, ref, 0, h);
+            int p = h;
+            float[][] past = a.present;
+            while (p < L) {
+                int k = p == h ? Math.min(5, L - p) : 1;
+                Out x = run(one(slice(seq, p, p + k)), one(ones(p + k)), one(range(p, k)), past, p);
+                dCached = Math.max(dCached, diff(x, 0, 0, ref, p, k));
+                past = x.present;
+                p += k;
+            }
+            // batch 2 with left padding
+            int P = L - 8, pad = 3;
+            long[][] ids = new long[2][P], mask = new long[2][P], pos = new long[2][P];
+            for (int i = 0; i < P; i++) {
+                ids[0][i] = seq[i]; mask[0][i] = 1; pos[0][i] = i;
+                if (i < pad) { ids[1][i] = 0; mask[1][i] = 0; pos[1][i] = 1; }
+                else { ids[1][i] = seq[i - pad]; mask[1][i] = 1; pos[1][i] = i - pad; }
+            }
+            Out bo = run(ids, mask, pos, null, 0);
+            double dBatch = Math.max(diff(bo, 0, 0, ref, 0, P), diff(bo, 1, pad, ref, 0, P - pad));
+            long[][] ids2 = {{seq[P], seq[P + 1]}, {seq[P - pad], seq[P - pad + 1]}};
+            long[][] mask2 = new long[2][P + 2];
+            for (int i = 0; i < P + 2; i++) { mask2[0][i] = 1; mask2[1][i] = i < pad ? 0 : 1; }
+            long[][] pos2 = {{P, P + 1}, {P - pad, P - pad + 1}};
+            Out b2 = run(ids2, mask2, pos2, bo.present, P);
+            dBatch = Math.max(dBatch, Math.max(diff(b2, 0, 0, ref, P, 2), diff(b2, 1, 0, ref, P - pad, 2)));
+            // greedy with cache
+            long t0 = System.nanoTime();
+            Out g = run(one(prompt), one(ones(prompt.length)), one(range(0, prompt.length)), null, 0);
+            long tPrefill = System.nanoTime() - t0;
+            List<Long> out = new ArrayList<>();
+            int cur = prompt.length;
+            long t1 = System.nanoTime();
+            int steps = 0;
+            while (out.size() < gen.length) {
+                int tok = argmax(g.logits, (g.s - 1) * vocab);
+                out.add((long) tok);
+                if (tok == 2) break;
+                g = run(one(new long[]{tok}), one(ones(cur + 1)), one(new long[]{cur}), g.present, cur);
+                cur++;
+                steps++;
+            }
+            double msPerTok = steps == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / steps;
+            int agree = 0;
+            while (agree < Math.min(out.size(), gen.length) && out.get(agree) == gen[agree]) agree++;
+            boolean greedyOk = agree == gen.length && out.size() == gen.length;
+            // perplexity
+            double nll = 0;
+            long n = 0;
+            long t2 = System.nanoTime();
+            for (long[] d : docs) {
+                int m = d.length - 1;
+                Out x = run(one(slice(d, 0, m)), one(ones(m)), one(range(0, m)), null, 0);
+                for (int i = 0; i < m; i++) {
+                    int off = i * vocab;
+                    double mx = Double.NEGATIVE_INFINITY;
+                    for (int k = 0; k < vocab; k++) mx = Math.max(mx, x.logits[off + k]);
+                    double se = 0;
+                    for (int k = 0; k < vocab; k++) se += Math.exp(x.logits[off + k] - mx);
+                    nll += Math.log(se) + mx - x.logits[off + (int) d[i + 1]];
+                    n++;
+                }
+            }
+            double ppl = n == 0 ? Double.NaN : Math.exp(nll / n);
+            double pplSec = (System.nanoTime() - t2) / 1e9;
+            double maxDiff = Math.max(dPrefill, Math.max(dCached, dBatch));
+            boolean pass = Double.isNaN(tol) || (maxDiff <= tol && greedyOk);
+            ok &= pass;
+            String name = Path.of(spec).getFileName().toString();
+            System.out.printf(Locale.ROOT, "%s: layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec, layers, kvh, hd, vocab);
+            System.out.printf(Locale.ROOT, "  max_abs_logit_diff prefill=%.3g cached=%.3g batch_padded=%.3g (tol %s) %s%n",
+                    dPrefill, dCached, dBatch, Double.isNaN(tol) ? "none" : tol, pass ? "PASS" : "FAIL");
+            System.out.printf(Locale.ROOT, "  greedy: %d/%d tokens equal to torch; prefill %.1f ms (%d tok), decode %.2f ms/token%n",
+                    agree, gen.length, tPrefill / 1e6, prompt.length, msPerTok);
+            System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);
+            json.append(String.format(Locale.ROOT,
+                    "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
+                            "\"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
+                            "\"heldout_tokens\": %d, \"pass\": %s}%s\n",
+                    name, maxDiff, dPrefill, dCached, dBatch, agree, gen.length, msPerTok, ppl, n, pass,
+                    mi + 1 < models.size() ? "," : ""));
+            sess.close();
+        }
+        json.append("}\n");
+        if (jsonPath != null) Files.writeString(Path.of(jsonPath), json.toString());
+        System.out.println(ok ? "ALL PASS" : "SOME FAILED");
+        System.exit(ok ? 0 : 1);
+    }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Export a checkpoint to the HF Optimum ONNX layout (text-generation-with-past), opset 14, fp32,
+plus config.json / generation_config.json, and write reference data for OnnxCheck.java:
+
+  <out>/model_fp32.onnx, config.json, generation_config.json
+  <out>/ref.bin      torch logits of one held-out token sequence + a greedy continuation
+  <out>/heldout.bin  the held-out verses as documents <s> ... </s> (for perplexity)
+  <out>/torch.json   torch held-out perplexity, parameter count, greedy samples
+
+  export_onnx.py --ckpt work/draft/ckpt.pt --out work/draft/export
+"""
+import argparse, json, os, struct, sys
+import numpy as np
+import torch
+import onnx
+
+torch.set_num_threads(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import load_checkpoint  # noqa: E402
+import data  # noqa: E402
+from train import eval_ppl  # noqa: E402
+
+
+class OnnxWrapper(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        logits, presents = self.m(input_ids, attention_mask, position_ids, past)
+        out = [logits]
+        for k, v in presents:
+            out += [k, v]
+        return tuple(out)
+
+
+def export(model, path):
+    c = model.config
+    L, kvh, hd = c.num_hidden_layers, c.num_key_value_heads, c.head_dim
+    b, s, p = 2, 3, 4
+    ids = torch.randint(3, c.vocab_size, (b, s))
+    am = torch.ones(b, p + s, dtype=torch.long)
+    pos = (torch.arange(s) + p)[None].expand(b, s).contiguous()
+    past = [torch.randn(b, kvh, p, hd) for _ in range(2 * L)]
+    in_names = ["input_ids", "attention_mask", "position_ids"]
+    out_names = ["logits"]
+    dyn = {"input_ids": {0: "batch_size", 1: "sequence_length"},
+           "attention_mask": {0: "batch_size", 1: "past_sequence_length + sequence_length"},
+           "position_ids": {0: "batch_size", 1: "sequence_length"},
+           "logits": {0: "batch_size", 1: "sequence_length"}}
+    for i in range(L):
+        for kv in ("key", "value"):
+            n = "past_key_values.%d.%s" % (i, kv)
+            in_names.append(n); dyn[n] = {0: "batch_size", 2: "past_sequence_length"}
+            n = "present.%d.%s" % (i, kv)
+            out_names.append(n); dyn[n] = {0: "batch_size", 2: "past_sequence_length + sequence_length"}
+    with torch.no_grad():
+        torch.onnx.export(OnnxWrapper(model), (ids, am, pos, *past), path, opset_version=14,
+                          input_names=in_names, output_names=out_names, dynamic_axes=dyn,
+                          do_constant_folding=True)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    return m
+
+
+@torch.no_grad()
+def greedy(model, ids, n):
+    out = list(ids)
+    x = torch.tensor([out])
+    logits, past = model(x)
+    for _ in range(n):
+        t = int(logits[0, -1].argmax())
+        out.append(t)
+        if t == data.EOS:
+            break
+        logits, past = model(torch.tensor([[t]]), past=past)
+    return out[len(ids):]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    model, ck = load_checkpoint(a.ckpt)
+    c = model.config
+    export(model, os.path.join(a.out, "model_fp32.onnx"))
+    json.dump(c.hf_config(), open(os.path.join(a.out, "config.json"), "w"), indent=2)
+    json.dump({"bos_token_id": 1, "eos_token_id": 2}, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
+
+    sp = data.sp()
+    _, _, held = data.load("heldout")
+    # reference sequence: two consecutive held-out verses as <s> v1 </s> <s> v2 </s>, trimmed to 64 tokens
+    seq = ([data.BOS] + held[10] + [data.EOS] + [data.BOS] + held[11] + [data.EOS])[:64]
+    with torch.no_grad():
+        logits, _ = model(torch.tensor([seq]))
+    prompt = [data.BOS] + sp.encode("And he said unto them,")
+    gen = greedy(model, prompt, 40)
+    with open(os.path.join(a.out, "ref.bin"), "wb") as f:
+        f.write(struct.pack("<iii", 0x4D444E54, len(seq), c.vocab_size))
+        f.write(np.array(seq, dtype="<i8").tobytes())
+        f.write(logits[0].numpy().astype("<f4").tobytes())
+        f.write(struct.pack("<i", len(prompt))); f.write(np.array(prompt, dtype="<i8").tobytes())
+        f.write(struct.pack("<i", len(gen))); f.write(np.array(gen, dtype="<i8").tobytes())
+    with open(os.path.join(a.out, "heldout.bin"), "wb") as f:
+        f.write(struct.pack("<i", len(held)))
+        for d in held:
+            doc = [data.BOS] + d + [data.EOS]
+            f.write(struct.pack("<i", len(doc))); f.write(np.array(doc, dtype="<i8").tobytes())
+    ppl = eval_ppl(model, held)
+    samples = []
+    meta = [l.split("\t") for l in open(os.path.join(data.WORK, "corpus", "heldout_meta.tsv")).read().splitlines()]
+    for i in (0, 90, 300, 400, 500):
+        words = meta[i][3].split()
+        pr = " ".join(words[:max(3, len(words) // 3)])
+        g = greedy(model, [data.BOS] + sp.encode(pr), 60)
+        samples.append({"ref": "%s %s:%s" % tuple(meta[i][:3]), "prompt": pr,
+                        "greedy": sp.decode([t for t in g if t > 2]), "ended_with_eos": bool(g and g[-1] == data.EOS)})
+    info = {"params": model.num_params(), "heldout_ppl_torch": ppl, "train_step": ck["step"],
+            "train_minutes": ck["elapsed"] / 60, "train_tokens": ck["step"] * ck["args"]["batch"] * ck["args"]["seq"],
+            "history": ck.get("history", []), "args": ck["args"],
+            "greedy_ref_prompt": sp.decode(prompt[1:]), "greedy_ref": sp.decode([t for t in gen if t > 2]),
+            "samples": samples}
+    json.dump(info, open(os.path.join(a.out, "torch.json"), "w"), indent=2)
+    print(json.dumps({k: info[k] for k in ("params", "heldout_ppl_torch", "train_tokens", "train_minutes")}))
+    for s in samples:
+        print("[%s] %s || %s" % (s["ref"], s["prompt"], s["greedy"]))
+
+
+if __name__ == "__main__":
+    main()

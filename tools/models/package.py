@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""Assemble models/<name>/: model.onnx (the served graph), config.json, generation_config.json,
+tokenizer.json, tokenizer_config.json, MODEL_CARD.md, SHA256SUMS (sha256sum format, every other file).
+
+  package.py --name kjv-draft --export work/draft/export --onnx model_int8.onnx \
+             [--extra model_fp32.onnx] --status "..."
+Reads <export>/torch.json (training facts, torch perplexity, samples) and <export>/check.json
+(OnnxCheck.java results) to write the model card.
+"""
+import argparse, hashlib, json, os, shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--export", required=True)
+    ap.add_argument("--onnx", default="model_int8.onnx", help="file in --export served as model.onnx")
+    ap.add_argument("--extra", action="append", default=[], help="additional files from --export to ship as-is")
+    ap.add_argument("--status", required=True)
+    ap.add_argument("--role", default="")
+    a = ap.parse_args()
+    ex = os.path.join(HERE, a.export) if not os.path.isabs(a.export) else a.export
+    out = os.path.join(ROOT, "models", a.name)
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        os.remove(os.path.join(out, f))
+    shutil.copyfile(os.path.join(ex, a.onnx), os.path.join(out, "model.onnx"))
+    for f in a.extra:
+        shutil.copyfile(os.path.join(ex, f), os.path.join(out, f))
+    for f in ("config.json", "generation_config.json"):
+        shutil.copyfile(os.path.join(ex, f), os.path.join(out, f))
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(HERE, "work", "tok", f), os.path.join(out, f))
+    info = json.load(open(os.path.join(ex, "torch.json")))
+    chk = json.load(open(os.path.join(ex, "check.json")))
+    cfg = json.load(open(os.path.join(ex, "config.json")))
+    split = json.load(open(os.path.join(HERE, "split.json")))
+    served = chk[a.onnx]
+    fp32 = chk.get("model_fp32.onnx")
+    sizes = {f: os.path.getsize(os.path.join(out, f)) for f in sorted(os.listdir(out))}
+    fp32_size = os.path.getsize(os.path.join(ex, "model_fp32.onnx"))
+    ar = info["args"]
+    L = []
+    L.append("# %s\n" % a.name)
+    L.append("**Status:** %s\n" % a.status)
+    if a.role:
+        L.append(a.role + "\n")
+    L.append("## Model\n")
+    L.append("Llama architecture (RMSNorm, rotary embeddings in the Hugging Face half-rotation layout, "
+             "grouped-query attention, SwiGLU MLP), trained from scratch on the King James Bible "
+             "(Debian `bible-kjv`, public domain) by `tools/models/` in this repository.\n")
+    L.append("| | |\n| --- | --- |")
+    L.append("| parameters | %d (%s embeddings) |" % (info["params"], "tied" if cfg["tie_word_embeddings"] else "untied"))
+    L.append("| hidden size / layers | %d / %d |" % (cfg["hidden_size"], cfg["num_hidden_layers"]))
+    L.append("| heads / kv heads / head dim | %d / %d / %d |" % (cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]))
+    L.append("| MLP hidden | %d |" % cfg["intermediate_size"])
+    L.append("| vocab | %d (shared BPE tokenizer, byte fallback) |" % cfg["vocab_size"])
+    L.append("| context | %d tokens (trained length; keep prompt + generation within it) |" % cfg["max_position_embeddings"])
+    L.append("| special ids | `<unk>`=0, `<s>`=1 (BOS, prepended), `</s>`=2 (EOS, ends a verse) |\n")
+    L.append("## Training\n")
+    L.append("- Data: every verse is one document `<s> verse </s>`; training windows of %d+1 tokens start at a "
+             "random verse's `<s>` in the concatenation of all training verses (canonical order), so later verses "
+             "see earlier ones as context. Targets equal to `<s>` are not scored." % ar["seq"])
+    L.append("- Held out (never trained on, tokenizer included): %s." % ", ".join(split["heldout_books"]))
+    L.append("- AdamW (0.9, 0.95, wd %.2g), peak LR %.2g, warmup %d steps, cosine to 10%%, batch %d x %d tokens, fp32, "
+             "CPU 2 threads." % (ar["wd"], ar["lr"], ar["warmup"], ar["batch"], ar["seq"]))
+    L.append("- %s: %.2fM tokens (%d steps) in %.1f min wall time.%s\n" % (
+        "Distilled from `%s`" % ar["teacher"] if ar.get("teacher") else "Trained directly on the corpus (cross-entropy)",
+        info["train_tokens"] / 1e6, info["train_step"], info["train_minutes"], ""))
+    L.append("## Evaluation (held-out books)\n")
+    L.append("Perplexity per held-out verse (input `<s> verse`, predict `verse </s>`), %d tokens.\n" % served["heldout_tokens"])
+    L.append("| graph | file | bytes | held-out ppl | max abs logit diff vs torch | decode ms/token (ORT Java, 2 threads) |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
+    L.append("| torch fp32 | - | - | %.3f | - | - |" % info["heldout_ppl_torch"])
+    if fp32:
+        L.append("| ONNX fp32 | %s | %d | %.3f | %.2g | %.2f |" % (
+            "model_fp32.onnx" if "model_fp32.onnx" in sizes else "(not shipped)", fp32_size, fp32["heldout_ppl"],
+            fp32["max_abs_logit_diff"], fp32["decode_ms_per_token"]))
+    L.append("| ONNX int8 (served) | model.onnx | %d | %.3f | %.2g | %.2f |\n" % (
+        sizes["model.onnx"], served["heldout_ppl"], served["max_abs_logit_diff"], served["decode_ms_per_token"]))
+    if fp32:
+        L.append("int8 / fp32 perplexity: %+.2f%%. The fp32 graph's logits match torch within %.2g (prefill, "
+                 "multi-token steps after a past, batch with left padding); its greedy continuation equals torch's.\n"
+                 % (100 * (served["heldout_ppl"] / fp32["heldout_ppl"] - 1), fp32["max_abs_logit_diff"]))
+    L.append("## Greedy samples (torch fp32, prompts from held-out verses)\n")
+    for s in info["samples"]:
+        L.append("- *%s* — **%s** %s%s" % (s["ref"], s["prompt"], s["greedy"], "" if s["ended_with_eos"] else " …"))
+    L.append("")
+    L.append("## ONNX interface\n")
+    L.append("Hugging Face Optimum layout (`text-generation-with-past`), opset 14, one graph for prefill and decode. "
+             "Inputs: `input_ids` [batch, seq] int64, `attention_mask` [batch, past+seq] int64, `position_ids` "
+             "[batch, seq] int64, `past_key_values.{0..%d}.key|value` [batch, %d, past, %d] float32 (zero-length "
+             "past for prefill). Outputs: `logits` [batch, seq, %d] float32, `present.{0..%d}.key|value` "
+             "[batch, %d, past+seq, %d] float32. Keys cached after rotary; causal mask by index within past+seq "
+             "(several tokens can be fed after a past); attention_mask 0 positions are masked. `model.onnx` is "
+             "dynamically quantised: MatMul weights uint8 per output column (MatMulInteger), activations "
+             "quantised per tensor at run time (DynamicQuantizeLinear).\n" % (
+                 cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"], cfg["vocab_size"],
+                 cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"]))
+    L.append("## Files\n")
+    L.append("`SHA256SUMS` lists the sha256 of every other file here (`sha256sum -c SHA256SUMS`). Licence: the text is "
+             "public domain (KJV); the weights are produced by this project's own code.\n")
+    open(os.path.join(out, "MODEL_CARD.md"), "w").write("\n".join(L))
+    with open(os.path.join(out, "SHA256SUMS"), "w") as f:
+        for fn in sorted(os.listdir(out)):
+            if fn != "SHA256SUMS":
+                f.write("%s  %s\n" % (sha(os.path.join(out, fn)), fn))
+    tot = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print("packaged %s: %d bytes (%s)" % (out, tot, ", ".join("%s %d" % kv for kv in sizes.items())))
+
+
+if __name__ == "__main__":
+    main()

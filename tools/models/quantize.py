@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Dynamic int8 quantisation of an fp32 ONNX decoder, written with the onnx package only.
+
+For every MatMul whose B input is a constant 2-D weight initializer W [K, N]:
+  x -> DynamicQuantizeLinear -> (xq uint8, xs, xzp)          (one per distinct x, shared)
+  W -> Wq uint8 [K, N], per output column scale ws[N] and zero point wzp[N] (asymmetric)
+  y = Cast<float>(MatMulInteger(xq, Wq, xzp, wzp)) * (xs * ws)
+uint8 weights (not int8) avoid the u8s8 int16 saturation of AVX2 kernels without VNNI.
+Optionally (--embedding) the embedding Gather table is stored as uint8 per row with scale/zero
+point, dequantised after the Gather. Everything else stays float32.
+
+  quantize.py in.onnx out.onnx [--skip-lm-head] [--embedding]
+"""
+import argparse
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+
+
+def quant_cols(W):
+    """per-column (axis 1) asymmetric uint8"""
+    lo = np.minimum(W.min(axis=0), 0.0)
+    hi = np.maximum(W.max(axis=0), 0.0)
+    scale = (hi - lo) / 255.0
+    scale[scale == 0] = 1.0
+    zp = np.clip(np.round(-lo / scale), 0, 255)
+    q = np.clip(np.round(W / scale) + zp, 0, 255).astype(np.uint8)
+    return q, scale.astype(np.float32), zp.astype(np.uint8)
+
+
+def quantize(src, dst, skip_lm_head=False, embedding=False):
+    m = onnx.load(src)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    uses = {}
+    for n in g.node:
+        for i in n.input:
+            uses[i] = uses.get(i, 0) + 1
+    out_names = {o.name for o in g.output}
+    new_nodes, new_inits, dq = [], [], {}
+    drop = set()
+    nq = 0
+    for n in g.node:
+        w = n.input[1] if n.op_type == "MatMul" and len(n.input) == 2 else None
+        is_lm_head = n.output[0] in out_names or n.output[0] == "logits"
+        if w in inits and len(inits[w].dims) == 2 and not (skip_lm_head and is_lm_head):
+            W = numpy_helper.to_array(inits[w]).astype(np.float32)
+            q, s, z = quant_cols(W)
+            base = n.output[0].replace("/", "_").strip("_")
+            x = n.input[0]
+            if x not in dq:
+                xq, xs, xz = x + "_q", x + "_scale", x + "_zp"
+                new_nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [xq, xs, xz], name=x + "_DynQuant"))
+                dq[x] = (xq, xs, xz)
+            xq, xs, xz = dq[x]
+            new_inits += [numpy_helper.from_array(q, base + "_Wq"), numpy_helper.from_array(s, base + "_Wscale"),
+                          numpy_helper.from_array(z, base + "_Wzp")]
+            new_nodes.append(helper.make_node("MatMulInteger", [xq, base + "_Wq", xz, base + "_Wzp"], [base + "_i32"],
+                                              name=base + "_MatMulInteger"))
+            new_nodes.append(helper.make_node("Cast", [base + "_i32"], [base + "_f32"], to=TensorProto.FLOAT,
+                                              name=base + "_Cast"))
+            new_nodes.append(helper.make_node("Mul", [xs, base + "_Wscale"], [base + "_scale"], name=base + "_ScaleMul"))
+            new_nodes.append(helper.make_node("Mul", [base + "_f32", base + "_scale"], [n.output[0]], name=base + "_Mul"))
+            uses[w] -= 1
+            if uses[w] == 0:
+                drop.add(w)
+            nq += 1
+        elif embedding and n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2 \
+                and inits[n.input[0]].dims[0] > 1000:
+            E = numpy_helper.to_array(inits[n.input[0]]).astype(np.float32)  # [V, D] per-row quantisation
+            q, s, z = quant_cols(E.T)
+            base = n.output[0].replace("/", "_").strip("_")
+            new_inits += [numpy_helper.from_array(q.T.copy(), base + "_Eq"),
+                          numpy_helper.from_array(s.reshape(-1, 1), base + "_Escale"),
+                          numpy_helper.from_array(z.reshape(-1, 1).astype(np.float32), base + "_Ezp")]
+            ids = n.input[1]
+            new_nodes += [
+                helper.make_node("Gather", [base + "_Eq", ids], [base + "_q"], name=base + "_GatherQ"),
+                helper.make_node("Gather", [base + "_Escale", ids], [base + "_s"], name=base + "_GatherS"),
+                helper.make_node("Gather", [base + "_Ezp", ids], [base + "_z"], name=base + "_GatherZ"),
+                helper.make_node("Cast", [base + "_q"], [base + "_qf"], to=TensorProto.FLOAT, name=base + "_CastE"),
+                helper.make_node("Sub", [base + "_qf", base + "_z"], [base + "_c"], name=base + "_SubE"),
+                helper.make_node("Mul", [base + "_c", base + "_s"], [n.output[0]], name=base + "_MulE")]
+            uses[n.input[0]] -= 1
+            if uses[n.input[0]] == 0:
+                drop.add(n.input[0])
+        else:
+            new_nodes.append(n)
+    keep = [i for i in g.initializer if i.name not in drop]
+    del g.node[:]
+    g.node.extend(new_nodes)
+    del g.initializer[:]
+    g.initializer.extend(keep + new_inits)
+    m.producer_name = "tandem-quantize"
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)
+    print("quantised %d MatMuls%s -> %s" % (nq, " + embedding" if embedding else "", dst))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src"); ap.add_argument("dst")
+    ap.add_argument("--skip-lm-head", action="store_true")
+    ap.add_argument("--embedding", action="store_true")
+    a = ap.parse_args()
+    quantize(a.src, a.dst, a.skip_lm_head, a.embedding)

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""Train a Llama model on the KJV training verses (or distil from a teacher checkpoint).
+
+AdamW, linear warmup + cosine decay to 10% over --tokens, fp32 on CPU (2 threads).
+Checkpoints atomically to <out>/ckpt.pt every --ckpt-minutes and at the end; rerunning the
+same command resumes from it (same data order: batch k is drawn with seed+k).
+Log lines: step, tokens, loss, lr, tokens/s. Held-out per-verse perplexity at each checkpoint.
+
+  train.py --preset draft --tokens 9e6 --batch 32 --lr 3e-3 --out work/draft
+  train.py --bench 60 --preset t-512x8 --batch 16        # throughput only, no checkpoint
+"""
+import argparse, json, math, os, sys, time
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import Config, Llama, load_checkpoint  # noqa: E402
+import data  # noqa: E402
+
+
+def get_batch(stream, starts, step, batch, seq, seed):
+    rng = np.random.default_rng(seed * 1000003 + step)
+    ok = starts[starts + seq + 1 <= len(stream)]
+    idx = ok[rng.integers(0, len(ok), size=batch)]
+    x = np.stack([stream[i:i + seq + 1] for i in idx]).astype(np.int64)
+    x = torch.from_numpy(x)
+    return x[:, :-1], x[:, 1:]
+
+
+@torch.no_grad()
+def eval_ppl(model, docs, batch=32, limit=None):
+    """Per-verse perplexity: each held-out verse alone, input <s> verse, predict verse </s>."""
+    model.eval()
+    docs = docs[:limit] if limit else docs
+    nll, n = 0.0, 0
+    for i in range(0, len(docs), batch):
+        ch = docs[i:i + batch]
+        L = max(len(d) for d in ch) + 1
+        inp = torch.zeros(len(ch), L, dtype=torch.long)
+        tgt = torch.full((len(ch), L), -100, dtype=torch.long)
+        for j, d in enumerate(ch):
+            inp[j, :len(d) + 1] = torch.tensor([data.BOS] + d)
+            tgt[j, :len(d) + 1] = torch.tensor(d + [data.EOS])
+        logits, _ = model(inp)
+        nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100,
+                               reduction="sum").item()
+        n += int((tgt != -100).sum())
+    model.train()
+    return math.exp(nll / n)
+
+
+def lr_at(step, total, warmup, lr):
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def save(path, obj):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="draft")
+    ap.add_argument("--untied", action="store_true")
+    ap.add_argument("--tokens", type=float, default=5e6, help="total training tokens (schedule length)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--wd", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--ckpt-minutes", type=float, default=3.0)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (after checkpointing) after this wall time of this run")
+    ap.add_argument("--bench", type=float, default=0, help="measure tokens/s for this many seconds, then exit")
+    ap.add_argument("--teacher", default=None, help="teacher checkpoint for distillation")
+    ap.add_argument("--kd-alpha", type=float, default=0.9, help="weight of KL(teacher||student); 1-alpha on CE")
+    ap.add_argument("--kd-temp", type=float, default=1.0)
+    a = ap.parse_args()
+
+    stream, starts, _ = data.load("train")
+    _, _, held = data.load("heldout")
+    tokens_per_step = a.batch * a.seq
+    total_steps = int(a.tokens // tokens_per_step)
+    cfg = Config.preset(a.preset, tie_word_embeddings=not a.untied, max_position_embeddings=a.seq)
+    torch.manual_seed(a.seed)
+    model = Llama(cfg)
+    teacher = None
+    if a.teacher:
+        teacher, _ = load_checkpoint(a.teacher)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    nodecay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    step, elapsed_prev, history = 0, 0.0, []
+    ck_path = os.path.join(a.out, "ckpt.pt") if a.out else None
+    if ck_path and os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location="cpu")
+        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"])
+        step, elapsed_prev, history = ck["step"], ck["elapsed"], ck.get("history", [])
+        print("resumed from %s at step %d (%.1f min trained)" % (ck_path, step, elapsed_prev / 60), flush=True)
+    elif a.out:
+        os.makedirs(a.out, exist_ok=True)
+    print("preset %s tied=%s params %d; batch %dx%d = %d tok/step; steps %d (%.2fM tokens = %.2f epochs of %d)"
+          % (a.preset, cfg.tie_word_embeddings, model.num_params(), a.batch, a.seq, tokens_per_step, total_steps,
+             total_steps * tokens_per_step / 1e6, total_steps * tokens_per_step / len(stream), len(stream)), flush=True)
+
+    def checkpoint(final=False):
+        ppl = eval_ppl(model, held)
+        history.append({"step": step, "tokens": step * tokens_per_step, "heldout_ppl": ppl,
+                        "minutes": (elapsed_prev + time.time() - t0) / 60})
+        save(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg.__dict__,
+                       "step": step, "total_steps": total_steps, "elapsed": elapsed_prev + time.time() - t0,
+                       "history": history, "args": vars(a), "done": final})
+        print("checkpoint step %d heldout_ppl %.3f%s" % (step, ppl, " (final)" if final else ""), flush=True)
+
+    model.train()
+    t0 = time.time(); t_last_ck = t0; t_log = t0; tok_log = 0; loss_acc, n_acc = 0.0, 0
+    bench_t0, bench_steps = None, 0
+    while step < total_steps or a.bench:
+        x, y = get_batch(stream, starts, step, a.batch, a.seq, a.seed)
+        lr = lr_at(step, total_steps, a.warmup, a.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logits, _ = model(x)
+        y = y.masked_fill(y == data.BOS, -100)  # the <s> after </s> is not a prediction target
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        loss = ce
+        if teacher is not None:
+            with torch.no_grad():
+                tl, _ = teacher(x)
+            T = a.kd_temp
+            m = (y != -100).reshape(-1)
+            kl = F.kl_div(F.log_softmax(logits.reshape(-1, logits.shape[-1])[m] / T, -1),
+                          F.log_softmax(tl.reshape(-1, tl.shape[-1])[m] / T, -1), log_target=True,
+                          reduction="batchmean") * T * T
+            loss = a.kd_alpha * kl + (1 - a.kd_alpha) * ce
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1; tok_log += tokens_per_step; loss_acc += ce.item(); n_acc += 1
+        now = time.time()
+        if a.bench:
+            if bench_t0 is None and step == 2:
+                bench_t0 = now
+            elif bench_t0 is not None:
+                bench_steps += 1
+                if now - bench_t0 >= a.bench:
+                    tps = bench_steps * tokens_per_step / (now - bench_t0)
+                    print("BENCH preset=%s tied=%s params=%d batch=%d seq=%d teacher=%s tokens/s=%.0f ms/step=%.0f loss=%.3f"
+                          % (a.preset, cfg.tie_word_embeddings, model.num_params(), a.batch, a.seq, bool(teacher), tps,
+                             1000 * (now - bench_t0) / bench_steps, ce.item()), flush=True)
+                    return
+            continue
+        if now - t_log >= 30 or step == total_steps:
+            print("step %d/%d tokens %.2fM ce %.4f lr %.2e tok/s %.0f elapsed %.1f min"
+                  % (step, total_steps, step * tokens_per_step / 1e6, loss_acc / n_acc, lr, tok_log / (now - t_log),
+                     (elapsed_prev + now - t0) / 60), flush=True)
+            t_log, tok_log, loss_acc, n_acc = now, 0, 0.0, 0
+        if ck_path and (now - t_last_ck >= a.ckpt_minutes * 60):
+            checkpoint(); t_last_ck = time.time()
+        if a.max_minutes and now - t0 >= a.max_minutes * 60 and step < total_steps:
+            checkpoint(); print("stopping: --max-minutes reached; rerun to resume", flush=True)
+            return
+    if ck_path:
+        checkpoint(final=True)
+
+
+if __name__ == "__main__":
+    main()
