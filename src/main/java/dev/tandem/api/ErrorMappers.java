@@ -1,8 +1,11 @@
 package dev.tandem.api;
 
 import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -25,6 +28,12 @@ public class ErrorMappers {
                 "invalid_request_error", null, "invalid_json"));
     }
 
+    /** Wrong JSON types ("5" for an integer, an array for the body); more specific than Quarkus' own mapper. */
+    @ServerExceptionMapper(priority = 1)
+    public Response mismatched(MismatchedInputException e) {
+        return mapping(e);
+    }
+
     @ServerExceptionMapper(priority = 2)
     public Response mapping(JsonProcessingException e) {
         String param = null;
@@ -32,6 +41,8 @@ public class ErrorMappers {
             param = m.getPath().stream()
                     .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
                     .collect(Collectors.joining("."));
+        } else if (e instanceof StreamReadException r && r.getProcessor() instanceof JsonParser p) {
+            param = p.getParsingContext().getCurrentName();  // e.g. a number out of range
         }
         String message = param == null
                 ? "request body does not match the schema: " + e.getOriginalMessage()
@@ -41,6 +52,12 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response web(WebApplicationException e) {
+        if (e.getCause() instanceof JsonParseException p) {
+            return malformed(p);
+        }
+        if (e.getCause() instanceof JsonProcessingException j) {  // body reading wraps some Jackson errors
+            return mapping(j);
+        }
         int status = e.getResponse().getStatus();
         if (status >= 500) {
             LOG.error("request failed", e);

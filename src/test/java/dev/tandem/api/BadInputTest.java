@@ -1,0 +1,101 @@
+package dev.tandem.api;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.not;
+import static org.hamcrest.Matchers.notNullValue;
+import static org.hamcrest.Matchers.emptyOrNullString;
+
+import dev.tandem.testing.RequiresSharedModels;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+/** Every bad request gets a 4xx with OpenAI's error JSON, and the service stays ready. */
+@QuarkusTest
+@RequiresSharedModels
+class BadInputTest {
+
+    @ParameterizedTest(name = "{0} -> {1} ({2})")
+    @CsvSource(delimiter = '|', textBlock = """
+            {"max_tokens":5}                                          | 400 | prompt
+            {"prompt":null,"max_tokens":5}                            | 400 | prompt
+            {"prompt":42}                                             | 400 | prompt
+            {"prompt":["a","b"]}                                      | 400 | prompt
+            {"prompt":[1, 99999]}                                     | 400 | prompt
+            {"prompt":"hi","max_tokens":"5"}                          | 400 | max_tokens
+            {"prompt":"hi","max_tokens":5.5}                          | 400 | max_tokens
+            {"prompt":"hi","max_tokens":99999999999}                  | 400 | max_tokens
+            {"prompt":"hi","temperature":"hot"}                       | 400 | temperature
+            {"prompt":"hi","echo":"yes"}                              | 400 | echo
+            {"prompt":"hi","seed":"x"}                                | 400 | seed
+            {"prompt":"hi","max_tokens":0}                            | 400 | max_tokens
+            {"prompt":"hi","max_tokens":-3}                           | 400 | max_tokens
+            {"prompt":"hi","max_tokens":2049}                         | 400 | max_tokens
+            {"prompt":"hi","max_tokens":512}                          | 400 | max_tokens
+            {"prompt":"hi","temperature":-0.1}                        | 400 | temperature
+            {"prompt":"hi","top_p":0}                                 | 400 | top_p
+            {"prompt":"hi","top_p":1.01}                              | 400 | top_p
+            {"prompt":"hi","top_k":-1}                                | 400 | top_k
+            {"prompt":"hi","min_p":1.5}                               | 400 | min_p
+            {"prompt":"hi","repetition_penalty":0}                    | 400 | repetition_penalty
+            {"prompt":"hi","presence_penalty":3}                      | 400 | presence_penalty
+            {"prompt":"hi","frequency_penalty":-2.5}                  | 400 | frequency_penalty
+            {"prompt":"hi","logprobs":-1}                             | 400 | logprobs
+            {"prompt":"hi","logprobs":21}                             | 400 | logprobs
+            {"prompt":"hi","stop":[1,2]}                              | 400 | stop
+            {"prompt":"hi","stop":""}                                 | 400 | stop
+            {"prompt":"hi","n":2}                                     | 400 | n
+            {"prompt":"hi","stream":true}                             | 400 | stream
+            {"prompt":"hi","model":"no-such-model"}                   | 404 | model
+            """)
+    void refusedWithAnOpenAiError(String body, int status, String param) {
+        given().contentType(ContentType.JSON).body(body).post("/v1/completions").then()
+                .statusCode(status)
+                .contentType(ContentType.JSON)
+                .body("error.message", not(emptyOrNullString()))
+                .body("error.type", notNullValue())
+                .body("error.param", equalTo(param));
+    }
+
+    @Test
+    void promptLongerThanTheContext() {
+        String longPrompt = "Once upon a time ".repeat(200);  // > 512 tokens
+        given().contentType(ContentType.JSON).body("{\"prompt\":\"" + longPrompt + "\",\"max_tokens\":5}")
+                .post("/v1/completions").then().statusCode(400)
+                .body("error.code", equalTo("context_length_exceeded"))
+                .body("error.param", equalTo("prompt"));
+    }
+
+    @Test
+    void malformedJson() {
+        for (String body : new String[] {"{\"prompt\": \"hi\"", "not json at all", "[1,2,3]", "{\"prompt\":\"hi\"} trailing"}) {
+            given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().log().ifValidationFails()
+                    .statusCode(400).contentType(ContentType.JSON).body("error.message", not(emptyOrNullString()));
+        }
+    }
+
+    @Test
+    void emptyBody() {
+        given().contentType(ContentType.JSON).post("/v1/completions").then()
+                .statusCode(400).body("error.message", not(emptyOrNullString()));
+    }
+
+    @Test
+    void wrongMediaTypeAndMethodAndRoute() {
+        given().contentType(ContentType.TEXT).body("hi").post("/v1/completions").then()
+                .statusCode(415).body("error.message", not(emptyOrNullString()));
+        given().get("/v1/completions").then().statusCode(405).body("error.message", not(emptyOrNullString()));
+        given().get("/v1/nothing-here").then().statusCode(404);
+    }
+
+    @AfterEach
+    void serviceStaysReady() {
+        given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+        given().contentType(ContentType.JSON).body("{\"prompt\":\"Once\",\"max_tokens\":2,\"temperature\":0}")
+                .post("/v1/completions").then().statusCode(200);
+    }
+}

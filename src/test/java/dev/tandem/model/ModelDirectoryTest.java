@@ -1,0 +1,98 @@
+package dev.tandem.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.testing.RequiresSharedModels;
+import dev.tandem.testing.SharedModels;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A bad model directory fails with a message that names the file and what is wrong. */
+@RequiresSharedModels
+class ModelDirectoryTest {
+
+    /** A scratch copy of the shared model (in a temp dir, deleted after the test). */
+    static Path copy(Path to) throws IOException {
+        try (Stream<Path> files = Files.list(SharedModels.stories260kHf())) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+        return to;
+    }
+
+    @Test
+    void readsConfigAndGenerationConfig() {
+        ModelDirectory d = ModelDirectory.open(SharedModels.stories260kHf());
+        assertEquals("llama", d.config().modelType());
+        assertEquals(1, d.config().bosTokenId());
+        assertEquals(List.of(2), d.config().eosTokenIds());
+        assertEquals(512, d.config().shape().maxContext());
+        assertEquals("model.onnx", d.graph().getFileName().toString());
+    }
+
+    @Test
+    void missingFilesAreNamed(@TempDir Path tmp) throws IOException {
+        for (String name : List.of("model.onnx", "config.json", "tokenizer.json")) {
+            Path d = Files.createDirectory(tmp.resolve("m-" + name));
+            copy(d);
+            Files.delete(d.resolve(name));
+            var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(d));
+            assertTrue(e.getMessage().contains(name), e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp.resolve("nope")));
+        assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
+    }
+
+    @Test
+    void invalidJsonIsNamed(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        Files.writeString(tmp.resolve("config.json"), "{ not json");
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("not valid JSON"), e.getMessage());
+    }
+
+    @Test
+    void checksumManifestIsVerified(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        String sum = ModelDirectory.sha256(tmp.resolve("model.onnx"));
+        Files.writeString(tmp.resolve("SHA256SUMS"), sum + "  model.onnx\n");
+        ModelDirectory.open(tmp);  // intact: loads
+
+        byte[] bytes = Files.readAllBytes(tmp.resolve("model.onnx"));
+        bytes[bytes.length / 2] ^= 1;
+        Files.write(tmp.resolve("model.onnx"), bytes);
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp));
+        assertTrue(e.getMessage().contains("model.onnx") && e.getMessage().contains("checksum mismatch"), e.getMessage());
+    }
+
+    @Test
+    void unsupportedGraphsAreNamed(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        Files.writeString(tmp.resolve("model.onnx"), "this is not an ONNX graph");
+        ModelDirectory d = ModelDirectory.open(tmp);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults()));
+        assertTrue(e.getMessage().contains("model.onnx"), e.getMessage());
+    }
+
+    @Test
+    void configThatContradictsTheGraphIsNamed(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        String cfg = Files.readString(tmp.resolve("config.json")).replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6");
+        Files.writeString(tmp.resolve("config.json"), cfg);
+        ModelDirectory d = ModelDirectory.open(tmp);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults()));
+        assertTrue(e.getMessage().contains("num_hidden_layers=6"), e.getMessage());
+    }
+}
