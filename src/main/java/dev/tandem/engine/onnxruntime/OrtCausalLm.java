@@ -55,6 +55,9 @@ public final class OrtCausalLm implements CausalLm {
     private final LongBuffer positions;
     private final LongBuffer ones;
     private final OnnxTensor useCacheBranch;
+    /** Time spent inside session.run and in forward() as a whole, for measuring the per-step overhead. */
+    private final java.util.concurrent.atomic.LongAdder runNanos = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder forwardNanos = new java.util.concurrent.atomic.LongAdder();
 
     private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
                         String[] presentNames, OnnxJavaType kvType, Set<String> inputs) throws OrtException {
@@ -207,6 +210,7 @@ public final class OrtCausalLm implements CausalLm {
             throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
                     + shape.maxContext());
         }
+        long started = System.nanoTime();
         cache.ensureOpen();
         cache.ensureCapacity(total);
         for (int i = 0; i < length; i++) {
@@ -239,9 +243,11 @@ public final class OrtCausalLm implements CausalLm {
             }
             out.put("logits", track(created, OnnxTensor.createTensor(env,
                     cache.logits.slice(0, length * shape.vocabSize()), new long[] {1, length, shape.vocabSize()})));
+            long runStart = System.nanoTime();
             try (OrtSession.Result ignored = session.run(in, out)) {
                 // outputs were written into the cache's buffers
             }
+            runNanos.add(System.nanoTime() - runStart);
         } catch (OrtException e) {
             throw new EngineException("ONNX Runtime failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
         } finally {
@@ -251,12 +257,23 @@ public final class OrtCausalLm implements CausalLm {
         }
         cache.swap();
         cache.length = total;
+        forwardNanos.add(System.nanoTime() - started);
         return new Logits(cache.logits.asReadOnlyBuffer().limit(length * shape.vocabSize()), length, shape.vocabSize());
     }
 
     private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor t) {
         created.add(t);
         return t;
+    }
+
+    /** Nanoseconds spent in {@code session.run} and in {@code forward} in total since start (or the last reset). */
+    public long[] timings() {
+        return new long[] {runNanos.sum(), forwardNanos.sum()};
+    }
+
+    public void resetTimings() {
+        runNanos.reset();
+        forwardNanos.reset();
     }
 
     @Override
