@@ -92,11 +92,12 @@ final class CompletionParams {
             throw new ApiException(400, "invalid_request_error", "prompt", "missing_required_parameter",
                     "prompt is required (a string, or an array of token ids)");
         }
-        if (p.isTextual()) {
-            return model.tokenizer().encodePrompt(p.asText());
-        }
-        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
-            return model.tokenizer().encodePrompt(p.get(0).asText());
+        if (p.isTextual() || p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
+            int[] ids = model.tokenizer().encodePrompt(p.isTextual() ? p.asText() : p.get(0).asText());
+            if (ids.length == 0) {
+                throw ApiException.invalid("prompt", "the prompt is empty and this model has no BOS token to start from");
+            }
+            return ids;
         }
         if (p.isArray() && !p.isEmpty() && allInts(p)) {
             int vocab = model.lm().shape().vocabSize();
