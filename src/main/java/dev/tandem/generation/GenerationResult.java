@@ -11,10 +11,11 @@ import java.util.List;
  * @param logprobs        one entry per generated token when logprobs were asked, else empty
  * @param prefillNanos    time of the prompt's forward pass
  * @param decodeNanos     time of all decode steps (sampling and detokenisation included)
+ * @param stats           plain or assisted, with the assisted mode's counters
  */
 public record GenerationResult(String text, int[] tokens, FinishReason finishReason, int promptTokens,
                                List<TokenLogprob> promptLogprobs, List<TokenLogprob> logprobs,
-                               long prefillNanos, long decodeNanos) {
+                               long prefillNanos, long decodeNanos, DecodingStats stats) {
 
     public int completionTokens() {
         return tokens.length;

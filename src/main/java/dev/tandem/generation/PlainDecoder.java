@@ -3,10 +3,7 @@ package dev.tandem.generation;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
-import dev.tandem.model.IncrementalDetokenizer;
 import dev.tandem.model.TextTokenizer;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -32,98 +29,32 @@ public final class PlainDecoder {
             long start = System.nanoTime();
             Logits logits = lm.forward(cache, prompt);
             long prefillNanos = System.nanoTime() - start;
-            List<TokenLogprob> promptLogprobs = req.echo() && req.wantsLogprobs() ? promptLogprobs(prompt, logits, req.logprobs()) : List.of();
+            List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
 
             Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            IncrementalDetokenizer detok = new IncrementalDetokenizer(tokenizer, prompt);
-            StopStrings stops = new StopStrings(req.stop());
+            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds);
             float[] row = new float[vocab];
             float[] raw = req.wantsLogprobs() ? new float[vocab] : null;
             int[] one = new int[1];
-            int[] out = new int[req.maxTokens()];
-            int n = 0;
-            List<TokenLogprob> logprobs = req.wantsLogprobs() ? new ArrayList<>() : List.of();
-            StringBuilder text = new StringBuilder();
-            int lastRow = logits.rows() - 1;
-            FinishReason finish = FinishReason.LENGTH;
             while (true) {
-                logits.copyRow(lastRow, row);
+                logits.copyRow(logits.rows() - 1, row);
                 if (raw != null) {
                     System.arraycopy(row, 0, raw, 0, vocab);
                 }
                 int token = sampler.next(row);
                 sampler.accept(token);
-                out[n++] = token;
-                boolean eos = isEos(token);
-                String piece = eos ? "" : detok.next(token);
-                if (raw != null) {
-                    double lse = Logprobs.logSumExp(raw);
-                    logprobs.add(new TokenLogprob(token, piece, (float) (raw[token] - lse),
-                            Logprobs.top(raw, lse, req.logprobs(), detok), text.length()));
-                }
-                int before = text.length();
-                text.append(piece);
-                if (eos) {
-                    finish = FinishReason.STOP;
+                if (out.add(token, raw)) {
                     break;
                 }
-                int at = stops.find(text, before);
-                if (at >= 0) {
-                    text.setLength(at);
-                    finish = FinishReason.STOP;
-                    break;
-                }
-                if (n == req.maxTokens() || cache.length() + 1 > maxContext) {
+                if (cache.length() + 1 >= maxContext) {  // the sequence fills the context
+                    out.endByLength();
                     break;
                 }
                 one[0] = token;
                 logits = lm.forward(cache, one);
-                lastRow = 0;
-            }
-            if (finish == FinishReason.LENGTH) {
-                int before = text.length();
-                text.append(detok.flush());
-                int at = stops.find(text, before);
-                if (at >= 0) {
-                    text.setLength(at);
-                    finish = FinishReason.STOP;
-                }
             }
             long decodeNanos = System.nanoTime() - start - prefillNanos;
-            return new GenerationResult(text.toString(), Arrays.copyOf(out, n), finish, prompt.length, promptLogprobs,
-                    logprobs, prefillNanos, decodeNanos);
+            return out.result(promptLogprobs, prefillNanos, decodeNanos, DecodingStats.plain());
         }
-    }
-
-    private boolean isEos(int token) {
-        for (int e : eosIds) {
-            if (e == token) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Log-probabilities of the prompt's tokens (after BOS), each predicted by the prefill row before it. */
-    private List<TokenLogprob> promptLogprobs(int[] prompt, Logits logits, int topN) {
-        List<TokenLogprob> out = new ArrayList<>(prompt.length);
-        int first = prompt[0] == tokenizer.bosId() ? 1 : 0;
-        IncrementalDetokenizer detok = new IncrementalDetokenizer(tokenizer, Arrays.copyOf(prompt, first));
-        float[] row = new float[logits.vocabSize()];
-        int offset = 0;
-        for (int i = first; i < prompt.length; i++) {
-            Float lp = null;
-            List<TokenLogprob.Alternative> top = List.of();
-            if (i > 0) {
-                logits.copyRow(i - 1, row);
-                double lse = Logprobs.logSumExp(row);
-                lp = (float) (row[prompt[i]] - lse);
-                top = Logprobs.top(row, lse, topN, detok);
-            }
-            String piece = detok.next(prompt[i]);
-            out.add(new TokenLogprob(prompt[i], piece, lp, top, offset));
-            offset += piece.length();
-        }
-        return out;
     }
 }

@@ -16,7 +16,7 @@ public final class Sampler {
     private final SplittableRandom random;
     private final int vocab;
     private final int[] generatedCounts;  // occurrences in the generated text (presence/frequency penalty)
-    private final boolean[] seen;         // in the prompt or the generated text (repetition penalty)
+    private final boolean[] inPrompt;     // with generatedCounts > 0: "seen" for the repetition penalty
     private final long[] order;           // scratch for sorting (probability bits, token id)
 
     public Sampler(SamplingParams params, int vocab, int[] prompt) {
@@ -24,17 +24,24 @@ public final class Sampler {
         this.vocab = vocab;
         this.random = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
         this.generatedCounts = new int[vocab];
-        this.seen = new boolean[vocab];
+        this.inPrompt = new boolean[vocab];
         this.order = new long[vocab];
         for (int t : prompt) {
-            seen[t] = true;
+            inPrompt[t] = true;
         }
     }
 
     /** Records a token of the output (for penalties). */
     public void accept(int token) {
         generatedCounts[token]++;
-        seen[token] = true;
+    }
+
+    /** Forgets a token recorded by {@link #accept} (a speculative token that was rolled back). */
+    public void unaccept(int token) {
+        if (generatedCounts[token] == 0) {
+            throw new IllegalStateException("token " + token + " was not accepted");
+        }
+        generatedCounts[token]--;
     }
 
     /** Chooses the next token from {@code logits}, which it overwrites. */
@@ -93,10 +100,10 @@ public final class Sampler {
         float presence = (float) params.presencePenalty();
         float frequency = (float) params.frequencyPenalty();
         for (int t = 0; t < vocab; t++) {
-            if (seen[t] && rep != 1f) {
+            int c = generatedCounts[t];
+            if (rep != 1f && (c > 0 || inPrompt[t])) {
                 logits[t] = logits[t] > 0 ? logits[t] / rep : logits[t] * rep;
             }
-            int c = generatedCounts[t];
             if (c > 0) {
                 logits[t] -= presence + frequency * c;
             }

@@ -1,0 +1,129 @@
+package dev.tandem.generation;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import java.util.Arrays;
+
+/**
+ * Candidates from a small draft model with its own KV cache. Each round it first catches up with
+ * the sequence (rolling back what the target rejected, feeding the target's own tokens in one
+ * call), then drafts token by token with the request's sampling rules, so that q (the draft's
+ * distribution) and p (the target's) come from the same transforms.
+ */
+final class DraftModelCandidates implements CandidateGenerator {
+    private final CausalLm draft;
+    private final KvCache cache;
+    private final Sampler sampler;           // same params as the target's; its own random stream
+    private final boolean greedy;
+    private final double confidenceThreshold;
+    private final int promptLength;
+    private final float[] row;
+    private int[] mine;                      // what the draft believes the sequence is
+    private int mineLength;                  // the cache holds mine[0..cache.length()), the sampler counts mine[prompt..mineLength)
+
+    DraftModelCandidates(CausalLm draft, SamplingParams params, int[] prompt, double confidenceThreshold) {
+        this.draft = draft;
+        this.cache = draft.newCache();
+        Long seed = params.seed() == null ? null : params.seed() * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L;
+        this.sampler = new Sampler(new SamplingParams(params.temperature(), params.topK(), params.topP(), params.minP(),
+                params.repetitionPenalty(), params.presencePenalty(), params.frequencyPenalty(), seed),
+                draft.shape().vocabSize(), prompt);
+        this.greedy = params.isGreedy();
+        this.confidenceThreshold = confidenceThreshold;
+        this.promptLength = prompt.length;
+        this.row = new float[draft.shape().vocabSize()];
+        this.mine = Arrays.copyOf(prompt, prompt.length + 64);
+        this.mineLength = prompt.length;
+    }
+
+    @Override
+    public int propose(int[] seq, int length, int max, Candidates out) {
+        out.clear();
+        max = Math.min(max, draft.shape().maxContext() - length);  // the draft's context may be shorter
+        if (max <= 0) {
+            return 0;
+        }
+        syncWith(seq, length);
+        if (cache.length() == length) {  // everything fed already: refeed the last token for its logits
+            cache.truncate(length - 1);
+        }
+        Logits logits = draft.forward(cache, mine, cache.length(), length - cache.length());
+        int n = 0;
+        while (true) {
+            logits.copyRow(logits.rows() - 1, row);
+            int token;
+            double confidence;
+            if (greedy) {
+                token = sampler.next(row);  // the penalised argmax; row now holds the penalised logits
+                confidence = confidenceThreshold > 0 ? softmaxAt(row, token) : 1;
+            } else {
+                float[] q = out.distribution(n);
+                System.arraycopy(row, 0, q, 0, row.length);
+                sampler.distribution(q);
+                token = sampler.draw(q);
+                confidence = q[token];
+            }
+            out.tokens[n++] = token;
+            sampler.accept(token);
+            append(token);
+            if (n == max || confidence < confidenceThreshold) {
+                return n;
+            }
+            logits = draft.forward(cache, mine, mineLength - 1, 1);
+        }
+    }
+
+    /** Rolls back drafted tokens the target did not keep and takes on the target's own tokens. */
+    private void syncWith(int[] seq, int length) {
+        int common = 0;
+        int limit = Math.min(mineLength, length);
+        while (common < limit && mine[common] == seq[common]) {
+            common++;
+        }
+        for (int i = Math.max(common, promptLength); i < mineLength; i++) {
+            sampler.unaccept(mine[i]);
+        }
+        if (cache.length() > common) {
+            cache.truncate(common);
+        }
+        if (mine.length < length + AssistOptions.MAX_ASSISTANT_TOKENS) {
+            mine = Arrays.copyOf(mine, (length + AssistOptions.MAX_ASSISTANT_TOKENS) * 2);
+        }
+        System.arraycopy(seq, common, mine, common, length - common);
+        for (int i = Math.max(common, promptLength); i < length; i++) {
+            sampler.accept(seq[i]);
+        }
+        mineLength = length;
+    }
+
+    private void append(int token) {
+        if (mineLength == mine.length) {
+            mine = Arrays.copyOf(mine, mine.length * 2);
+        }
+        mine[mineLength++] = token;
+    }
+
+    /** Softmax probability of {@code token} (temperature 1): the draft's confidence when greedy. */
+    private static double softmaxAt(float[] logits, int token) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : logits) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (float v : logits) {
+            sum += Math.exp(v - max);
+        }
+        return Math.exp(logits[token] - max) / sum;
+    }
+
+    @Override
+    public void update(int proposed, int accepted) {
+        // the next propose() rolls back to the accepted sequence itself
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+    }
+}

@@ -1,0 +1,50 @@
+package dev.tandem.generation;
+
+/**
+ * Prompt lookup decoding (Saxena 2023; Hugging Face's {@code PromptLookupCandidateGenerator}):
+ * find the latest earlier occurrence of the sequence's last n tokens (n from the configured size
+ * down to 1) and propose the tokens that followed it. No model; candidates are one-hot. Pays off
+ * when the output copies from the input (summaries, edits, code, quoting).
+ */
+final class PromptLookupCandidates implements CandidateGenerator {
+    private final int maxNgram;
+
+    PromptLookupCandidates(int maxNgram) {
+        this.maxNgram = maxNgram;
+    }
+
+    @Override
+    public int propose(int[] seq, int length, int max, Candidates out) {
+        out.clear();
+        for (int n = Math.min(maxNgram, length - 1); n >= 1; n--) {
+            int tail = length - n;
+            for (int start = tail - 1; start >= 0; start--) {  // latest match first, excluding the tail itself
+                if (matches(seq, start, tail, n)) {
+                    int from = start + n;
+                    int count = Math.min(max, length - from);
+                    System.arraycopy(seq, from, out.tokens, 0, count);
+                    return count;
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static boolean matches(int[] seq, int a, int b, int n) {
+        for (int i = 0; i < n; i++) {
+            if (seq[a + i] != seq[b + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Override
+    public void update(int proposed, int accepted) {
+        // nothing to adapt: the draft length schedule lives in the decoder
+    }
+
+    @Override
+    public void close() {
+    }
+}
