@@ -16,6 +16,7 @@ import dev.tandem.serving.ModelRegistry;
 import dev.tandem.testing.RequiresSharedModels;
 import dev.tandem.testing.SharedModels;
 import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
 import io.restassured.path.json.JsonPath;
 import jakarta.inject.Inject;
@@ -23,8 +24,9 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** {@code POST /v1/completions} and {@code GET /v1/models} on stories260K (the test profile's target). */
+/** {@code POST /v1/completions} and {@code GET /v1/models} on stories260K, a model trained elsewhere. */
 @QuarkusTest
+@TestProfile(Stories260KProfile.class)
 @RequiresSharedModels
 class CompletionsApiTest {
     @Inject

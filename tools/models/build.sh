@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Model factory: rebuilds the KJV tokenizer and models from scratch (or resumes) and packages them
+# into models/<name>/. Every step is resumable: rerun the same command after an interruption.
+#
+#   tools/models/build.sh                 # everything: data draft target
+#   tools/models/build.sh data            # corpus + held-out split + tokenizer (+ verification)
+#   tools/models/build.sh draft           # train the draft directly, export, quantise, check, package models/kjv-draft
+#   tools/models/build.sh target          # train the target, export, quantise, check, package models/kjv-target
+#   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
+#
+# Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
+# bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+cd "$HERE"
+PY=/usr/bin/python3
+NICE="nice -n 15"
+JAVA="${JAVA:-$(ls -d /usr/lib/jvm/temurin-25-jdk-amd64/bin/java 2>/dev/null || command -v java)}"
+ORT_VER=1.29.0
+ORT_JAR="$HOME/.m2/repository/com/microsoft/onnxruntime/onnxruntime/$ORT_VER/onnxruntime-$ORT_VER.jar"
+
+# model recipes (see NOTES.md for the measurements behind them)
+DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out work/draft)
+TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-12e6} --batch 16 --lr 1e-3 --warmup 200 --ckpt-minutes 4 --out work/target)
+
+need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
+
+stage_data() {
+  $PY corpus.py
+  $PY tokenizer.py
+}
+
+# export + quantise + ONNX Runtime check + package: $1 = work dir, $2 = models/ name, $3 = status line
+finish() {
+  local dir=$1 name=$2 status=$3
+  $NICE $PY export_onnx.py --ckpt "$dir/ckpt.pt" --out "$dir/export"
+  $NICE $PY quantize.py --embedding "$dir/export/model_fp32.onnx" "$dir/export/model_int8.onnx"
+  need_ort
+  $NICE "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED OnnxCheck.java \
+    --ref "$dir/export/ref.bin" --heldout "$dir/export/heldout.bin" --json "$dir/export/check.json" \
+    "$dir/export/model_fp32.onnx:1e-4" "$dir/export/model_int8.onnx"
+  local extra=()
+  [ "$name" = kjv-draft ] && extra=(--extra model_fp32.onnx)
+  $PY package.py --name "$name" --export "$dir/export" --onnx model_int8.onnx "${extra[@]}" --status "$status"
+}
+
+train_until_done() {  # resumes from <out>/ckpt.pt; returns when the schedule is complete
+  $NICE $PY train.py "$@"
+}
+
+stage_draft() {
+  train_until_done "${DRAFT_ARGS[@]}"
+  stage_package-draft
+}
+stage_package-draft() {
+  finish work/draft kjv-draft "${DRAFT_STATUS:-first version: trained directly on the corpus, not yet distilled from the target.}"
+}
+stage_target() {
+  train_until_done "${TARGET_ARGS[@]}"
+  stage_package-target
+}
+stage_package-target() {
+  finish work/target kjv-target "${TARGET_STATUS:-target model, trained directly on the corpus.}"
+}
+
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(data draft target)
+[ -f work/tok/tokenizer.json ] || [[ " ${stages[*]} " == *" data "* ]] || stage_data
+for s in "${stages[@]}"; do "stage_$s"; done
