@@ -105,7 +105,8 @@ def main():
              "[batch, %d, past+seq, %d] float32. Keys cached after rotary; causal mask by index within past+seq "
              "(several tokens can be fed after a past); attention_mask 0 positions are masked. `model.onnx` is "
              "dynamically quantised: MatMul weights uint8 per output column (MatMulInteger), activations "
-             "quantised per tensor at run time (DynamicQuantizeLinear).\n" % (
+             "quantised at run time with one scale per token (so a token's logits do not depend on the other "
+             "tokens fed in the same call: multi-token verification equals one-token decoding).\n" % (
                  cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"], cfg["vocab_size"],
                  cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"]))
     L.append("## Files\n")

@@ -2,9 +2,16 @@
 """Dynamic int8 quantisation of an fp32 ONNX decoder, written with the onnx package only.
 
 For every MatMul whose B input is a constant 2-D weight initializer W [K, N]:
-  x -> DynamicQuantizeLinear -> (xq uint8, xs, xzp)          (one per distinct x, shared)
+  x -> per-token quantisation (one per distinct x, shared):
+       xs = max(|x|) over the last axis / 127  (one scale per token), xq = uint8(round(x / xs) + 128)
   W -> Wq uint8 [K, N], per output column scale ws[N] and zero point wzp[N] (asymmetric)
-  y = Cast<float>(MatMulInteger(xq, Wq, xzp, wzp)) * (xs * ws)
+  y = Cast<float>(MatMulInteger(xq, Wq, 128, wzp)) * xs * ws
+
+Per-token activation scales make every token's result independent of the other tokens in the same
+call, so feeding k tokens at once (speculative verification, prefill) gives the same logits as
+feeding them one by one. ONNX's DynamicQuantizeLinear uses one scale for the whole tensor, which
+makes a token's logits depend on its neighbours and breaks "assisted greedy == plain greedy";
+it is kept as --per-tensor for comparison.
 uint8 weights (not int8) avoid the u8s8 int16 saturation of AVX2 kernels without VNNI.
 Optionally (--embedding) the embedding Gather table is stored as uint8 per row with scale/zero
 point, dequantised after the Gather. Everything else stays float32.
@@ -28,7 +35,24 @@ def quant_cols(W):
     return q, scale.astype(np.float32), zp.astype(np.uint8)
 
 
-def quantize(src, dst, skip_lm_head=False, embedding=False):
+def per_token_quant(x, nodes, inits, zp128):
+    """x [..., K] float -> (xq uint8, xs [..., 1]) with one symmetric scale per token, zero point 128."""
+    b = x.replace("/", "_").strip("_")
+    nodes += [
+        helper.make_node("Abs", [x], [b + "_abs"], name=b + "_Abs"),
+        helper.make_node("ReduceMax", [b + "_abs"], [b + "_amax"], axes=[-1], keepdims=1, name=b + "_ReduceMax"),
+        helper.make_node("Max", [b + "_amax", "tq_eps"], [b + "_amaxe"], name=b + "_MaxEps"),
+        helper.make_node("Div", [b + "_amaxe", "tq_127"], [b + "_xs"], name=b + "_Scale"),
+        helper.make_node("Div", [x, b + "_xs"], [b + "_xd"], name=b + "_DivX"),
+        helper.make_node("Round", [b + "_xd"], [b + "_xr"], name=b + "_Round"),
+        helper.make_node("Add", [b + "_xr", "tq_128f"], [b + "_xo"], name=b + "_Offset"),
+        helper.make_node("Clip", [b + "_xo", "tq_0f", "tq_255f"], [b + "_xc"], name=b + "_Clip"),
+        helper.make_node("Cast", [b + "_xc"], [b + "_xq"], to=TensorProto.UINT8, name=b + "_CastU8"),
+    ]
+    return b + "_xq", b + "_xs", zp128
+
+
+def quantize(src, dst, skip_lm_head=False, embedding=False, per_tensor=False):
     m = onnx.load(src)
     g = m.graph
     inits = {i.name: i for i in g.initializer}
@@ -40,6 +64,12 @@ def quantize(src, dst, skip_lm_head=False, embedding=False):
     new_nodes, new_inits, dq = [], [], {}
     drop = set()
     nq = 0
+    consts = [numpy_helper.from_array(np.array(1e-8, np.float32), "tq_eps"),
+              numpy_helper.from_array(np.array(127.0, np.float32), "tq_127"),
+              numpy_helper.from_array(np.array(128.0, np.float32), "tq_128f"),
+              numpy_helper.from_array(np.array(0.0, np.float32), "tq_0f"),
+              numpy_helper.from_array(np.array(255.0, np.float32), "tq_255f"),
+              numpy_helper.from_array(np.array(128, np.uint8), "tq_zp128")]
     for n in g.node:
         w = n.input[1] if n.op_type == "MatMul" and len(n.input) == 2 else None
         is_lm_head = n.output[0] in out_names or n.output[0] == "logits"
@@ -49,9 +79,12 @@ def quantize(src, dst, skip_lm_head=False, embedding=False):
             base = n.output[0].replace("/", "_").strip("_")
             x = n.input[0]
             if x not in dq:
-                xq, xs, xz = x + "_q", x + "_scale", x + "_zp"
-                new_nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [xq, xs, xz], name=x + "_DynQuant"))
-                dq[x] = (xq, xs, xz)
+                if per_tensor:
+                    xq, xs, xz = x + "_q", x + "_scale", x + "_zp"
+                    new_nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [xq, xs, xz], name=x + "_DynQuant"))
+                    dq[x] = (xq, xs, xz)
+                else:
+                    dq[x] = per_token_quant(x, new_nodes, new_inits, "tq_zp128")
             xq, xs, xz = dq[x]
             new_inits += [numpy_helper.from_array(q, base + "_Wq"), numpy_helper.from_array(s, base + "_Wscale"),
                           numpy_helper.from_array(z, base + "_Wzp")]
@@ -59,8 +92,12 @@ def quantize(src, dst, skip_lm_head=False, embedding=False):
                                               name=base + "_MatMulInteger"))
             new_nodes.append(helper.make_node("Cast", [base + "_i32"], [base + "_f32"], to=TensorProto.FLOAT,
                                               name=base + "_Cast"))
-            new_nodes.append(helper.make_node("Mul", [xs, base + "_Wscale"], [base + "_scale"], name=base + "_ScaleMul"))
-            new_nodes.append(helper.make_node("Mul", [base + "_f32", base + "_scale"], [n.output[0]], name=base + "_Mul"))
+            if per_tensor:
+                new_nodes.append(helper.make_node("Mul", [xs, base + "_Wscale"], [base + "_scale"], name=base + "_ScaleMul"))
+                new_nodes.append(helper.make_node("Mul", [base + "_f32", base + "_scale"], [n.output[0]], name=base + "_Mul"))
+            else:
+                new_nodes.append(helper.make_node("Mul", [base + "_f32", xs], [base + "_fx"], name=base + "_MulX"))
+                new_nodes.append(helper.make_node("Mul", [base + "_fx", base + "_Wscale"], [n.output[0]], name=base + "_Mul"))
             uses[w] -= 1
             if uses[w] == 0:
                 drop.add(w)
@@ -90,11 +127,12 @@ def quantize(src, dst, skip_lm_head=False, embedding=False):
     del g.node[:]
     g.node.extend(new_nodes)
     del g.initializer[:]
-    g.initializer.extend(keep + new_inits)
+    g.initializer.extend(keep + new_inits + ([] if per_tensor else consts))
     m.producer_name = "tandem-quantize"
     onnx.checker.check_model(m)
     onnx.save(m, dst)
-    print("quantised %d MatMuls%s -> %s" % (nq, " + embedding" if embedding else "", dst))
+    print("quantised %d MatMuls (%s activations)%s -> %s" % (nq, "per-tensor" if per_tensor else "per-token",
+                                                             " + embedding" if embedding else "", dst))
 
 
 if __name__ == "__main__":
@@ -102,5 +140,6 @@ if __name__ == "__main__":
     ap.add_argument("src"); ap.add_argument("dst")
     ap.add_argument("--skip-lm-head", action="store_true")
     ap.add_argument("--embedding", action="store_true")
+    ap.add_argument("--per-tensor", action="store_true", help="DynamicQuantizeLinear (not batch-invariant)")
     a = ap.parse_args()
-    quantize(a.src, a.dst, a.skip_lm_head, a.embedding)
+    quantize(a.src, a.dst, a.skip_lm_head, a.embedding, a.per_tensor)

@@ -4,7 +4,8 @@ import java.util.List;
 import java.util.Map;
 
 /** OpenAI's text completion object. */
-public record CompletionResponse(String id, String object, long created, String model, List<Choice> choices, Usage usage) {
+public record CompletionResponse(String id, String object, long created, String model, List<Choice> choices, Usage usage,
+                                 Decoding decoding) {
 
     public record Choice(int index, String text, LogprobsBody logprobs, String finishReason) {
     }

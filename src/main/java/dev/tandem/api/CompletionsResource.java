@@ -1,5 +1,6 @@
 package dev.tandem.api;
 
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
@@ -40,7 +41,9 @@ public class CompletionsResource {
                 "invalid_request_error", "model", "model_not_found", "The model '" + body.model()
                 + "' does not exist; GET /v1/models lists the served models"));
         GenerationRequest request = CompletionParams.toGeneration(body, model, config.limits());
-        GenerationResult result = model.decoder().generate(request);
+        AssistOptions assist = AssistParams.resolve(body, model, config.assisted());
+        GenerationResult result = assist == null ? model.decoder().generate(request)
+                : model.assisted().generate(request, assist);
 
         String prompt = request.echo() ? promptText(body, model) : "";
         String text = prompt + result.text();
@@ -52,7 +55,8 @@ public class CompletionsResource {
         return new CompletionResponse("cmpl-" + UUID.randomUUID().toString().replace("-", ""), "text_completion",
                 Instant.now().getEpochSecond(), model.id(),
                 List.of(new CompletionResponse.Choice(0, text, logprobs, result.finishReason().apiName())),
-                new CompletionResponse.Usage(result.promptTokens(), completion, result.promptTokens() + completion));
+                new CompletionResponse.Usage(result.promptTokens(), completion, result.promptTokens() + completion),
+                Decoding.of(result.stats()));
     }
 
     /** The prompt as the client sent it (echo returns it verbatim; token-id prompts are decoded). */

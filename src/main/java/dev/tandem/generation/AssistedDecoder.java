@@ -104,6 +104,7 @@ public final class AssistedDecoder {
 
                 // 3. accept left to right; 4. the target's own token at the first rejection or after all
                 int accepted = 0;
+                int examined = proposed;  // fewer when generation ends inside the block
                 int own = -1;
                 for (int i = 0; i <= proposed; i++) {
                     logits.copyRow(i, row);
@@ -134,6 +135,7 @@ public final class AssistedDecoder {
                     acceptedAt[i]++;
                     if (out.add(x, raw)) {  // EOS, a stop string or max_tokens inside the block
                         ended = true;
+                        examined = i + 1;
                         break;
                     }
                 }
@@ -148,7 +150,7 @@ public final class AssistedDecoder {
                 if (proposed > 0) {
                     longestRound = Math.max(longestRound, proposed);
                     steps++;
-                    drafted += proposed;
+                    drafted += examined;
                     acceptedTotal += accepted;
                 }
                 proposer.update(proposed, accepted);
@@ -171,7 +173,7 @@ public final class AssistedDecoder {
                 if (draft == null) {
                     throw new IllegalStateException("no draft model is configured");
                 }
-                yield new DraftModelCandidates(draft, req.sampling(), req.prompt(), options.confidenceThreshold());
+                yield new DraftModelCandidates(draft, req.sampling(), req.prompt(), options.confidenceThreshold(), eosIds);
             }
         };
     }

@@ -6,7 +6,8 @@ package dev.tandem.generation;
  * @param mode               "plain" or "assisted"
  * @param assistant          "draft", "prompt_lookup", or null for plain decoding
  * @param numSpecSteps       verification rounds in which at least one candidate was proposed
- * @param numDraftTokens     candidates proposed
+ * @param numDraftTokens     candidates the target judged (those proposed past the end of generation,
+ *                           an EOS or stop string inside an accepted block, are not counted)
  * @param numAcceptedTokens  candidates the target accepted
  * @param acceptedPerPosition how often the candidate at each draft position (0-based) was accepted
  */

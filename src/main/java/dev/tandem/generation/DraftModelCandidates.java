@@ -18,11 +18,12 @@ final class DraftModelCandidates implements CandidateGenerator {
     private final boolean greedy;
     private final double confidenceThreshold;
     private final int promptLength;
+    private final int[] eosIds;
     private final float[] row;
     private int[] mine;                      // what the draft believes the sequence is
     private int mineLength;                  // the cache holds mine[0..cache.length()), the sampler counts mine[prompt..mineLength)
 
-    DraftModelCandidates(CausalLm draft, SamplingParams params, int[] prompt, double confidenceThreshold) {
+    DraftModelCandidates(CausalLm draft, SamplingParams params, int[] prompt, double confidenceThreshold, int[] eosIds) {
         this.draft = draft;
         this.cache = draft.newCache();
         Long seed = params.seed() == null ? null : params.seed() * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L;
@@ -32,6 +33,7 @@ final class DraftModelCandidates implements CandidateGenerator {
         this.greedy = params.isGreedy();
         this.confidenceThreshold = confidenceThreshold;
         this.promptLength = prompt.length;
+        this.eosIds = eosIds;
         this.row = new float[draft.shape().vocabSize()];
         this.mine = Arrays.copyOf(prompt, prompt.length + 64);
         this.mineLength = prompt.length;
@@ -67,7 +69,7 @@ final class DraftModelCandidates implements CandidateGenerator {
             out.tokens[n++] = token;
             sampler.accept(token);
             append(token);
-            if (n == max || confidence < confidenceThreshold) {
+            if (n == max || confidence < confidenceThreshold || isEos(token)) {  // nothing follows an EOS
                 return n;
             }
             logits = draft.forward(cache, mine, mineLength - 1, 1);
@@ -95,6 +97,15 @@ final class DraftModelCandidates implements CandidateGenerator {
             sampler.accept(seq[i]);
         }
         mineLength = length;
+    }
+
+    private boolean isEos(int token) {
+        for (int e : eosIds) {
+            if (e == token) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void append(int token) {

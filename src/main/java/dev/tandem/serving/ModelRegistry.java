@@ -3,6 +3,7 @@ package dev.tandem.serving;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
@@ -25,6 +26,7 @@ public class ModelRegistry {
     private final TandemConfig config;
     private volatile ServedModel target;
     private volatile ServedModel draft;
+    private final java.util.concurrent.atomic.AtomicInteger loaded = new java.util.concurrent.atomic.AtomicInteger();
 
     ModelRegistry(TandemConfig config) {
         this.config = config;
@@ -32,8 +34,24 @@ public class ModelRegistry {
 
     void onStart(@Observes StartupEvent event) {
         long t0 = System.nanoTime();
-        target = load(config.target());
-        draft = config.draft().map(this::load).orElse(null);
+        ServedModel t = load(config.target());
+        ServedModel d = null;
+        try {
+            d = config.draft().map(this::load).orElse(null);
+            if (d != null) {
+                checkSameVocabulary(t, d);
+            }
+        } catch (RuntimeException e) {
+            t.close();
+            if (d != null) {
+                d.close();
+            }
+            throw e;
+        }
+        draft = d;
+        // plain and assisted decoding share the one loaded target (and draft)
+        target = t.withAssistedDecoder(new AssistedDecoder(t.lm(), d == null ? null : d.lm(), t.tokenizer(),
+                t.directory().config().eosTokenIds()));
         LOG.infof("models ready in %d ms: target %s%s", (System.nanoTime() - t0) / 1_000_000, target.id(),
                 draft == null ? "" : ", draft " + draft.id());
     }
@@ -54,6 +72,7 @@ public class ModelRegistry {
                     + " (available: onnxruntime)");
         }
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
+        loaded.incrementAndGet();
         TandemConfig.OnnxRuntime ort = config.onnxruntime();
         int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
         CausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
@@ -67,7 +86,33 @@ public class ModelRegistry {
         }
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engine, dir, tokenizer, lm,
-                new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), Instant.now().getEpochSecond());
+                new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond());
+    }
+
+    /**
+     * A draft can only propose tokens the target understands: same vocabulary size, and every id
+     * decodes to the same text, and a probe text encodes to the same ids.
+     */
+    static void checkSameVocabulary(ServedModel target, ServedModel draft) {
+        int vt = target.lm().shape().vocabSize();
+        int vd = draft.lm().shape().vocabSize();
+        String which = "draft " + draft.directory().dir() + " and target " + target.directory().dir();
+        if (vt != vd) {
+            throw new IllegalArgumentException(which + " do not share a vocabulary: " + vd + " vs " + vt
+                    + " tokens. Assisted generation needs a draft trained with the target's tokenizer.");
+        }
+        for (int id = 0; id < vt; id++) {
+            String a = target.tokenizer().decode(new int[] {id});
+            String b = draft.tokenizer().decode(new int[] {id});
+            if (!a.equals(b)) {
+                throw new IllegalArgumentException(which + " do not share a vocabulary: token " + id + " is '" + b
+                        + "' in the draft's tokenizer.json but '" + a + "' in the target's.");
+            }
+        }
+        String probe = "The quick brown fox, 1234 — naïve café! \n\t";
+        if (!java.util.Arrays.equals(target.tokenizer().encodePrompt(probe), draft.tokenizer().encodePrompt(probe))) {
+            throw new IllegalArgumentException(which + " tokenize text differently; assisted generation needs one tokenizer.");
+        }
     }
 
     public ServedModel target() {
@@ -84,6 +129,11 @@ public class ModelRegistry {
             return Optional.of(target);
         }
         return Optional.empty();
+    }
+
+    /** How many models were loaded since start (each exactly once). */
+    public int loadedModels() {
+        return loaded.get();
     }
 
     public boolean isReady() {

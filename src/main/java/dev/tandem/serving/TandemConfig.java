@@ -17,6 +17,8 @@ public interface TandemConfig {
 
     OnnxRuntime onnxruntime();
 
+    Assisted assisted();
+
     Limits limits();
 
     interface Model {
@@ -46,6 +48,32 @@ public interface TandemConfig {
         /** Graph optimisation level: none, basic, extended, all. */
         @WithDefault("all")
         String optimizationLevel();
+    }
+
+    /** Assisted generation: what a request gets when it does not say. */
+    interface Assisted {
+        /** Decode assisted when a request does not set {@code assisted}. */
+        @WithDefault("false")
+        boolean enabledByDefault();
+
+        /** draft or prompt_lookup; absent means draft when a draft model is configured, else prompt_lookup. */
+        Optional<String> assistant();
+
+        /** Candidates per round (the start value under the heuristic schedule), 1..16. */
+        @WithDefault("5")
+        int numAssistantTokens();
+
+        /** constant or heuristic. */
+        @WithDefault("constant")
+        String schedule();
+
+        /** The draft ends a round after a token it gave less than this probability; 0 is off. */
+        @WithDefault("0")
+        double confidenceThreshold();
+
+        /** Prompt lookup: longest n-gram matched, 1..8. */
+        @WithDefault("3")
+        int promptLookupNgramSize();
     }
 
     interface Limits {

@@ -49,6 +49,7 @@ class BadInputTest {
             {"prompt":"hi","n":2}                                     | 400 | n
             {"prompt":"hi","stream":true}                             | 400 | stream
             {"prompt":"hi","model":"no-such-model"}                   | 404 | model
+            {"prompt":"hi","assisted":true,"assistant":"draft"}       | 400 | assistant
             """)
     void refusedWithAnOpenAiError(String body, int status, String param) {
         given().contentType(ContentType.JSON).body(body).post("/v1/completions").then()
@@ -66,6 +67,13 @@ class BadInputTest {
                 .post("/v1/completions").then().statusCode(400)
                 .body("error.code", equalTo("context_length_exceeded"))
                 .body("error.param", equalTo("prompt"));
+    }
+
+    @Test
+    void assistedWithoutADraftFallsToPromptLookupOnlyWhenNotAskedForTheDraft() {
+        given().contentType(ContentType.JSON).body("{\"prompt\":\"And God said\",\"max_tokens\":8,\"assisted\":true}")
+                .post("/v1/completions").then().statusCode(200)
+                .body("decoding.mode", equalTo("assisted")).body("decoding.assistant", equalTo("prompt_lookup"));
     }
 
     @Test

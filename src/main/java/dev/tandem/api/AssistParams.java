@@ -1,0 +1,66 @@
+package dev.tandem.api;
+
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.AssistOptions.Assistant;
+import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.serving.ServedModel;
+import dev.tandem.serving.TandemConfig;
+
+/** Decides plain or assisted for one request, from its fields and the server's defaults; range-checks them. */
+final class AssistParams {
+    private AssistParams() {
+    }
+
+    /** The request's assisted options, or null for plain decoding. */
+    static AssistOptions resolve(AssistFields r, ServedModel model, TandemConfig.Assisted defaults) {
+        boolean hasDraft = model.assisted() != null && model.assisted().hasDraft();
+        // validate every field given, whether or not this request ends up assisted
+        Assistant assistant = r.assistant() == null ? null : assistant(r.assistant(), "assistant");
+        int k = r.numAssistantTokens() == null ? defaults.numAssistantTokens() : r.numAssistantTokens();
+        if (k < 1 || k > AssistOptions.MAX_ASSISTANT_TOKENS) {
+            throw ApiException.invalid("num_assistant_tokens", "num_assistant_tokens must be in [1, 16], got " + k);
+        }
+        Schedule schedule = schedule(r.assistantSchedule() == null ? defaults.schedule() : r.assistantSchedule());
+        double threshold = r.assistantConfidenceThreshold() == null ? defaults.confidenceThreshold()
+                : r.assistantConfidenceThreshold();
+        if (!(threshold >= 0 && threshold <= 1)) {
+            throw ApiException.invalid("assistant_confidence_threshold",
+                    "assistant_confidence_threshold must be in [0, 1], got " + threshold);
+        }
+        int ngram = r.promptLookupNgramSize() == null ? defaults.promptLookupNgramSize() : r.promptLookupNgramSize();
+        if (ngram < 1 || ngram > AssistOptions.MAX_NGRAM) {
+            throw ApiException.invalid("prompt_lookup_ngram_size", "prompt_lookup_ngram_size must be in [1, 8], got " + ngram);
+        }
+
+        boolean assisted = r.assisted() != null ? r.assisted() : defaults.enabledByDefault();
+        if (!assisted) {
+            return null;
+        }
+        if (assistant == null) {
+            assistant = defaults.assistant().map(a -> assistant(a, "assistant"))
+                    .orElse(hasDraft ? Assistant.DRAFT : Assistant.PROMPT_LOOKUP);
+        }
+        if (assistant == Assistant.DRAFT && !hasDraft) {
+            throw ApiException.invalid("assistant", "assistant 'draft' needs a draft model, and none is configured"
+                    + " (tandem.draft.model-dir); use assistant 'prompt_lookup' or assisted=false");
+        }
+        return new AssistOptions(assistant, k, schedule, threshold, ngram);
+    }
+
+    private static Assistant assistant(String name, String param) {
+        return switch (name) {
+            case "draft" -> Assistant.DRAFT;
+            case "prompt_lookup" -> Assistant.PROMPT_LOOKUP;
+            default -> throw ApiException.invalid(param, "assistant must be 'draft' or 'prompt_lookup', got '" + name + "'");
+        };
+    }
+
+    private static Schedule schedule(String name) {
+        return switch (name) {
+            case "constant" -> Schedule.CONSTANT;
+            case "heuristic" -> Schedule.HEURISTIC;
+            default -> throw ApiException.invalid("assistant_schedule",
+                    "assistant_schedule must be 'constant' or 'heuristic', got '" + name + "'");
+        };
+    }
+}

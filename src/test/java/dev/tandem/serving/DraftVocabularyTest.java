@@ -1,0 +1,39 @@
+package dev.tandem.serving;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.RequiresSharedModels;
+import dev.tandem.testing.SharedModels;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** A draft that does not share the target's vocabulary fails start-up with a clear message. */
+@RequiresSharedModels
+class DraftVocabularyTest {
+
+    static ServedModel load(Path dir) {
+        ModelDirectory d = ModelDirectory.open(dir);
+        var lm = OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults());
+        return new ServedModel(d.name(), "onnxruntime", d, TextTokenizer.load(d), lm, null, null, 0);
+    }
+
+    @Test
+    void mismatchedVocabulariesAreRefused() {
+        ServedModel target = load(Path.of("models/kjv-draft"));
+        ServedModel draft = load(SharedModels.stories260kHf());
+        try {
+            var e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.checkSameVocabulary(target, draft));
+            assertTrue(e.getMessage().contains("do not share a vocabulary") && e.getMessage().contains("512")
+                    && e.getMessage().contains("4096"), e.getMessage());
+            ModelRegistry.checkSameVocabulary(target, target);  // the same model is fine
+        } finally {
+            target.close();
+            draft.close();
+        }
+    }
+}
