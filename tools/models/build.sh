@@ -21,7 +21,7 @@ ORT_JAR="$HOME/.m2/repository/com/microsoft/onnxruntime/onnxruntime/$ORT_VER/onn
 
 # model recipes (see NOTES.md for the measurements behind them)
 DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out work/draft)
-TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-12e6} --batch 16 --lr 1e-3 --warmup 200 --ckpt-minutes 4 --out work/target)
+TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
 

@@ -8,7 +8,7 @@ held-out (and some training) verses, and decoding must round-trip.
 
 Outputs: work/tok/kjv4096.model (+.vocab), work/tok/tokenizer.json, work/tok/tokenizer_config.json
 """
-import json, os, sys
+import json, os, shutil, sys
 import sentencepiece as spm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -18,7 +18,20 @@ VOCAB = 4096
 MAX_LEN = 256  # model context length (model_max_length)
 
 
+FIXED = os.path.join(HERE, "kjv4096.model")  # the committed tokenizer model: both models share it
+
+
 def train():
+    """Use the committed sentencepiece model (tools/models/kjv4096.model) if present; `retrain` makes a new one."""
+    os.makedirs(OUT, exist_ok=True)
+    if os.path.exists(FIXED):
+        shutil.copyfile(FIXED, os.path.join(OUT, "kjv4096.model"))
+        print("tokenizer: using committed %s" % os.path.relpath(FIXED, HERE))
+        return
+    retrain()
+
+
+def retrain():
     os.makedirs(OUT, exist_ok=True)
     spm.SentencePieceTrainer.train(
         input=os.path.join(CORPUS, "train.txt"), model_prefix=os.path.join(OUT, "kjv4096"),
@@ -27,6 +40,7 @@ def train():
         normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=True,
         split_digits=True, num_threads=2, max_sentence_length=8192, input_sentence_size=0,
         shuffle_input_sentence=False, minloglevel=2)
+    shutil.copyfile(os.path.join(OUT, "kjv4096.model"), FIXED)
 
 
 def export():

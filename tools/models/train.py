@@ -9,7 +9,7 @@ Log lines: step, tokens, loss, lr, tokens/s. Held-out per-verse perplexity at ea
   train.py --preset draft --tokens 9e6 --batch 32 --lr 3e-3 --out work/draft
   train.py --bench 60 --preset t-512x8 --batch 16        # throughput only, no checkpoint
 """
-import argparse, json, math, os, sys, time
+import argparse, json, math, os, shutil, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ def get_batch(stream, starts, step, batch, seq, seed):
 def eval_ppl(model, docs, batch=32, limit=None):
     """Per-verse perplexity: each held-out verse alone, input <s> verse, predict verse </s>."""
     model.eval()
-    docs = docs[:limit] if limit else docs
+    docs = docs[::max(1, len(docs) // limit)][:limit] if limit else docs  # evenly spread subset
     nll, n = 0.0, 0
     for i in range(0, len(docs), batch):
         ch = docs[i:i + batch]
@@ -79,6 +79,9 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after checkpointing) after this wall time of this run")
     ap.add_argument("--bench", type=float, default=0, help="measure tokens/s for this many seconds, then exit")
+    ap.add_argument("--mirror", default=os.environ.get("TANDEM_CKPT_MIRROR", "/var/tmp/tandem-models"),
+                    help="also keep a copy of ckpt.pt in <mirror>/<basename of out>/ (survives a fresh work tree); '' = off")
+    ap.add_argument("--eval-limit", type=int, default=200, help="held-out verses evaluated at intermediate checkpoints (all at the end)")
     ap.add_argument("--teacher", default=None, help="teacher checkpoint for distillation")
     ap.add_argument("--kd-alpha", type=float, default=0.9, help="weight of KL(teacher||student); 1-alpha on CE")
     ap.add_argument("--kd-temp", type=float, default=1.0)
@@ -102,11 +105,14 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     step, elapsed_prev, history = 0, 0.0, []
     ck_path = os.path.join(a.out, "ckpt.pt") if a.out else None
-    if ck_path and os.path.exists(ck_path):
-        ck = torch.load(ck_path, map_location="cpu")
+    mirror = os.path.join(a.mirror, os.path.basename(os.path.normpath(a.out)), "ckpt.pt") if (a.out and a.mirror) else None
+    src = ck_path if ck_path and os.path.exists(ck_path) else (mirror if mirror and os.path.exists(mirror) else None)
+    if src:
+        ck = torch.load(src, map_location="cpu")
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"])
         step, elapsed_prev, history = ck["step"], ck["elapsed"], ck.get("history", [])
-        print("resumed from %s at step %d (%.1f min trained)" % (ck_path, step, elapsed_prev / 60), flush=True)
+        os.makedirs(a.out, exist_ok=True)
+        print("resumed from %s at step %d (%.1f min trained)" % (src, step, elapsed_prev / 60), flush=True)
     elif a.out:
         os.makedirs(a.out, exist_ok=True)
     print("preset %s tied=%s params %d; batch %dx%d = %d tok/step; steps %d (%.2fM tokens = %.2f epochs of %d)"
@@ -114,13 +120,18 @@ def main():
              total_steps * tokens_per_step / 1e6, total_steps * tokens_per_step / len(stream), len(stream)), flush=True)
 
     def checkpoint(final=False):
-        ppl = eval_ppl(model, held)
-        history.append({"step": step, "tokens": step * tokens_per_step, "heldout_ppl": ppl,
+        ppl = eval_ppl(model, held, limit=None if final else a.eval_limit)
+        key = "heldout_ppl" if final or not a.eval_limit else "heldout%d_ppl" % a.eval_limit
+        history.append({"step": step, "tokens": step * tokens_per_step, key: ppl,
                         "minutes": (elapsed_prev + time.time() - t0) / 60})
         save(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg.__dict__,
                        "step": step, "total_steps": total_steps, "elapsed": elapsed_prev + time.time() - t0,
                        "history": history, "args": vars(a), "done": final})
-        print("checkpoint step %d heldout_ppl %.3f%s" % (step, ppl, " (final)" if final else ""), flush=True)
+        if mirror:
+            os.makedirs(os.path.dirname(mirror), exist_ok=True)
+            shutil.copyfile(ck_path, mirror + ".tmp")
+            os.replace(mirror + ".tmp", mirror)
+        print("checkpoint step %d %s %.3f%s" % (step, key, ppl, " (final)" if final else ""), flush=True)
 
     model.train()
     t0 = time.time(); t_last_ck = t0; t_log = t0; tok_log = 0; loss_acc, n_acc = 0.0, 0
