@@ -14,7 +14,7 @@ while [ $# -gt 0 ]; do
 done
 for m in "${models[@]}"; do
   for t in 1 2; do
-    "$JAVA" -cp "$CP" --enable-native-access=ALL-UNNAMED -Dorg.jboss.logging.provider=jdk \
+    "$JAVA" -cp "$CP" --enable-native-access=ALL-UNNAMED  \
       dev.tandem.tools.DecodeBenchmark "$m" "$t" "$steps" "$runs" 2>/dev/null | grep -vE "INFO|WARN|^\s*at "
   done
 done
