@@ -75,8 +75,8 @@ final class CompletionParams {
         if (r.bestOf() != null && r.bestOf() != 1) {
             throw ApiException.invalid("best_of", "only best_of=1 is supported, got " + r.bestOf());
         }
-        if (Boolean.TRUE.equals(r.stream())) {
-            throw ApiException.invalid("stream", "streaming is not supported yet; send stream=false");
+        if (r.streamOptions() != null && !Boolean.TRUE.equals(r.stream())) {
+            throw ApiException.invalid("stream_options", "stream_options can only be set when stream is true");
         }
         if (r.suffix() != null && !r.suffix().isEmpty()) {
             throw ApiException.invalid("suffix", "suffix (insertion) is not supported");

@@ -29,6 +29,7 @@ public record CompletionRequest(
         Integer n,
         Integer bestOf,
         Boolean stream,
+        StreamOptions streamOptions,
         String suffix,
         Map<String, Double> logitBias,
         String user,
@@ -38,4 +39,8 @@ public record CompletionRequest(
         String assistantSchedule,
         Double assistantConfidenceThreshold,
         Integer promptLookupNgramSize) implements AssistFields {
+
+    /** OpenAI's {@code stream_options}. */
+    public record StreamOptions(Boolean includeUsage) {
+    }
 }

@@ -1,39 +1,56 @@
 package dev.tandem.api;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.FinishReason;
+import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
+import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.GenerationService;
 import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
 import dev.tandem.serving.TandemConfig;
+import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
-import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.StreamingOutput;
+import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import org.jboss.logging.Logger;
 
-/** OpenAI's {@code POST /v1/completions}. Runs on a worker thread (it blocks while the model decodes). */
+/**
+ * OpenAI's {@code POST /v1/completions}, whole or streamed as Server-Sent Events. Runs on a worker
+ * thread; a decoding slot is taken before answering, so a full server answers 429 at once.
+ */
 @Path("/v1/completions")
 @Consumes(MediaType.APPLICATION_JSON)
-@Produces(MediaType.APPLICATION_JSON)
 public class CompletionsResource {
+    private static final Logger LOG = Logger.getLogger(CompletionsResource.class);
     private final ModelRegistry registry;
     private final TandemConfig config;
+    private final GenerationService generation;
+    private final ObjectMapper json;
 
-    CompletionsResource(ModelRegistry registry, TandemConfig config) {
+    CompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json) {
         this.registry = registry;
         this.config = config;
+        this.generation = generation;
+        this.json = json;
     }
 
     @POST
-    public CompletionResponse complete(CompletionRequest body) {
+    public Response complete(CompletionRequest body, @Context HttpServerResponse http) {
         if (body == null) {
             throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
         }
@@ -42,21 +59,97 @@ public class CompletionsResource {
                 + "' does not exist; GET /v1/models lists the served models"));
         GenerationRequest request = CompletionParams.toGeneration(body, model, config.limits());
         AssistOptions assist = AssistParams.resolve(body, model, config.assisted());
-        GenerationResult result = assist == null ? model.decoder().generate(request)
-                : model.assisted().generate(request, assist);
-
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = Instant.now().getEpochSecond();
         String prompt = request.echo() ? promptText(body, model) : "";
-        String text = prompt + result.text();
-        CompletionResponse.LogprobsBody logprobs = null;
-        if (request.wantsLogprobs()) {
-            logprobs = logprobs(result, request.echo(), prompt.length());
+        AdmissionControl.Permit permit = generation.admit();
+
+        if (!Boolean.TRUE.equals(body.stream())) {
+            GenerationResult result = generation.generate(permit, model, request, assist, GenerationListener.NONE);
+            CompletionResponse.LogprobsBody logprobs = request.wantsLogprobs()
+                    ? logprobs(request.echo() ? result.promptLogprobs() : List.of(), result.logprobs(), prompt.length())
+                    : null;
+            return Response.ok(new CompletionResponse(id, "text_completion", created, model.id(),
+                    List.of(new CompletionResponse.Choice(0, prompt + result.text(), logprobs, result.finishReason().apiName())),
+                    usage(result), Decoding.of(result.stats())), MediaType.APPLICATION_JSON).build();
         }
-        int completion = result.completionTokens();
-        return new CompletionResponse("cmpl-" + UUID.randomUUID().toString().replace("-", ""), "text_completion",
-                Instant.now().getEpochSecond(), model.id(),
-                List.of(new CompletionResponse.Choice(0, text, logprobs, result.finishReason().apiName())),
-                new CompletionResponse.Usage(result.promptTokens(), completion, result.promptTokens() + completion),
-                Decoding.of(result.stats()));
+
+        boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
+        StreamingOutput stream = out -> {
+            SseWriter sse = new SseWriter(out, json);
+            StreamListener listener = new StreamListener(sse, http, id, created, model.id(), request.wantsLogprobs());
+            try {
+                if (request.echo()) {
+                    listener.send(prompt, request.wantsLogprobs() ? List.of() : null, null, 0);
+                }
+                GenerationResult result = generation.generate(permit, model, request, assist, listener);
+                if (result.finishReason() == FinishReason.CANCELLED) {
+                    LOG.debugf("%s: client went away after %d tokens", id, result.completionTokens());
+                    return;
+                }
+                sse.event(new CompletionResponse(id, "text_completion", created, model.id(),
+                        List.of(new CompletionResponse.Choice(0, "", null, result.finishReason().apiName())),
+                        null, Decoding.of(result.stats())));
+                if (includeUsage) {
+                    sse.event(new CompletionResponse(id, "text_completion", created, model.id(), List.of(), usage(result), null));
+                }
+                sse.done();
+            } catch (IOException e) {
+                LOG.debugf("%s: stream closed: %s", id, e.getMessage());
+            } finally {
+                permit.close();  // also closed by generate(); idempotent
+            }
+        };
+        return Response.ok(stream).type("text/event-stream").header("Cache-Control", "no-cache")
+                .header("X-Accel-Buffering", "no").build();
+    }
+
+    /** Turns the decoder's text pieces into stream chunks; notices a client that went away. */
+    private final class StreamListener implements GenerationListener {
+        private final SseWriter sse;
+        private final HttpServerResponse http;
+        private final String id;
+        private final long created;
+        private final String model;
+        private final boolean logprobs;
+        private volatile boolean broken;
+        private int offset;
+
+        StreamListener(SseWriter sse, HttpServerResponse http, String id, long created, String model, boolean logprobs) {
+            this.sse = sse;
+            this.http = http;
+            this.id = id;
+            this.created = created;
+            this.model = model;
+            this.logprobs = logprobs;
+        }
+
+        @Override
+        public void onText(String text, List<TokenLogprob> lps) {
+            if (!broken) {
+                send(text, logprobs ? lps : null, null, offset);
+                offset += text.length();
+            }
+        }
+
+        void send(String text, List<TokenLogprob> lps, String finish, int at) {
+            try {
+                CompletionResponse.LogprobsBody body = lps == null ? null : CompletionsResource.logprobs(List.of(), lps, at);
+                sse.event(new CompletionResponse(id, "text_completion", created, model,
+                        List.of(new CompletionResponse.Choice(0, text, body, finish)), null, null));
+            } catch (IOException e) {
+                broken = true;
+            }
+        }
+
+        @Override
+        public boolean isCancelled() {
+            return broken || http != null && http.closed();
+        }
+    }
+
+    private static CompletionResponse.Usage usage(GenerationResult r) {
+        return new CompletionResponse.Usage(r.promptTokens(), r.completionTokens(), r.promptTokens() + r.completionTokens());
     }
 
     /** The prompt as the client sent it (echo returns it verbatim; token-id prompts are decoded). */
@@ -74,14 +167,15 @@ public class CompletionsResource {
         return model.tokenizer().decode(ids);
     }
 
-    private static CompletionResponse.LogprobsBody logprobs(GenerationResult r, boolean echo, int promptChars) {
+    /** OpenAI's logprobs lists: prompt entries (echo) first, then the generated ones shifted by the prompt's length. */
+    static CompletionResponse.LogprobsBody logprobs(List<TokenLogprob> promptEntries, List<TokenLogprob> generated,
+                                                    int promptChars) {
         List<String> tokens = new ArrayList<>();
         List<Float> lps = new ArrayList<>();
         List<Map<String, Float>> tops = new ArrayList<>();
         List<Integer> offsets = new ArrayList<>();
-        List<TokenLogprob> all = new ArrayList<>(echo ? r.promptLogprobs() : List.of());
-        int promptEntries = all.size();
-        all.addAll(r.logprobs());
+        List<TokenLogprob> all = new ArrayList<>(promptEntries);
+        all.addAll(generated);
         for (int i = 0; i < all.size(); i++) {
             TokenLogprob t = all.get(i);
             tokens.add(t.text());
@@ -93,7 +187,7 @@ public class CompletionsResource {
                 t.top().forEach(a -> top.putIfAbsent(a.text(), a.logprob()));
                 tops.add(top);
             }
-            offsets.add(t.textOffset() + (i >= promptEntries ? promptChars : 0));
+            offsets.add(t.textOffset() + (i >= promptEntries.size() ? promptChars : 0));
         }
         return new CompletionResponse.LogprobsBody(tokens, lps, tops, offsets);
     }

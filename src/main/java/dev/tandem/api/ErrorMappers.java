@@ -17,9 +17,21 @@ import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 public class ErrorMappers {
     private static final Logger LOG = Logger.getLogger(ErrorMappers.class);
 
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "tandem.serving.retry-after-seconds", defaultValue = "1")
+    int retryAfterSeconds;
+
     @ServerExceptionMapper
     public Response api(ApiException e) {
         return json(e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
+    }
+
+    @ServerExceptionMapper
+    public Response rejected(dev.tandem.serving.AdmissionControl.Rejected e) {
+        if (e.unavailable()) {
+            return json(503, ErrorBody.of(e.getMessage(), "server_error", null, "unavailable"));
+        }
+        return Response.status(429).type(MediaType.APPLICATION_JSON).header("Retry-After", retryAfterSeconds)
+                .entity(ErrorBody.of(e.getMessage(), "rate_limit_error", null, "server_busy")).build();
     }
 
     @ServerExceptionMapper(priority = 1)

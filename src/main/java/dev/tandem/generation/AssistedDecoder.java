@@ -49,10 +49,20 @@ public final class AssistedDecoder {
     }
 
     public GenerationResult generate(GenerationRequest req, AssistOptions options) {
-        return generate(req, options, null);
+        return generate(req, options, GenerationListener.NONE, null);
     }
 
-    GenerationResult generate(GenerationRequest req, AssistOptions options, RoundListener listener) {
+    /** Generates, telling {@code listener} the text as it becomes final; stops early when it asks. */
+    public GenerationResult generate(GenerationRequest req, AssistOptions options, GenerationListener listener) {
+        return generate(req, options, listener, null);
+    }
+
+    GenerationResult generate(GenerationRequest req, AssistOptions options, RoundListener rounds) {
+        return generate(req, options, GenerationListener.NONE, rounds);
+    }
+
+    private GenerationResult generate(GenerationRequest req, AssistOptions options, GenerationListener listener,
+                                      RoundListener rounds) {
         int vocab = target.shape().vocabSize();
         int maxContext = target.shape().maxContext();
         int[] prompt = req.prompt();
@@ -63,7 +73,7 @@ public final class AssistedDecoder {
             List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
 
             Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds);
+            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds, listener);
             Candidates candidates = new Candidates(AssistOptions.MAX_ASSISTANT_TOKENS, vocab);
             DraftLength draftLength = new DraftLength(options);
             float[] row = new float[vocab];
@@ -88,6 +98,10 @@ public final class AssistedDecoder {
             boolean ended = out.add(first, raw);
 
             while (!ended) {
+                if (listener.isCancelled()) {
+                    out.cancel();
+                    break;
+                }
                 if (length >= maxContext) {
                     out.endByLength();
                     break;
@@ -155,8 +169,8 @@ public final class AssistedDecoder {
                 }
                 proposer.update(proposed, accepted);
                 draftLength.update(proposed, accepted);
-                if (listener != null && !ended) {
-                    listener.afterRound(cache, seq, length, proposed, accepted);
+                if (rounds != null && !ended) {
+                    rounds.afterRound(cache, seq, length, proposed, accepted);
                 }
             }
             long decodeNanos = System.nanoTime() - start - prefillNanos;

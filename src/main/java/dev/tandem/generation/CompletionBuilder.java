@@ -21,8 +21,12 @@ final class CompletionBuilder {
     private final List<TokenLogprob> logprobs;
     private int count;
     private FinishReason finish;
+    private final GenerationListener listener;
+    private int emitted;                  // text[0..emitted) has gone to the listener
+    private int logprobsEmitted;          // so have logprobs[0..logprobsEmitted)
 
-    CompletionBuilder(TextTokenizer tokenizer, GenerationRequest request, int[] eosIds) {
+    CompletionBuilder(TextTokenizer tokenizer, GenerationRequest request, int[] eosIds, GenerationListener listener) {
+        this.listener = listener;
         this.request = request;
         this.eosIds = eosIds;
         this.detok = new IncrementalDetokenizer(tokenizer, request.prompt());
@@ -64,7 +68,23 @@ final class CompletionBuilder {
             endByLength();
             return true;
         }
+        emit(text.length() - stops.heldBack(text));
         return false;
+    }
+
+    /** Ends early: the listener asked to stop. */
+    void cancel() {
+        finish = FinishReason.CANCELLED;
+    }
+
+    /** Hands text[emitted..end) and the pending logprobs to the listener. */
+    private void emit(int end) {
+        if (end > emitted || logprobs.size() > logprobsEmitted && end == text.length()) {
+            List<TokenLogprob> lp = logprobs.isEmpty() ? List.of() : List.copyOf(logprobs.subList(logprobsEmitted, logprobs.size()));
+            listener.onText(text.substring(emitted, Math.max(end, emitted)), lp);
+            emitted = Math.max(end, emitted);
+            logprobsEmitted = logprobs.size();
+        }
     }
 
     /** Ends because a length limit was reached (max_tokens or the context); flushes held-back text. */
@@ -99,6 +119,9 @@ final class CompletionBuilder {
     }
 
     GenerationResult result(List<TokenLogprob> promptLogprobs, long prefillNanos, long decodeNanos, DecodingStats stats) {
+        if (finish != FinishReason.CANCELLED) {
+            emit(text.length());  // whatever was held back for a stop string that never came
+        }
         return new GenerationResult(text.toString(), Arrays.copyOf(tokens, count), finish, request.prompt().length,
                 promptLogprobs, logprobs, prefillNanos, decodeNanos, stats);
     }

@@ -5,7 +5,9 @@ public enum FinishReason {
     /** EOS or a stop string. */
     STOP("stop"),
     /** {@code max_tokens} or the model's context was reached. */
-    LENGTH("length");
+    LENGTH("length"),
+    /** The client went away (or the request was cancelled) before the end. */
+    CANCELLED("cancelled");
 
     private final String apiName;
 

@@ -22,6 +22,11 @@ public final class PlainDecoder {
     }
 
     public GenerationResult generate(GenerationRequest req) {
+        return generate(req, GenerationListener.NONE);
+    }
+
+    /** Generates, telling {@code listener} the text as it becomes final; stops early when it asks. */
+    public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         int vocab = lm.shape().vocabSize();
         int maxContext = lm.shape().maxContext();
         int[] prompt = req.prompt();
@@ -32,11 +37,15 @@ public final class PlainDecoder {
             List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
 
             Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds);
+            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds, listener);
             float[] row = new float[vocab];
             float[] raw = req.wantsLogprobs() ? new float[vocab] : null;
             int[] one = new int[1];
             while (true) {
+                if (listener.isCancelled()) {
+                    out.cancel();
+                    break;
+                }
                 logits.copyRow(logits.rows() - 1, row);
                 if (raw != null) {
                     System.arraycopy(row, 0, raw, 0, vocab);

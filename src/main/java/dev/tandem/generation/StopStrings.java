@@ -12,6 +12,21 @@ final class StopStrings {
         this.longest = stops.stream().mapToInt(String::length).max().orElse(0);
     }
 
+    /** Length of the longest end of {@code text} that is the start of a stop string (text a stream must hold back). */
+    int heldBack(CharSequence text) {
+        int n = text.length();
+        int best = 0;
+        for (String s : stops) {
+            for (int len = Math.min(s.length() - 1, n); len > best; len--) {
+                if (s.regionMatches(0, text.subSequence(n - len, n).toString(), 0, len)) {
+                    best = len;
+                    break;
+                }
+            }
+        }
+        return best;
+    }
+
     /** Index in {@code text} where a stop string starts, considering matches that end after {@code before}; -1 if none. */
     int find(CharSequence text, int before) {
         if (stops.isEmpty()) {

@@ -3,6 +3,7 @@ package dev.tandem.serving;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Optional;
 
 /** All of Tandem's configuration ({@code tandem.*} in application.properties, or TANDEM_* environment variables). */
@@ -20,6 +21,27 @@ public interface TandemConfig {
     Assisted assisted();
 
     Limits limits();
+
+    Serving serving();
+
+    /** Concurrency and backpressure. */
+    interface Serving {
+        /** Sequences that decode at the same time. */
+        @WithDefault("4")
+        int maxConcurrent();
+
+        /** Requests that may wait for a decoding slot; beyond this a request gets 429 at once. */
+        @WithDefault("64")
+        int maxQueued();
+
+        /** How long a request waits for a slot before 429. */
+        @WithDefault("30s")
+        Duration queueTimeout();
+
+        /** Retry-After (seconds) sent with 429. */
+        @WithDefault("1")
+        int retryAfterSeconds();
+    }
 
     interface Model {
         /** Directory in the Hugging Face Optimum ONNX layout. */

@@ -47,7 +47,8 @@ class BadInputTest {
             {"prompt":"hi","stop":[1,2]}                              | 400 | stop
             {"prompt":"hi","stop":""}                                 | 400 | stop
             {"prompt":"hi","n":2}                                     | 400 | n
-            {"prompt":"hi","stream":true}                             | 400 | stream
+            {"prompt":"hi","stream":"yes"}                            | 400 | stream
+            {"prompt":"hi","stream_options":{"include_usage":true}}   | 400 | stream_options
             {"prompt":"hi","model":"no-such-model"}                   | 404 | model
             {"prompt":"hi","assisted":true,"assistant":"draft"}       | 400 | assistant
             """)
