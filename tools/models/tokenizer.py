@@ -16,6 +16,17 @@ CORPUS = os.path.join(HERE, "work", "corpus")
 OUT = os.path.join(HERE, "work", "tok")
 VOCAB = 4096
 MAX_LEN = 256  # model context length (model_max_length)
+# The models are verse models, not instruction-tuned: a chat is a run of verses. System and user
+# messages are joined with spaces into the verse being continued; an assistant message closes its
+# verse (</s><s>), as verses follow one another in training.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('roles must be system, user or assistant') }}{% endif %}"
+    "{% if not loop.first and messages[loop.index0 - 1]['role'] != 'assistant' %} {% endif %}"
+    "{{ message['content'] }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{{ bos_token }}{% endif %}"
+    "{% endfor %}")
 
 
 FIXED = os.path.join(HERE, "kjv4096.model")  # the committed tokenizer model: both models share it
@@ -97,7 +108,7 @@ def export():
            "added_tokens_decoder": {"0": added("<unk>"), "1": added("<s>"), "2": added("</s>")},
            "bos_token": "<s>", "clean_up_tokenization_spaces": False, "eos_token": "</s>",
            "legacy": True, "model_max_length": MAX_LEN, "pad_token": None, "sp_model_kwargs": {},
-           "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>"}
+           "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>", "chat_template": CHAT_TEMPLATE}
     with open(os.path.join(OUT, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(cfg, f, ensure_ascii=False, indent=2)
         f.write("\n")

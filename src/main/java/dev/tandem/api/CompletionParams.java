@@ -8,7 +8,7 @@ import dev.tandem.serving.TandemConfig;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Range-checks a completion request and turns it into a {@link GenerationRequest}. */
+/** Range-checks the fields of a generation request and turns them into a {@link GenerationRequest}. */
 final class CompletionParams {
     /** Below this a temperature is treated as greedy (as vLLM does), avoiding overflow in 1/T. */
     private static final double GREEDY_BELOW = 1e-5;
@@ -16,9 +16,28 @@ final class CompletionParams {
     private CompletionParams() {
     }
 
+    /** A completion request: prompt from {@code prompt}, logprobs as OpenAI's completions API counts them. */
     static GenerationRequest toGeneration(CompletionRequest r, ServedModel model, TandemConfig.Limits limits) {
+        if (r.bestOf() != null && r.bestOf() != 1) {
+            throw ApiException.invalid("best_of", "only best_of=1 is supported, got " + r.bestOf());
+        }
+        if (r.suffix() != null && !r.suffix().isEmpty()) {
+            throw ApiException.invalid("suffix", "suffix (insertion) is not supported");
+        }
+        int logprobs = -1;
+        if (r.logprobs() != null) {
+            logprobs = r.logprobs();
+            if (logprobs < 0 || logprobs > limits.maxLogprobs()) {
+                throw ApiException.invalid("logprobs", "logprobs must be in [0, " + limits.maxLogprobs() + "], got " + logprobs);
+            }
+        }
+        return toGeneration(r, promptIds(r.prompt(), model), logprobs, Boolean.TRUE.equals(r.echo()), "prompt", model, limits);
+    }
+
+    /** Any generation request whose prompt is already tokenized. */
+    static GenerationRequest toGeneration(SamplingFields r, int[] prompt, int logprobs, boolean echo, String promptParam,
+                                          ServedModel model, TandemConfig.Limits limits) {
         unsupported(r);
-        int[] prompt = promptIds(r.prompt(), model);
         int maxTokens = r.maxTokens() == null ? limits.defaultMaxTokens() : r.maxTokens();
         if (maxTokens < 1) {
             throw ApiException.invalid("max_tokens", "max_tokens must be at least 1, got " + maxTokens);
@@ -28,7 +47,7 @@ final class CompletionParams {
         }
         int context = model.maxContext();
         if (prompt.length + maxTokens > context) {
-            throw new ApiException(400, "invalid_request_error", prompt.length >= context ? "prompt" : "max_tokens",
+            throw new ApiException(400, "invalid_request_error", prompt.length >= context ? promptParam : "max_tokens",
                     "context_length_exceeded", "This model's maximum context length is " + context
                     + " tokens; the request asks for " + (prompt.length + maxTokens) + " (" + prompt.length
                     + " in the prompt, " + maxTokens + " to generate). Shorten the prompt or lower max_tokens.");
@@ -55,31 +74,17 @@ final class CompletionParams {
         }
         double presence = penalty(r.presencePenalty(), "presence_penalty");
         double frequency = penalty(r.frequencyPenalty(), "frequency_penalty");
-        int logprobs = -1;
-        if (r.logprobs() != null) {
-            logprobs = r.logprobs();
-            if (logprobs < 0 || logprobs > limits.maxLogprobs()) {
-                throw ApiException.invalid("logprobs", "logprobs must be in [0, " + limits.maxLogprobs() + "], got " + logprobs);
-            }
-        }
         SamplingParams sampling = new SamplingParams(temperature < GREEDY_BELOW ? 0 : temperature, topK, topP, minP,
                 repetition, presence, frequency, r.seed());
-        return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs,
-                Boolean.TRUE.equals(r.echo()));
+        return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs, echo);
     }
 
-    private static void unsupported(CompletionRequest r) {
+    private static void unsupported(SamplingFields r) {
         if (r.n() != null && r.n() != 1) {
             throw ApiException.invalid("n", "only n=1 is supported, got " + r.n());
         }
-        if (r.bestOf() != null && r.bestOf() != 1) {
-            throw ApiException.invalid("best_of", "only best_of=1 is supported, got " + r.bestOf());
-        }
         if (r.streamOptions() != null && !Boolean.TRUE.equals(r.stream())) {
             throw ApiException.invalid("stream_options", "stream_options can only be set when stream is true");
-        }
-        if (r.suffix() != null && !r.suffix().isEmpty()) {
-            throw ApiException.invalid("suffix", "suffix (insertion) is not supported");
         }
         if (r.logitBias() != null && !r.logitBias().isEmpty()) {
             throw ApiException.invalid("logit_bias", "logit_bias is not supported");

@@ -38,9 +38,5 @@ public record CompletionRequest(
         Integer numAssistantTokens,
         String assistantSchedule,
         Double assistantConfidenceThreshold,
-        Integer promptLookupNgramSize) implements AssistFields {
-
-    /** OpenAI's {@code stream_options}. */
-    public record StreamOptions(Boolean includeUsage) {
-    }
+        Integer promptLookupNgramSize) implements SamplingFields, AssistFields {
 }

@@ -2,7 +2,6 @@ package dev.tandem.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
-import dev.tandem.generation.FinishReason;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
@@ -19,15 +18,12 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import jakarta.ws.rs.core.StreamingOutput;
-import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import org.jboss.logging.Logger;
 
 /**
  * OpenAI's {@code POST /v1/completions}, whole or streamed as Server-Sent Events. Runs on a worker
@@ -36,7 +32,6 @@ import org.jboss.logging.Logger;
 @Path("/v1/completions")
 @Consumes(MediaType.APPLICATION_JSON)
 public class CompletionsResource {
-    private static final Logger LOG = Logger.getLogger(CompletionsResource.class);
     private final ModelRegistry registry;
     private final TandemConfig config;
     private final GenerationService generation;
@@ -75,77 +70,37 @@ public class CompletionsResource {
         }
 
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
-        StreamingOutput stream = out -> {
-            SseWriter sse = new SseWriter(out, json);
-            StreamListener listener = new StreamListener(sse, http, id, created, model.id(), request.wantsLogprobs());
-            try {
-                if (request.echo()) {
-                    listener.send(prompt, request.wantsLogprobs() ? List.of() : null, null, 0);
-                }
-                GenerationResult result = generation.generate(permit, model, request, assist, listener);
-                if (result.finishReason() == FinishReason.CANCELLED) {
-                    LOG.debugf("%s: client went away after %d tokens", id, result.completionTokens());
-                    return;
-                }
-                sse.event(new CompletionResponse(id, "text_completion", created, model.id(),
-                        List.of(new CompletionResponse.Choice(0, "", null, result.finishReason().apiName())),
-                        null, Decoding.of(result.stats())));
-                if (includeUsage) {
-                    sse.event(new CompletionResponse(id, "text_completion", created, model.id(), List.of(), usage(result), null));
-                }
-                sse.done();
-            } catch (IOException e) {
-                LOG.debugf("%s: stream closed: %s", id, e.getMessage());
-            } finally {
-                permit.close();  // also closed by generate(); idempotent
+        boolean withLogprobs = request.wantsLogprobs();
+        return SseStream.response(generation, permit, model, request, assist, http, json, new SseStream.Events() {
+            private int offset = prompt.length();
+
+            private CompletionResponse chunk(String text, CompletionResponse.LogprobsBody lp, String finish, Decoding d) {
+                return new CompletionResponse(id, "text_completion", created, model.id(),
+                        List.of(new CompletionResponse.Choice(0, text, lp, finish)), null, d);
             }
-        };
-        return Response.ok(stream).type("text/event-stream").header("Cache-Control", "no-cache")
-                .header("X-Accel-Buffering", "no").build();
-    }
 
-    /** Turns the decoder's text pieces into stream chunks; notices a client that went away. */
-    private final class StreamListener implements GenerationListener {
-        private final SseWriter sse;
-        private final HttpServerResponse http;
-        private final String id;
-        private final long created;
-        private final String model;
-        private final boolean logprobs;
-        private volatile boolean broken;
-        private int offset;
+            @Override
+            public Object opening() {
+                return request.echo() ? chunk(prompt, null, null, null) : null;
+            }
 
-        StreamListener(SseWriter sse, HttpServerResponse http, String id, long created, String model, boolean logprobs) {
-            this.sse = sse;
-            this.http = http;
-            this.id = id;
-            this.created = created;
-            this.model = model;
-            this.logprobs = logprobs;
-        }
-
-        @Override
-        public void onText(String text, List<TokenLogprob> lps) {
-            if (!broken) {
-                send(text, logprobs ? lps : null, null, offset);
+            @Override
+            public Object text(String text, List<TokenLogprob> lps) {
+                CompletionResponse.LogprobsBody lp = withLogprobs ? logprobs(List.of(), lps, offset) : null;
                 offset += text.length();
+                return chunk(text, lp, null, null);
             }
-        }
 
-        void send(String text, List<TokenLogprob> lps, String finish, int at) {
-            try {
-                CompletionResponse.LogprobsBody body = lps == null ? null : CompletionsResource.logprobs(List.of(), lps, at);
-                sse.event(new CompletionResponse(id, "text_completion", created, model,
-                        List.of(new CompletionResponse.Choice(0, text, body, finish)), null, null));
-            } catch (IOException e) {
-                broken = true;
+            @Override
+            public Object end(GenerationResult r) {
+                return chunk("", null, r.finishReason().apiName(), Decoding.of(r.stats()));
             }
-        }
 
-        @Override
-        public boolean isCancelled() {
-            return broken || http != null && http.closed();
-        }
+            @Override
+            public Object usage(GenerationResult r) {
+                return new CompletionResponse(id, "text_completion", created, model.id(), List.of(), CompletionsResource.usage(r), null);
+            }
+        }, includeUsage);
     }
 
     private static CompletionResponse.Usage usage(GenerationResult r) {
