@@ -103,7 +103,7 @@ public class CompletionsResource {
         }, includeUsage);
     }
 
-    private static CompletionResponse.Usage usage(GenerationResult r) {
+    static CompletionResponse.Usage usage(GenerationResult r) {
         return new CompletionResponse.Usage(r.promptTokens(), r.completionTokens(), r.promptTokens() + r.completionTokens());
     }
 

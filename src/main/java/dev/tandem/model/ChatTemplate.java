@@ -18,6 +18,8 @@ import java.util.Optional;
  * {@code eos_token}; function {@code raise_exception(msg)}.
  */
 public final class ChatTemplate {
+    /** The message of a raise_exception() during the current render (Jinjava reports only that a function failed). */
+    private static final ThreadLocal<String> RAISED = new ThreadLocal<>();
     private final String source;
     private final String bos;
     private final String eos;
@@ -73,8 +75,12 @@ public final class ChatTemplate {
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bos);
         vars.put("eos_token", eos);
+        RAISED.remove();
         try {
             var result = jinjava.renderForResult(source, vars);
+            if (RAISED.get() != null) {
+                throw new IllegalArgumentException(RAISED.get());
+            }
             for (TemplateError e : result.getErrors()) {
                 if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
                     throw new IllegalArgumentException("chat template: " + e.getMessage());
@@ -82,18 +88,15 @@ public final class ChatTemplate {
             }
             return result.getOutput();
         } catch (FatalTemplateErrorsException e) {
-            throw new IllegalArgumentException("chat template: " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            Throwable c = e;
-            while (c.getCause() != null && !(c instanceof TemplateRaised)) {
-                c = c.getCause();
-            }
-            throw new IllegalArgumentException(c instanceof TemplateRaised ? c.getMessage() : "chat template: " + e.getMessage(), e);
+            throw new IllegalArgumentException(RAISED.get() != null ? RAISED.get() : "chat template: " + e.getMessage(), e);
+        } finally {
+            RAISED.remove();
         }
     }
 
     /** {@code raise_exception} for templates: rejects the conversation with the template's message. */
     public static String raiseException(String message) {
+        RAISED.set(message);
         throw new TemplateRaised(message);
     }
 

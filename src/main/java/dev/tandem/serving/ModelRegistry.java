@@ -5,6 +5,7 @@ import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
+import dev.tandem.model.ChatTemplate;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
 import io.quarkus.runtime.ShutdownEvent;
@@ -86,7 +87,8 @@ public class ModelRegistry {
         }
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engine, dir, tokenizer, lm,
-                new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond());
+                new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
+                ChatTemplate.of(dir));
     }
 
     /**

@@ -1,0 +1,184 @@
+package dev.tandem.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.GenerationListener;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.generation.GenerationResult;
+import dev.tandem.generation.TokenLogprob;
+import dev.tandem.model.ChatTemplate;
+import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.GenerationService;
+import dev.tandem.serving.ModelRegistry;
+import dev.tandem.serving.ServedModel;
+import dev.tandem.serving.TandemConfig;
+import io.vertx.core.http.HttpServerResponse;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * OpenAI's {@code POST /v1/chat/completions}: the messages are rendered with the model's chat
+ * template, then generated like a completion (whole, or streamed as chunks with deltas).
+ */
+@Path("/v1/chat/completions")
+@Consumes(MediaType.APPLICATION_JSON)
+public class ChatCompletionsResource {
+    private static final Set<String> ROLES = Set.of("system", "user", "assistant", "developer");
+    private final ModelRegistry registry;
+    private final TandemConfig config;
+    private final GenerationService generation;
+    private final ObjectMapper json;
+
+    ChatCompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json) {
+        this.registry = registry;
+        this.config = config;
+        this.generation = generation;
+        this.json = json;
+    }
+
+    @POST
+    public Response chat(ChatCompletionRequest body, @Context HttpServerResponse http) {
+        if (body == null) {
+            throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
+        }
+        ServedModel model = registry.find(body.model()).orElseThrow(() -> new ApiException(404,
+                "invalid_request_error", "model", "model_not_found", "The model '" + body.model()
+                + "' does not exist; GET /v1/models lists the served models"));
+        ChatTemplate template = model.chatTemplate().orElseThrow(() -> ApiException.invalid("messages",
+                "model '" + model.id() + "' has no chat_template in its tokenizer_config.json; use /v1/completions"));
+        String promptText;
+        try {
+            promptText = template.render(messages(body.messages()), true);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("messages", e.getMessage());
+        }
+        int[] prompt = model.tokenizer().encode(promptText);  // the template places BOS itself
+        if (prompt.length == 0) {
+            prompt = model.tokenizer().encodePrompt("");
+        }
+        int topLogprobs = -1;
+        if (Boolean.TRUE.equals(body.logprobs())) {
+            topLogprobs = body.topLogprobs() == null ? 0 : body.topLogprobs();
+            if (topLogprobs < 0 || topLogprobs > config.limits().maxLogprobs()) {
+                throw ApiException.invalid("top_logprobs", "top_logprobs must be in [0, " + config.limits().maxLogprobs()
+                        + "], got " + topLogprobs);
+            }
+        } else if (body.topLogprobs() != null) {
+            throw ApiException.invalid("top_logprobs", "top_logprobs needs logprobs: true");
+        }
+        GenerationRequest request = CompletionParams.toGeneration(body, prompt, topLogprobs, false, "messages", model,
+                config.limits());
+        AssistOptions assist = AssistParams.resolve(body, model, config.assisted());
+        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = Instant.now().getEpochSecond();
+        AdmissionControl.Permit permit = generation.admit();
+
+        if (!Boolean.TRUE.equals(body.stream())) {
+            GenerationResult r = generation.generate(permit, model, request, assist, GenerationListener.NONE);
+            ChatCompletionResponse.ChatLogprobs lp = request.wantsLogprobs() ? logprobs(r.logprobs()) : null;
+            return Response.ok(new ChatCompletionResponse(id, "chat.completion", created, model.id(),
+                    List.of(new ChatCompletionResponse.Choice(0, new ChatCompletionResponse.Message("assistant", r.text()),
+                            null, lp, r.finishReason().apiName())),
+                    CompletionsResource.usage(r), Decoding.of(r.stats())), MediaType.APPLICATION_JSON).build();
+        }
+        boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
+        return SseStream.response(generation, permit, model, request, assist, http, json, new SseStream.Events() {
+            private ChatCompletionResponse chunk(ChatCompletionResponse.Message delta, ChatCompletionResponse.ChatLogprobs lp,
+                                                 String finish, Decoding d) {
+                return new ChatCompletionResponse(id, "chat.completion.chunk", created, model.id(),
+                        List.of(new ChatCompletionResponse.Choice(0, null, delta, lp, finish)), null, d);
+            }
+
+            @Override
+            public Object opening() {
+                return chunk(new ChatCompletionResponse.Message("assistant", ""), null, null, null);
+            }
+
+            @Override
+            public Object text(String text, List<TokenLogprob> lps) {
+                return chunk(new ChatCompletionResponse.Message(null, text), request.wantsLogprobs() ? logprobs(lps) : null,
+                        null, null);
+            }
+
+            @Override
+            public Object end(GenerationResult r) {
+                return chunk(new ChatCompletionResponse.Message(null, null), null, r.finishReason().apiName(),
+                        Decoding.of(r.stats()));
+            }
+
+            @Override
+            public Object usage(GenerationResult r) {
+                return new ChatCompletionResponse(id, "chat.completion.chunk", created, model.id(), List.of(),
+                        CompletionsResource.usage(r), null);
+            }
+        }, includeUsage);
+    }
+
+    /** Checks roles and flattens content parts to text. */
+    static List<ChatTemplate.Message> messages(List<ChatCompletionRequest.Message> messages) {
+        if (messages == null || messages.isEmpty()) {
+            throw new ApiException(400, "invalid_request_error", "messages", "missing_required_parameter",
+                    "messages is required: a non-empty list of {role, content}");
+        }
+        List<ChatTemplate.Message> out = new ArrayList<>();
+        for (int i = 0; i < messages.size(); i++) {
+            ChatCompletionRequest.Message m = messages.get(i);
+            String where = "messages[" + i + "]";
+            if (m == null || m.role() == null || !ROLES.contains(m.role())) {
+                throw ApiException.invalid(where + ".role", "role must be one of system, developer, user, assistant");
+            }
+            out.add(new ChatTemplate.Message(m.role().equals("developer") ? "system" : m.role(), content(m.content(), where)));
+        }
+        return out;
+    }
+
+    private static String content(JsonNode c, String where) {
+        if (c == null || c.isNull()) {
+            throw ApiException.invalid(where + ".content", "content is required");
+        }
+        if (c.isTextual()) {
+            return c.asText();
+        }
+        if (c.isArray()) {
+            StringBuilder b = new StringBuilder();
+            for (JsonNode part : c) {
+                if (!"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                    throw ApiException.invalid(where + ".content", "only text content parts ({\"type\":\"text\",\"text\":...}) are supported");
+                }
+                b.append(part.path("text").asText());
+            }
+            return b.toString();
+        }
+        throw ApiException.invalid(where + ".content", "content must be a string or a list of text parts");
+    }
+
+    static ChatCompletionResponse.ChatLogprobs logprobs(List<TokenLogprob> lps) {
+        List<ChatCompletionResponse.TokenEntry> content = new ArrayList<>(lps.size());
+        for (TokenLogprob t : lps) {
+            List<ChatCompletionResponse.TopEntry> top = t.top().stream()
+                    .map(a -> new ChatCompletionResponse.TopEntry(a.text(), a.logprob(), bytes(a.text()))).toList();
+            content.add(new ChatCompletionResponse.TokenEntry(t.text(), t.logprob(), bytes(t.text()), top));
+        }
+        return new ChatCompletionResponse.ChatLogprobs(content);
+    }
+
+    private static int[] bytes(String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        int[] out = new int[b.length];
+        for (int i = 0; i < b.length; i++) {
+            out[i] = b[i] & 0xff;
+        }
+        return out;
+    }
+}
