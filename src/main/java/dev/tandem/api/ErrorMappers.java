@@ -21,33 +21,54 @@ public class ErrorMappers {
     int retryAfterSeconds;
 
     @ServerExceptionMapper
-    public Response api(ApiException e) {
-        return json(e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
+    public Response api(ApiException e, io.vertx.core.http.HttpServerRequest request) {
+        return render(request, e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
+    }
+
+    /** The TGI routes answer in TGI's error format, with 422 for invalid input as TGI does. */
+    static boolean isTgiRoute(io.vertx.core.http.HttpServerRequest request) {
+        String p = request == null ? "" : request.path();
+        return p.equals("/generate") || p.equals("/generate_stream") || p.equals("/tokenize") || p.equals("/detokenize");
+    }
+
+    static Response render(io.vertx.core.http.HttpServerRequest request, int status, ErrorBody body) {
+        if (!isTgiRoute(request)) {
+            return json(status, body);
+        }
+        String type = switch (status) {
+            case 429 -> "overloaded";
+            case 503 -> "unavailable";
+            case 413 -> "validation";
+            default -> status >= 500 ? "generation" : "validation";
+        };
+        int tgiStatus = status == 400 ? 422 : status;
+        return Response.status(tgiStatus).type(MediaType.APPLICATION_JSON)
+                .entity(new TgiResponse.Error(body.error().message(), type)).build();
     }
 
     @ServerExceptionMapper
-    public Response rejected(dev.tandem.serving.AdmissionControl.Rejected e) {
+    public Response rejected(dev.tandem.serving.AdmissionControl.Rejected e, io.vertx.core.http.HttpServerRequest request) {
         if (e.unavailable()) {
-            return json(503, ErrorBody.of(e.getMessage(), "server_error", null, "unavailable"));
+            return render(request, 503, ErrorBody.of(e.getMessage(), "server_error", null, "unavailable"));
         }
-        return Response.status(429).type(MediaType.APPLICATION_JSON).header("Retry-After", retryAfterSeconds)
-                .entity(ErrorBody.of(e.getMessage(), "rate_limit_error", null, "server_busy")).build();
+        Response r = render(request, 429, ErrorBody.of(e.getMessage(), "rate_limit_error", null, "server_busy"));
+        return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }
 
     @ServerExceptionMapper(priority = 1)
-    public Response malformed(JsonParseException e) {
-        return json(400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
+    public Response malformed(JsonParseException e, io.vertx.core.http.HttpServerRequest request) {
+        return render(request, 400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
                 "invalid_request_error", null, "invalid_json"));
     }
 
     /** Wrong JSON types ("5" for an integer, an array for the body); more specific than Quarkus' own mapper. */
     @ServerExceptionMapper(priority = 1)
-    public Response mismatched(MismatchedInputException e) {
-        return mapping(e);
+    public Response mismatched(MismatchedInputException e, io.vertx.core.http.HttpServerRequest request) {
+        return mapping(e, request);
     }
 
     @ServerExceptionMapper(priority = 2)
-    public Response mapping(JsonProcessingException e) {
+    public Response mapping(JsonProcessingException e, io.vertx.core.http.HttpServerRequest request) {
         String param = null;
         if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
             param = m.getPath().stream()
@@ -59,16 +80,16 @@ public class ErrorMappers {
         String message = param == null
                 ? "request body does not match the schema: " + e.getOriginalMessage()
                 : "'" + param + "' has the wrong type or value: " + firstLine(e.getOriginalMessage());
-        return json(400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
+        return render(request, 400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
     }
 
     @ServerExceptionMapper
-    public Response web(WebApplicationException e) {
+    public Response web(WebApplicationException e, io.vertx.core.http.HttpServerRequest request) {
         if (e.getCause() instanceof JsonParseException p) {
-            return malformed(p);
+            return malformed(p, request);
         }
         if (e.getCause() instanceof JsonProcessingException j) {  // body reading wraps some Jackson errors
-            return mapping(j);
+            return mapping(j, request);
         }
         int status = e.getResponse().getStatus();
         if (status >= 500) {
@@ -76,13 +97,13 @@ public class ErrorMappers {
         }
         String type = status == 404 ? "not_found_error" : status >= 500 ? "server_error" : "invalid_request_error";
         String message = e.getMessage() == null ? Response.Status.fromStatusCode(status).getReasonPhrase() : e.getMessage();
-        return json(status, ErrorBody.of(message, type, null, null));
+        return render(request, status, ErrorBody.of(message, type, null, null));
     }
 
     @ServerExceptionMapper
-    public Response unexpected(Exception e) {
+    public Response unexpected(Exception e, io.vertx.core.http.HttpServerRequest request) {
         LOG.error("request failed", e);
-        return json(500, ErrorBody.of("internal error: " + e.getClass().getSimpleName()
+        return render(request, 500, ErrorBody.of("internal error: " + e.getClass().getSimpleName()
                 + (e.getMessage() == null ? "" : ": " + e.getMessage()), "server_error", null, "internal_error"));
     }
 

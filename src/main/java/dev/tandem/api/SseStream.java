@@ -30,8 +30,10 @@ final class SseStream {
         /** Sent before any text (a chat stream's role delta, an echoed prompt); null for none. */
         Object opening();
 
+        /** The event(s) for a piece of text: one object, a list of objects, or null for none. */
         Object text(String text, List<TokenLogprob> logprobs);
 
+        /** The closing event(s): one object or a list. */
         Object end(GenerationResult result);
 
         /** The usage event when {@code stream_options.include_usage}; null when the format has none. */
@@ -62,7 +64,7 @@ final class SseStream {
                     LOG.debugf("client went away after %d tokens", result.completionTokens());
                     return;
                 }
-                sse.event(events.end(result));
+                send(sse, events.end(result));
                 Object usage = includeUsage ? events.usage(result) : null;
                 if (usage != null) {
                     sse.event(usage);
@@ -78,6 +80,16 @@ final class SseStream {
         };
         return Response.ok(body).type("text/event-stream").header("Cache-Control", "no-cache")
                 .header("X-Accel-Buffering", "no").build();
+    }
+
+    private static void send(SseWriter sse, Object events) throws IOException {
+        if (events instanceof List<?> list) {
+            for (Object e : list) {
+                sse.event(e);
+            }
+        } else if (events != null) {
+            sse.event(events);
+        }
     }
 
     private static final class Listener implements GenerationListener {
@@ -98,7 +110,7 @@ final class SseStream {
                 return;
             }
             try {
-                sse.event(events.text(text, logprobs));
+                send(sse, events.text(text, logprobs));
             } catch (IOException e) {
                 broken = true;
             }

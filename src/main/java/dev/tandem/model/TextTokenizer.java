@@ -75,6 +75,34 @@ public final class TextTokenizer implements AutoCloseable {
         return out;
     }
 
+    /** One token of an encoding: id, its piece in the vocabulary, and the characters of the input it covers. */
+    public record Span(int id, String piece, int start, int end) {
+    }
+
+    /** The prompt's tokens (BOS first when the model uses one) with their character spans in {@code text}. */
+    public java.util.List<Span> spans(String text) {
+        java.util.List<Span> out = new java.util.ArrayList<>();
+        if (bosId >= 0 && (addBos || text.isEmpty())) {
+            out.add(new Span(bosId, decodeSpecial(bosId), 0, 0));
+        }
+        if (!text.isEmpty()) {
+            Encoding e = hf.encode(text, false, false);
+            long[] ids = e.getIds();
+            String[] pieces = e.getTokens();
+            var spans = e.getCharTokenSpans();
+            for (int i = 0; i < ids.length; i++) {
+                int start = spans[i] == null ? 0 : spans[i].getStart();
+                int end = spans[i] == null ? 0 : spans[i].getEnd();
+                out.add(new Span(Math.toIntExact(ids[i]), pieces[i], start, end));
+            }
+        }
+        return out;
+    }
+
+    private String decodeSpecial(int id) {
+        return hf.decode(new long[] {id}, false);
+    }
+
     /** Text of {@code ids[from..to)}, special tokens skipped. */
     public String decode(int[] ids, int from, int to) {
         long[] l = new long[to - from];

@@ -1,0 +1,21 @@
+package dev.tandem.api;
+
+import java.util.List;
+
+/** Text Generation Inference's request: {@code inputs} and {@code parameters}, plus Tandem's assisted-generation controls. */
+public record TgiRequest(String inputs, Parameters parameters, Boolean stream) {
+
+    /** TGI's generation parameters (greedy unless {@code do_sample}), and Tandem's assisted fields. */
+    public record Parameters(Integer maxNewTokens, Boolean doSample, Double temperature, Integer topK, Double topP,
+                             Double repetitionPenalty, Double frequencyPenalty, Long seed, List<String> stop,
+                             Boolean details, Boolean decoderInputDetails, Boolean returnFullText,
+                             @com.fasterxml.jackson.annotation.JsonProperty("top_n_tokens") Integer topNTokens,
+                             Integer bestOf, Double typicalP, Boolean watermark, Integer truncate,
+                             Boolean assisted, String assistant, Integer numAssistantTokens, String assistantSchedule,
+                             Double assistantConfidenceThreshold, Integer promptLookupNgramSize)
+            implements AssistFields {
+
+        static final Parameters NONE = new Parameters(null, null, null, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null, null, null, null, null, null);
+    }
+}
