@@ -111,6 +111,10 @@ public interface TandemConfig {
         @WithDefault("20")
         int maxLogprobs();
 
+        /** Largest request body, in bytes (413 beyond it). */
+        @WithDefault("1048576")
+        long maxBodyBytes();
+
         /** Most stop strings per request. */
         @WithDefault("16")
         int maxStopStrings();

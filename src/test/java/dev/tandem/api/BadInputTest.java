@@ -51,6 +51,19 @@ class BadInputTest {
             {"prompt":"hi","stream_options":{"include_usage":true}}   | 400 | stream_options
             {"prompt":"hi","model":"no-such-model"}                   | 404 | model
             {"prompt":"hi","assisted":true,"assistant":"draft"}       | 400 | assistant
+            {"prompt":"hi","logit_bias":{"5":1.0}}                    | 400 | logit_bias
+            {"prompt":"hi","suffix":"amen"}                           | 400 | suffix
+            {"prompt":"hi","best_of":2}                               | 400 | best_of
+            {"prompt":true}                                           | 400 | prompt
+            {"prompt":[]}                                             | 400 | prompt
+            {"prompt":"hi","top_p":"0.5"}                             | 400 | top_p
+            {"prompt":"hi","temperature":1e400}                       | 400 | temperature
+            {"prompt":"hi","n":0}                                     | 400 | n
+            {"prompt":"hi","logprobs":true}                           | 400 | logprobs
+            {"prompt":"hi","assisted":true,"num_assistant_tokens":3.5} | 400 | num_assistant_tokens
+            {"prompt":"hi","stop":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]} | 400 | stop
+            {"prompt":"hi","stop":{"a":1}}                            | 400 | stop
+            {"prompt":{"text":"hi"}}                                  | 400 | prompt
             """)
     void refusedWithAnOpenAiError(String body, int status, String param) {
         given().contentType(ContentType.JSON).body(body).post("/v1/completions").then()
@@ -83,6 +96,22 @@ class BadInputTest {
             given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().log().ifValidationFails()
                     .statusCode(400).contentType(ContentType.JSON).body("error.message", not(emptyOrNullString()));
         }
+    }
+
+    @Test
+    void tenMegabyteBody() {
+        String body = "{\"prompt\":\"" + "a".repeat(10 * 1024 * 1024) + "\"}";
+        given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().statusCode(413)
+                .contentType(ContentType.JSON).body("error.code", equalTo("request_too_large"));
+    }
+
+    @Test
+    void invalidUtf8() {
+        byte[] body = "{\"prompt\":\"XX bad\",\"max_tokens\":2}".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        body[12] = (byte) 0xff;
+        body[13] = (byte) 0xfe;
+        given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().statusCode(400)
+                .contentType(ContentType.JSON).body("error.message", not(emptyOrNullString()));
     }
 
     @Test
