@@ -32,6 +32,13 @@ class StreamingTest {
     @Inject
     GenerationService generation;
 
+    @Inject
+    dev.tandem.serving.ModelRegistry registry;
+
+    long engineSteps() {
+        return ((dev.tandem.engine.onnxruntime.OrtCausalLm) registry.target().lm()).steps();
+    }
+
     @TestHTTPResource("/")
     URL base;
 
@@ -115,8 +122,36 @@ class StreamingTest {
     }
 
     @Test
+    void eventsArriveWhileTheModelIsStillGenerating() throws Exception {
+        long before = engineSteps();
+        long atFirstEvent = -1;
+        String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
+        try (Socket socket = new Socket(base.getHost(), base.getPort())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                    .getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.startsWith("data: ") && atFirstEvent < 0) {
+                    atFirstEvent = engineSteps() - before;
+                }
+                if (line.startsWith("data: [DONE]")) {
+                    break;
+                }
+            }
+        }
+        long total = engineSteps() - before;
+        assertTrue(total >= 240, "one prefill and 239 decode steps: " + total);
+        assertTrue(atFirstEvent < total / 2, "the first event came after " + atFirstEvent + " of " + total + " steps");
+    }
+
+    @Test
     void aClientThatDisconnectsStopsItsGeneration() throws Exception {
         long cancelledBefore = generation.cancelled();
+        long stepsBefore = engineSteps();
         String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
             OutputStream out = socket.getOutputStream();
@@ -138,6 +173,10 @@ class StreamingTest {
         }
         assertEquals(cancelledBefore + 1, generation.cancelled(), "the generation was stopped, not run to 240 tokens");
         assertEquals(0, generation.admission().running(), "its decoding slot was released");
+        long stepsAfterCancel = engineSteps();
+        Thread.sleep(200);
+        assertEquals(stepsAfterCancel, engineSteps(), "the engine's step counter has stopped");
+        assertTrue(stepsAfterCancel - stepsBefore < 240, "stopped early: " + (stepsAfterCancel - stepsBefore) + " steps");
     }
 
     @Test

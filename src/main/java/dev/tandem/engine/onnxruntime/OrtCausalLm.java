@@ -58,6 +58,7 @@ public final class OrtCausalLm implements CausalLm {
     /** Time spent inside session.run and in forward() as a whole, for measuring the per-step overhead. */
     private final java.util.concurrent.atomic.LongAdder runNanos = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder forwardNanos = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
 
     private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
                         String[] presentNames, OnnxJavaType kvType, Set<String> inputs) throws OrtException {
@@ -258,6 +259,7 @@ public final class OrtCausalLm implements CausalLm {
         cache.swap();
         cache.length = total;
         forwardNanos.add(System.nanoTime() - started);
+        steps.increment();
         return new Logits(cache.logits.asReadOnlyBuffer().limit(length * shape.vocabSize()), length, shape.vocabSize());
     }
 
@@ -269,6 +271,11 @@ public final class OrtCausalLm implements CausalLm {
     /** Nanoseconds spent in {@code session.run} and in {@code forward} in total since start (or the last reset). */
     public long[] timings() {
         return new long[] {runNanos.sum(), forwardNanos.sum()};
+    }
+
+    /** Forward passes run since start (every prefill, decode step and verification counts one). */
+    public long steps() {
+        return steps.sum();
     }
 
     public void resetTimings() {
