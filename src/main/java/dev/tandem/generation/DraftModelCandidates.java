@@ -117,15 +117,7 @@ final class DraftModelCandidates implements CandidateGenerator {
 
     /** Softmax probability of {@code token} (temperature 1): the draft's confidence when greedy. */
     private static double softmaxAt(float[] logits, int token) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : logits) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        for (float v : logits) {
-            sum += Math.exp(v - max);
-        }
-        return Math.exp(logits[token] - max) / sum;
+        return Math.exp(logits[token] - Logprobs.logSumExp(logits));
     }
 
     @Override

@@ -121,18 +121,23 @@ class StreamingTest {
                 .post("/v1/completions").then().statusCode(400);
     }
 
+    /** Sends a completion request over a raw socket (so the test can read event by event, or walk away). */
+    static BufferedReader post(Socket socket, String body) throws java.io.IOException {
+        OutputStream out = socket.getOutputStream();
+        out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                .getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        return new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+    }
+
     @Test
     void eventsArriveWhileTheModelIsStillGenerating() throws Exception {
         long before = engineSteps();
         long atFirstEvent = -1;
         String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
-                    .getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            BufferedReader in = post(socket, body);
             String line;
             while ((line = in.readLine()) != null) {
                 if (line.startsWith("data: ") && atFirstEvent < 0) {
@@ -154,12 +159,7 @@ class StreamingTest {
         long stepsBefore = engineSteps();
         String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
-                    .getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            BufferedReader in = post(socket, body);
             String line;
             while ((line = in.readLine()) != null && !line.startsWith("data: ")) {
                 // headers and chunk sizes
