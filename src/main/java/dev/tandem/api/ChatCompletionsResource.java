@@ -1,5 +1,10 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
@@ -33,6 +38,7 @@ import java.util.UUID;
  */
 @Path("/v1/chat/completions")
 @Consumes(MediaType.APPLICATION_JSON)
+@Tag(name = "OpenAI")
 public class ChatCompletionsResource {
     private static final Set<String> ROLES = Set.of("system", "user", "assistant", "developer");
     private final ModelRegistry registry;
@@ -48,6 +54,13 @@ public class ChatCompletionsResource {
     }
 
     @POST
+    @Operation(summary = "Chat completion (OpenAI), rendered with the model's chat template; assisted or plain per request",
+            description = "With stream=true the answer is text/event-stream: chat.completion.chunk objects, then data: [DONE].")
+    @APIResponse(responseCode = "200", description = "The completion, or its stream", content = {
+            @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = ChatCompletionResponse.class)),
+            @Content(mediaType = "text/event-stream", schema = @Schema(implementation = ChatCompletionResponse.class))})
+    @APIResponse(responseCode = "400", description = "Invalid request", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    @APIResponse(responseCode = "429", description = "At capacity", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public Response chat(ChatCompletionRequest body, @Context HttpServerResponse http) {
         if (body == null) {
             throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");

@@ -1,6 +1,7 @@
 package dev.tandem.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import java.util.Map;
 
 /**
@@ -13,7 +14,8 @@ import java.util.Map;
  */
 public record CompletionRequest(
         String model,
-        JsonNode prompt,
+        @Schema(description = "A string, a list holding one string, or a list of token ids; \"\" starts from BOS",
+                implementation = Object.class) JsonNode prompt,
         Integer maxTokens,
         Double temperature,
         Double topP,
@@ -23,7 +25,7 @@ public record CompletionRequest(
         Double presencePenalty,
         Double frequencyPenalty,
         Long seed,
-        JsonNode stop,
+        @Schema(description = "A string or a list of strings that end the text", implementation = Object.class) JsonNode stop,
         Integer logprobs,
         Boolean echo,
         Integer n,
@@ -33,10 +35,10 @@ public record CompletionRequest(
         String suffix,
         Map<String, Double> logitBias,
         String user,
-        Boolean assisted,
-        String assistant,
-        Integer numAssistantTokens,
-        String assistantSchedule,
-        Double assistantConfidenceThreshold,
-        Integer promptLookupNgramSize) implements SamplingFields, AssistFields {
+        @Schema(description = "Tandem: decode assisted (true) or plain (false); absent means the server default") Boolean assisted,
+        @Schema(description = "Tandem: draft or prompt_lookup", enumeration = {"draft", "prompt_lookup"}) String assistant,
+        @Schema(description = "Tandem: candidates per round, 1..16", minimum = "1", maximum = "16") Integer numAssistantTokens,
+        @Schema(description = "Tandem: constant or heuristic", enumeration = {"constant", "heuristic"}) String assistantSchedule,
+        @Schema(description = "Tandem: the draft ends a round below this confidence, 0..1") Double assistantConfidenceThreshold,
+        @Schema(description = "Tandem: longest n-gram prompt lookup matches, 1..8") Integer promptLookupNgramSize) implements SamplingFields, AssistFields {
 }

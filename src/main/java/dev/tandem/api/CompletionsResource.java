@@ -1,5 +1,10 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
@@ -31,6 +36,7 @@ import java.util.UUID;
  */
 @Path("/v1/completions")
 @Consumes(MediaType.APPLICATION_JSON)
+@Tag(name = "OpenAI")
 public class CompletionsResource {
     private final ModelRegistry registry;
     private final TandemConfig config;
@@ -45,6 +51,16 @@ public class CompletionsResource {
     }
 
     @POST
+    @Operation(summary = "Text completion (OpenAI); assisted or plain per request",
+            description = "With stream=true the answer is text/event-stream: CompletionResponse chunks, then data: [DONE].")
+    @APIResponse(responseCode = "200", description = "The completion, or its stream", content = {
+            @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = CompletionResponse.class)),
+            @Content(mediaType = "text/event-stream", schema = @Schema(implementation = CompletionResponse.class))})
+    @APIResponse(responseCode = "400", description = "Invalid request", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    @APIResponse(responseCode = "404", description = "Unknown model", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    @APIResponse(responseCode = "413", description = "Body too large", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    @APIResponse(responseCode = "429", description = "At capacity; retry after Retry-After seconds", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    @APIResponse(responseCode = "503", description = "Shutting down", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public Response complete(CompletionRequest body, @Context HttpServerResponse http) {
         if (body == null) {
             throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");

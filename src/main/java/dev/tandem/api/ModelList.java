@@ -8,9 +8,11 @@ public record ModelList(String object, List<ModelCard> data) {
     /**
      * @param maxModelLen  context length in tokens (vLLM's name)
      * @param engine       inference engine serving it
+     * @param quantization how the weights are stored (e.g. "int8 (MatMulInteger)")
      * @param draft        id of the draft model attached for assisted generation, or null
+     * @param draftQuantization how the draft's weights are stored, or null
      */
     public record ModelCard(String id, String object, long created, String ownedBy, int maxModelLen, String engine,
-                            int vocabSize, String draft) {
+                            int vocabSize, String quantization, String draft, String draftQuantization) {
     }
 }

@@ -9,6 +9,7 @@ import jakarta.ws.rs.core.MediaType;
 import java.util.List;
 
 @Path("/v1/models")
+@org.eclipse.microprofile.openapi.annotations.tags.Tag(name = "OpenAI")
 @Produces(MediaType.APPLICATION_JSON)
 public class ModelsResource {
     private final ModelRegistry registry;
@@ -20,8 +21,9 @@ public class ModelsResource {
     @GET
     public ModelList list() {
         ServedModel t = registry.target();
-        String draft = registry.draft().map(ServedModel::id).orElse(null);
+        ServedModel d = registry.draft().orElse(null);
         return new ModelList("list", List.of(new ModelList.ModelCard(t.id(), "model", t.createdEpochSeconds(), "tandem",
-                t.maxContext(), t.engine(), t.lm().shape().vocabSize(), draft)));
+                t.maxContext(), t.engine(), t.lm().shape().vocabSize(), t.quantization(), d == null ? null : d.id(),
+                d == null ? null : d.quantization())));
     }
 }

@@ -1,5 +1,10 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
@@ -34,6 +39,7 @@ import java.util.Map;
  */
 @Path("/")
 @Consumes(MediaType.APPLICATION_JSON)
+@Tag(name = "TGI")
 public class TgiResource {
     private final ModelRegistry registry;
     private final TandemConfig config;
@@ -108,6 +114,8 @@ public class TgiResource {
     @POST
     @Path("generate")
     @Produces(MediaType.APPLICATION_JSON)
+    @Operation(summary = "Generate (Text Generation Inference schema)")
+    @APIResponse(responseCode = "422", description = "Invalid input", content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
     public TgiResponse.Generated generate(TgiRequest body) {
         Prepared x = prepare(body);
         AdmissionControl.Permit permit = generation.admit();
@@ -119,6 +127,9 @@ public class TgiResource {
 
     @POST
     @Path("generate_stream")
+    @Operation(summary = "Generate as Server-Sent Events, one per token (Text Generation Inference schema)")
+    @APIResponse(responseCode = "200", description = "The stream", content = @Content(mediaType = "text/event-stream",
+            schema = @Schema(implementation = TgiResponse.StreamEvent.class)))
     public Response generateStream(TgiRequest body, @Context HttpServerResponse http) {
         Prepared x = prepare(body);
         AdmissionControl.Permit permit = generation.admit();
@@ -228,6 +239,7 @@ public class TgiResource {
 
     @POST
     @Path("tokenize")
+    @Operation(summary = "The input's tokens with their character spans")
     @Produces(MediaType.APPLICATION_JSON)
     public List<TgiResponse.TokenSpan> tokenize(TokenizeRequest body) {
         if (body == null || body.inputs() == null) {
@@ -250,6 +262,7 @@ public class TgiResource {
 
     @POST
     @Path("detokenize")
+    @Operation(summary = "Token ids back to text")
     @Produces(MediaType.APPLICATION_JSON)
     public TgiResponse.Detokenized detokenize(DetokenizeRequest body) {
         if (body == null || body.tokens() == null) {

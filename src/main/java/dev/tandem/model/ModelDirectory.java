@@ -49,6 +49,43 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         return dir.resolve("tokenizer.json");
     }
 
+    /**
+     * How the graph's weights are stored, from the operators it uses: "int4 (MatMulNBits)",
+     * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16").
+     */
+    public String quantization() {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(graph);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(graph + ": cannot read: " + e.getMessage(), e);
+        }
+        if (contains(bytes, "MatMulNBits")) {
+            return "int4 (MatMulNBits)";
+        }
+        if (contains(bytes, "MatMulInteger")) {
+            return "int8 (MatMulInteger)";
+        }
+        if (contains(bytes, "DequantizeLinear")) {
+            return "int8 (QDQ)";
+        }
+        return "unknown".equals(config.torchDtype()) ? "float32" : config.torchDtype();
+    }
+
+    private static boolean contains(byte[] haystack, String needle) {
+        byte[] n = needle.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        outer:
+        for (int i = 0; i + n.length <= haystack.length; i++) {
+            for (int j = 0; j < n.length; j++) {
+                if (haystack[i + j] != n[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
+    }
+
     /** The directory's name, the default id the model is served under. */
     public String name() {
         return dir.getFileName().toString();

@@ -88,7 +88,7 @@ public class ModelRegistry {
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engine, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
-                ChatTemplate.of(dir));
+                ChatTemplate.of(dir), dir.quantization());
     }
 
     /**

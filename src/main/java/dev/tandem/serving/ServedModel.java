@@ -14,14 +14,15 @@ import java.util.Optional;
  */
 public record ServedModel(String id, String engine, ModelDirectory directory, TextTokenizer tokenizer, CausalLm lm,
                           PlainDecoder decoder, AssistedDecoder assisted, long createdEpochSeconds,
-                          Optional<ChatTemplate> chatTemplate) {
+                          Optional<ChatTemplate> chatTemplate, String quantization) {
 
     public int maxContext() {
         return lm.shape().maxContext();
     }
 
     ServedModel withAssistedDecoder(AssistedDecoder a) {
-        return new ServedModel(id, engine, directory, tokenizer, lm, decoder, a, createdEpochSeconds, chatTemplate);
+        return new ServedModel(id, engine, directory, tokenizer, lm, decoder, a, createdEpochSeconds, chatTemplate,
+                quantization);
     }
 
     void close() {

@@ -67,7 +67,9 @@ class AssistedApiTest {
 
     @Test
     void modelsListTheAttachedDraft() {
-        given().get("/v1/models").then().statusCode(200).body("data[0].draft", equalTo("kjv-draft-as-draft"));
+        given().get("/v1/models").then().statusCode(200).body("data[0].draft", equalTo("kjv-draft-as-draft"))
+                .body("data[0].quantization", equalTo("int8 (MatMulInteger)"))
+                .body("data[0].draft_quantization", equalTo("int8 (MatMulInteger)"));
     }
 
     @Test

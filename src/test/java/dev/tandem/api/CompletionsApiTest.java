@@ -159,7 +159,8 @@ class CompletionsApiTest {
                 .body("data[0].object", equalTo("model"))
                 .body("data[0].max_model_len", equalTo(512))
                 .body("data[0].engine", equalTo("onnxruntime"))
-                .body("data[0]", hasKey("draft"));
+                .body("data[0]", hasKey("draft"))
+                .body("data[0].quantization", equalTo("float32"));
     }
 
     @Test

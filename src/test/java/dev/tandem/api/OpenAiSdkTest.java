@@ -49,6 +49,10 @@ class OpenAiSdkTest {
             assertEquals(i == 1 ? "assisted" : "plain", decoding.get("mode"));
         }
         assertEquals(texts[0], texts[1], "assisted greedy equals plain greedy");
+        assertEquals(io.restassured.RestAssured.given().contentType(io.restassured.http.ContentType.JSON)
+                .body("{\"prompt\":\"And God said\",\"max_tokens\":20,\"temperature\":0}").post("/v1/completions")
+                .then().statusCode(200).extract().jsonPath().getString("choices[0].text"), texts[0],
+                "the SDK sees what a plain HTTP client sees");
 
         StringBuilder streamed = new StringBuilder();
         try (StreamResponse<Completion> s = c.completions().createStreaming(CompletionCreateParams.builder().model("kjv-draft")
@@ -70,6 +74,11 @@ class OpenAiSdkTest {
             assertTrue(r.usage().orElseThrow().promptTokens() > 3);
         }
         assertEquals(texts[0], texts[1]);
+        assertEquals(io.restassured.RestAssured.given().contentType(io.restassured.http.ContentType.JSON)
+                .body("{\"messages\":[{\"role\":\"system\",\"content\":\"In the beginning\"},"
+                        + "{\"role\":\"user\",\"content\":\"God created\"}],\"max_completion_tokens\":24,\"temperature\":0}")
+                .post("/v1/chat/completions").then().statusCode(200).extract().jsonPath()
+                .getString("choices[0].message.content"), texts[0], "the SDK sees what a plain HTTP client sees");
 
         StringBuilder streamed = new StringBuilder();
         try (StreamResponse<ChatCompletionChunk> s = c.chat().completions().createStreaming(ChatCompletionCreateParams.builder()

@@ -19,7 +19,7 @@ class DraftVocabularyTest {
     static ServedModel load(Path dir) {
         ModelDirectory d = ModelDirectory.open(dir);
         var lm = OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults());
-        return new ServedModel(d.name(), "onnxruntime", d, TextTokenizer.load(d), lm, null, null, 0, java.util.Optional.empty());
+        return new ServedModel(d.name(), "onnxruntime", d, TextTokenizer.load(d), lm, null, null, 0, java.util.Optional.empty(), d.quantization());
     }
 
     @Test
