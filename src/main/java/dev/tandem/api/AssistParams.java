@@ -3,6 +3,7 @@ package dev.tandem.api;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistOptions.Assistant;
 import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.serving.Experiment;
 import dev.tandem.serving.ServedModel;
 import dev.tandem.serving.TandemConfig;
 
@@ -11,8 +12,26 @@ final class AssistParams {
     private AssistParams() {
     }
 
+    /** How one request is decoded: its assisted options (null for plain) and its experiment arm. */
+    record Decision(AssistOptions options, String arm) {
+        String mode() {
+            return options == null ? "plain" : "assisted";
+        }
+    }
+
+    /** Decides with the experiment: an explicit {@code assisted} wins; else the arm of {@code key}; else the server default. */
+    static Decision decide(AssistFields r, ServedModel model, TandemConfig.Assisted defaults, Experiment experiment,
+                           String key) {
+        Experiment.Assignment a = experiment.assign(r.assisted(), key, defaults.enabledByDefault());
+        return new Decision(resolve(r, a.assisted(), model, defaults), a.arm());
+    }
+
     /** The request's assisted options, or null for plain decoding. */
     static AssistOptions resolve(AssistFields r, ServedModel model, TandemConfig.Assisted defaults) {
+        return resolve(r, r.assisted() != null ? r.assisted() : defaults.enabledByDefault(), model, defaults);
+    }
+
+    private static AssistOptions resolve(AssistFields r, boolean assisted, ServedModel model, TandemConfig.Assisted defaults) {
         boolean hasDraft = model.assisted() != null && model.assisted().hasDraft();
         // validate every field given, whether or not this request ends up assisted
         Assistant assistant = r.assistant() == null ? null : assistant(r.assistant(), "assistant");
@@ -32,7 +51,6 @@ final class AssistParams {
             throw ApiException.invalid("prompt_lookup_ngram_size", "prompt_lookup_ngram_size must be in [1, 8], got " + ngram);
         }
 
-        boolean assisted = r.assisted() != null ? r.assisted() : defaults.enabledByDefault();
         if (!assisted) {
             return null;
         }

@@ -45,8 +45,11 @@ public class ChatCompletionsResource {
     private final TandemConfig config;
     private final GenerationService generation;
     private final ObjectMapper json;
+    private final dev.tandem.serving.Experiment experiment;
 
-    ChatCompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json) {
+    ChatCompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
+                            dev.tandem.serving.Experiment experiment) {
+        this.experiment = experiment;
         this.registry = registry;
         this.config = config;
         this.generation = generation;
@@ -61,7 +64,8 @@ public class ChatCompletionsResource {
             @Content(mediaType = "text/event-stream", schema = @Schema(implementation = ChatCompletionResponse.class))})
     @APIResponse(responseCode = "400", description = "Invalid request", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     @APIResponse(responseCode = "429", description = "At capacity", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
-    public Response chat(ChatCompletionRequest body, @Context HttpServerResponse http) {
+    public Response chat(ChatCompletionRequest body, @Context HttpServerResponse http,
+                             @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         if (body == null) {
             throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
         }
@@ -92,21 +96,24 @@ public class ChatCompletionsResource {
         }
         GenerationRequest request = CompletionParams.toGeneration(body, prompt, topLogprobs, false, "messages", model,
                 config.limits());
-        AssistOptions assist = AssistParams.resolve(body, model, config.assisted());
+        AssistParams.Decision decision = AssistParams.decide(body, model, config.assisted(), experiment,
+                experimentKey != null ? experimentKey : body.user());
+        AssistOptions assist = decision.options();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         AdmissionControl.Permit permit = generation.admit();
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult r = generation.generate(permit, model, request, assist, GenerationListener.NONE);
+            GenerationResult r = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
             ChatCompletionResponse.ChatLogprobs lp = request.wantsLogprobs() ? logprobs(r.logprobs()) : null;
             return Response.ok(new ChatCompletionResponse(id, "chat.completion", created, model.id(),
                     List.of(new ChatCompletionResponse.Choice(0, new ChatCompletionResponse.Message("assistant", r.text()),
                             null, lp, r.finishReason().apiName())),
-                    CompletionsResource.usage(r), Decoding.of(r.stats())), MediaType.APPLICATION_JSON).build();
+                    CompletionsResource.usage(r), Decoding.of(r.stats())), MediaType.APPLICATION_JSON)
+                    .header("X-Decoding-Mode", decision.mode()).header("X-Experiment-Arm", decision.arm()).build();
         }
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
-        return SseStream.response(generation, permit, model, request, assist, http, json, new SseStream.Events() {
+        return SseStream.response(generation, permit, model, request, decision, http, json, new SseStream.Events() {
             private ChatCompletionResponse chunk(ChatCompletionResponse.Message delta, ChatCompletionResponse.ChatLogprobs lp,
                                                  String finish, Decoding d) {
                 return new ChatCompletionResponse(id, "chat.completion.chunk", created, model.id(),

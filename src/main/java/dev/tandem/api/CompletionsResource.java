@@ -42,8 +42,11 @@ public class CompletionsResource {
     private final TandemConfig config;
     private final GenerationService generation;
     private final ObjectMapper json;
+    private final dev.tandem.serving.Experiment experiment;
 
-    CompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json) {
+    CompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
+                        dev.tandem.serving.Experiment experiment) {
+        this.experiment = experiment;
         this.registry = registry;
         this.config = config;
         this.generation = generation;
@@ -61,7 +64,8 @@ public class CompletionsResource {
     @APIResponse(responseCode = "413", description = "Body too large", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     @APIResponse(responseCode = "429", description = "At capacity; retry after Retry-After seconds", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     @APIResponse(responseCode = "503", description = "Shutting down", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
-    public Response complete(CompletionRequest body, @Context HttpServerResponse http) {
+    public Response complete(CompletionRequest body, @Context HttpServerResponse http,
+                             @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         if (body == null) {
             throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
         }
@@ -69,25 +73,28 @@ public class CompletionsResource {
                 "invalid_request_error", "model", "model_not_found", "The model '" + body.model()
                 + "' does not exist; GET /v1/models lists the served models"));
         GenerationRequest request = CompletionParams.toGeneration(body, model, config.limits());
-        AssistOptions assist = AssistParams.resolve(body, model, config.assisted());
+        AssistParams.Decision decision = AssistParams.decide(body, model, config.assisted(), experiment,
+                experimentKey != null ? experimentKey : body.user());
+        AssistOptions assist = decision.options();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         String prompt = request.echo() ? promptText(body, model) : "";
         AdmissionControl.Permit permit = generation.admit();
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult result = generation.generate(permit, model, request, assist, GenerationListener.NONE);
+            GenerationResult result = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
             CompletionResponse.LogprobsBody logprobs = request.wantsLogprobs()
                     ? logprobs(request.echo() ? result.promptLogprobs() : List.of(), result.logprobs(), prompt.length())
                     : null;
             return Response.ok(new CompletionResponse(id, "text_completion", created, model.id(),
                     List.of(new CompletionResponse.Choice(0, prompt + result.text(), logprobs, result.finishReason().apiName())),
-                    usage(result), Decoding.of(result.stats())), MediaType.APPLICATION_JSON).build();
+                    usage(result), Decoding.of(result.stats())), MediaType.APPLICATION_JSON)
+                    .header("X-Decoding-Mode", decision.mode()).header("X-Experiment-Arm", decision.arm()).build();
         }
 
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
         boolean withLogprobs = request.wantsLogprobs();
-        return SseStream.response(generation, permit, model, request, assist, http, json, new SseStream.Events() {
+        return SseStream.response(generation, permit, model, request, decision, http, json, new SseStream.Events() {
             private int offset = prompt.length();
 
             private CompletionResponse chunk(String text, CompletionResponse.LogprobsBody lp, String finish, Decoding d) {

@@ -20,6 +20,9 @@ public class ErrorMappers {
     @org.eclipse.microprofile.config.inject.ConfigProperty(name = "tandem.serving.retry-after-seconds", defaultValue = "1")
     int retryAfterSeconds;
 
+    @jakarta.inject.Inject
+    dev.tandem.serving.RequestMetrics metrics;
+
     @ServerExceptionMapper
     public Response api(ApiException e, io.vertx.core.http.HttpServerRequest request) {
         return render(request, e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
@@ -31,7 +34,8 @@ public class ErrorMappers {
         return p.equals("/generate") || p.equals("/generate_stream") || p.equals("/tokenize") || p.equals("/detokenize");
     }
 
-    static Response render(io.vertx.core.http.HttpServerRequest request, int status, ErrorBody body) {
+    Response render(io.vertx.core.http.HttpServerRequest request, int status, ErrorBody body) {
+        metrics.failure(status == 429 || status == 503 ? "rejected" : status >= 500 ? "error" : "validation");
         if (!isTgiRoute(request)) {
             return json(status, body);
         }

@@ -1,7 +1,6 @@
 package dev.tandem.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.FinishReason;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
@@ -49,8 +48,8 @@ final class SseStream {
     }
 
     static Response response(GenerationService generation, AdmissionControl.Permit permit, ServedModel model,
-                             GenerationRequest request, AssistOptions assist, HttpServerResponse http, ObjectMapper json,
-                             Events events, boolean includeUsage) {
+                             GenerationRequest request, AssistParams.Decision decision, HttpServerResponse http,
+                             ObjectMapper json, Events events, boolean includeUsage) {
         StreamingOutput body = out -> {
             SseWriter sse = new SseWriter(out, json);
             Listener listener = new Listener(sse, http, events);
@@ -59,7 +58,8 @@ final class SseStream {
                 if (opening != null) {
                     sse.event(opening);
                 }
-                GenerationResult result = generation.generate(permit, model, request, assist, listener);
+                GenerationResult result = generation.generate(permit, model, request, decision.options(), listener,
+                        decision.arm());
                 if (result.finishReason() == FinishReason.CANCELLED || listener.broken) {
                     LOG.debugf("client went away after %d tokens", result.completionTokens());
                     return;
@@ -79,7 +79,8 @@ final class SseStream {
             }
         };
         return Response.ok(body).type("text/event-stream").header("Cache-Control", "no-cache")
-                .header("X-Accel-Buffering", "no").build();
+                .header("X-Accel-Buffering", "no").header("X-Decoding-Mode", decision.mode())
+                .header("X-Experiment-Arm", decision.arm()).build();
     }
 
     private static void send(SseWriter sse, Object events) throws IOException {

@@ -45,8 +45,11 @@ public class TgiResource {
     private final TandemConfig config;
     private final GenerationService generation;
     private final ObjectMapper json;
+    private final dev.tandem.serving.Experiment experiment;
 
-    TgiResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json) {
+    TgiResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
+                dev.tandem.serving.Experiment experiment) {
+        this.experiment = experiment;
         this.registry = registry;
         this.config = config;
         this.generation = generation;
@@ -73,10 +76,14 @@ public class TgiResource {
         public Map<String, Double> logitBias() { return null; }
     }
 
-    private record Prepared(ServedModel model, TgiRequest.Parameters params, GenerationRequest request, AssistOptions assist) {
+    private record Prepared(ServedModel model, TgiRequest.Parameters params, GenerationRequest request,
+                            AssistParams.Decision decision) {
+        AssistOptions assist() {
+            return decision.options();
+        }
     }
 
-    private Prepared prepare(TgiRequest body) {
+    private Prepared prepare(TgiRequest body, String experimentKey) {
         if (body == null || body.inputs() == null) {
             throw new ApiException(422, "validation", "inputs", null, "`inputs` is required");
         }
@@ -108,21 +115,25 @@ public class TgiResource {
         int logprobs = p.topNTokens() == null ? 0 : p.topNTokens();  // details need each token's logprob
         GenerationRequest request = CompletionParams.toGeneration(new Sampling(p), prompt, logprobs,
                 Boolean.TRUE.equals(p.decoderInputDetails()), "inputs", model, config.limits());
-        return new Prepared(model, p, request, AssistParams.resolve(p, model, config.assisted()));
+        return new Prepared(model, p, request, AssistParams.decide(p, model, config.assisted(), experiment, experimentKey));
     }
 
     @POST
     @Path("generate")
     @Produces(MediaType.APPLICATION_JSON)
     @Operation(summary = "Generate (Text Generation Inference schema)")
+    @APIResponse(responseCode = "200", description = "The generated text", content = @Content(mediaType = MediaType.APPLICATION_JSON,
+            schema = @Schema(implementation = TgiResponse.Generated.class)))
     @APIResponse(responseCode = "422", description = "Invalid input", content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
-    public TgiResponse.Generated generate(TgiRequest body) {
-        Prepared x = prepare(body);
+    public Response generate(TgiRequest body, @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
+        Prepared x = prepare(body, experimentKey);
         AdmissionControl.Permit permit = generation.admit();
-        GenerationResult r = generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE);
+        GenerationResult r = generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE,
+                x.decision().arm());
         String text = (Boolean.TRUE.equals(x.params().returnFullText()) ? body.inputs() : "") + r.text();
         TgiResponse.Details details = Boolean.TRUE.equals(x.params().details()) ? details(x, r, true) : null;
-        return new TgiResponse.Generated(text, details, Decoding.of(r.stats()));
+        return Response.ok(new TgiResponse.Generated(text, details, Decoding.of(r.stats())), MediaType.APPLICATION_JSON)
+                .header("X-Decoding-Mode", x.decision().mode()).header("X-Experiment-Arm", x.decision().arm()).build();
     }
 
     @POST
@@ -130,11 +141,12 @@ public class TgiResource {
     @Operation(summary = "Generate as Server-Sent Events, one per token (Text Generation Inference schema)")
     @APIResponse(responseCode = "200", description = "The stream", content = @Content(mediaType = "text/event-stream",
             schema = @Schema(implementation = TgiResponse.StreamEvent.class)))
-    public Response generateStream(TgiRequest body, @Context HttpServerResponse http) {
-        Prepared x = prepare(body);
+    public Response generateStream(TgiRequest body, @Context HttpServerResponse http,
+                                   @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
+        Prepared x = prepare(body, experimentKey);
         AdmissionControl.Permit permit = generation.admit();
         int topN = x.request().logprobs();
-        return SseStream.response(generation, permit, x.model(), x.request(), x.assist(), http, json, new SseStream.Events() {
+        return SseStream.response(generation, permit, x.model(), x.request(), x.decision(), http, json, new SseStream.Events() {
             private int index;
             private TokenLogprob held;  // TGI's last event carries the last token, so one token is always held back
 

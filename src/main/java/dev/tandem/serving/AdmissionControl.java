@@ -47,6 +47,23 @@ public class AdmissionControl {
     /** A decoding slot; close it when the generation has ended. */
     public final class Permit implements AutoCloseable {
         private boolean closed;
+        private final long requestedAt;
+        private final long admittedAt;
+
+        Permit(long requestedAt) {
+            this.requestedAt = requestedAt;
+            this.admittedAt = System.nanoTime();
+        }
+
+        /** When the request asked for a slot (System.nanoTime). */
+        public long requestedAt() {
+            return requestedAt;
+        }
+
+        /** How long it waited for the slot. */
+        public long queueNanos() {
+            return admittedAt - requestedAt;
+        }
 
         @Override
         public void close() {
@@ -60,6 +77,7 @@ public class AdmissionControl {
 
     /** Waits (bounded) for a slot, or throws {@link Rejected}. */
     public Permit admit() {
+        long requestedAt = System.nanoTime();
         if (draining) {
             throw new Rejected("the server is shutting down", true);
         }
@@ -81,7 +99,7 @@ public class AdmissionControl {
             }
         }
         running.incrementAndGet();
-        return new Permit();
+        return new Permit(requestedAt);
     }
 
     public int running() {
@@ -90,6 +108,11 @@ public class AdmissionControl {
 
     public int waiting() {
         return waiting.get();
+    }
+
+    /** True when the wait queue is full: new requests would be refused. */
+    public boolean saturated() {
+        return waiting.get() >= maxQueued && slots.availablePermits() == 0;
     }
 
     public boolean draining() {

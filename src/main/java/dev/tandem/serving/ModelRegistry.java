@@ -55,6 +55,37 @@ public class ModelRegistry {
                 t.directory().config().eosTokenIds()));
         LOG.infof("models ready in %d ms: target %s%s", (System.nanoTime() - t0) / 1_000_000, target.id(),
                 draft == null ? "" : ", draft " + draft.id());
+        warmUp();
+    }
+
+    /** One short generation through every decoding path, so the first request does not pay for first-run costs. */
+    private void warmUp() {
+        long t0 = System.nanoTime();
+        var req = new dev.tandem.generation.GenerationRequest(target.tokenizer().encodePrompt(""),
+                dev.tandem.generation.SamplingParams.greedy(), 4, java.util.List.of(), -1, false);
+        target.decoder().generate(req);
+        target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
+                dev.tandem.generation.AssistOptions.Assistant.PROMPT_LOOKUP, 2,
+                dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
+        if (draft != null) {
+            target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
+                    dev.tandem.generation.AssistOptions.Assistant.DRAFT, 2,
+                    dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
+        }
+        warmUpMillis = (System.nanoTime() - t0) / 1_000_000;
+        warmedUp = true;
+        LOG.infof("warm-up generation done in %d ms", warmUpMillis);
+    }
+
+    private volatile boolean warmedUp;
+    private volatile long warmUpMillis;
+
+    public boolean warmedUp() {
+        return warmedUp;
+    }
+
+    public long warmUpMillis() {
+        return warmUpMillis;
     }
 
     void onStop(@Observes ShutdownEvent event) {

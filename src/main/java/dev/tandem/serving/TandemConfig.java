@@ -24,6 +24,36 @@ public interface TandemConfig {
 
     Serving serving();
 
+    Experiment experiment();
+
+    Health health();
+
+    /** The built-in A/B experiment between assisted and plain decoding. */
+    interface Experiment {
+        /** Assign requests that do not set {@code assisted} to an arm (otherwise the server default applies). */
+        @WithDefault("false")
+        boolean enabled();
+
+        /** Share of those requests decoded assisted, 0..1. */
+        @WithDefault("0.5")
+        double assistedShare();
+
+        /** Per-request samples kept per arm for the experiment report. */
+        @WithDefault("10000")
+        int samples();
+    }
+
+    /** Health probes. */
+    interface Health {
+        /** Readiness runs a real forward pass through each model at most this often (cached in between). */
+        @WithDefault("10s")
+        Duration probeInterval();
+
+        /** Liveness goes DOWN when a running generation has not finished a decoding step for this long. */
+        @WithDefault("60s")
+        Duration stepTimeout();
+    }
+
     /** Concurrency and backpressure. */
     interface Serving {
         /** Sequences that decode at the same time. */

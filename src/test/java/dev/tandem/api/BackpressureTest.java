@@ -35,12 +35,21 @@ class BackpressureTest {
                 Thread.sleep(2);
             }
             assertEquals(1, admission.waiting());
-            // ... the next finds the queue full and is refused at once
-            long t0 = System.nanoTime();
-            Response r = given().contentType(ContentType.JSON).body(BODY).post("/v1/completions");
-            long ms = (System.nanoTime() - t0) / 1_000_000;
-            r.then().statusCode(429).header("Retry-After", "2").body("error.type", equalTo("rate_limit_error"));
-            assertTrue(ms < 50, "429 took " + ms + " ms");
+            // ... the next ones find the queue full and are refused at once (the first warms the error path)
+            long[] ms = new long[5];
+            for (int i = -1; i < ms.length; i++) {
+                long t0 = System.nanoTime();
+                Response r = given().contentType(ContentType.JSON).body(BODY).post("/v1/completions");
+                if (i >= 0) {
+                    ms[i] = (System.nanoTime() - t0) / 1_000_000;
+                }
+                r.then().statusCode(429).header("Retry-After", "2").body("error.type", equalTo("rate_limit_error"));
+            }
+            java.util.Arrays.sort(ms);
+            assertTrue(ms[ms.length / 2] < 50, "429 took " + java.util.Arrays.toString(ms) + " ms");
+            // saturated: readiness drops, saying why
+            given().get("/q/health/ready").then().statusCode(503)
+                    .body("checks.find { it.name == 'models' }.data.reason", org.hamcrest.Matchers.startsWith("saturated"));
             // the waiting one times out after the queue timeout
             assertEquals(429, queued.get());
         }

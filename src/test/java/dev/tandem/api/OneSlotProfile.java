@@ -8,6 +8,6 @@ public class OneSlotProfile implements QuarkusTestProfile {
     @Override
     public Map<String, String> getConfigOverrides() {
         return Map.of("tandem.serving.max-concurrent", "1", "tandem.serving.max-queued", "1",
-                "tandem.serving.queue-timeout", "300ms", "tandem.serving.retry-after-seconds", "2");
+                "tandem.serving.queue-timeout", "2s", "tandem.serving.retry-after-seconds", "2");
     }
 }

@@ -1,0 +1,32 @@
+package dev.tandem.api;
+
+import dev.tandem.serving.Experiment;
+import dev.tandem.serving.ExperimentStats;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import java.util.Map;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
+
+/** {@code GET /v1/experiments/assisted}: the A/B experiment between assisted and plain decoding, per arm. */
+@Path("/v1/experiments/assisted")
+@Tag(name = "Experiment")
+public class ExperimentResource {
+    private final Experiment experiment;
+    private final ExperimentStats stats;
+
+    ExperimentResource(Experiment experiment, ExperimentStats stats) {
+        this.experiment = experiment;
+        this.stats = stats;
+    }
+
+    @GET
+    @Produces(MediaType.APPLICATION_JSON)
+    @Operation(summary = "Per arm: requests, tokens, tokens/s, TTFT and inter-token latency percentiles, acceptance,"
+            + " and the estimated speed-up of assisted decoding with a bootstrap 95% interval")
+    public Map<String, Object> report() {
+        return stats.report(experiment.enabled(), experiment.assistedShare());
+    }
+}
