@@ -172,6 +172,25 @@ class KubernetesManifestsTest {
         }
     }
 
+    @Test
+    void theDashboardQueriesMetricsTheServiceExports() throws IOException {
+        given().contentType("application/json").body("{\"prompt\":\"And God said\",\"max_tokens\":40,\"temperature\":0,"
+                + "\"assisted\":true,\"assistant\":\"prompt_lookup\"}").post("/v1/completions").then().statusCode(200);
+        given().contentType("application/json").body("{\"prompt\":\"x\",\"max_tokens\":0}").post("/v1/completions")
+                .then().statusCode(400);
+        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String dashboard = Files.readString(Path.of("k8s/dashboards/tandem-assisted-vs-plain.json"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("tandem_[a-z_]+").matcher(dashboard);
+        int n = 0;
+        while (m.find()) {
+            assertTrue(metrics.contains(m.group() + "{") || metrics.contains(m.group() + " "),
+                    "the dashboard queries " + m.group() + ", which /q/metrics does not export");
+            n++;
+        }
+        assertTrue(n > 10);
+        new ObjectMapper().readTree(dashboard);  // valid JSON
+    }
+
     static String key(Map<String, Object> doc) {
         return doc.get("kind") + "/" + ((Map<?, ?>) doc.get("metadata")).get("name");
     }
