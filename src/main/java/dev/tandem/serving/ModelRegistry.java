@@ -108,7 +108,8 @@ public class ModelRegistry {
         TandemConfig.OnnxRuntime ort = config.onnxruntime();
         int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
         CausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
-                new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel()));
+                new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel(),
+                        ort.executionProvider(), ort.openvinoDevice()));
         TextTokenizer tokenizer;
         try {
             tokenizer = TextTokenizer.load(dir);

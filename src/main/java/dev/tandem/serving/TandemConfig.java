@@ -100,6 +100,14 @@ public interface TandemConfig {
         /** Graph optimisation level: none, basic, extended, all. */
         @WithDefault("all")
         String optimizationLevel();
+
+        /** Execution provider: cpu, openvino (ORT's OpenVINO EP) or dnnl (oneDNN); non-CPU ones need a provider-enabled ORT build. */
+        @WithDefault("cpu")
+        String executionProvider();
+
+        /** Device for the OpenVINO execution provider: CPU, GPU, NPU, AUTO. */
+        @WithDefault("CPU")
+        String openvinoDevice();
     }
 
     /** Assisted generation: what a request gets when it does not say. */

@@ -86,6 +86,20 @@ class ModelDirectoryTest {
     }
 
     @Test
+    void executionProvidersThisBuildLacksFailWithGuidance() {
+        ModelDirectory d = ModelDirectory.open(SharedModels.stories260kHf());
+        for (String ep : List.of("openvino", "dnnl")) {
+            var e = assertThrows(IllegalArgumentException.class, () -> OrtCausalLm.open(d.graph(), d.config().shape(),
+                    new OnnxRuntimeOptions(1, true, false, "all", ep, "CPU")));
+            assertTrue(e.getMessage().contains("'" + ep + "' execution provider") && e.getMessage().contains("onnxruntime.native.path")
+                    && e.getMessage().contains("CPU"), e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> OrtCausalLm.open(d.graph(), d.config().shape(),
+                new OnnxRuntimeOptions(1, true, false, "all", "cuda-please", "CPU")));
+        assertTrue(e.getMessage().contains("unknown ONNX Runtime execution provider"), e.getMessage());
+    }
+
+    @Test
     void configThatContradictsTheGraphIsNamed(@TempDir Path tmp) throws IOException {
         copy(tmp);
         String cfg = Files.readString(tmp.resolve("config.json")).replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6");

@@ -9,8 +9,15 @@ package dev.tandem.engine.onnxruntime;
  * @param spinning          let idle pool threads spin (lower latency on an idle machine, wasted CPU
  *                          when two models alternate)
  * @param optimizationLevel ONNX Runtime graph optimisation: none, basic, extended or all
+ * @param executionProvider cpu (default), openvino (ORT's OpenVINO EP) or dnnl (oneDNN EP)
+ * @param openvinoDevice    device for the OpenVINO execution provider (CPU, GPU, NPU, AUTO)
  */
-public record OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel) {
+public record OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel,
+                                 String executionProvider, String openvinoDevice) {
+
+    public OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel) {
+        this(intraOpThreads, globalThreadPool, spinning, optimizationLevel, "cpu", "CPU");
+    }
 
     public static OnnxRuntimeOptions defaults() {
         return new OnnxRuntimeOptions(Math.max(1, Runtime.getRuntime().availableProcessors()), true, false, "all");

@@ -103,6 +103,7 @@ public final class OrtCausalLm implements CausalLm {
             }
             so.setInterOpNumThreads(1);
             so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+            addExecutionProvider(so, options, graph);
             session = env.createSession(graph.toString(), so);
             OrtCausalLm lm = inspect(env, session, graph, expected);
             LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s, position_ids %s", env.getVersion(), graph, lm.shape,
@@ -114,6 +115,35 @@ public final class OrtCausalLm implements CausalLm {
         } catch (RuntimeException e) {
             closeQuietly(session);
             throw e;
+        }
+    }
+
+    /**
+     * Adds the configured execution provider. The ONNX Runtime build on Maven Central has only the
+     * CPU provider; others need a provider-enabled native build, and asking for one without it
+     * fails here with ONNX Runtime's message and what to do.
+     */
+    static void addExecutionProvider(OrtSession.SessionOptions so, OnnxRuntimeOptions options, Path graph) {
+        String ep = options.executionProvider().toLowerCase(java.util.Locale.ROOT);
+        try {
+            switch (ep) {
+                case "cpu" -> { }
+                case "openvino" -> so.addOpenVINO(options.openvinoDevice());
+                case "dnnl" -> so.addDnnl(true);
+                default -> throw new IllegalArgumentException("unknown ONNX Runtime execution provider '" + ep
+                        + "' (cpu, openvino, dnnl)");
+            }
+        } catch (OrtException | RuntimeException e) {
+            if (e instanceof IllegalArgumentException iae) {
+                throw iae;
+            }
+            throw new IllegalArgumentException(graph + ": ONNX Runtime cannot use the '" + ep + "' execution provider: "
+                    + e.getMessage() + ". Available in this ONNX Runtime build: " + OrtEnvironment.getAvailableProviders()
+                    + ". The build on Maven Central has only the CPU provider; for '" + ep + "' supply a provider-enabled"
+                    + " native build and point -Donnxruntime.native.path at its directory (libonnxruntime.so,"
+                    + " libonnxruntime4j_jni.so and libonnxruntime_providers_" + (ep.equals("dnnl") ? "dnnl" : "openvino")
+                    + ".so), e.g. from org.bytedeco:onnxruntime:1.28.0-1.5.14, whose OpenVINO provider needs"
+                    + " OpenVINO 2026.2.1 (libopenvino.so.2621) on the library path.", e);
         }
     }
 
