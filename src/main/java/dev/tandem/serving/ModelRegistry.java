@@ -3,6 +3,9 @@ package dev.tandem.serving;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.engine.openvino.OpenVinoCausalLm;
+import dev.tandem.engine.openvino.OpenVinoOptions;
+import dev.tandem.engine.openvino.OpenVinoRuntime;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
@@ -95,21 +98,50 @@ public class ModelRegistry {
         if (target != null) {
             target.close();
         }
+        if (openvino != null) {
+            openvino.close();
+        }
+    }
+
+    /** The OpenVINO runtime, loaded once for every model on the openvino engine. */
+    private OpenVinoRuntime openvino;
+
+    private synchronized OpenVinoRuntime openvino() {
+        if (openvino == null) {
+            try {
+                openvino = OpenVinoRuntime.load();
+            } catch (OpenVinoRuntime.NotAvailableException e) {
+                throw new IllegalArgumentException("engine=openvino, but " + e.getMessage(), e);
+            }
+            LOG.infof("OpenVINO runtime %s", openvino.description());
+        }
+        return openvino;
     }
 
     private ServedModel load(TandemConfig.Model m) {
         String engine = m.engine().orElse("onnxruntime");
-        if (!"onnxruntime".equals(engine)) {
+        if (!"onnxruntime".equals(engine) && !"openvino".equals(engine)) {
             throw new IllegalArgumentException("unknown engine '" + engine + "' for " + m.modelDir()
-                    + " (available: onnxruntime)");
+                    + " (available: onnxruntime, openvino)");
         }
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
         loaded.incrementAndGet();
-        TandemConfig.OnnxRuntime ort = config.onnxruntime();
-        int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
-        CausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
-                new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel(),
-                        ort.executionProvider(), ort.openvinoDevice()));
+        CausalLm lm;
+        String engineName = engine;
+        if (engine.equals("openvino")) {
+            TandemConfig.OpenVino ov = config.openvino();
+            OpenVinoRuntime rt = openvino();
+            lm = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), new OpenVinoOptions(ov.device(),
+                    OpenVinoOptions.PerformanceHint.valueOf(ov.performanceHint().toUpperCase(java.util.Locale.ROOT)),
+                    ov.inferenceNumThreads(), ov.inferencePrecisionHint(), ov.kvCachePrecision(), ov.cacheDir()));
+            engineName = "openvino " + rt.version() + " (" + ov.device() + ")";
+        } else {
+            TandemConfig.OnnxRuntime ort = config.onnxruntime();
+            int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
+            lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
+                    new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel(),
+                            ort.executionProvider(), ort.openvinoDevice()));
+        }
         TextTokenizer tokenizer;
         try {
             tokenizer = TextTokenizer.load(dir);
@@ -118,7 +150,7 @@ public class ModelRegistry {
             throw e;
         }
         String id = m.id().orElse(dir.name());
-        return new ServedModel(id, engine, dir, tokenizer, lm,
+        return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
                 ChatTemplate.of(dir), dir.quantization());
     }

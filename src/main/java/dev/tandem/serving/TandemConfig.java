@@ -18,6 +18,32 @@ public interface TandemConfig {
 
     OnnxRuntime onnxruntime();
 
+    OpenVino openvino();
+
+    /** The OpenVINO engine (models with engine=openvino); needs an OpenVINO runtime on the machine. */
+    interface OpenVino {
+        /** CPU, GPU, NPU or AUTO (GPU.1 etc. accepted). */
+        @WithDefault("CPU")
+        String device();
+
+        /** LATENCY or THROUGHPUT. */
+        @WithDefault("LATENCY")
+        String performanceHint();
+
+        /** CPU inference threads; 0 is OpenVINO's default. */
+        @WithDefault("0")
+        int inferenceNumThreads();
+
+        /** f32, f16 or bf16; absent is the device default. */
+        Optional<String> inferencePrecisionHint();
+
+        /** The plugin's internal KV-cache precision (stateful models only). */
+        Optional<String> kvCachePrecision();
+
+        /** Compiled-model cache directory. */
+        Optional<Path> cacheDir();
+    }
+
     Assisted assisted();
 
     Limits limits();
@@ -80,7 +106,7 @@ public interface TandemConfig {
         /** Id the model is served under; defaults to the directory's name. */
         Optional<String> id();
 
-        /** Inference engine: onnxruntime (the default). */
+        /** Inference engine: onnxruntime (the default) or openvino. */
         Optional<String> engine();
     }
 

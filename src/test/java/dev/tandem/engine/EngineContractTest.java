@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.engine.openvino.OpenVinoCausalLm;
+import dev.tandem.engine.openvino.OpenVinoOptions;
+import dev.tandem.engine.openvino.OpenVinoRuntime;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.FinishReason;
@@ -41,6 +44,9 @@ class EngineContractTest {
 
     static {
         ENGINES.put("onnxruntime", d -> OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults()));
+        // skipped with the reason where no OpenVINO runtime is installed (see README, "Engines")
+        ENGINES.put("openvino", d -> OpenVinoCausalLm.open(OpenVinoRuntime.load(), d.graph(), d.config().shape(),
+                OpenVinoOptions.defaults()));
     }
 
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or the reason it could not load

@@ -1,0 +1,108 @@
+package dev.tandem.engine.openvino;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.ModelShape;
+import dev.tandem.engine.openvino.OvApi.ElementType;
+import dev.tandem.engine.openvino.OvApi.PortInfo;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** What open() derives from a graph's ports, checked without a runtime. */
+class OpenVinoCausalLmPlanTest {
+    static final Path GRAPH = Path.of("/models/stories/model.onnx");
+    static final ModelShape CONFIG = new ModelShape(512, 256, 2, 4, 8, 4);
+    static final int I64 = ElementType.I64.code;
+    static final int F32 = ElementType.F32.code;
+
+    static Map<String, PortInfo> ports(Object... nameTypeDims) {
+        Map<String, PortInfo> m = new LinkedHashMap<>();
+        for (int i = 0; i < nameTypeDims.length; i += 3) {
+            m.put((String) nameTypeDims[i], new PortInfo((String) nameTypeDims[i], (int) nameTypeDims[i + 1], (long[]) nameTypeDims[i + 2]));
+        }
+        return m;
+    }
+
+    static Map<String, PortInfo> optimumInputs(int kvType, long heads, long headDim) {
+        Map<String, PortInfo> m = ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1},
+                "position_ids", I64, new long[] {-1, -1});
+        for (int l = 0; l < 2; l++) {
+            for (String kv : new String[] {"key", "value"}) {
+                String n = "past_key_values." + l + "." + kv;
+                m.put(n, new PortInfo(n, kvType, new long[] {-1, heads, -1, headDim}));
+            }
+        }
+        return m;
+    }
+
+    static Map<String, PortInfo> optimumOutputs(int kvType, long vocab) {
+        Map<String, PortInfo> m = ports("logits", F32, new long[] {-1, -1, vocab});
+        for (int l = 0; l < 2; l++) {
+            for (String kv : new String[] {"key", "value"}) {
+                String n = "present." + l + "." + kv;
+                m.put(n, new PortInfo(n, kvType, new long[] {-1, 4, -1, 8}));
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void optimumLayoutIsAccepted() {
+        var plan = OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), CONFIG);
+        assertEquals(CONFIG, plan.shape());
+        assertEquals(F32, plan.kvType());
+        assertEquals("past_key_values.1.value", plan.pastNames().get(3));
+        assertEquals("present.0.value", plan.presentNames().get(1));
+        assertTrue(plan.hasAttentionMask());
+        assertTrue(plan.hasPositionIds());
+        assertFalse(plan.hasUseCacheBranch());
+    }
+
+    @Test
+    void dynamicDimensionsComeFromConfigAndF16CachesAreTwoBytes() {
+        int f16 = ElementType.F16.code;
+        var plan = OpenVinoCausalLm.plan(GRAPH, optimumInputs(f16, -1, -1), optimumOutputs(f16, -1), CONFIG);
+        assertEquals(new ModelShape(512, 256, 2, 4, 8, 2), plan.shape());
+    }
+
+    @Test
+    void statefulModelsAreRefused() {
+        var inputs = ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1},
+                "position_ids", I64, new long[] {-1, -1}, "beam_idx", ElementType.I32.code, new long[] {-1});
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, inputs, ports("logits", F32, new long[] {-1, -1, 512}), CONFIG));
+        assertTrue(e.getMessage().startsWith(GRAPH + ": is a stateful model"), e.getMessage());
+        assertTrue(e.getMessage().contains("explicit past tensors"), e.getMessage());
+        // no past inputs at all is the same thing
+        var noPast = ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1});
+        assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, noPast, ports("logits", F32, new long[] {-1, -1, 512}), CONFIG));
+    }
+
+    @Test
+    void mismatchesNameTheFileAndTheProblem() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 2, 8), optimumOutputs(F32, 512), CONFIG));
+        assertEquals(GRAPH + ": the graph's key/value heads (num_key_value_heads) is 2 but config.json says 4", e.getMessage());
+
+        var inputs = optimumInputs(F32, 4, 8);
+        inputs.put("token_type_ids", new PortInfo("token_type_ids", I64, new long[] {-1, -1}));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, inputs, optimumOutputs(F32, 512), CONFIG));
+        assertTrue(e.getMessage().contains("'token_type_ids'"), e.getMessage());
+
+        var f16Logits = optimumOutputs(F32, 512);
+        f16Logits.put("logits", new PortInfo("logits", ElementType.F16.code, new long[] {-1, -1, 512}));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), f16Logits, CONFIG));
+        assertEquals(GRAPH + ": logits must be f32, is f16", e.getMessage());
+
+        var fewerLayers = new ModelShape(512, 256, 3, 4, 8, 4);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), fewerLayers));
+        assertTrue(e.getMessage().contains("num_hidden_layers=3"), e.getMessage());
+    }
+}
