@@ -52,6 +52,12 @@ class DockerfilesIT {
     }
 
     @Test
+    void openvinoDockerfileCopiesTheFastJarAndSelectsTheEngine() throws IOException {
+        assertSourcesExist(Path.of("Dockerfile.openvino"), List.of());
+        assertTrue(Files.readString(Path.of("Dockerfile.openvino")).contains("TANDEM_TARGET_ENGINE=openvino"));
+    }
+
+    @Test
     void nativeDockerfileBuildsFromTheProjectFiles() throws IOException {
         assertSourcesExist(Path.of("Dockerfile.native"), List.of());
         String text = Files.readString(Path.of("Dockerfile.native"));
