@@ -10,13 +10,16 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -235,28 +238,34 @@ public final class OrtCausalLm implements CausalLm {
         if (length < 1) {
             throw new IllegalArgumentException("feed at least one token");
         }
-        int past = cache.length;
+        KvBuffers kv = cache.buffers;
+        int past = kv.length();
         int total = past + length;
         if (total > shape.maxContext()) {
             throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
                     + shape.maxContext());
         }
         long started = System.nanoTime();
-        cache.ensureOpen();
-        cache.ensureCapacity(total);
+        kv.ensureOpen();
         for (int i = 0; i < length; i++) {
             int t = tokens[offset + i];
             if (t < 0 || t >= shape.vocabSize()) {
                 throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + shape.vocabSize() + ")");
             }
-            cache.ids.put(i, t);
         }
+        kv.ensureCapacity(total);
+        MemorySegment ids = kv.ids();
+        for (int i = 0; i < length; i++) {
+            ids.setAtIndex(ValueLayout.JAVA_LONG, i, tokens[offset + i]);
+        }
+        FloatBuffer logits = buffer(kv.logits(length)).asFloatBuffer();
         List<OnnxTensor> created = new ArrayList<>(4 + 4 * pastNames.length);
         try {
             Map<String, OnnxTensor> in = new HashMap<>(8 + pastNames.length * 2);
             Map<String, OnnxTensor> out = new HashMap<>(4 + presentNames.length * 2);
             long[] tokShape = {1, length};
-            in.put("input_ids", track(created, OnnxTensor.createTensor(env, cache.ids.slice(0, length), tokShape)));
+            in.put("input_ids", track(created, OnnxTensor.createTensor(env,
+                    buffer(ids.asSlice(0, 8L * length)).asLongBuffer(), tokShape)));
             if (hasAttentionMask) {
                 in.put("attention_mask", track(created, OnnxTensor.createTensor(env, ones.slice(0, total), new long[] {1, total})));
             }
@@ -269,11 +278,11 @@ public final class OrtCausalLm implements CausalLm {
             long[] pastShape = {1, shape.kvHeads(), past, shape.headDim()};
             long[] presentShape = {1, shape.kvHeads(), total, shape.headDim()};
             for (int s = 0; s < pastNames.length; s++) {
-                in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, cache.slot(cache.current, s, past), pastShape, kvType)));
-                out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, cache.slot(cache.next, s, total), presentShape, kvType)));
+                in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, buffer(kv.past(s)), pastShape, kvType)));
+                out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, buffer(kv.present(s, total)),
+                        presentShape, kvType)));
             }
-            out.put("logits", track(created, OnnxTensor.createTensor(env,
-                    cache.logits.slice(0, length * shape.vocabSize()), new long[] {1, length, shape.vocabSize()})));
+            out.put("logits", track(created, OnnxTensor.createTensor(env, logits, new long[] {1, length, shape.vocabSize()})));
             long runStart = System.nanoTime();
             try (OrtSession.Result ignored = session.run(in, out)) {
                 // outputs were written into the cache's buffers
@@ -286,11 +295,14 @@ public final class OrtCausalLm implements CausalLm {
                 t.close();
             }
         }
-        cache.swap();
-        cache.length = total;
+        kv.advance(length);
         forwardNanos.add(System.nanoTime() - started);
         steps.increment();
-        return new Logits(cache.logits.asReadOnlyBuffer().limit(length * shape.vocabSize()), length, shape.vocabSize());
+        return new Logits(logits.asReadOnlyBuffer(), length, shape.vocabSize());
+    }
+
+    private static ByteBuffer buffer(MemorySegment segment) {
+        return segment.asByteBuffer().order(ByteOrder.nativeOrder());
     }
 
     private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor t) {
@@ -347,108 +359,27 @@ public final class OrtCausalLm implements CausalLm {
         };
     }
 
-    /**
-     * One sequence's keys and values in native memory. Each of the {@code 2 x layers} slots holds a
-     * {@code [kvHeads, length, headDim]} block at the start of its region; two regions alternate
-     * as past (read) and present (written) so a step never copies the cache.
-     */
+    /** One sequence's KV cache: native buffers the runtime reads the past from and writes the present into. */
     private final class Cache implements KvCache {
-        private final Arena arena = Arena.ofShared();
-        private int length;
-        private int capacity;          // tokens per slot
-        private MemorySegment current; // holds the past
-        private MemorySegment next;    // receives the present
-        private LongBuffer ids;
-        private java.nio.FloatBuffer logits;
-        private int logitRows;
-        private boolean closed;
+        private final KvBuffers buffers = new KvBuffers(shape, pastNames.length);
 
         CausalLm owner() {
             return OrtCausalLm.this;
         }
 
-        void ensureOpen() {
-            if (closed) {
-                throw new IllegalStateException("KV cache is closed");
-            }
-        }
-
-        long slotBytes(int cap) {
-            return (long) shape.kvHeads() * cap * shape.headDim() * shape.kvBytesPerElement();
-        }
-
-        /** The first {@code tokens} positions of slot {@code s} in {@code region}, as a buffer. */
-        ByteBuffer slot(MemorySegment region, int s, int tokens) {
-            long bytes = (long) shape.kvHeads() * tokens * shape.headDim() * shape.kvBytesPerElement();
-            return region.asSlice(s * slotBytes(capacity), bytes).asByteBuffer().order(ByteOrder.nativeOrder());
-        }
-
-        void ensureCapacity(int tokens) {
-            int rows = tokens - length;
-            if (logits == null || logitRows < rows) {
-                logitRows = Math.max(rows, 8);
-                logits = arena.allocate(4L * logitRows * shape.vocabSize(), 64).asByteBuffer()
-                        .order(ByteOrder.nativeOrder()).asFloatBuffer();
-                ids = longs(arena, logitRows);
-            }
-            if (tokens <= capacity) {
-                return;
-            }
-            int newCapacity = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
-            long newSlot = slotBytes(newCapacity);
-            MemorySegment grownCurrent = arena.allocate(newSlot * pastNames.length, 64);
-            MemorySegment grownNext = arena.allocate(newSlot * pastNames.length, 64);
-            if (length > 0) {  // the [kvHeads, length, headDim] blocks keep their layout; only slot starts move
-                long used = (long) shape.kvHeads() * length * shape.headDim() * shape.kvBytesPerElement();
-                for (int s = 0; s < pastNames.length; s++) {
-                    MemorySegment.copy(current, s * slotBytes(capacity), grownCurrent, s * newSlot, used);
-                }
-            }
-            // Memory from the arena is freed when the cache closes; growth is geometric, so rare.
-            current = grownCurrent;
-            next = grownNext;
-            capacity = newCapacity;
-        }
-
-        void swap() {
-            MemorySegment t = current;
-            current = next;
-            next = t;
-        }
-
         @Override
         public int length() {
-            return length;
+            return buffers.length();
         }
 
         @Override
         public void truncate(int newLength) {
-            ensureOpen();
-            if (newLength < 0 || newLength > length) {
-                throw new IllegalArgumentException("cannot truncate a cache of " + length + " tokens to " + newLength);
-            }
-            if (newLength == length) {
-                return;
-            }
-            // Compact each slot's [kvHeads, length, headDim] block to [kvHeads, newLength, headDim].
-            long rowBytes = (long) shape.headDim() * shape.kvBytesPerElement();
-            long slot = slotBytes(capacity);
-            for (int s = 0; s < pastNames.length; s++) {
-                long base = s * slot;
-                for (int h = 1; h < shape.kvHeads(); h++) {
-                    MemorySegment.copy(current, base + h * length * rowBytes, current, base + h * newLength * rowBytes,
-                            newLength * rowBytes);
-                }
-            }
-            length = newLength;
+            buffers.truncate(newLength);
         }
 
         @Override
         public void close() {
-            if (!closed) {
-                closed = true;
-                arena.close();
-            }
+            buffers.close();
         }
     }
 }

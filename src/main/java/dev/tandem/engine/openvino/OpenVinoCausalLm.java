@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
@@ -269,28 +270,31 @@ public final class OpenVinoCausalLm implements CausalLm {
         if (length < 1) {
             throw new IllegalArgumentException("feed at least one token");
         }
-        int past = cache.length;
+        KvBuffers buffers = cache.buffers;
+        int past = buffers.length();
         int total = past + length;
         if (total > shape.maxContext()) {
             throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
                     + shape.maxContext());
         }
-        cache.ensureOpen();
+        buffers.ensureOpen();
         for (int i = 0; i < length; i++) {
             int t = tokens[offset + i];
             if (t < 0 || t >= shape.vocabSize()) {
                 throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + shape.vocabSize() + ")");
             }
         }
-        cache.ensureCapacity(total);
+        buffers.ensureCapacity(total);
+        MemorySegment ids = buffers.ids();
         for (int i = 0; i < length; i++) {
-            cache.ids.setAtIndex(JAVA_LONG, i, tokens[offset + i]);
+            ids.setAtIndex(JAVA_LONG, i, tokens[offset + i]);
         }
+        MemorySegment logits = buffers.logits(length);
         MemorySegment req = cache.request;
         int i64 = ElementType.I64.code;
         int kv = plan.kvType();
         try (Arena step = Arena.ofConfined()) {
-            api.setHostTensor(step, req, inputIdsName, i64, cache.ids, 1, length);
+            api.setHostTensor(step, req, inputIdsName, i64, ids, 1, length);
             if (plan.hasAttentionMask()) {
                 api.setHostTensor(step, req, attentionMaskName, i64, ones, 1, total);
             }
@@ -302,18 +306,18 @@ public final class OpenVinoCausalLm implements CausalLm {
             }
             for (int s = 0; s < pastNames.length; s++) {
                 // At prefill (past == 0) the past tensors are [1, kvHeads, 0, headDim]: empty, but typed and shaped.
-                api.setHostTensor(step, req, pastNames[s], kv, cache.slot(cache.current, s), 1, shape.kvHeads(), past, shape.headDim());
-                api.setHostTensor(step, req, presentNames[s], kv, cache.slot(cache.next, s), 1, shape.kvHeads(), total, shape.headDim());
+                api.setHostTensor(step, req, pastNames[s], kv, buffers.past(s), 1, shape.kvHeads(), past, shape.headDim());
+                api.setHostTensor(step, req, presentNames[s], kv, buffers.present(s, total), 1, shape.kvHeads(), total,
+                        shape.headDim());
             }
-            api.setHostTensor(step, req, logitsName, ElementType.F32.code, cache.logits, 1, length, shape.vocabSize());
+            api.setHostTensor(step, req, logitsName, ElementType.F32.code, logits, 1, length, shape.vocabSize());
             api.infer(req);
         } catch (OpenVinoException e) {
             throw new EngineException("OpenVINO failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
         }
-        cache.swap();
-        cache.length = total;
-        var floats = cache.logits.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
-        return new Logits(floats.asReadOnlyBuffer().limit(length * shape.vocabSize()), length, shape.vocabSize());
+        buffers.advance(length);
+        var floats = logits.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
     }
 
     /** Frees the compiled model and the shared constants. Caches must be closed before. Idempotent. */
@@ -331,28 +335,16 @@ public final class OpenVinoCausalLm implements CausalLm {
         return "OpenVinoCausalLm[" + shape + ", KV " + ElementType.nameOf(plan.kvType()) + "]";
     }
 
-    /**
-     * One sequence: an infer request plus its keys and values in native memory. Each of the
-     * {@code 2 x layers} slots holds a {@code [kvHeads, length, headDim]} block at the start of its
-     * region; two regions alternate as past (read) and present (written).
-     */
+    /** One sequence: an infer request plus the native buffers its past is read from and its present written into. */
     private final class Cache implements KvCache {
-        private final Arena arena = Arena.ofShared();
+        private final KvBuffers buffers = new KvBuffers(shape, pastNames.length);
         private final MemorySegment request;
-        private int length;
-        private int capacity;          // tokens per slot
-        private MemorySegment current; // holds the past
-        private MemorySegment next;    // receives the present
-        private MemorySegment ids;
-        private MemorySegment logits;
-        private int logitRows;
-        private boolean closed;
 
         Cache() {
             try {
                 request = api.createInferRequest(compiledModel);
             } catch (RuntimeException e) {
-                arena.close();
+                buffers.close();
                 throw e;
             }
         }
@@ -361,88 +353,22 @@ public final class OpenVinoCausalLm implements CausalLm {
             return OpenVinoCausalLm.this;
         }
 
-        void ensureOpen() {
-            if (closed) {
-                throw new IllegalStateException("KV cache is closed");
-            }
-        }
-
-        long slotBytes(int cap) {
-            return (long) shape.kvHeads() * cap * shape.headDim() * shape.kvBytesPerElement();
-        }
-
-        /** The start of slot {@code s} in {@code region} (the tensor's shape says how much of it is used). */
-        MemorySegment slot(MemorySegment region, int s) {
-            return region.asSlice(s * slotBytes(capacity), slotBytes(capacity));
-        }
-
-        void ensureCapacity(int tokens) {
-            int rows = tokens - length;
-            if (logits == null || logitRows < rows) {
-                logitRows = Math.max(rows, 8);
-                logits = arena.allocate(4L * logitRows * shape.vocabSize(), 64);
-                ids = arena.allocate(JAVA_LONG, logitRows);
-            }
-            if (tokens <= capacity) {
-                return;
-            }
-            int newCapacity = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
-            long newSlot = slotBytes(newCapacity);
-            MemorySegment grownCurrent = arena.allocate(newSlot * pastNames.length, 64);
-            MemorySegment grownNext = arena.allocate(newSlot * pastNames.length, 64);
-            if (length > 0) {  // the [kvHeads, length, headDim] blocks keep their layout; only slot starts move
-                long used = (long) shape.kvHeads() * length * shape.headDim() * shape.kvBytesPerElement();
-                for (int s = 0; s < pastNames.length; s++) {
-                    MemorySegment.copy(current, s * slotBytes(capacity), grownCurrent, s * newSlot, used);
-                }
-            }
-            // Arena memory is freed when the cache closes; growth is geometric, so rare. The request
-            // may still reference the old buffers until the next step re-sets every tensor.
-            current = grownCurrent;
-            next = grownNext;
-            capacity = newCapacity;
-        }
-
-        void swap() {
-            MemorySegment t = current;
-            current = next;
-            next = t;
-        }
-
         @Override
         public int length() {
-            return length;
+            return buffers.length();
         }
 
         @Override
         public void truncate(int newLength) {
-            ensureOpen();
-            if (newLength < 0 || newLength > length) {
-                throw new IllegalArgumentException("cannot truncate a cache of " + length + " tokens to " + newLength);
-            }
-            if (newLength == length) {
-                return;
-            }
-            // Compact each slot's [kvHeads, length, headDim] block to [kvHeads, newLength, headDim].
-            long rowBytes = (long) shape.headDim() * shape.kvBytesPerElement();
-            long slot = slotBytes(capacity);
-            for (int s = 0; s < pastNames.length; s++) {
-                long base = s * slot;
-                for (int h = 1; h < shape.kvHeads(); h++) {
-                    MemorySegment.copy(current, base + h * length * rowBytes, current, base + h * newLength * rowBytes,
-                            newLength * rowBytes);
-                }
-            }
-            length = newLength;
+            buffers.truncate(newLength);
         }
 
         /** Frees the infer request (which references this cache's memory), then the memory. Idempotent. */
         @Override
         public void close() {
-            if (!closed) {
-                closed = true;
+            if (!buffers.closed()) {
                 api.inferRequestFree(request);
-                arena.close();
+                buffers.close();
             }
         }
     }

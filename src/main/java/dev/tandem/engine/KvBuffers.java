@@ -1,0 +1,140 @@
+package dev.tandem.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The native memory of one sequence's KV cache, shared by the engines that hand a runtime
+ * host-memory tensors (ONNX Runtime, OpenVINO).
+ *
+ * <p>Each of the {@code slots} (2 x layers: keys and values) holds a {@code [kvHeads, length,
+ * headDim]} block at the start of its region. Two regions alternate: the runtime reads the past
+ * from {@link #current()} and writes the present into {@link #next()}, then {@link #swap()} makes
+ * that present the next step's past, so a step never copies the cache. Truncation compacts each
+ * slot in place. Capacity grows geometrically; everything is freed when the buffers close.
+ */
+public final class KvBuffers implements AutoCloseable {
+    private final ModelShape shape;
+    private final int slots;
+    private final Arena arena = Arena.ofShared();
+    private int length;
+    private int capacity;          // tokens per slot
+    private MemorySegment current; // holds the past
+    private MemorySegment next;    // receives the present
+    private MemorySegment ids;     // token ids fed in a step (int64)
+    private MemorySegment logits;  // logits of a step (float32, rows x vocab)
+    private int rows;              // capacity of ids and logits, in fed tokens
+    private boolean closed;
+
+    public KvBuffers(ModelShape shape, int slots) {
+        this.shape = shape;
+        this.slots = slots;
+    }
+
+    /** Tokens held. */
+    public int length() {
+        return length;
+    }
+
+    /** After a step of {@code fed} tokens: the present becomes the past. */
+    public void advance(int fed) {
+        MemorySegment t = current;
+        current = next;
+        next = t;
+        length += fed;
+    }
+
+    public void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("KV cache is closed");
+        }
+    }
+
+    /** Makes room for a sequence of {@code tokens} tokens and a step of {@code tokens - length()} fed tokens. */
+    public void ensureCapacity(int tokens) {
+        int fed = tokens - length;
+        if (logits == null || rows < fed) {
+            rows = Math.max(fed, 8);
+            logits = arena.allocate(4L * rows * shape.vocabSize(), 64);
+            ids = arena.allocate(ValueLayout.JAVA_LONG, rows);
+        }
+        if (tokens <= capacity) {
+            return;
+        }
+        int grown = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
+        long newSlot = slotBytes(grown);
+        MemorySegment grownCurrent = arena.allocate(newSlot * slots, 64);
+        MemorySegment grownNext = arena.allocate(newSlot * slots, 64);
+        if (length > 0) {  // the blocks keep their layout; only the slot starts move
+            for (int s = 0; s < slots; s++) {
+                MemorySegment.copy(current, s * slotBytes(capacity), grownCurrent, s * newSlot, blockBytes(length));
+            }
+        }
+        current = grownCurrent;
+        next = grownNext;
+        capacity = grown;
+    }
+
+    /** The past of slot {@code s}: its first {@link #length()} positions. */
+    public MemorySegment past(int s) {
+        return current.asSlice(s * slotBytes(capacity), blockBytes(length));
+    }
+
+    /** Where the runtime writes slot {@code s}'s present of {@code tokens} positions. */
+    public MemorySegment present(int s, int tokens) {
+        return next.asSlice(s * slotBytes(capacity), blockBytes(tokens));
+    }
+
+    /** Token ids for a step, as int64 (at least the step's length). */
+    public MemorySegment ids() {
+        return ids;
+    }
+
+    /** The logits buffer for a step of {@code fed} tokens. */
+    public MemorySegment logits(int fed) {
+        return logits.asSlice(0, 4L * fed * shape.vocabSize());
+    }
+
+    /** Forgets every position at or after {@code newLength}, compacting each slot in place. */
+    public void truncate(int newLength) {
+        ensureOpen();
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("cannot truncate a cache of " + length + " tokens to " + newLength);
+        }
+        if (newLength == length) {
+            return;
+        }
+        long rowBytes = (long) shape.headDim() * shape.kvBytesPerElement();
+        long slot = slotBytes(capacity);
+        for (int s = 0; s < slots; s++) {
+            long base = s * slot;
+            for (int h = 1; h < shape.kvHeads(); h++) {
+                MemorySegment.copy(current, base + h * length * rowBytes, current, base + h * newLength * rowBytes,
+                        newLength * rowBytes);
+            }
+        }
+        length = newLength;
+    }
+
+    private long slotBytes(int tokens) {
+        return blockBytes(tokens);
+    }
+
+    private long blockBytes(int tokens) {
+        return (long) shape.kvHeads() * tokens * shape.headDim() * shape.kvBytesPerElement();
+    }
+
+    public boolean closed() {
+        return closed;
+    }
+
+    /** Frees the memory. Idempotent. */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            arena.close();
+        }
+    }
+}
