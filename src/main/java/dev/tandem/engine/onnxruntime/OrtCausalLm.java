@@ -10,10 +10,13 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
+import static dev.tandem.engine.GraphChecks.dim;
+import static dev.tandem.engine.GraphChecks.require;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -200,25 +203,7 @@ public final class OrtCausalLm implements CausalLm {
         return new OrtCausalLm(env, session, shape, past, present, kvType, inputs.keySet());
     }
 
-    private static int dim(long graphDim, int configured, Path graph, String what) {
-        if (graphDim > 0 && configured > 0 && graphDim != configured) {
-            throw new IllegalArgumentException(graph + ": the graph's " + what + " is " + graphDim
-                    + " but config.json says " + configured);
-        }
-        if (graphDim > 0) {
-            return (int) graphDim;
-        }
-        if (configured > 0) {
-            return configured;
-        }
-        throw new IllegalArgumentException(graph + ": " + what + " is symbolic in the graph and missing from config.json");
-    }
 
-    private static void require(boolean ok, Path graph, String message) {
-        if (!ok) {
-            throw new IllegalArgumentException(graph + ": " + message);
-        }
-    }
 
     @Override
     public ModelShape shape() {
@@ -235,24 +220,11 @@ public final class OrtCausalLm implements CausalLm {
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
-        if (length < 1) {
-            throw new IllegalArgumentException("feed at least one token");
-        }
         KvBuffers kv = cache.buffers;
         int past = kv.length();
-        int total = past + length;
-        if (total > shape.maxContext()) {
-            throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
-                    + shape.maxContext());
-        }
+        int total = GraphChecks.checkStep(shape, past, tokens, offset, length);
         long started = System.nanoTime();
         kv.ensureOpen();
-        for (int i = 0; i < length; i++) {
-            int t = tokens[offset + i];
-            if (t < 0 || t >= shape.vocabSize()) {
-                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + shape.vocabSize() + ")");
-            }
-        }
         kv.ensureCapacity(total);
         MemorySegment ids = kv.ids();
         for (int i = 0; i < length; i++) {

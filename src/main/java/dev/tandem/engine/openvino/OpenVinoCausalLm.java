@@ -5,10 +5,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
+import static dev.tandem.engine.GraphChecks.dim;
+import static dev.tandem.engine.GraphChecks.require;
 import dev.tandem.engine.openvino.OvApi.ElementType;
 import dev.tandem.engine.openvino.OvApi.PortInfo;
 import java.lang.foreign.Arena;
@@ -225,25 +228,7 @@ public final class OpenVinoCausalLm implements CausalLm {
                 + ", is " + ElementType.nameOf(port.elementType()));
     }
 
-    private static int dim(long graphDim, int configured, Path graph, String what) {
-        if (graphDim > 0 && configured > 0 && graphDim != configured) {
-            throw new IllegalArgumentException(graph + ": the graph's " + what + " is " + graphDim
-                    + " but config.json says " + configured);
-        }
-        if (graphDim > 0) {
-            return (int) graphDim;
-        }
-        if (configured > 0) {
-            return configured;
-        }
-        throw new IllegalArgumentException(graph + ": " + what + " is dynamic in the graph and missing from config.json");
-    }
 
-    private static void require(boolean ok, Path graph, String message) {
-        if (!ok) {
-            throw new IllegalArgumentException(graph + ": " + message);
-        }
-    }
 
     @Override
     public ModelShape shape() {
@@ -267,23 +252,10 @@ public final class OpenVinoCausalLm implements CausalLm {
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
-        if (length < 1) {
-            throw new IllegalArgumentException("feed at least one token");
-        }
         KvBuffers buffers = cache.buffers;
         int past = buffers.length();
-        int total = past + length;
-        if (total > shape.maxContext()) {
-            throw new IllegalArgumentException("sequence of " + total + " tokens exceeds the model's context of "
-                    + shape.maxContext());
-        }
+        int total = GraphChecks.checkStep(shape, past, tokens, offset, length);
         buffers.ensureOpen();
-        for (int i = 0; i < length; i++) {
-            int t = tokens[offset + i];
-            if (t < 0 || t >= shape.vocabSize()) {
-                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + shape.vocabSize() + ")");
-            }
-        }
         buffers.ensureCapacity(total);
         MemorySegment ids = buffers.ids();
         for (int i = 0; i < length; i++) {
