@@ -2,7 +2,8 @@
 """Greedy per-token acceptance of a draft against a target (torch, fp32).
 
 For held-out prompts (first third of each held-out verse, <s> prepended) the target generates greedily
-(up to --max-new tokens or </s>); acceptance = fraction of those generated positions where the draft's
+up to --max-new tokens or </s> (with --ignore-eos, --max-new tokens: but the models were never trained on
+what follows </s> — training always feeds <s> there and does not score it — so they emit </s> again and again); acceptance = fraction of those generated positions where the draft's
 argmax, given the same prefix, equals the target's token. Also reports the mean number of tokens per
 target call a greedy speculative decoder with k proposals would get: E = sum_{i=0..k} P(first i accepted).
 
@@ -25,6 +26,7 @@ def main():
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--max-new", type=int, default=48)
     ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--ignore-eos", action="store_true")
     a = ap.parse_args()
     draft, _ = load_checkpoint(a.draft)
     target, _ = load_checkpoint(a.target)
@@ -40,7 +42,7 @@ def main():
         for _ in range(a.max_new):
             t = int(logits[0, -1].argmax())
             ids.append(t)
-            if t == data.EOS or len(ids) >= 256:
+            if (t == data.EOS and not a.ignore_eos) or len(ids) >= 256:
                 break
             logits, past = target(torch.tensor([[t]]), past=past)
         dl, _ = draft(torch.tensor([ids[:-1]]))
@@ -56,7 +58,7 @@ def main():
             while j < a.k and i + j < len(ok) and ok[i + j]:
                 j += 1
             e += j + 1; cnt += 1
-    res = {"acceptance": hits / total, "positions": total, "prompts": len(runs),
+    res = {"draft": a.draft, "target": a.target, "acceptance": hits / total, "positions": total, "prompts": len(runs),
            "k": a.k, "tokens_per_target_call": e / cnt}
     print(json.dumps(res))
 

@@ -6,6 +6,7 @@
 #   tools/models/build.sh data            # corpus + held-out split + tokenizer (+ verification)
 #   tools/models/build.sh draft           # train the draft directly, export, quantise, check, package models/kjv-draft
 #   tools/models/build.sh target          # train the target, export, quantise, check, package models/kjv-target
+#   tools/models/build.sh distill         # phase B: distil the draft from the target, package models/kjv-draft
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
@@ -21,6 +22,10 @@ ORT_JAR="$HOME/.m2/repository/com/microsoft/onnxruntime/onnxruntime/$ORT_VER/onn
 
 # model recipes (see NOTES.md for the measurements behind them)
 DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out work/draft)
+# phase B: the draft distilled from the target (KL to the target's next-token distribution), starting
+# from the directly trained draft's weights
+DISTILL_ARGS=(--preset draft --init work/draft/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 0.9
+              --tokens ${DISTILL_TOKENS:-3e6} --batch 32 --lr 1e-3 --warmup 30 --out work/draft-kd)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -55,6 +60,13 @@ stage_draft() {
 stage_package-draft() {
   finish work/draft kjv-draft "${DRAFT_STATUS:-first version: trained directly on the corpus, not yet distilled from the target.}"
 }
+stage_distill() {   # needs the draft and target checkpoints
+  train_until_done "${DISTILL_ARGS[@]}"
+  stage_package-distilled
+}
+stage_package-distilled() {
+  finish work/draft-kd kjv-draft "${DRAFT_STATUS:-distilled from kjv-target (KL to its next-token distribution), initialised from the directly trained draft.}"
+}
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"
   stage_package-target
@@ -64,6 +76,6 @@ stage_package-target() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data draft target)
+[ ${#stages[@]} -eq 0 ] && stages=(data draft target distill)
 [ -f work/tok/tokenizer.json ] || [[ " ${stages[*]} " == *" data "* ]] || stage_data
 for s in "${stages[@]}"; do "stage_$s"; done

@@ -16,7 +16,7 @@ import onnx
 
 torch.set_num_threads(2)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import load_checkpoint  # noqa: E402
+from model import Attention, load_checkpoint  # noqa: E402
 import data  # noqa: E402
 from train import eval_ppl  # noqa: E402
 
@@ -55,10 +55,15 @@ def export(model, path):
             in_names.append(n); dyn[n] = {0: "batch_size", 2: "past_sequence_length"}
             n = "present.%d.%s" % (i, kv)
             out_names.append(n); dyn[n] = {0: "batch_size", 2: "past_sequence_length + sequence_length"}
-    with torch.no_grad():
-        torch.onnx.export(OnnxWrapper(model), (ids, am, pos, *past), path, opset_version=14,
-                          input_names=in_names, output_names=out_names, dynamic_axes=dyn,
-                          do_constant_folding=True)
+    # see model.Attention: a token's numbers must not depend on how many tokens the call carries
+    Attention.row_wise, Attention.pad_to = True, model.config.max_position_embeddings
+    try:
+        with torch.no_grad():
+            torch.onnx.export(OnnxWrapper(model), (ids, am, pos, *past), path, opset_version=14,
+                              input_names=in_names, output_names=out_names, dynamic_axes=dyn,
+                              do_constant_folding=True)
+    finally:
+        Attention.row_wise, Attention.pad_to = False, 0
     m = onnx.load(path)
     onnx.checker.check_model(m)
     return m

@@ -73,6 +73,21 @@ def rotate_half(x):
 
 
 class Attention(nn.Module):
+    # Export sets this: attention as one product per query row (batched M=1 MatMuls) instead of one
+    # [s, t] product per head. Same maths; but ONNX Runtime's MLAS takes a different kernel (GEMV) for an
+    # M=1 MatMul than for M>1, so with the usual form a token's logits differ in the last bits depending on
+    # whether it was decoded alone or verified in a block of several, and int8 activation rounding
+    # amplifies that to ~0.05 — enough to flip a greedy near-tie, so assisted output could differ from
+    # plain. Row by row, a token is computed the same way in a decode step, a verification and a prefill.
+    row_wise = False
+    # Export also sets this to the context length: keys and values are zero-padded to it (masked) before
+    # attention, so every softmax and every attention-weighted sum runs over the same length whether the
+    # row is a decode step, a verified candidate or a prefill position. Masked entries add exact zeros,
+    # but a different length changes how the kernels vectorise the sum (which elements share a lane,
+    # which fall in the scalar tail), and with it the last bits (measured: ~1e-6 in fp32, up to 0.1 in
+    # the int8 logits).
+    pad_to = 0
+
     def __init__(self, c: Config):
         super().__init__()
         self.h, self.kvh, self.hd = c.num_attention_heads, c.num_key_value_heads, c.head_dim
@@ -92,15 +107,26 @@ class Attention(nn.Module):
             k = torch.cat([past_k, k], dim=2)
             v = torch.cat([past_v, v], dim=2)
         present = (k, v)
+        if Attention.pad_to:
+            t = k.shape[2]
+            k = F.pad(k, (0, 0, 0, Attention.pad_to - t))
+            v = F.pad(v, (0, 0, 0, Attention.pad_to - t))
         rep = self.h // self.kvh
         if rep > 1:  # GQA: expand + reshape (not repeat_interleave: keeps shapes dynamic in ONNX)
             t = k.shape[2]
             k = k[:, :, None, :, :].expand(b, self.kvh, rep, t, self.hd).reshape(b, self.h, t, self.hd)
             v = v[:, :, None, :, :].expand(b, self.kvh, rep, t, self.hd).reshape(b, self.h, t, self.hd)
-        att = torch.matmul(q, k.transpose(2, 3)) * (1.0 / math.sqrt(self.hd))
+        if Attention.row_wise:  # [b,h,s,1,d] x [b,h,1,d,t] -> [b,h,s,1,t]
+            att = torch.matmul(q.unsqueeze(3), k.transpose(2, 3).unsqueeze(2)).squeeze(3) * (1.0 / math.sqrt(self.hd))
+        else:
+            att = torch.matmul(q, k.transpose(2, 3)) * (1.0 / math.sqrt(self.hd))
         att = torch.where(keep, att, torch.tensor(torch.finfo(att.dtype).min, dtype=att.dtype))
         att = F.softmax(att, dim=-1)
-        y = torch.matmul(att, v).transpose(1, 2).reshape(b, s, self.h * self.hd)
+        if Attention.row_wise:  # [b,h,s,1,t] x [b,h,1,t,d] -> [b,h,s,1,d]
+            y = torch.matmul(att.unsqueeze(3), v.unsqueeze(2)).squeeze(3)
+        else:
+            y = torch.matmul(att, v)
+        y = y.transpose(1, 2).reshape(b, s, self.h * self.hd)
         return self.o_proj(y), present
 
 
@@ -174,9 +200,11 @@ class Llama(nn.Module):
         emb = torch.cat([freqs, freqs], dim=-1)
         cos, sin = emb.cos()[:, None], emb.sin()[:, None]  # [b,1,s,hd]
         q_idx = torch.arange(s) + past_len
-        k_idx = torch.arange(total)
-        keep = (k_idx[None, :] <= q_idx[:, None])[None, None]  # [1,1,s,total]
+        k_idx = torch.arange(Attention.pad_to if Attention.pad_to else total)
+        keep = (k_idx[None, :] <= q_idx[:, None])[None, None]  # [1,1,s,total] (or [1,1,s,pad_to])
         if attention_mask is not None:
+            if Attention.pad_to:
+                attention_mask = F.pad(attention_mask, (0, Attention.pad_to - total))
             keep = keep & (attention_mask[:, None, None, :] > 0)
         x = self.model.embed_tokens(input_ids)
         presents = []

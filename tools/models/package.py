@@ -98,17 +98,21 @@ def main():
         L.append("- *%s* — **%s** %s%s" % (s["ref"], s["prompt"], s["greedy"], "" if s["ended_with_eos"] else " …"))
     L.append("")
     L.append("## ONNX interface\n")
-    L.append("Hugging Face Optimum layout (`text-generation-with-past`), opset 14, one graph for prefill and decode. "
-             "Inputs: `input_ids` [batch, seq] int64, `attention_mask` [batch, past+seq] int64, `position_ids` "
-             "[batch, seq] int64, `past_key_values.{0..%d}.key|value` [batch, %d, past, %d] float32 (zero-length "
-             "past for prefill). Outputs: `logits` [batch, seq, %d] float32, `present.{0..%d}.key|value` "
-             "[batch, %d, past+seq, %d] float32. Keys cached after rotary; causal mask by index within past+seq "
-             "(several tokens can be fed after a past); attention_mask 0 positions are masked. `model.onnx` is "
-             "dynamically quantised: MatMul weights uint8 per output column (MatMulInteger), activations "
-             "quantised at run time with one scale per token (so a token's logits do not depend on the other "
-             "tokens fed in the same call: multi-token verification equals one-token decoding).\n" % (
+    L.append(("Hugging Face Optimum layout (`text-generation-with-past`), opset 14, one graph for prefill and decode. "
+              "Inputs: `input_ids` [batch, seq] int64, `attention_mask` [batch, past+seq] int64, `position_ids` "
+              "[batch, seq] int64, `past_key_values.{0..%d}.key|value` [batch, %d, past, %d] float32 (zero-length "
+              "past for prefill). Outputs: `logits` [batch, seq, %d] float32, `present.{0..%d}.key|value` "
+              "[batch, %d, past+seq, %d] float32. Keys cached after rotary; causal mask by index within past+seq "
+              "(several tokens can be fed after a past); attention_mask 0 positions are masked. ") % (
                  cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"], cfg["vocab_size"],
-                 cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"]))
+                 cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"])
+             + "`model.onnx` is dynamically quantised: MatMul weights uint8 per output column (MatMulInteger), "
+               "activations quantised at run time with one scale per token (so a token's logits do not depend on "
+               "the other tokens fed in the same call), and attention is computed row by row (one M=1 product per "
+               "query token). So a token's logits are bit-for-bit the same whether it is decoded alone, verified in "
+               "a block of several or part of a prefill (measured by the check: max difference %s), which keeps "
+               "greedy assisted decoding token-for-token equal to plain decoding.\n"
+             % ("%.3g" % served["step_invariance"] if "step_invariance" in served else "not measured"))
     L.append("## Files\n")
     L.append("`SHA256SUMS` lists the sha256 of every other file here (`sha256sum -c SHA256SUMS`). Licence: the text is "
              "public domain (KJV); the weights are produced by this project's own code.\n")

@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--teacher", default=None, help="teacher checkpoint for distillation")
     ap.add_argument("--kd-alpha", type=float, default=0.9, help="weight of KL(teacher||student); 1-alpha on CE")
     ap.add_argument("--kd-temp", type=float, default=1.0)
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer and schedule); ignored on resume")
     a = ap.parse_args()
 
     stream, starts, _ = data.load("train")
@@ -113,8 +114,12 @@ def main():
         step, elapsed_prev, history = ck["step"], ck["elapsed"], ck.get("history", [])
         os.makedirs(a.out, exist_ok=True)
         print("resumed from %s at step %d (%.1f min trained)" % (src, step, elapsed_prev / 60), flush=True)
-    elif a.out:
-        os.makedirs(a.out, exist_ok=True)
+    else:
+        if a.init:
+            model.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
+            print("initialised from %s" % a.init, flush=True)
+        if a.out:
+            os.makedirs(a.out, exist_ok=True)
     print("preset %s tied=%s params %d; batch %dx%d = %d tok/step; steps %d (%.2fM tokens = %.2f epochs of %d)"
           % (a.preset, cfg.tie_word_embeddings, model.num_params(), a.batch, a.seq, tokens_per_step, total_steps,
              total_steps * tokens_per_step / 1e6, total_steps * tokens_per_step / len(stream), len(stream)), flush=True)

@@ -31,13 +31,14 @@ import java.util.Map;
  *      --enable-native-access=ALL-UNNAMED dev.tandem.tools.AssistedBenchmark \
  *      target=models/kjv-target draft=models/kjv-draft prompts=tools/bench/prompts/heldout.txt \
  *      [copy=tools/bench/prompts/copy.txt] [tokens=128] [threads=2] [runs=3] [ks=1,2,3,4,5,6,8,10]
- *      [temperatures=0,0.8] [prompt-count=32] [out=docs/bench/assisted]
+ *      [temperatures=0,0.8] [prompt-count=32] [ignore-eos=false] [out=docs/bench/assisted]
  * </pre>
  *
  * For each temperature and run, every prompt is decoded in every mode (plain; draft with each k,
  * constant schedule; draft with the heuristic schedule; prompt lookup), the modes in a rotating
- * order so drift hits them alike. EOS is ignored so every completion has {@code tokens} tokens
- * (the models continue with the next verse). Tokens/s = generated tokens / wall time of the
+ * order so drift hits them alike. A completion ends at EOS or after {@code tokens} tokens, as a request
+ * would ({@code ignore-eos=true} runs every completion to {@code tokens}; the bundled models were never
+ * trained past a verse's EOS, so what follows is mostly repeated EOS). Tokens/s = generated tokens / wall time of the
  * generate calls (prefill included). Speed-up = a mode's tokens/s over plain's in the same run;
  * the median over runs is reported with the acceptance counters. With {@code copy=}, the copying
  * workload is also run for plain, prompt lookup and the draft at the best greedy k. Writes
@@ -57,6 +58,7 @@ public final class AssistedBenchmark {
         long drafted;
         long accepted;
         long rounds;
+        long completions;
     }
 
     public static void main(String[] args) throws IOException {
@@ -79,8 +81,9 @@ public final class AssistedBenchmark {
         try (OrtCausalLm target = OrtCausalLm.open(td.graph(), td.config().shape(), options);
              OrtCausalLm draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), options);
              TextTokenizer tokenizer = TextTokenizer.load(td)) {
-            PlainDecoder plain = new PlainDecoder(target, tokenizer, List.of());  // EOS ignored
-            AssistedDecoder assisted = new AssistedDecoder(target, draft, tokenizer, List.of());
+            List<Integer> eos = Boolean.parseBoolean(a.getOrDefault("ignore-eos", "false")) ? List.of() : td.config().eosTokenIds();
+            PlainDecoder plain = new PlainDecoder(target, tokenizer, eos);
+            AssistedDecoder assisted = new AssistedDecoder(target, draft, tokenizer, eos);
             List<int[]> prompts = prompts(Path.of(a.get("prompts")), tokenizer, promptCount);
 
             List<Mode> modes = new ArrayList<>();
@@ -91,8 +94,8 @@ public final class AssistedBenchmark {
             modes.add(new Mode("draft heuristic", new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3), -1));
             modes.add(new Mode("prompt lookup k=5", new AssistOptions(Assistant.PROMPT_LOOKUP, 5, Schedule.CONSTANT, 0, 3), -2));
 
-            System.out.printf(Locale.ROOT, "target=%s draft=%s prompts=%d tokens=%d threads=%d runs=%d%n",
-                    td.name(), dd.name(), prompts.size(), tokens, threads, runs);
+            System.out.printf(Locale.ROOT, "target=%s draft=%s prompts=%d max tokens=%d (%s) threads=%d runs=%d%n",
+                    td.name(), dd.name(), prompts.size(), tokens, eos.isEmpty() ? "EOS ignored" : "or EOS", threads, runs);
             List<String> csv = new ArrayList<>();
             csv.add("workload,temperature,mode,k,tokens_per_s,speedup,acceptance_rate,mean_acceptance_length");
             Map<Double, double[][]> curves = new LinkedHashMap<>();  // temperature -> {speedup[], acceptance[]} per k
@@ -159,6 +162,7 @@ public final class AssistedBenchmark {
                     GenerationResult res = mode.options() == null ? plain.generate(req) : assisted.generate(req, mode.options());
                     tally[m].nanos += System.nanoTime() - t0;
                     tally[m].tokens += res.completionTokens();
+                    tally[m].completions++;
                     tally[m].drafted += res.stats().numDraftTokens();
                     tally[m].accepted += res.stats().numAcceptedTokens();
                     tally[m].rounds += res.stats().numSpecSteps();
@@ -181,6 +185,8 @@ public final class AssistedBenchmark {
         long drafted = 0;
         long accepted = 0;
         long rounds = 0;
+        long tokens = 0;
+        long completions = 0;
         for (int r = 0; r < runs; r++) {
             Tally t = results.get(r)[m];
             Tally base = results.get(r)[0];
@@ -189,12 +195,14 @@ public final class AssistedBenchmark {
             drafted += t.drafted;
             accepted += t.accepted;
             rounds += t.rounds;
+            tokens += t.tokens;
+            completions += t.completions;
         }
         double acceptance = drafted == 0 ? 0 : (double) accepted / drafted;
         double meanLength = rounds == 0 ? 0 : 1 + (double) accepted / rounds;
         double[] row = {median(tps), median(speedup), acceptance, meanLength};
-        System.out.printf(Locale.ROOT, "  %-20s %8.1f tokens/s  x%.2f  acceptance %.3f  mean accepted length %.2f%n",
-                mode.name(), row[0], row[1], row[2], row[3]);
+        System.out.printf(Locale.ROOT, "  %-20s %8.1f tokens/s  x%.2f  acceptance %.3f  mean accepted length %.2f  (%.1f tokens/completion)%n",
+                mode.name(), row[0], row[1], row[2], row[3], (double) tokens / completions);
         return row;
     }
 

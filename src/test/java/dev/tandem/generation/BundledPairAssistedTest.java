@@ -1,0 +1,114 @@
+package dev.tandem.generation;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.generation.AssistOptions.Assistant;
+import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The pair the service ships (int8 kjv-target assisted by int8 kjv-draft): greedy assisted decoding
+ * gives plain decoding's tokens, on held-out scripture the models never trained on.
+ */
+class BundledPairAssistedTest {
+    /** Openings of verses from the held-out books (Ruth, Ecclesiastes, Joel, Philippians, 1 John). */
+    static final String[] PROMPTS = {
+        "Now it came to pass in the days when the judges ruled, that there", "And they said unto",
+        "So they two went until they came to Bethlehem. And it", "And the servant that was set over the reapers",
+        "And when she was risen up to glean,", "And now, my daughter, fear not; I will do to",
+        "And all the people that were in the gate, and the elders, said, We are witnesses. The",
+        "All things are full of labour; man", "And I gave my heart to know",
+        "I gathered me also silver and gold, and the peculiar treasure of kings",
+        "For God giveth to a man that is good in his sight wisdom, and knowledge, and",
+        "Better is an handful with", "The heart of the wise is in", "Consider the work of God:",
+        "Hear this, ye old men, and give ear,", "Blow ye the trumpet in Zion, and sound an alarm in my holy mountain:",
+        "And it shall come to pass afterward, that I will pour out my spirit", "Paul and Timotheus, the servants of Jesus Christ,",
+        "Rejoice in the Lord alway:", "I can do all things through Christ",
+        "That which was from the beginning, which we have heard,", "My little children, these things write I unto you,",
+        "Beloved, let us love one another: for love is of God;", "",
+    };
+    static final int TOKENS = 64;
+
+    static OrtCausalLm target;
+    static OrtCausalLm draft;
+    static TextTokenizer tokenizer;
+    static PlainDecoder plain;
+    static AssistedDecoder assisted;
+    static PlainDecoder plainIgnoringEos;
+    static AssistedDecoder assistedIgnoringEos;
+
+    @BeforeAll
+    static void load() {
+        ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"));
+        ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"));
+        target = OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults());
+        draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.defaults());
+        tokenizer = TextTokenizer.load(td);
+        plain = new PlainDecoder(target, tokenizer, td.config().eosTokenIds());
+        assisted = new AssistedDecoder(target, draft, tokenizer, td.config().eosTokenIds());
+        // EOS not ending a run: every prompt yields TOKENS tokens. The models were never trained on what follows
+        // a verse's EOS, so that part is mostly EOS again: a harder test of equality, not of acceptance.
+        plainIgnoringEos = new PlainDecoder(target, tokenizer, List.of());
+        assistedIgnoringEos = new AssistedDecoder(target, draft, tokenizer, List.of());
+    }
+
+    @AfterAll
+    static void close() {
+        target.close();
+        draft.close();
+        tokenizer.close();
+    }
+
+    static final List<AssistOptions> OPTIONS = List.of(new AssistOptions(Assistant.DRAFT, 5, Schedule.CONSTANT, 0, 3),
+            new AssistOptions(Assistant.DRAFT, 3, Schedule.HEURISTIC, 0, 3),
+            new AssistOptions(Assistant.PROMPT_LOOKUP, 5, Schedule.CONSTANT, 0, 2));
+
+    static GenerationRequest greedy(String prompt) {
+        return new GenerationRequest(tokenizer.encodePrompt(prompt), SamplingParams.greedy(), TOKENS, List.of(), -1, false);
+    }
+
+    @Test
+    void greedyAssistedEqualsPlainWithTheBundledDraft() {
+        int rounds = 0;
+        int accepted = 0;
+        for (AssistOptions o : OPTIONS) {
+            for (String p : PROMPTS) {
+                GenerationResult expected = plain.generate(greedy(p));
+                GenerationResult actual = assisted.generate(greedy(p), o);
+                assertArrayEquals(expected.tokens(), actual.tokens(), o + ", prompt '" + p + "'");
+                assertEquals(expected.text(), actual.text());
+                assertEquals(expected.finishReason(), actual.finishReason());
+                if (o.assistant() == Assistant.DRAFT) {
+                    rounds += actual.stats().numSpecSteps();
+                    accepted += actual.stats().numAcceptedTokens();
+                }
+            }
+        }
+        // the draft was trained to agree with the target (per-token greedy agreement ~0.75, see its model card), so
+        // a round emits well over 2 tokens on average; a mismatched or broken pair accepts next to nothing (~1)
+        double meanAcceptanceLength = 1 + (double) accepted / rounds;
+        assertTrue(meanAcceptanceLength > 2, "mean acceptance length " + meanAcceptanceLength);
+    }
+
+    @Test
+    void greedyAssistedEqualsPlainOverTheFullLengthIgnoringEos() {
+        for (AssistOptions o : OPTIONS.subList(0, 2)) {
+            for (String p : PROMPTS) {
+                GenerationResult expected = plainIgnoringEos.generate(greedy(p));
+                GenerationResult actual = assistedIgnoringEos.generate(greedy(p), o);
+                assertEquals(TOKENS, expected.completionTokens());
+                assertArrayEquals(expected.tokens(), actual.tokens(), o + ", prompt '" + p + "'");
+            }
+        }
+    }
+}
