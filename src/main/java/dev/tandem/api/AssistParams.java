@@ -19,16 +19,25 @@ final class AssistParams {
         }
     }
 
-    /** Decides with the experiment: an explicit {@code assisted} wins; else the arm of {@code key}; else the server default. */
+    /**
+     * Decides with the experiment: an explicit {@code assisted} wins; else the arm of {@code key}; else the server default.
+     * On a model that cannot be rolled back (a stateful OpenVINO model) an explicit {@code assisted: true} is a 400,
+     * and a request that does not say is decoded plainly outside the experiment (arm "none"): neither the server
+     * default nor the experiment's assisted arm can apply to it (ModelRegistry warns about that at start-up).
+     */
     static Decision decide(AssistFields r, ServedModel model, TandemConfig.Assisted defaults, Experiment experiment,
                            String key) {
+        if (r.assisted() == null && model.assistedUnavailableReason().isPresent()) {
+            return new Decision(resolve(r, false, model, defaults), Experiment.NONE);
+        }
         Experiment.Assignment a = experiment.assign(r.assisted(), key, defaults.enabledByDefault());
         return new Decision(resolve(r, a.assisted(), model, defaults), a.arm());
     }
 
     /** The request's assisted options, or null for plain decoding. */
     static AssistOptions resolve(AssistFields r, ServedModel model, TandemConfig.Assisted defaults) {
-        return resolve(r, r.assisted() != null ? r.assisted() : defaults.enabledByDefault(), model, defaults);
+        boolean byDefault = defaults.enabledByDefault() && model.assistedUnavailableReason().isEmpty();
+        return resolve(r, r.assisted() != null ? r.assisted() : byDefault, model, defaults);
     }
 
     private static AssistOptions resolve(AssistFields r, boolean assisted, ServedModel model, TandemConfig.Assisted defaults) {
@@ -53,6 +62,11 @@ final class AssistParams {
 
         if (!assisted) {
             return null;
+        }
+        var unavailable = model.assistedUnavailableReason();
+        if (unavailable.isPresent()) {  // whichever assistant: the target's own cache is rolled back every round
+            throw ApiException.invalid("assisted", "assisted decoding is unavailable: " + unavailable.get()
+                    + " Send the request without \"assisted\" (or with assisted=false) for plain decoding.");
         }
         if (assistant == null) {
             assistant = defaults.assistant().map(a -> assistant(a, "assistant"))

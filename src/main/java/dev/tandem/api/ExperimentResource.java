@@ -2,6 +2,7 @@ package dev.tandem.api;
 
 import dev.tandem.serving.Experiment;
 import dev.tandem.serving.ExperimentStats;
+import dev.tandem.serving.ModelRegistry;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
@@ -16,10 +17,12 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 public class ExperimentResource {
     private final Experiment experiment;
     private final ExperimentStats stats;
+    private final ModelRegistry registry;
 
-    ExperimentResource(Experiment experiment, ExperimentStats stats) {
+    ExperimentResource(Experiment experiment, ExperimentStats stats, ModelRegistry registry) {
         this.experiment = experiment;
         this.stats = stats;
+        this.registry = registry;
     }
 
     @GET
@@ -27,6 +30,8 @@ public class ExperimentResource {
     @Operation(summary = "Per arm: requests, tokens, tokens/s, TTFT and inter-token latency percentiles, acceptance,"
             + " and the estimated speed-up of assisted decoding with a bootstrap 95% interval")
     public Map<String, Object> report() {
-        return stats.report(experiment.enabled(), experiment.assistedShare());
+        // configured on, but without an assisted arm on a target that cannot be rolled back (see AssistParams.decide)
+        boolean running = experiment.enabled() && registry.target().assistedUnavailableReason().isEmpty();
+        return stats.report(running, experiment.assistedShare());
     }
 }

@@ -11,8 +11,11 @@ public record ModelList(String object, List<ModelCard> data) {
      * @param quantization how the weights are stored (e.g. "int8 (MatMulInteger)")
      * @param draft        id of the draft model attached for assisted generation, or null
      * @param draftQuantization how the draft's weights are stored, or null
+     * @param assistedDecoding  whether requests may ask for {@code "assisted": true} on this model
+     * @param assistedDecodingUnavailable why they may not (e.g. a stateful OpenVINO model), or null
      */
     public record ModelCard(String id, String object, long created, String ownedBy, int maxModelLen, String engine,
-                            int vocabSize, String quantization, String draft, String draftQuantization) {
+                            int vocabSize, String quantization, String draft, String draftQuantization,
+                            boolean assistedDecoding, String assistedDecodingUnavailable) {
     }
 }

@@ -20,10 +20,14 @@ public class ModelsResource {
 
     @GET
     public ModelList list() {
-        ServedModel t = registry.target();
-        ServedModel d = registry.draft().orElse(null);
-        return new ModelList("list", List.of(new ModelList.ModelCard(t.id(), "model", t.createdEpochSeconds(), "tandem",
-                t.maxContext(), t.engine(), t.lm().shape().vocabSize(), t.quantization(), d == null ? null : d.id(),
-                d == null ? null : d.quantization())));
+        return new ModelList("list", List.of(card(registry.target(), registry.draft().orElse(null))));
+    }
+
+    /** The entry for target {@code t} with its draft {@code d} (null when none). */
+    static ModelList.ModelCard card(ServedModel t, ServedModel d) {
+        String unavailable = t.assistedUnavailableReason().orElse(null);
+        return new ModelList.ModelCard(t.id(), "model", t.createdEpochSeconds(), "tandem", t.maxContext(), t.engine(),
+                t.lm().shape().vocabSize(), t.quantization(), d == null ? null : d.id(), d == null ? null : d.quantization(),
+                unavailable == null, unavailable);
     }
 }

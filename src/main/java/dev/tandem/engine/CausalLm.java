@@ -35,6 +35,18 @@ public interface CausalLm extends AutoCloseable {
      */
     Logits forward(KvCache cache, int[] tokens, int offset, int length);
 
+    /**
+     * Whether {@link KvCache#truncate} to a <em>shorter</em> length works on this model's caches.
+     * Assisted decoding needs it (rejected candidates are rolled back every round, in the target and
+     * in a draft model); plain decoding never truncates. Models whose cache lives inside the runtime
+     * (an OpenVINO stateful IR, whose C API has no variable-state calls) return false: their
+     * {@code truncate} accepts only the current length and throws {@link UnsupportedOperationException}
+     * otherwise.
+     */
+    default boolean supportsRollback() {
+        return true;
+    }
+
     /** Convenience for feeding a whole array. */
     default Logits forward(KvCache cache, int... tokens) {
         return forward(cache, tokens, 0, tokens.length);

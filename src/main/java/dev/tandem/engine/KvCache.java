@@ -9,6 +9,10 @@ public interface KvCache extends AutoCloseable {
     /**
      * Forgets every position at or after {@code length} (rollback of rejected draft tokens). The
      * next {@code forward} continues from there as if those tokens had never been fed.
+     *
+     * @throws IllegalArgumentException if {@code length} is negative or beyond {@link #length()}
+     * @throws UnsupportedOperationException if {@code length < length()} and the model does not
+     *     {@linkplain CausalLm#supportsRollback() support rollback}
      */
     void truncate(int length);
 

@@ -22,7 +22,7 @@ public class Experiment {
 
     private final TandemConfig.Experiment config;
 
-    Experiment(TandemConfig config) {
+    public Experiment(TandemConfig config) {
         this.config = config.experiment();
     }
 

@@ -43,6 +43,7 @@ public class ModelRegistry {
         try {
             d = config.draft().map(this::load).orElse(null);
             if (d != null) {
+                checkDraftCanRollBack(d);
                 checkSameVocabulary(t, d);
             }
         } catch (RuntimeException e) {
@@ -58,6 +59,8 @@ public class ModelRegistry {
                 t.directory().config().eosTokenIds()));
         LOG.infof("models ready in %d ms: target %s%s", (System.nanoTime() - t0) / 1_000_000, target.id(),
                 draft == null ? "" : ", draft " + draft.id());
+        plainOnlyWarning(target, draft != null, config.assisted().enabledByDefault(), config.experiment().enabled())
+                .ifPresent(LOG::warn);
         warmUp();
     }
 
@@ -67,17 +70,20 @@ public class ModelRegistry {
         var req = new dev.tandem.generation.GenerationRequest(target.tokenizer().encodePrompt(""),
                 dev.tandem.generation.SamplingParams.greedy(), 4, java.util.List.of(), -1, false);
         target.decoder().generate(req);
-        target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
-                dev.tandem.generation.AssistOptions.Assistant.PROMPT_LOOKUP, 2,
-                dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
-        if (draft != null) {
+        boolean assisted = target.assistedUnavailableReason().isEmpty();  // false: plain decoding only
+        if (assisted) {
+            target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
+                    dev.tandem.generation.AssistOptions.Assistant.PROMPT_LOOKUP, 2,
+                    dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
+        }
+        if (assisted && draft != null) {
             target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
                     dev.tandem.generation.AssistOptions.Assistant.DRAFT, 2,
                     dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
         }
         warmUpMillis = (System.nanoTime() - t0) / 1_000_000;
         warmedUp = true;
-        LOG.infof("warm-up generation done in %d ms", warmUpMillis);
+        LOG.infof("warm-up generation done in %d ms%s", warmUpMillis, assisted ? "" : " (plain decoding only)");
     }
 
     private volatile boolean warmedUp;
@@ -153,6 +159,47 @@ public class ModelRegistry {
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
                 ChatTemplate.of(dir), dir.quantization());
+    }
+
+    /**
+     * A draft is rolled back every round (its cache is truncated to what the target accepted), so
+     * its engine must support rollback: a stateful OpenVINO draft fails start-up.
+     */
+    static void checkDraftCanRollBack(ServedModel draft) {
+        if (!draft.lm().supportsRollback()) {
+            throw new IllegalArgumentException("draft model '" + draft.id() + "' (" + draft.engine() + ") is a stateful"
+                    + " model: its KV cache lives inside the runtime and cannot be truncated, but a draft's cache is"
+                    + " rolled back every round of assisted decoding. Export the draft without state (optimum-cli export"
+                    + " openvino --disable-stateful) or as ONNX (optimum-cli export onnx --task text-generation-with-past),"
+                    + " or remove tandem.draft.model-dir.");
+        }
+    }
+
+    /**
+     * The start-up warning for a target that cannot be assisted while something asks for assisted
+     * decoding without the request saying so: the server default or the experiment (whose assisted
+     * arm cannot exist), or a configured draft that will never be used. Empty when nothing applies.
+     */
+    static Optional<String> plainOnlyWarning(ServedModel target, boolean hasDraft, boolean assistedByDefault,
+                                             boolean experiment) {
+        Optional<String> reason = target.assistedUnavailableReason();
+        if (reason.isEmpty() || !(hasDraft || assistedByDefault || experiment)) {
+            return Optional.empty();
+        }
+        StringBuilder w = new StringBuilder(reason.get());
+        if (assistedByDefault) {
+            w.append(" tandem.assisted.enabled-by-default=true does not apply: requests that do not set 'assisted'"
+                    + " are decoded plainly.");
+        }
+        if (experiment) {
+            w.append(" tandem.experiment.enabled=true does not apply: the experiment's assisted arm cannot exist, so"
+                    + " requests are not assigned to arms and are decoded plainly (arm 'none').");
+        }
+        if (hasDraft) {
+            w.append(" The configured draft model is loaded but cannot be used.");
+        }
+        w.append(" Requests with \"assisted\": true get a 400 (422 on the TGI routes).");
+        return Optional.of(w.toString());
     }
 
     /**

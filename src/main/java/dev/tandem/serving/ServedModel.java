@@ -20,6 +20,23 @@ public record ServedModel(String id, String engine, ModelDirectory directory, Te
         return lm.shape().maxContext();
     }
 
+    /**
+     * Empty when assisted decoding can run on this model; otherwise why it cannot, for the client
+     * and the operator. Assisted decoding truncates the KV cache after rejected candidates, which
+     * needs {@link CausalLm#supportsRollback()}; the one engine without it today is OpenVINO on a
+     * stateful IR, so the message says how to export a model that has it.
+     */
+    public Optional<String> assistedUnavailableReason() {
+        if (lm.supportsRollback()) {
+            return Optional.empty();
+        }
+        return Optional.of("model '" + id + "' (" + engine + ") is a stateful model: its KV cache lives inside the"
+                + " runtime, which cannot roll it back, and assisted decoding truncates the cache after every rejected"
+                + " candidate, so this model is served with plain decoding only. To serve it with assisted decoding,"
+                + " export it without state (optimum-cli export openvino --disable-stateful) or as ONNX (optimum-cli"
+                + " export onnx --task text-generation-with-past).");
+    }
+
     ServedModel withAssistedDecoder(AssistedDecoder a) {
         return new ServedModel(id, engine, directory, tokenizer, lm, decoder, a, createdEpochSeconds, chatTemplate,
                 quantization);

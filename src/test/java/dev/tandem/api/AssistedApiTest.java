@@ -69,7 +69,10 @@ class AssistedApiTest {
     void modelsListTheAttachedDraft() {
         given().get("/v1/models").then().statusCode(200).body("data[0].draft", equalTo("kjv-draft-as-draft"))
                 .body("data[0].quantization", equalTo("int8 (MatMulInteger)"))
-                .body("data[0].draft_quantization", equalTo("int8 (MatMulInteger)"));
+                .body("data[0].draft_quantization", equalTo("int8 (MatMulInteger)"))
+                .body("data[0].assisted_decoding", equalTo(true))
+                .body("data[0]", org.hamcrest.Matchers.hasKey("assisted_decoding_unavailable"))
+                .body("data[0].assisted_decoding_unavailable", org.hamcrest.Matchers.nullValue());
     }
 
     @Test

@@ -25,6 +25,11 @@ final class NoisyLm implements CausalLm {
     }
 
     @Override
+    public boolean supportsRollback() {
+        return inner.supportsRollback();
+    }
+
+    @Override
     public KvCache newCache() {
         return inner.newCache();
     }

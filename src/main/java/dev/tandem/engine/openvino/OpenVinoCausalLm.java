@@ -1,6 +1,7 @@
 package dev.tandem.engine.openvino;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tandem.engine.CausalLm;
@@ -37,14 +38,27 @@ import org.jboss.logging.Logger;
  * writes the present into the other, which then becomes the next step's past. Logits land in a
  * native buffer returned as a {@link Logits} view. Nothing is copied between Java and OpenVINO.
  *
- * <p>Stateful models (optimum-intel's default IR export: a {@code beam_idx} input, no past inputs,
- * the cache hidden in the plugin) are refused: assisted decoding rolls caches back and needs the
- * past as explicit tensors.
+ * <p>Stateful models (optimum-intel's default IR export: {@code input_ids}, {@code attention_mask},
+ * {@code position_ids}, {@code beam_idx} in, {@code logits} out, the cache held as variable state
+ * inside the infer request) are served too, in plain decoding only. Each cache owns its infer
+ * request (the state lives in it) and the same native ids/logits buffers; a step feeds the new ids,
+ * the attention mask over past and new tokens, their positions and {@code beam_idx = [0]}, and reads
+ * the logits. Such a cache cannot be rolled back, because the OpenVINO C API has no variable-state
+ * calls: {@code src/bindings/c/include/openvino/c/ov_infer_request.h} (checked in the 2024 line,
+ * and {@code src/bindings/c/src/ov_infer_request.cpp} in the 2025 line) offers set/get tensor (by
+ * name, port or index), infer, start_async, wait, wait_for, cancel, set_callback,
+ * get_profiling_info and free, but nothing like C++'s {@code ov::InferRequest::query_state()} /
+ * {@code reset_state()} or {@code ov::VariableState} ({@code reset}, {@code get_state},
+ * {@code set_state}), and no header declares a variable-state type. So {@link KvCache#truncate} on a
+ * stateful cache accepts only its current length (there is no reset call either, so not even 0),
+ * {@link #supportsRollback()} is false, and the server refuses assisted requests on such a model.
+ * A graph with neither past inputs nor {@code beam_idx} (an export without cache) is refused.
  */
 public final class OpenVinoCausalLm implements CausalLm {
     private static final Logger LOG = Logger.getLogger(OpenVinoCausalLm.class);
 
     private final OvApi api;
+    private final Path graph;
     private final MemorySegment compiledModel;
     private final ModelShape shape;
     private final Plan plan;
@@ -54,27 +68,33 @@ public final class OpenVinoCausalLm implements CausalLm {
     private final MemorySegment attentionMaskName;
     private final MemorySegment positionIdsName;
     private final MemorySegment useCacheBranchName;
+    private final MemorySegment beamIdxName;
     private final MemorySegment logitsName;
     private final MemorySegment[] pastNames;
     private final MemorySegment[] presentNames;
     private final MemorySegment positions;
     private final MemorySegment ones;
     private final MemorySegment trueFlag;
+    private final MemorySegment zeroBeam;
     private boolean closed;
 
     /**
      * What {@link #plan} derived from a graph's inputs and outputs.
      *
-     * @param kvType           element type code of the past/present tensors (f32 or f16)
-     * @param pastNames        past_key_values.{i}.key, .value, ... in slot order
-     * @param presentNames     present.{i}.key, .value, ... in slot order
+     * @param kvType           element type code of the past/present tensors (f32 or f16); undefined
+     *                         for a stateful model
+     * @param pastNames        past_key_values.{i}.key, .value, ... in slot order (none when stateful)
+     * @param presentNames     present.{i}.key, .value, ... in slot order (none when stateful)
+     * @param stateful         the cache is variable state inside the infer request ({@code beam_idx}
+     *                         input); the shape's cache geometry then comes from config.json alone
      */
     record Plan(ModelShape shape, int kvType, List<String> pastNames, List<String> presentNames,
-                boolean hasAttentionMask, boolean hasPositionIds, boolean hasUseCacheBranch) {
+                boolean hasAttentionMask, boolean hasPositionIds, boolean hasUseCacheBranch, boolean stateful) {
     }
 
-    private OpenVinoCausalLm(OvApi api, MemorySegment compiledModel, Plan plan) {
+    private OpenVinoCausalLm(OvApi api, Path graph, MemorySegment compiledModel, Plan plan) {
         this.api = api;
+        this.graph = graph;
         this.compiledModel = compiledModel;
         this.plan = plan;
         this.shape = plan.shape();
@@ -82,6 +102,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         attentionMaskName = constants.allocateFrom("attention_mask");
         positionIdsName = constants.allocateFrom("position_ids");
         useCacheBranchName = constants.allocateFrom("use_cache_branch");
+        beamIdxName = constants.allocateFrom("beam_idx");
         logitsName = constants.allocateFrom("logits");
         pastNames = plan.pastNames().stream().map(constants::allocateFrom).toArray(MemorySegment[]::new);
         presentNames = plan.presentNames().stream().map(constants::allocateFrom).toArray(MemorySegment[]::new);
@@ -94,6 +115,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         }
         trueFlag = constants.allocate(JAVA_BYTE, 8);  // ov::element::boolean is one byte
         trueFlag.set(JAVA_BYTE, 0, (byte) 1);
+        zeroBeam = constants.allocate(JAVA_INT);  // beam_idx = [0]: batch 1, the only beam keeps its own state
     }
 
     /**
@@ -125,10 +147,14 @@ public final class OpenVinoCausalLm implements CausalLm {
                 throw new OpenVinoException(graph + ": OpenVINO cannot compile this graph for " + options.device()
                         + " with " + properties + ": " + e.getMessage(), e);
             }
-            OpenVinoCausalLm lm = new OpenVinoCausalLm(api, compiled, plan);
+            OpenVinoCausalLm lm = new OpenVinoCausalLm(api, graph, compiled, plan);
             LOG.infof("OpenVINO %s compiled %s for %s (%s): %s, KV %s, position_ids %s", rt.version(), graph,
-                    options.device(), options.performanceHint(), plan.shape(), ElementType.nameOf(plan.kvType()),
+                    options.device(), options.performanceHint(), plan.shape(), lm.kvDescription(),
                     plan.hasPositionIds() ? "fed" : "absent (computed by the graph)");
+            if (plan.stateful()) {
+                LOG.warnf("%s is a stateful model (beam_idx): served with plain decoding only, because its KV cache lives"
+                        + " in the infer request and the OpenVINO C API cannot truncate it", graph);
+            }
             return lm;
         } catch (RuntimeException e) {
             api.compiledModelFree(compiled);
@@ -155,12 +181,6 @@ public final class OpenVinoCausalLm implements CausalLm {
      * @throws IllegalArgumentException naming {@code graph} and what is wrong
      */
     static Plan plan(Path graph, Map<String, PortInfo> inputs, Map<String, PortInfo> outputs, ModelShape expected) {
-        if (inputs.containsKey("beam_idx") || (inputs.containsKey("input_ids") && !inputs.containsKey("past_key_values.0.key"))) {
-            throw new IllegalArgumentException(graph + ": is a stateful model (inputs " + inputs.keySet() + ": the KV cache"
-                    + " is hidden inside OpenVINO). Assisted decoding needs explicit past tensors: use the Optimum ONNX"
-                    + " export (text-generation-with-past), or convert to IR with stateful=False"
-                    + " (optimum-cli export openvino --disable-stateful)");
-        }
         require(inputs.containsKey("input_ids"), graph, "has no input 'input_ids' (inputs: " + inputs.keySet() + ")");
         require(outputs.containsKey("logits"), graph, "has no output 'logits' (outputs: " + outputs.keySet() + ")");
         requireType(inputs.get("input_ids"), ElementType.I64, graph);
@@ -178,7 +198,21 @@ public final class OpenVinoCausalLm implements CausalLm {
         while (inputs.containsKey("past_key_values." + layers + ".key")) {
             layers++;
         }
+        boolean stateful = inputs.containsKey("beam_idx");
+        if (stateful) {
+            require(layers == 0, graph, "has both a beam_idx input (a stateful model) and past_key_values inputs");
+            requireType(inputs.get("beam_idx"), ElementType.I32, graph);
+        } else {
+            require(layers > 0, graph, "has neither past_key_values inputs nor a beam_idx input (inputs: " + inputs.keySet()
+                    + "): an export without a KV cache, or a stateful model without beam_idx, neither of which this"
+                    + " engine serves. Export with the cache: optimum-cli export openvino (stateful, plain decoding only),"
+                    + " optimum-cli export openvino --disable-stateful, or the Optimum ONNX export"
+                    + " (--task text-generation-with-past)");
+        }
         Set<String> known = new LinkedHashSet<>(List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        if (stateful) {
+            known.add("beam_idx");
+        }
         String[] past = new String[2 * layers];
         String[] present = new String[2 * layers];
         for (int l = 0; l < layers; l++) {
@@ -193,6 +227,15 @@ public final class OpenVinoCausalLm implements CausalLm {
         }
         for (String name : inputs.keySet()) {
             require(known.contains(name), graph, "has an input this engine does not know how to feed: '" + name + "'");
+        }
+        long[] logitDims = outputs.get("logits").dims();
+        long graphVocab = logitDims == null || logitDims.length == 0 ? -1 : logitDims[logitDims.length - 1];
+        int vocab = dim(graphVocab, expected.vocabSize(), graph, "vocabulary size (vocab_size)");
+        if (stateful) {  // the cache is inside the plugin: its geometry is config.json's, unchecked
+            ModelShape shape = new ModelShape(vocab, expected.maxContext(), expected.layers(), expected.kvHeads(),
+                    expected.headDim(), expected.kvBytesPerElement());
+            return new Plan(shape, ElementType.UNDEFINED.code, List.of(), List.of(), inputs.containsKey("attention_mask"),
+                    inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), true);
         }
         require(layers == expected.layers(), graph,
                 "has " + layers + " layers of past_key_values but config.json says num_hidden_layers=" + expected.layers());
@@ -214,13 +257,10 @@ public final class OpenVinoCausalLm implements CausalLm {
             require(outputs.get(name).elementType() == kvType, graph, name + " is " + outputs.get(name).describe()
                     + " but the past tensors are " + ElementType.nameOf(kvType));
         }
-        long[] logitDims = outputs.get("logits").dims();
-        long graphVocab = logitDims == null || logitDims.length == 0 ? -1 : logitDims[logitDims.length - 1];
-        int vocab = dim(graphVocab, expected.vocabSize(), graph, "vocabulary size (vocab_size)");
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 ElementType.of(kvType).orElseThrow().bytes);
         return new Plan(shape, kvType, List.of(past), List.of(present), inputs.containsKey("attention_mask"),
-                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"));
+                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), false);
     }
 
     private static void requireType(PortInfo port, ElementType type, Path graph) {
@@ -233,6 +273,12 @@ public final class OpenVinoCausalLm implements CausalLm {
     @Override
     public ModelShape shape() {
         return shape;
+    }
+
+    /** False for a stateful model: its cache is variable state in the infer request, which the C API cannot truncate. */
+    @Override
+    public boolean supportsRollback() {
+        return !plan.stateful();
     }
 
     @Override
@@ -253,6 +299,10 @@ public final class OpenVinoCausalLm implements CausalLm {
             throw new IllegalArgumentException("cache belongs to another model");
         }
         KvBuffers buffers = cache.buffers;
+        if (cache.broken != null) {
+            throw new IllegalStateException("this KV cache of stateful model " + graph + " is unusable: a step failed"
+                    + " (" + cache.broken + "), so the state inside its infer request is unknown");
+        }
         int past = buffers.length();
         int total = GraphChecks.checkStep(shape, past, tokens, offset, length);
         buffers.ensureOpen();
@@ -276,7 +326,10 @@ public final class OpenVinoCausalLm implements CausalLm {
             if (plan.hasUseCacheBranch()) {  // Optimum's merged decoder: the with-past branch also serves prefill
                 api.setHostTensor(step, req, useCacheBranchName, ElementType.BOOLEAN.code, trueFlag, 1);
             }
-            for (int s = 0; s < pastNames.length; s++) {
+            if (plan.stateful()) {
+                api.setHostTensor(step, req, beamIdxName, ElementType.I32.code, zeroBeam, 1);
+            }
+            for (int s = 0; s < pastNames.length; s++) {  // none for a stateful model: the request holds the cache
                 // At prefill (past == 0) the past tensors are [1, kvHeads, 0, headDim]: empty, but typed and shaped.
                 api.setHostTensor(step, req, pastNames[s], kv, buffers.past(s), 1, shape.kvHeads(), past, shape.headDim());
                 api.setHostTensor(step, req, presentNames[s], kv, buffers.present(s, total), 1, shape.kvHeads(), total,
@@ -285,6 +338,9 @@ public final class OpenVinoCausalLm implements CausalLm {
             api.setHostTensor(step, req, logitsName, ElementType.F32.code, logits, 1, length, shape.vocabSize());
             api.infer(req);
         } catch (OpenVinoException e) {
+            if (plan.stateful()) {  // the request's state may or may not hold this step's tokens
+                cache.broken = e.getMessage();
+            }
             throw new EngineException("OpenVINO failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
         }
         buffers.advance(length);
@@ -304,13 +360,23 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     @Override
     public String toString() {
-        return "OpenVinoCausalLm[" + shape + ", KV " + ElementType.nameOf(plan.kvType()) + "]";
+        return "OpenVinoCausalLm[" + shape + ", KV " + kvDescription() + "]";
     }
 
-    /** One sequence: an infer request plus the native buffers its past is read from and its present written into. */
+    private String kvDescription() {
+        return plan.stateful() ? "inside the infer request (stateful)" : ElementType.nameOf(plan.kvType());
+    }
+
+    /**
+     * One sequence: an infer request plus the native buffers its past is read from and its present
+     * written into; for a stateful model the request itself holds the cache, and the buffers (with
+     * no KV slots) only the step's ids and logits.
+     */
     private final class Cache implements KvCache {
         private final KvBuffers buffers = new KvBuffers(shape, pastNames.length);
         private final MemorySegment request;
+        /** Stateful only: why a step failed, after which the request's state is unknown. */
+        private String broken;
 
         Cache() {
             try {
@@ -332,7 +398,15 @@ public final class OpenVinoCausalLm implements CausalLm {
 
         @Override
         public void truncate(int newLength) {
-            buffers.truncate(newLength);
+            buffers.ensureOpen();
+            if (plan.stateful() && newLength >= 0 && newLength < buffers.length()) {
+                throw new UnsupportedOperationException("cannot truncate the KV cache of " + graph + " from "
+                        + buffers.length() + " to " + newLength + " tokens: it is a stateful model, whose cache lives in"
+                        + " the infer request's variable state, and the OpenVINO C API has no call to trim or reset"
+                        + " variable state. Stateful models are served with plain decoding only; for assisted decoding"
+                        + " export the model without state (optimum-cli export openvino --disable-stateful) or as ONNX");
+            }
+            buffers.truncate(newLength);  // stateful: a no-op at the current length, refuses lengths outside [0, length]
         }
 
         /** Frees the infer request (which references this cache's memory), then the memory. Idempotent. */

@@ -70,18 +70,56 @@ class OpenVinoCausalLmPlanTest {
         assertEquals(new ModelShape(512, 256, 2, 4, 8, 2), plan.shape());
     }
 
-    @Test
-    void statefulModelsAreRefused() {
-        var inputs = ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1},
+    static Map<String, PortInfo> statefulInputs() {
+        return ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1},
                 "position_ids", I64, new long[] {-1, -1}, "beam_idx", ElementType.I32.code, new long[] {-1});
+    }
+
+    @Test
+    void statefulModelsArePlannedWithoutPastTensors() {
+        var plan = OpenVinoCausalLm.plan(GRAPH, statefulInputs(), ports("logits", F32, new long[] {-1, -1, 512}), CONFIG);
+        assertTrue(plan.stateful());
+        assertEquals(CONFIG, plan.shape(), "the cache geometry is config.json's: the graph does not show it");
+        assertTrue(plan.pastNames().isEmpty());
+        assertTrue(plan.presentNames().isEmpty());
+        assertTrue(plan.hasAttentionMask());
+        assertTrue(plan.hasPositionIds());
+        assertFalse(OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), CONFIG).stateful());
+        // the vocabulary is still checked against the logits port
         var e = assertThrows(IllegalArgumentException.class,
-                () -> OpenVinoCausalLm.plan(GRAPH, inputs, ports("logits", F32, new long[] {-1, -1, 512}), CONFIG));
-        assertTrue(e.getMessage().startsWith(GRAPH + ": is a stateful model"), e.getMessage());
-        assertTrue(e.getMessage().contains("explicit past tensors"), e.getMessage());
-        // no past inputs at all is the same thing
+                () -> OpenVinoCausalLm.plan(GRAPH, statefulInputs(), ports("logits", F32, new long[] {-1, -1, 500}), CONFIG));
+        assertTrue(e.getMessage().contains("vocabulary size"), e.getMessage());
+    }
+
+    @Test
+    void malformedStatefulAndCachelessGraphsAreRefused() {
+        var logits = ports("logits", F32, new long[] {-1, -1, 512});
+        // no past inputs and no beam_idx: an export without a cache (or stateful without beam_idx)
         var noPast = ports("input_ids", I64, new long[] {-1, -1}, "attention_mask", I64, new long[] {-1, -1});
-        assertThrows(IllegalArgumentException.class,
-                () -> OpenVinoCausalLm.plan(GRAPH, noPast, ports("logits", F32, new long[] {-1, -1, 512}), CONFIG));
+        var e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, noPast, logits, CONFIG));
+        assertTrue(e.getMessage().startsWith(GRAPH + ": has neither past_key_values inputs nor a beam_idx input"), e.getMessage());
+        assertTrue(e.getMessage().contains("--disable-stateful"), e.getMessage());
+
+        var both = optimumInputs(F32, 4, 8);
+        both.put("beam_idx", new PortInfo("beam_idx", ElementType.I32.code, new long[] {-1}));
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, both, optimumOutputs(F32, 512), CONFIG));
+        assertEquals(GRAPH + ": has both a beam_idx input (a stateful model) and past_key_values inputs", e.getMessage());
+
+        var i64Beam = statefulInputs();
+        i64Beam.put("beam_idx", new PortInfo("beam_idx", I64, new long[] {-1}));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, i64Beam, logits, CONFIG));
+        assertEquals(GRAPH + ": beam_idx must be i32, is i64", e.getMessage());
+
+        var extra = statefulInputs();
+        extra.put("token_type_ids", new PortInfo("token_type_ids", I64, new long[] {-1, -1}));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, extra, logits, CONFIG));
+        assertTrue(e.getMessage().contains("'token_type_ids'"), e.getMessage());
+
+        var noIds = statefulInputs();
+        noIds.remove("input_ids");
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, noIds, logits, CONFIG));
+        assertTrue(e.getMessage().contains("has no input 'input_ids'"), e.getMessage());
     }
 
     @Test

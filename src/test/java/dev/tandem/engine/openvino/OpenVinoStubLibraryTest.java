@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -132,6 +133,97 @@ class OpenVinoStubLibraryTest {
             }
         }
         assertEquals(before, live(), "every core, model, port, name, shape, request and tensor was freed");
+    }
+
+    static final Path STATELESS = Path.of("/models/toy/model.onnx");
+    static final Path STATEFUL = Path.of("/models/toy-stateful/openvino_model.xml");
+
+    /** Feeds {@code tokens[from..to)} to both caches and checks that every row of logits agrees. */
+    static void sameLogits(CausalLm a, KvCache ca, CausalLm b, KvCache cb, int[] tokens, int from, int to) {
+        Logits la = a.forward(ca, tokens, from, to - from);
+        float[][] rowsA = new float[la.rows()][];
+        for (int r = 0; r < la.rows(); r++) {
+            rowsA[r] = la.row(r);
+        }
+        Logits lb = b.forward(cb, tokens, from, to - from);
+        assertEquals(to - from, lb.rows());
+        for (int r = 0; r < lb.rows(); r++) {
+            assertArrayEquals(rowsA[r], lb.row(r), "position " + (from + r));
+        }
+        assertEquals(ca.length(), cb.length());
+    }
+
+    @Test
+    void servesAStatefulModelLikeTheStatelessOneButCannotRollItBack() throws Throwable {
+        long before = live();
+        try (OpenVinoRuntime rt = OpenVinoRuntime.load(stub);
+             CausalLm stateless = OpenVinoCausalLm.open(rt, STATELESS, TOY, OpenVinoOptions.defaults());
+             CausalLm stateful = OpenVinoCausalLm.open(rt, STATEFUL, TOY, OpenVinoOptions.defaults())) {
+            assertTrue(stateless.supportsRollback());
+            assertFalse(stateful.supportsRollback());
+            assertEquals(TOY, stateful.shape(), "cache geometry from config.json, vocabulary from the logits port");
+            int[] seq = {1, 2, 3, 4, 0, 2, 2, 1, 4, 3};
+            try (KvCache a = stateless.newCache(); KvCache b = stateful.newCache()) {
+                sameLogits(stateless, a, stateful, b, seq, 0, 3);   // prefill
+                assertEquals(3, b.length());
+                Logits step = stateful.forward(b, 4);
+                assertEquals(1000f + 11 + 21 + 31 + 41, step.get(0, 1), "the request's state held the prefill");
+                stateless.forward(a, 4);
+                sameLogits(stateless, a, stateful, b, seq, 4, 7);   // several tokens at once
+                b.truncate(b.length());                             // the current length: a no-op
+                a.truncate(a.length());
+                for (int i = 7; i < seq.length; i++) {
+                    sameLogits(stateless, a, stateful, b, seq, i, i + 1);  // one-token steps
+                }
+                assertEquals(seq.length, b.length());
+
+                var shorter = assertThrows(UnsupportedOperationException.class, () -> b.truncate(seq.length - 2));
+                assertTrue(shorter.getMessage().contains(STATEFUL.toString()), shorter.getMessage());
+                assertTrue(shorter.getMessage().contains("from 10 to 8 tokens"), shorter.getMessage());
+                assertTrue(shorter.getMessage().contains("stateful model"), shorter.getMessage());
+                assertTrue(shorter.getMessage().contains("OpenVINO C API has no call to trim or reset variable state"),
+                        shorter.getMessage());
+                assertTrue(shorter.getMessage().contains("--disable-stateful"), shorter.getMessage());
+                assertThrows(UnsupportedOperationException.class, () -> b.truncate(0), "no reset call in the C API either");
+                assertThrows(IllegalArgumentException.class, () -> b.truncate(seq.length + 1));
+                assertEquals(seq.length, b.length(), "a refused truncate changes nothing");
+                sameLogits(stateless, a, stateful, b, new int[] {2}, 0, 1);  // and the cache still works
+            }
+            // two sequences at once: each cache has its own request, so its own state
+            try (KvCache a = stateless.newCache(); KvCache b1 = stateful.newCache(); KvCache b2 = stateful.newCache()) {
+                Logits other = stateful.forward(b2, 4, 4, 4);
+                assertEquals(41f * 3, other.get(2, 0));
+                sameLogits(stateless, a, stateful, b1, seq, 0, 2);
+                stateful.forward(b2, 0);
+                sameLogits(stateless, a, stateful, b1, seq, 2, 3);
+                assertEquals(4, b2.length());
+                assertEquals(3, b1.length());
+            }
+            long withoutCaches = live();
+            KvCache c = stateful.newCache();
+            assertEquals(withoutCaches + 1, live(), "a stateful cache owns one infer request");
+            stateful.forward(c, 1, 2);
+            c.close();
+            assertEquals(withoutCaches, live(), "closing the cache freed its request");
+            c.close();  // idempotent
+            assertThrows(IllegalStateException.class, () -> c.truncate(2));
+        }
+        assertEquals(before, live(), "every model, request and tensor was freed");
+    }
+
+    @Test
+    void aStatefulCacheIsUnusableAfterAFailedStep() throws Throwable {
+        long before = live();
+        var longContext = new ModelShape(5, 100, 1, 2, 2, 4);  // the stub's state holds 64 tokens
+        try (OpenVinoRuntime rt = OpenVinoRuntime.load(stub);
+             CausalLm lm = OpenVinoCausalLm.open(rt, STATEFUL, longContext, OpenVinoOptions.defaults());
+             KvCache cache = lm.newCache()) {
+            var failed = assertThrows(dev.tandem.engine.EngineException.class, () -> lm.forward(cache, new int[65]));
+            assertTrue(failed.getMessage().contains("stub state is full"), failed.getMessage());
+            var after = assertThrows(IllegalStateException.class, () -> lm.forward(cache, 1));
+            assertTrue(after.getMessage().contains("state inside its infer request is unknown"), after.getMessage());
+        }
+        assertEquals(before, live());
     }
 
     @Test
