@@ -38,10 +38,13 @@ public class ModelRegistry {
 
     void onStart(@Observes StartupEvent event) {
         long t0 = System.nanoTime();
+        if (!config.target().enabled()) {
+            throw new IllegalStateException("tandem.target.enabled=false: the target cannot be switched off (only the draft can)");
+        }
         ServedModel t = load(config.target());
         ServedModel d = null;
         try {
-            d = config.draft().map(this::load).orElse(null);
+            d = config.draft().filter(TandemConfig.Model::enabled).map(this::load).orElse(null);
             if (d != null) {
                 checkDraftCanRollBack(d);
                 checkSameVocabulary(t, d);

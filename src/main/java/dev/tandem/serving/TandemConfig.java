@@ -108,6 +108,13 @@ public interface TandemConfig {
 
         /** Inference engine: onnxruntime (the default) or openvino. */
         Optional<String> engine();
+
+        /**
+         * For the draft only: false serves the target without the configured draft
+         * ({@code TANDEM_DRAFT_ENABLED=false} switches off the default configuration's draft).
+         */
+        @WithDefault("true")
+        boolean enabled();
     }
 
     interface OnnxRuntime {

@@ -50,7 +50,6 @@ class BadInputTest {
             {"prompt":"hi","stream":"yes"}                            | 400 | stream
             {"prompt":"hi","stream_options":{"include_usage":true}}   | 400 | stream_options
             {"prompt":"hi","model":"no-such-model"}                   | 404 | model
-            {"prompt":"hi","assisted":true,"assistant":"draft"}       | 400 | assistant
             {"prompt":"hi","logit_bias":{"5":1.0}}                    | 400 | logit_bias
             {"prompt":"hi","suffix":"amen"}                           | 400 | suffix
             {"prompt":"hi","best_of":2}                               | 400 | best_of
@@ -81,13 +80,6 @@ class BadInputTest {
                 .post("/v1/completions").then().statusCode(400)
                 .body("error.code", equalTo("context_length_exceeded"))
                 .body("error.param", equalTo("prompt"));
-    }
-
-    @Test
-    void assistedWithoutADraftFallsToPromptLookupOnlyWhenNotAskedForTheDraft() {
-        given().contentType(ContentType.JSON).body("{\"prompt\":\"And God said\",\"max_tokens\":8,\"assisted\":true}")
-                .post("/v1/completions").then().statusCode(200)
-                .body("decoding.mode", equalTo("assisted")).body("decoding.assistant", equalTo("prompt_lookup"));
     }
 
     @Test

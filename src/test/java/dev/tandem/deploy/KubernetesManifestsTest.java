@@ -144,6 +144,18 @@ class KubernetesManifestsTest {
     }
 
     @Test
+    void theConfigMapServesTheBundledPair() throws IOException {
+        ConfigMap cm = (ConfigMap) typed(yaml(BASE.resolve("configmap.yaml")), "configmap");
+        Map<String, String> data = cm.getData();
+        assertEquals("/work/models/kjv-target", data.get("TANDEM_TARGET_MODEL_DIR"));
+        assertEquals("/work/models/kjv-draft", data.get("TANDEM_DRAFT_MODEL_DIR"));
+        for (String key : List.of("TANDEM_TARGET_MODEL_DIR", "TANDEM_DRAFT_MODEL_DIR")) {
+            Path bundled = Path.of(data.get(key).substring("/work/".length()));
+            assertTrue(Files.isDirectory(bundled), key + " points at " + bundled + ", which the image does not contain");
+        }
+    }
+
+    @Test
     @SuppressWarnings("unchecked")
     void overlaysApplyToTheBase() throws IOException {
         Map<Path, Map<String, Object>> base = base();

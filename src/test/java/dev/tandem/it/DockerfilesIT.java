@@ -47,8 +47,16 @@ class DockerfilesIT {
     @Test
     void jvmDockerfileCopiesTheFastJarAndTheModels() throws IOException {
         assertSourcesExist(Path.of("Dockerfile.jvm"), List.of());
-        assertTrue(Files.readString(Path.of("Dockerfile.jvm")).contains("/work/models/kjv-draft"));
-        assertTrue(Files.isDirectory(Path.of("models/kjv-draft")), "the default model the images point at");
+        String dockerfile = Files.readString(Path.of("Dockerfile.jvm"));
+        assertTrue(dockerfile.contains("TANDEM_TARGET_MODEL_DIR=/work/models/kjv-target"), "serves the bundled target");
+        assertTrue(dockerfile.contains("TANDEM_DRAFT_MODEL_DIR=/work/models/kjv-draft"), "with the bundled draft");
+        for (String image : List.of("Dockerfile.jvm", "Dockerfile.native", "Dockerfile.openvino")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("/work/(models/[\\w.-]+)")
+                    .matcher(Files.readString(Path.of(image)));
+            while (m.find()) {
+                assertTrue(Files.isDirectory(Path.of(m.group(1))), image + " points at " + m.group(1) + ", which is not bundled");
+            }
+        }
     }
 
     @Test
