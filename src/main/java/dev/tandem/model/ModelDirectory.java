@@ -14,7 +14,8 @@ import java.util.List;
 
 /**
  * A model directory in the Hugging Face Optimum export layout:
- * {@code model.onnx} (or {@code decoder_model_merged.onnx}), {@code config.json},
+ * {@code model.onnx} (or {@code decoder_model_merged.onnx}, or optimum-intel's OpenVINO IR
+ * {@code openvino_model.xml} + {@code .bin}, which only the OpenVINO engine reads), {@code config.json},
  * {@code generation_config.json}, {@code tokenizer.json}, {@code tokenizer_config.json}, and
  * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded.
  *
@@ -23,7 +24,7 @@ import java.util.List;
  */
 public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode tokenizerConfig) {
 
-    public static final List<String> GRAPH_NAMES = List.of("model.onnx", "decoder_model_merged.onnx");
+    public static final List<String> GRAPH_NAMES = List.of("model.onnx", "decoder_model_merged.onnx", "openvino_model.xml");
     public static final String MANIFEST = "SHA256SUMS";
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -34,7 +35,10 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         }
         verifyManifest(d);
         Path graph = GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException(d + ": no ONNX graph: expected one of " + GRAPH_NAMES));
+                .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
+        if (graph.getFileName().toString().endsWith(".xml")) {
+            required(d, "openvino_model.bin");
+        }
         Path configJson = required(d, "config.json");
         required(d, "tokenizer.json");
         JsonNode config = readJson(configJson);
@@ -51,7 +55,8 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
 
     /**
      * How the graph's weights are stored, from the operators it uses: "int4 (MatMulNBits)",
-     * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16").
+     * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16"); for an
+     * OpenVINO IR, from the element types of its constants ("int4 (OpenVINO IR)", "int8 (OpenVINO IR)").
      */
     public String quantization() {
         byte[] bytes;
@@ -59,6 +64,15 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             bytes = Files.readAllBytes(graph);
         } catch (IOException e) {
             throw new IllegalArgumentException(graph + ": cannot read: " + e.getMessage(), e);
+        }
+        if (graph.getFileName().toString().endsWith(".xml")) {  // IR: weight compression shows in the constants' types
+            if (contains(bytes, "element_type=\"u4\"") || contains(bytes, "element_type=\"i4\"")) {
+                return "int4 (OpenVINO IR)";
+            }
+            if (contains(bytes, "element_type=\"u8\"") || contains(bytes, "element_type=\"i8\"")) {
+                return "int8 (OpenVINO IR)";
+            }
+            return contains(bytes, "element_type=\"f16\"") ? "float16" : "float32";
         }
         if (contains(bytes, "MatMulNBits")) {
             return "int4 (MatMulNBits)";

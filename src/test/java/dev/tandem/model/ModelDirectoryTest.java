@@ -86,6 +86,23 @@ class ModelDirectoryTest {
     }
 
     @Test
+    void anOpenVinoIrDirectoryOpensForTheOpenVinoEngineOnly(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        Files.delete(tmp.resolve("model.onnx"));
+        Files.writeString(tmp.resolve("openvino_model.xml"), "<net name=\"m\"><layers><layer type=\"Const\">"
+                + "<data element_type=\"u8\" shape=\"64,64\"/></layer></layers></net>");
+        var missingBin = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp));
+        assertTrue(missingBin.getMessage().contains("openvino_model.bin"), missingBin.getMessage());
+        Files.write(tmp.resolve("openvino_model.bin"), new byte[16]);
+        ModelDirectory d = ModelDirectory.open(tmp);
+        assertEquals("openvino_model.xml", d.graph().getFileName().toString());
+        assertEquals("int8 (OpenVINO IR)", d.quantization());
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults()));
+        assertTrue(e.getMessage().contains("OpenVINO IR") && e.getMessage().contains("engine=openvino"), e.getMessage());
+    }
+
+    @Test
     void executionProvidersThisBuildLacksFailWithGuidance() {
         ModelDirectory d = ModelDirectory.open(SharedModels.stories260kHf());
         for (String ep : List.of("openvino", "dnnl")) {

@@ -97,6 +97,10 @@ public final class OrtCausalLm implements CausalLm {
      *     cannot serve
      */
     public static OrtCausalLm open(Path graph, ModelShape expected, OnnxRuntimeOptions options) {
+        if (graph.getFileName().toString().endsWith(".xml")) {
+            throw new IllegalArgumentException(graph + ": is an OpenVINO IR, which ONNX Runtime cannot read: serve it with"
+                    + " engine=openvino, or point the model directory at an ONNX export");
+        }
         OrtEnvironment env = OrtRuntime.environment(options);
         OrtSession session = null;
         try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
