@@ -17,8 +17,19 @@ public final class SharedModels {
         return sharedDir().resolve("models/stories260K/hf");
     }
 
+    /** The same model as a llama2.c checkpoint ("legacy" .bin export). */
+    public static Path stories260kBin() {
+        return sharedDir().resolve("models/stories260K/stories260K.bin");
+    }
+
+    /** llama2.c's tokenizer.bin for stories260K (512 tokens). */
+    public static Path stories260kTokenizerBin() {
+        return sharedDir().resolve("models/stories260K/tok512.bin");
+    }
+
     public static boolean available() {
-        return Files.isRegularFile(stories260kHf().resolve("model.onnx"));
+        return Files.isRegularFile(stories260kHf().resolve("model.onnx")) && Files.isRegularFile(stories260kBin())
+                && Files.isRegularFile(stories260kTokenizerBin());
     }
 
     /** The known-good greedy text from BOS, 60 steps (from ../shared/models/stories260K/README.md). */
