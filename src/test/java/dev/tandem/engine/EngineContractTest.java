@@ -10,6 +10,7 @@ import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.engine.openvino.OpenVinoCausalLm;
 import dev.tandem.engine.openvino.OpenVinoOptions;
 import dev.tandem.engine.openvino.OpenVinoRuntime;
+import dev.tandem.engine.reference.ReferenceCausalLm;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.FinishReason;
@@ -47,6 +48,8 @@ class EngineContractTest {
         // skipped with the reason where no OpenVINO runtime is installed (see README, "Engines")
         ENGINES.put("openvino", d -> OpenVinoCausalLm.open(OpenVinoRuntime.load(), d.graph(), d.config().shape(),
                 OpenVinoOptions.defaults()));
+        // plain Java, weights read from the graph's initializers (engine/reference)
+        ENGINES.put("reference", ReferenceCausalLm::open);
     }
 
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or the reason it could not load

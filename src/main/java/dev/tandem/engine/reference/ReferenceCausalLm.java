@@ -5,6 +5,7 @@ import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
+import dev.tandem.model.ModelDirectory;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -48,6 +49,26 @@ public final class ReferenceCausalLm implements CausalLm {
                 ropeSin[pos * half + i] = (float) Math.sin(angle);
             }
         }
+    }
+
+    /**
+     * A model directory in the Optimum layout: the weights from its ONNX graph's initializers, the
+     * sizes and constants from its {@code config.json} ({@link OnnxLlama}).
+     */
+    public static ReferenceCausalLm open(ModelDirectory dir) {
+        if (dir.graph().getFileName().toString().endsWith(".xml")) {
+            throw new IllegalArgumentException(dir.graph() + ": is an OpenVINO IR, which the reference engine cannot read:"
+                    + " serve it with engine=openvino, or point the model directory at an ONNX export");
+        }
+        ReferenceCausalLm lm = openOnnx(dir.graph(), dir.dir().resolve("config.json"));
+        ModelShape expected = dir.config().shape();
+        if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() != expected.maxContext()
+                || lm.shape().layers() != expected.layers() || lm.shape().kvHeads() != expected.kvHeads()
+                || lm.shape().headDim() != expected.headDim()) {
+            throw new IllegalArgumentException(dir.graph() + ": the weights give " + lm.shape() + " but config.json says "
+                    + expected);
+        }
+        return lm;
     }
 
     /** A llama2.c checkpoint ({@code .bin}, "legacy" format). */
