@@ -101,7 +101,7 @@ public class ChatCompletionsResource {
         AssistOptions assist = decision.options();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        AdmissionControl.Permit permit = generation.admit();
+        AdmissionControl.Permit permit = generation.admit(model, request, assist);
 
         if (!Boolean.TRUE.equals(body.stream())) {
             GenerationResult r = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());

@@ -79,7 +79,7 @@ public class CompletionsResource {
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         String prompt = request.echo() ? promptText(body, model) : "";
-        AdmissionControl.Permit permit = generation.admit();
+        AdmissionControl.Permit permit = generation.admit(model, request, assist);
 
         if (!Boolean.TRUE.equals(body.stream())) {
             GenerationResult result = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());

@@ -55,6 +55,10 @@ public class ErrorMappers {
         if (e.unavailable()) {
             return render(request, 503, ErrorBody.of(e.getMessage(), "server_error", null, "unavailable"));
         }
+        if (e.status() == 413) {  // larger than the whole KV-cache budget: retrying cannot help
+            return render(request, 413, ErrorBody.of(e.getMessage(), "invalid_request_error", "max_tokens",
+                    "kv_cache_budget_exceeded"));
+        }
         Response r = render(request, 429, ErrorBody.of(e.getMessage(), "rate_limit_error", null, "server_busy"));
         return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }

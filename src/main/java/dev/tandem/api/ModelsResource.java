@@ -1,9 +1,15 @@
 package dev.tandem.api;
 
+import dev.tandem.serving.MemoryPlans;
 import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
@@ -13,14 +19,43 @@ import java.util.List;
 @Produces(MediaType.APPLICATION_JSON)
 public class ModelsResource {
     private final ModelRegistry registry;
+    private final MemoryPlans plans;
 
-    ModelsResource(ModelRegistry registry) {
+    ModelsResource(ModelRegistry registry, MemoryPlans plans) {
         this.registry = registry;
+        this.plans = plans;
     }
 
     @GET
     public ModelList list() {
         return new ModelList("list", List.of(card(registry.target(), registry.draft().orElse(null))));
+    }
+
+    @GET
+    @Path("{id}")
+    @Operation(summary = "Retrieve a model (OpenAI), with its memory plan",
+            description = "The target or the draft model: the model object, its role, and memory: parameters, weight bytes"
+                    + " as stored and per precision, KV-cache bytes per token, per full context and as allocated, and the"
+                    + " full-context sequences that fit tandem.memory.budget.")
+    @APIResponse(responseCode = "200", description = "The model", content = @Content(schema = @Schema(implementation = ModelDetail.class)))
+    @APIResponse(responseCode = "404", description = "Unknown model", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
+    public ModelDetail retrieve(@PathParam("id") String id) {
+        ServedModel t = registry.target();
+        ServedModel d = registry.draft().orElse(null);
+        if (t.id().equals(id)) {
+            ModelList.ModelCard c = card(t, d);
+            return new ModelDetail(c.id(), c.object(), c.created(), c.ownedBy(), "target", c.maxModelLen(), c.engine(),
+                    c.vocabSize(), c.quantization(), c.draft(), c.draftQuantization(), c.assistedDecoding(),
+                    c.assistedDecodingUnavailable(), plans.plan(t));
+        }
+        if (d != null && d.id().equals(id)) {
+            return new ModelDetail(d.id(), "model", d.createdEpochSeconds(), "tandem", "draft", d.maxContext(), d.engine(),
+                    d.lm().shape().vocabSize(), d.quantization(), null, null, false,
+                    "'" + d.id() + "' is the draft model assisting '" + t.id() + "'; requests name the target",
+                    plans.plan(d));
+        }
+        throw new ApiException(404, "invalid_request_error", "model", "model_not_found", "The model '" + id
+                + "' does not exist; GET /v1/models lists the served models");
     }
 
     /** The entry for target {@code t} with its draft {@code d} (null when none). */

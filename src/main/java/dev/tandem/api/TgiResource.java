@@ -127,7 +127,7 @@ public class TgiResource {
     @APIResponse(responseCode = "422", description = "Invalid input", content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
     public Response generate(TgiRequest body, @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = generation.admit();
+        AdmissionControl.Permit permit = generation.admit(x.model(), x.request(), x.assist());
         GenerationResult r = generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE,
                 x.decision().arm());
         String text = (Boolean.TRUE.equals(x.params().returnFullText()) ? body.inputs() : "") + r.text();
@@ -144,7 +144,7 @@ public class TgiResource {
     public Response generateStream(TgiRequest body, @Context HttpServerResponse http,
                                    @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = generation.admit();
+        AdmissionControl.Permit permit = generation.admit(x.model(), x.request(), x.assist());
         int topN = x.request().logprobs();
         return SseStream.response(generation, permit, x.model(), x.request(), x.decision(), http, json, new SseStream.Events() {
             private int index;

@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicLong;
 @ApplicationScoped
 public class GenerationService {
     private final AdmissionControl admission;
+    private final ModelRegistry registry;
     private final RequestMetrics metrics;
     private final ExperimentStats experiment;
     private final AtomicLong finished = new AtomicLong();
@@ -28,8 +29,9 @@ public class GenerationService {
     /** Running generation -> System.nanoTime() of its last decoding step. */
     private final Map<Long, AtomicLong> heartbeats = new ConcurrentHashMap<>();
 
-    GenerationService(AdmissionControl admission, RequestMetrics metrics, ExperimentStats experiment) {
+    GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment) {
         this.admission = admission;
+        this.registry = registry;
         this.metrics = metrics;
         this.experiment = experiment;
     }
@@ -37,6 +39,15 @@ public class GenerationService {
     /** A decoding slot (or {@link AdmissionControl.Rejected}); take it before answering, so a refusal is a status code. */
     public AdmissionControl.Permit admit() {
         return admission.admit();
+    }
+
+    /**
+     * A decoding slot and the request's worst-case KV-cache bytes ({@link KvDemand}: target, plus the
+     * draft when {@code assist} uses it), or {@link AdmissionControl.Rejected} (413 when they exceed
+     * the whole budget, 429 when they do not fit in time). The generation releases both when it ends.
+     */
+    public AdmissionControl.Permit admit(ServedModel model, GenerationRequest request, AssistOptions assist) {
+        return admission.admit(KvDemand.of(model, registry.draft().orElse(null), request, assist));
     }
 
     /** Generates with a slot already held; closes the slot when done. {@code assist} null means plain decoding. */

@@ -25,6 +25,15 @@ public class RequestMetrics {
                 .description("Requests decoding now").register(registry);
         Gauge.builder("tandem.num_requests_waiting", admission, AdmissionControl::waiting)
                 .description("Requests waiting for a decoding slot").register(registry);
+        Gauge.builder("tandem.kv_cache_reserved_bytes", admission, AdmissionControl::reservedKvBytes)
+                .description("KV-cache bytes reserved by running requests (worst case per request, as allocated)")
+                .baseUnit("bytes").register(registry);
+        if (admission.budget().limited()) {
+            Gauge.builder("tandem.kv_cache_budget_bytes", admission, a -> a.budget().bytes())
+                    .description("KV-cache budget (tandem.memory.budget)").baseUnit("bytes").register(registry);
+            Gauge.builder("tandem.kv_cache_usage_perc", admission, a -> (double) a.reservedKvBytes() / a.budget().bytes())
+                    .description("Reserved share of the KV-cache budget, 0..1 (vLLM's kv_cache_usage_perc)").register(registry);
+        }
     }
 
     /** One finished (or cancelled) generation. */

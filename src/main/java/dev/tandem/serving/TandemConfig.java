@@ -54,6 +54,18 @@ public interface TandemConfig {
 
     Health health();
 
+    Memory memory();
+
+    /** Memory planning and KV-cache admission (see dev.tandem.memory). */
+    interface Memory {
+        /**
+         * Bytes the KV caches of running requests may reserve together: a size (384M, 2G, 512Mi, bytes),
+         * auto (half of the memory the JVM's max heap leaves, container limit included) or unlimited.
+         */
+        @WithDefault("auto")
+        String budget();
+    }
+
     /** The built-in A/B experiment between assisted and plain decoding. */
     interface Experiment {
         /** Assign requests that do not set {@code assisted} to an arm (otherwise the server default applies). */

@@ -1,0 +1,91 @@
+package dev.tandem.memory;
+
+import dev.tandem.engine.ModelShape;
+
+/**
+ * The native memory one sequence's cache really takes in the engines that keep it in
+ * {@code dev.tandem.engine.KvBuffers} (ONNX Runtime, and OpenVINO on a stateless graph), as opposed to
+ * the textbook figure {@code tokens x kvBytesPerToken}:
+ *
+ * <ul>
+ *   <li>two regions of the same capacity alternate as past (read) and present (written), so the cache
+ *       takes twice its capacity;</li>
+ *   <li>capacity starts at {@code max(firstFeed, 64)} tokens and doubles (capped at the context) when a
+ *       step needs more; the regions it outgrows stay allocated until the sequence ends (they come from
+ *       one arena, freed as a whole), so a sequence holds every capacity it passed through: one that
+ *       starts at 64 and grows to 512 holds 64 + 128 + 256 + 512 = 960 tokens, twice;</li>
+ *   <li>step buffers: logits ({@code 4 x vocab} bytes per row) and token ids (8 bytes per row), rows
+ *       = {@code max(tokens fed, 8)}, reallocated (the old ones kept) when a step feeds more rows than
+ *       they have.</li>
+ * </ul>
+ *
+ * Allocation alignment (under 64 bytes per allocation) is not counted. The model is checked against
+ * {@code KvBuffers} itself in {@code KvFootprintTest}; change both together.
+ *
+ * @param kvBufferBytes   the ping-pong KV regions of every capacity the cache passes through
+ * @param stepBufferBytes logits and token-id buffers
+ */
+public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
+    /** KvBuffers' first capacity, in tokens. */
+    static final int INITIAL_CAPACITY = 64;
+    /** KvBuffers' fewest step rows. */
+    static final int MIN_ROWS = 8;
+
+    public static final KvFootprint NONE = new KvFootprint(0, 0);
+
+    public long total() {
+        return kvBufferBytes + stepBufferBytes;
+    }
+
+    public KvFootprint plus(KvFootprint o) {
+        return new KvFootprint(kvBufferBytes + o.kvBufferBytes, stepBufferBytes + o.stepBufferBytes);
+    }
+
+    /**
+     * The most a sequence takes that is first fed {@code firstFeed} tokens (the prompt), grows to at most
+     * {@code tokens} tokens (capped at the model's context) and afterwards feeds at most {@code maxFeed}
+     * tokens per step (1 for plain decoding; candidates + 1 when verifying drafts).
+     */
+    public static KvFootprint of(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
+        int context = shape.maxContext();
+        int last = Math.max(1, Math.min(tokens, context));
+        int first = Math.max(1, Math.min(firstFeed, last));
+        long capacities = 0;
+        int capacity = Math.min(context, Math.max(first, INITIAL_CAPACITY));
+        capacities += capacity;
+        while (capacity < last) {  // each later step feeds at most maxFeed <= 64 <= capacity: the capacity doubles
+            capacity = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
+            capacities += capacity;
+        }
+        long kv = 2L * capacities * shape.kvBytesPerToken();
+        long rows = Math.max(first, MIN_ROWS);
+        long allRows = rows;
+        for (long r = rows + 1; r <= maxFeed; r++) {  // at worst every step feeds one row more than the last
+            allRows += r;
+        }
+        long step = allRows * (4L * shape.vocabSize() + 8L);
+        return new KvFootprint(kv, step);
+    }
+
+    /** The worst footprint of a sequence of {@code tokens} tokens, and the prompt length that gives it. */
+    public record Worst(KvFootprint footprint, int promptTokens) {
+    }
+
+    /**
+     * The worst case over every prompt length (1..tokens) for a sequence that grows to {@code tokens}
+     * tokens: what the planner reports as the bytes one such sequence may hold.
+     */
+    public static Worst worst(ModelShape shape, int tokens, int maxFeed) {
+        int last = Math.max(1, Math.min(tokens, shape.maxContext()));
+        KvFootprint worst = NONE;
+        int at = 1;
+        for (int p = 1; p <= last; p++) {
+            KvFootprint f = of(shape, p, last, maxFeed);
+            if (f.total() > worst.total()) {
+                worst = f;
+                at = p;
+            }
+        }
+        return new Worst(worst, at);
+    }
+}

@@ -1,0 +1,42 @@
+package dev.tandem.serving;
+
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.memory.KvFootprint;
+import dev.tandem.memory.MemoryPlan;
+
+/**
+ * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
+ * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
+ * ping-pong regions, every capacity grown through, step buffers), for the target and, when it is
+ * decoded with the draft model, for the draft too. A model whose runtime keeps the cache as internal
+ * state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
+ *
+ * @param bytes       bytes reserved
+ * @param description what they are for, in refusals ("205 tokens (prompt 5 + max_tokens 200) on kjv-target ...")
+ */
+public record KvDemand(long bytes, String description) {
+    public static final KvDemand NONE = new KvDemand(0, "nothing");
+
+    /** The demand of {@code request} on {@code target}, with {@code draft} (may be null) when {@code assist} uses it. */
+    public static KvDemand of(ServedModel target, ServedModel draft, GenerationRequest request, AssistOptions assist) {
+        int prompt = request.prompt().length;
+        long tokens = Math.min((long) prompt + request.maxTokens(), target.maxContext());
+        int maxFeed = assist == null ? 1 : MemoryPlan.MAX_STEP_FEED;
+        long bytes = footprint(target, prompt, (int) tokens, maxFeed);
+        StringBuilder d = new StringBuilder().append(tokens).append(" tokens (prompt ").append(prompt)
+                .append(" + max_tokens ").append(request.maxTokens()).append(") on ").append(target.id());
+        if (assist != null && assist.assistant() == AssistOptions.Assistant.DRAFT && draft != null) {
+            bytes += footprint(draft, prompt + 1, (int) Math.min(tokens, draft.maxContext()), maxFeed);
+            d.append(" and its draft ").append(draft.id());
+        }
+        return new KvDemand(bytes, d.toString());
+    }
+
+    private static long footprint(ServedModel m, int firstFeed, int tokens, int maxFeed) {
+        if (!m.lm().supportsRollback()) {  // stateful: the runtime holds the cache (see ServedModel)
+            return (long) tokens * m.lm().shape().kvBytesPerToken();
+        }
+        return KvFootprint.of(m.lm().shape(), firstFeed, tokens, maxFeed).total();
+    }
+}

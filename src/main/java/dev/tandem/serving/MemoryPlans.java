@@ -1,0 +1,37 @@
+package dev.tandem.serving;
+
+import dev.tandem.memory.KvFootprint;
+import dev.tandem.memory.MemoryPlan;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The memory plan of each served model (target and draft), computed once on first request from the
+ * loaded model: weights from its graph, the cache geometry from its engine, the budget admission
+ * control enforces.
+ */
+@ApplicationScoped
+public class MemoryPlans {
+    private final ModelRegistry registry;
+    private final AdmissionControl admission;
+    private final Map<String, MemoryPlan> plans = new ConcurrentHashMap<>();
+
+    MemoryPlans(ModelRegistry registry, AdmissionControl admission) {
+        this.registry = registry;
+        this.admission = admission;
+    }
+
+    /** The plan for the served model {@code m}. */
+    public MemoryPlan plan(ServedModel m) {
+        boolean isTarget = m == registry.target();
+        return plans.computeIfAbsent((isTarget ? "target:" : "draft:") + m.id(), key -> {
+            ServedModel draft = registry.draft().orElse(null);
+            KvFootprint draftWorst = isTarget && draft != null && draft.lm().supportsRollback()
+                    ? KvFootprint.worst(draft.lm().shape(), Math.min(m.maxContext(), draft.maxContext()),
+                    MemoryPlan.MAX_STEP_FEED).footprint() : null;
+            return MemoryPlan.of(m.directory(), m.lm().shape(), "engine", m.maxContext(), m.lm().supportsRollback(),
+                    admission.budget(), draftWorst);
+        });
+    }
+}
