@@ -1,0 +1,187 @@
+package dev.tandem.engine.reference;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.RequiresSharedModels;
+import dev.tandem.testing.SharedModels;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The reference engine against the ONNX Runtime engine on the same graphs, logit by logit: every
+ * row of a prefill, then steps of several tokens after a past.
+ *
+ * <p>float32 graphs agree to about 1e-5. The int8 graphs (tools/models/quantize.py: per-token
+ * activation quantisation, MatMulInteger) are emulated exactly, so identical inputs give
+ * bit-identical logits (the BOS row); but the float parts around them (softmax, attention sums,
+ * sigmoid) are computed by ONNX Runtime's vectorised kernels in another order and with other
+ * exp/sigmoid approximations, and when such a last-bit difference lands on a rounding boundary of
+ * the activation quantisation, one activation moves by a whole quantum: that row's logits then
+ * differ by up to ~0.15, and if it happened in a key or value projection, so do the later rows
+ * (the cache holds it). Measured and asserted below; greedy text still matches.
+ */
+class ReferenceVsOnnxRuntimeTest {
+    static final Path MODELS = Path.of("models");
+
+    static final List<String> PROMPTS = List.of(
+            "In the beginning God created the heaven and the earth.",
+            "And God said, Let there be light: and there was light.",
+            "Now it came to pass in the days when the judges ruled, that there was a famine in the land.",
+            "Blessed are the poor in spirit: for theirs is the kingdom of heaven.",
+            "The LORD is my shepherd; I shall not want.",
+            "Vanity of vanities, saith the Preacher, vanity of vanities; all is vanity.",
+            "And Jesus answering said unto them,",
+            "For God so loved the world, that he gave his only begotten Son,");
+
+    /** Largest difference, share of rows within 1e-3 and of rows with the same argmax, over prefills and steps. */
+    record Agreement(double maxAbs, int rows, int rowsWithin1e3, int sameArgmax, double bosRowMaxAbs) {
+        double withinShare() {
+            return (double) rowsWithin1e3 / rows;
+        }
+
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "max |diff| %.3g, rows within 1e-3: %d/%d, same argmax: %d/%d, BOS row %.3g",
+                    maxAbs, rowsWithin1e3, rows, sameArgmax, rows, bosRowMaxAbs);
+        }
+    }
+
+    static Agreement compare(Path graph, List<String> prompts) {
+        ModelDirectory dir = ModelDirectory.open(graph.getParent());
+        try (CausalLm ort = OrtCausalLm.open(graph, dir.config().shape(), OnnxRuntimeOptions.defaults());
+             CausalLm ref = ReferenceCausalLm.openOnnx(graph, graph.resolveSibling("config.json"));
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            double[] acc = {0, 0, 0, 0, -1};  // max, rows, within, same argmax, BOS row
+            for (String p : prompts) {
+                int[] ids = tokenizer.encodePrompt(p);
+                try (KvCache a = ref.newCache(); KvCache b = ort.newCache()) {
+                    accumulate(acc, ref.forward(a, ids), ort.forward(b, ids));
+                }
+                // several tokens at a time after a past: 3, then 1, 4, 2, ...
+                try (KvCache a = ref.newCache(); KvCache b = ort.newCache()) {
+                    int at = 0;
+                    for (int k = 0; at < ids.length; k++) {
+                        int n = Math.min(new int[] {3, 1, 4, 2}[k % 4], ids.length - at);
+                        accumulate(acc, ref.forward(a, ids, at, n), ort.forward(b, ids, at, n));
+                        at += n;
+                    }
+                }
+            }
+            try (KvCache a = ref.newCache(); KvCache b = ort.newCache()) {
+                Logits x = ref.forward(a, 1);
+                Logits y = ort.forward(b, 1);
+                acc[4] = rowDiff(x, y, 0);
+            }
+            return new Agreement(acc[0], (int) acc[1], (int) acc[2], (int) acc[3], acc[4]);
+        }
+    }
+
+    private static void accumulate(double[] acc, Logits x, Logits y) {
+        assertEquals(y.rows(), x.rows());
+        for (int r = 0; r < x.rows(); r++) {
+            double d = rowDiff(x, y, r);
+            acc[0] = Math.max(acc[0], d);
+            acc[1]++;
+            acc[2] += d <= 1e-3 ? 1 : 0;
+            acc[3] += argmax(x.row(r)) == argmax(y.row(r)) ? 1 : 0;
+        }
+    }
+
+    private static double rowDiff(Logits x, Logits y, int r) {
+        double d = 0;
+        for (int i = 0; i < x.vocabSize(); i++) {
+            d = Math.max(d, Math.abs(x.get(r, i) - y.get(r, i)));
+        }
+        return d;
+    }
+
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int i = 1; i < row.length; i++) {
+            if (row[i] > row[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    @Test
+    @RequiresSharedModels
+    void stories260kFloat32AgreesWithin1e4() {
+        Agreement a = compare(SharedModels.stories260kHf().resolve("model.onnx"),
+                List.of("", "Once upon a time, there was a little girl named Lily who loved cats.", "Tom and Sue went to the park"));
+        System.out.println("stories260K hf (fp32): " + a);
+        assertTrue(a.maxAbs() <= 1e-4, a.toString());  // measured 3.9e-5 (1e-3 required)
+    }
+
+    @Test
+    void kjvDraftFloat32AgreesWithin1e4() {
+        Agreement a = compare(MODELS.resolve("kjv-draft/model_fp32.onnx"), PROMPTS);
+        System.out.println("kjv-draft model_fp32.onnx: " + a);
+        assertTrue(a.maxAbs() <= 1e-4, a.toString());  // measured 1.6e-5 (1e-3 required)
+        assertEquals(a.rows(), a.sameArgmax());
+    }
+
+    @Test
+    void kjvDraftInt8IsExactUntilAnActivationRoundsTheOtherWay() {
+        Agreement a = compare(MODELS.resolve("kjv-draft/model.onnx"), PROMPTS);
+        System.out.println("kjv-draft model.onnx (int8): " + a);
+        assertEquals(0.0, a.bosRowMaxAbs(), "same input, same integer products, same float steps: bit-identical");
+        assertTrue(a.withinShare() >= 0.97, a.toString());  // measured 99.7% of rows over 100 held-out verses
+        assertTrue(a.maxAbs() <= 0.25, a.toString());       // measured 0.15
+        assertEquals(a.rows(), a.sameArgmax(), a.toString());
+    }
+
+    @Test
+    void kjvTargetInt8IsExactUntilAnActivationRoundsTheOtherWay() {
+        Agreement a = compare(MODELS.resolve("kjv-target/model.onnx"), PROMPTS.subList(0, 4));
+        System.out.println("kjv-target model.onnx (int8): " + a);
+        assertEquals(0.0, a.bosRowMaxAbs(), "same input, same integer products, same float steps: bit-identical");
+        assertTrue(a.maxAbs() <= 0.25, a.toString());  // measured 0.15; a flip in k/v persists in later rows
+        assertTrue(a.sameArgmax() >= 0.97 * a.rows(), a.toString());  // measured 99.7%
+    }
+
+    @Test
+    void greedyTextMatchesOnTheBundledInt8Models() {
+        for (String model : List.of("kjv-draft", "kjv-target")) {
+            ModelDirectory dir = ModelDirectory.open(MODELS.resolve(model));
+            try (CausalLm ort = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
+                 CausalLm ref = ReferenceCausalLm.open(dir);
+                 TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+                for (String p : List.of("", "And God said", "The LORD is my shepherd;")) {
+                    int[] prompt = tokenizer.encodePrompt(p);
+                    int[] expected = greedy(ort, prompt, 32);
+                    assertArrayEquals(expected, greedy(ref, prompt, 32), model + " '" + p + "': ORT says '"
+                            + tokenizer.decode(expected) + "'");
+                }
+            }
+        }
+    }
+
+    static int[] greedy(CausalLm lm, int[] prompt, int steps) {
+        List<Integer> out = new ArrayList<>();
+        try (KvCache cache = lm.newCache()) {
+            Logits logits = lm.forward(cache, prompt);
+            for (int s = 0; s < steps; s++) {
+                int best = argmax(logits.row(logits.rows() - 1));
+                out.add(best);
+                if (s < steps - 1) {
+                    logits = lm.forward(cache, best);
+                }
+            }
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+}
