@@ -6,6 +6,7 @@ import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.engine.openvino.OpenVinoCausalLm;
 import dev.tandem.engine.openvino.OpenVinoOptions;
 import dev.tandem.engine.openvino.OpenVinoRuntime;
+import dev.tandem.engine.reference.ReferenceCausalLm;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
@@ -129,28 +130,25 @@ public class ModelRegistry {
 
     private ServedModel load(TandemConfig.Model m) {
         String engine = m.engine().orElse("onnxruntime");
-        if (!"onnxruntime".equals(engine) && !"openvino".equals(engine)) {
-            throw new IllegalArgumentException("unknown engine '" + engine + "' for " + m.modelDir()
-                    + " (available: onnxruntime, openvino)");
-        }
+        checkEngine(engine, m.modelDir());
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
         loaded.incrementAndGet();
-        CausalLm lm;
-        String engineName = engine;
-        if (engine.equals("openvino")) {
-            TandemConfig.OpenVino ov = config.openvino();
-            OpenVinoRuntime rt = openvino();
-            lm = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), new OpenVinoOptions(ov.device(),
-                    OpenVinoOptions.PerformanceHint.valueOf(ov.performanceHint().toUpperCase(java.util.Locale.ROOT)),
-                    ov.inferenceNumThreads(), ov.inferencePrecisionHint(), ov.kvCachePrecision(), ov.cacheDir()));
-            engineName = "openvino " + rt.version() + " (" + ov.device() + ")";
-        } else {
+        Opened opened = open(engine, dir, () -> {
             TandemConfig.OnnxRuntime ort = config.onnxruntime();
             int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
-            lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
+            return new Opened(OrtCausalLm.open(dir.graph(), dir.config().shape(),
                     new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel(),
-                            ort.executionProvider(), ort.openvinoDevice()));
-        }
+                            ort.executionProvider(), ort.openvinoDevice())), "onnxruntime");
+        }, () -> {
+            TandemConfig.OpenVino ov = config.openvino();
+            OpenVinoRuntime rt = openvino();
+            return new Opened(OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), new OpenVinoOptions(ov.device(),
+                    OpenVinoOptions.PerformanceHint.valueOf(ov.performanceHint().toUpperCase(java.util.Locale.ROOT)),
+                    ov.inferenceNumThreads(), ov.inferencePrecisionHint(), ov.kvCachePrecision(), ov.cacheDir())),
+                    "openvino " + rt.version() + " (" + ov.device() + ")");
+        });
+        CausalLm lm = opened.lm();
+        String engineName = opened.engineName();
         TextTokenizer tokenizer;
         try {
             tokenizer = TextTokenizer.load(dir);
@@ -162,6 +160,35 @@ public class ModelRegistry {
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
                 ChatTemplate.of(dir), dir.quantization());
+    }
+
+    /** The engines a model can run on ({@code tandem.target.engine}, {@code tandem.draft.engine}). */
+    static final java.util.List<String> ENGINES = java.util.List.of("onnxruntime", "openvino", "reference");
+
+    /** A loaded model and the engine description it is served with (shown in /v1/models). */
+    record Opened(CausalLm lm, String engineName) {
+    }
+
+    static void checkEngine(String engine, java.nio.file.Path modelDir) {
+        if (!ENGINES.contains(engine)) {
+            throw new IllegalArgumentException("unknown engine '" + engine + "' for " + modelDir + " (available: "
+                    + String.join(", ", ENGINES) + ")");
+        }
+    }
+
+    /**
+     * Opens {@code dir} on the named engine. The native runtimes are reached only through their
+     * suppliers, so choosing {@code reference} (plain Java, weights read from the ONNX graph's
+     * initializers, see engine/reference) loads no native library.
+     */
+    static Opened open(String engine, ModelDirectory dir, java.util.function.Supplier<Opened> onnxruntime,
+                       java.util.function.Supplier<Opened> openvino) {
+        checkEngine(engine, dir.dir());
+        return switch (engine) {
+            case "openvino" -> openvino.get();
+            case "reference" -> new Opened(ReferenceCausalLm.open(dir), "reference");
+            default -> onnxruntime.get();
+        };
     }
 
     /**

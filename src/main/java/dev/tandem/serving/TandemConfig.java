@@ -118,7 +118,7 @@ public interface TandemConfig {
         /** Id the model is served under; defaults to the directory's name. */
         Optional<String> id();
 
-        /** Inference engine: onnxruntime (the default) or openvino. */
+        /** Inference engine: onnxruntime (the default), openvino, or reference (plain Java, engine/reference). */
         Optional<String> engine();
 
         /**
