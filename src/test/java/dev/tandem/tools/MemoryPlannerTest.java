@@ -1,0 +1,68 @@
+package dev.tandem.tools;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** tools/plan.sh's main class prints the planner's figures for a model directory (read through ONNX Runtime). */
+class MemoryPlannerTest {
+
+    record Run(int status, String out, String err) {
+        /** The row labelled {@code label}: its values, spaces squeezed. */
+        String row(String label) {
+            var m = Pattern.compile("(?m)^" + Pattern.quote(label) + "\\s+(.*)$").matcher(out);
+            assertTrue(m.find(), "no row '" + label + "' in\n" + out);
+            return m.group(1).trim().replaceAll("\\s{2,}", " | ");
+        }
+    }
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = MemoryPlanner.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void printsTheBundledPairsPlan() {
+        Run r = run("models/kjv-target", "--draft", "models/kjv-draft", "--budget", "384M");
+        assertEquals(0, r.status(), r.err());
+        assertEquals("25,698,816 | 893,568", r.row("parameters"));
+        assertEquals("25,698,816 | 893,568", r.row("parameters (config.json)"));
+        assertEquals("16,384 (16.0 KiB) | 1,024 (1.0 KiB)", r.row("KV bytes per token"));
+        assertEquals("4,194,304 (4.0 MiB) | 262,144 (256.0 KiB)", r.row("KV bytes per full context"));
+        assertEquals("22,955,000 (21.9 MiB) | 5,226,488 (5.0 MiB)", r.row("allocated per sequence (worst)"));
+        assertTrue(r.row("KV cache").contains("(engine)"), r.row("KV cache"));
+        assertEquals("17 | 77", r.row("full-context sequences"));
+        assertEquals("96 | 1,536", r.row("  counting theoretical bytes"));
+        // 402,653,184 / (22,955,000 + 5,226,488)
+        assertEquals("14", r.row("  target with draft"));
+        assertTrue(r.out().contains("note (kjv-target): the output layer 'logits_Wq' is a quantised copy"), r.out());
+    }
+
+    @Test
+    void plansAShorterContextAndExplainsMistakes() {
+        Run r = run("models/kjv-draft", "--context", "128");
+        assertEquals(0, r.status(), r.err());
+        assertEquals("128", r.row("context tokens"));
+        assertEquals("131,072 (128.0 KiB)", r.row("KV bytes per full context"));
+        assertTrue(!r.out().contains("full-context sequences"), "no budget, no counts");
+        assertEquals(2, run().status());
+        assertEquals(2, run("models/kjv-draft", "--budget").status());
+        Run bad = run("models/kjv-draft", "--budget", "lots");
+        assertEquals(1, bad.status());
+        assertTrue(bad.err().contains("'lots' is not a memory size"), bad.err());
+        Run big = run("models/kjv-draft", "--context", "100000");
+        assertEquals(1, big.status());
+        assertTrue(big.err().contains("outside 1..256"), big.err());
+        Run missing = run("models/none");
+        assertEquals(1, missing.status());
+        assertTrue(missing.err().contains("does not exist"), missing.err());
+    }
+}
