@@ -33,6 +33,42 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
 
     public static final KvFootprint NONE = new KvFootprint(0, 0);
 
+    /** Where an engine keeps a sequence's cache, which decides what it really takes. */
+    public enum Layout {
+        /** dev.tandem.engine.KvBuffers (ONNX Runtime; OpenVINO on a stateless graph): {@link #of}. */
+        KV_BUFFERS,
+        /** Java arrays (the reference engine): one copy of the capacity, outgrown arrays garbage: {@link #onHeap}. */
+        JAVA_HEAP,
+        /** Inside the runtime (stateful OpenVINO): not observable; the theoretical bytes are counted. */
+        RUNTIME_STATE;
+
+        /** The footprint of a sequence under this layout (see {@link KvFootprint#of}). */
+        public KvFootprint footprint(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
+            return switch (this) {
+                case KV_BUFFERS -> of(shape, firstFeed, tokens, maxFeed);
+                case JAVA_HEAP -> onHeap(shape, firstFeed, tokens, maxFeed);
+                case RUNTIME_STATE -> new KvFootprint((long) Math.max(1, Math.min(tokens, shape.maxContext()))
+                        * shape.kvBytesPerToken(), 0);
+            };
+        }
+    }
+
+    /**
+     * The reference engine's cache: Java arrays of the capacity (same growth policy as KvBuffers, but one
+     * copy, and outgrown arrays become garbage), one logits array of {@code max(rows fed, 8)} rows, float32.
+     */
+    public static KvFootprint onHeap(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
+        int context = shape.maxContext();
+        int last = Math.max(1, Math.min(tokens, context));
+        int first = Math.max(1, Math.min(firstFeed, last));
+        int capacity = Math.min(context, Math.max(first, INITIAL_CAPACITY));
+        while (capacity < last) {
+            capacity = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
+        }
+        long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
+        return new KvFootprint((long) capacity * shape.kvBytesPerToken(), rows * 4L * shape.vocabSize());
+    }
+
     public long total() {
         return kvBufferBytes + stepBufferBytes;
     }
@@ -76,11 +112,16 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
      * tokens: what the planner reports as the bytes one such sequence may hold.
      */
     public static Worst worst(ModelShape shape, int tokens, int maxFeed) {
+        return worst(Layout.KV_BUFFERS, shape, tokens, maxFeed);
+    }
+
+    /** As {@link #worst(ModelShape, int, int)} for a cache kept as {@code layout} says. */
+    public static Worst worst(Layout layout, ModelShape shape, int tokens, int maxFeed) {
         int last = Math.max(1, Math.min(tokens, shape.maxContext()));
         KvFootprint worst = NONE;
         int at = 1;
         for (int p = 1; p <= last; p++) {
-            KvFootprint f = of(shape, p, last, maxFeed);
+            KvFootprint f = layout.footprint(shape, p, last, maxFeed);
             if (f.total() > worst.total()) {
                 worst = f;
                 at = p;

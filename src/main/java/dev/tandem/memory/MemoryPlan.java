@@ -96,12 +96,12 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
      *
      * @param shape         the cache geometry: the loaded engine's ({@code shapeSource} "engine") or config.json's
      * @param context       the sequence length planned for ("full context"): the model's context, or less
-     * @param cacheInEngine false when the runtime keeps the cache itself (a stateful OpenVINO model): then only the
-     *                      theoretical figures exist
+     * @param layout        where the engine keeps the cache: KvBuffers (ONNX Runtime, stateless OpenVINO), Java arrays
+     *                      (reference engine), or inside the runtime (stateful OpenVINO: only the theoretical figures exist)
      * @param draft         for a target served with a draft: the draft's worst full-context footprint, else null
      */
-    public static MemoryPlan of(ModelDirectory dir, ModelShape shape, String shapeSource, int context, boolean cacheInEngine,
-                                MemoryBudget budget, KvFootprint draft) {
+    public static MemoryPlan of(ModelDirectory dir, ModelShape shape, String shapeSource, int context,
+                                KvFootprint.Layout layout, MemoryBudget budget, KvFootprint draft) {
         if (context < 1 || context > shape.maxContext()) {
             throw new IllegalArgumentException("context " + context + " is outside 1.." + shape.maxContext()
                     + " (the model's context)");
@@ -143,14 +143,20 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
         KvFootprint worst = null;
         Integer worstPrompt = null;
         String allocation;
-        if (cacheInEngine) {
-            KvFootprint.Worst w = KvFootprint.worst(shape, context, MAX_STEP_FEED);
+        if (layout == KvFootprint.Layout.KV_BUFFERS) {
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, MAX_STEP_FEED);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
             allocation = "two ping-pong regions (past read, present written) of the cache's capacity; capacity starts at"
                     + " max(prompt, 64) tokens and doubles up to the context, every outgrown region kept until the"
                     + " sequence ends; plus logits and token-id step buffers (worst case over prompt lengths and"
                     + " assisted steps of up to " + MAX_STEP_FEED + " tokens)";
+        } else if (layout == KvFootprint.Layout.JAVA_HEAP) {
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, MAX_STEP_FEED);
+            worst = w.footprint();
+            worstPrompt = w.promptTokens();
+            allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (max(prompt,"
+                    + " 64) tokens, doubling up to the context; outgrown arrays become garbage) and one logits array";
         } else {
             unavailable.add("allocated bytes per sequence: the runtime keeps this model's cache as internal state"
                     + " (stateful model); admission control counts the theoretical bytes");

@@ -8,9 +8,9 @@ import dev.tandem.memory.MemoryPlan;
 /**
  * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
  * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
- * ping-pong regions, every capacity grown through, step buffers), for the target and, when it is
- * decoded with the draft model, for the draft too. A model whose runtime keeps the cache as internal
- * state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
+ * for KvBuffers, ping-pong regions, every capacity grown through, step buffers), for the target and,
+ * when it is decoded with the draft model, for the draft too. A model whose runtime keeps the cache
+ * as internal state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
  *
  * @param bytes       bytes reserved
  * @param description what they are for, in refusals ("205 tokens (prompt 5 + max_tokens 200) on kjv-target ...")
@@ -34,9 +34,20 @@ public record KvDemand(long bytes, String description) {
     }
 
     private static long footprint(ServedModel m, int firstFeed, int tokens, int maxFeed) {
-        if (!m.lm().supportsRollback()) {  // stateful: the runtime holds the cache (see ServedModel)
-            return (long) tokens * m.lm().shape().kvBytesPerToken();
+        return layout(m).footprint(m.lm().shape(), firstFeed, tokens, maxFeed).total();
+    }
+
+    /**
+     * Where {@code m}'s engine keeps a cache: inside the runtime when it cannot roll back (stateful OpenVINO, see
+     * ServedModel), in Java arrays for the reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
+     */
+    static KvFootprint.Layout layout(ServedModel m) {
+        if (!m.lm().supportsRollback()) {
+            return KvFootprint.Layout.RUNTIME_STATE;
         }
-        return KvFootprint.of(m.lm().shape(), firstFeed, tokens, maxFeed).total();
+        if (m.lm() instanceof dev.tandem.engine.reference.ReferenceCausalLm) {
+            return KvFootprint.Layout.JAVA_HEAP;
+        }
+        return KvFootprint.Layout.KV_BUFFERS;
     }
 }

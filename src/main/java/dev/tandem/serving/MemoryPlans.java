@@ -27,10 +27,10 @@ public class MemoryPlans {
         boolean isTarget = m == registry.target();
         return plans.computeIfAbsent((isTarget ? "target:" : "draft:") + m.id(), key -> {
             ServedModel draft = registry.draft().orElse(null);
-            KvFootprint draftWorst = isTarget && draft != null && draft.lm().supportsRollback()
-                    ? KvFootprint.worst(draft.lm().shape(), Math.min(m.maxContext(), draft.maxContext()),
+            KvFootprint draftWorst = isTarget && draft != null
+                    ? KvFootprint.worst(KvDemand.layout(draft), draft.lm().shape(), Math.min(m.maxContext(), draft.maxContext()),
                     MemoryPlan.MAX_STEP_FEED).footprint() : null;
-            return MemoryPlan.of(m.directory(), m.lm().shape(), "engine", m.maxContext(), m.lm().supportsRollback(),
+            return MemoryPlan.of(m.directory(), m.lm().shape(), "engine", m.maxContext(), KvDemand.layout(m),
                     admission.budget(), draftWorst);
         });
     }

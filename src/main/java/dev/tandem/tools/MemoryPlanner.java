@@ -24,7 +24,9 @@ import java.util.function.Function;
  * </pre>
  *
  * An ONNX graph is opened in ONNX Runtime to read the cache geometry exactly as the service does (layers,
- * KV heads, head size, float32/float16 cache); an OpenVINO IR directory is planned from config.json.
+ * KV heads, head size, float32/float16 cache) and planned for the engines that keep caches in KvBuffers
+ * (ONNX Runtime, OpenVINO); an OpenVINO IR directory is planned from config.json (a stateful IR's cache
+ * lives inside OpenVINO: theoretical bytes only).
  * Without {@code --budget} no sequence counts are printed ({@code auto} would size this machine, not the pod).
  * {@code --context N} plans sequences of N tokens instead of the model's full context.
  */
@@ -77,10 +79,11 @@ public final class MemoryPlanner {
             Loaded d = draft == null ? null : load(draft);
             int ctx = context == null ? t.shape.maxContext() : context;
             KvFootprint draftWorst = d == null ? null
-                    : KvFootprint.worst(d.shape, Math.min(ctx, d.shape.maxContext()), MemoryPlan.MAX_STEP_FEED).footprint();
-            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, true, budget, draftWorst);
+                    : KvFootprint.worst(d.layout, d.shape, Math.min(ctx, d.shape.maxContext()), MemoryPlan.MAX_STEP_FEED).footprint();
+            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, t.layout, budget, draftWorst);
             MemoryPlan dp = d == null ? null
-                    : MemoryPlan.of(d.dir, d.shape, d.source, Math.min(ctx, d.shape.maxContext()), true, budget, null);
+                    : MemoryPlan.of(d.dir, d.shape, d.source, Math.min(ctx, d.shape.maxContext()), d.layout,
+                    budget, null);
             print(out, t, tp, d, dp, budgetText != null);
             return 0;
         } catch (RuntimeException e) {
@@ -99,7 +102,7 @@ public final class MemoryPlanner {
         return args[i];
     }
 
-    private record Loaded(ModelDirectory dir, ModelShape shape, String source, String quantization) {
+    private record Loaded(ModelDirectory dir, ModelShape shape, String source, String quantization, KvFootprint.Layout layout) {
     }
 
     /** The directory, and its cache geometry read by ONNX Runtime (an ONNX graph) or from config.json (an IR). */
@@ -108,10 +111,18 @@ public final class MemoryPlanner {
         if (dir.graph().getFileName().toString().endsWith(".onnx")) {
             try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
                     new OnnxRuntimeOptions(1, false, false, "basic"))) {
-                return new Loaded(dir, lm.shape(), "engine", dir.quantization());
+                return new Loaded(dir, lm.shape(), "engine", dir.quantization(), KvFootprint.Layout.KV_BUFFERS);
             }
         }
-        return new Loaded(dir, dir.config().shape(), "config.json", dir.quantization());
+        // an IR: stateful (beam_idx input, the cache inside OpenVINO) or stateless (KvBuffers, as ONNX)
+        boolean stateful;
+        try {
+            stateful = java.nio.file.Files.readString(dir.graph()).contains("\"beam_idx\"");
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(dir.graph() + ": cannot read: " + e.getMessage(), e);
+        }
+        return new Loaded(dir, dir.config().shape(), "config.json", dir.quantization(),
+                stateful ? KvFootprint.Layout.RUNTIME_STATE : KvFootprint.Layout.KV_BUFFERS);
     }
 
     private static void print(PrintStream out, Loaded t, MemoryPlan tp, Loaded d, MemoryPlan dp, boolean withBudget) {

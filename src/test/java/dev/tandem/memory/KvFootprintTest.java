@@ -124,6 +124,16 @@ class KvFootprintTest {
     }
 
     @Test
+    void theReferenceEngineKeepsOneCopyOnTheHeap() {
+        // Java arrays of the final capacity (outgrown ones are garbage) and one logits array of max(rows fed, 8) rows
+        assertEquals(new KvFootprint(512L * 1280, 8L * 4 * 512), KvFootprint.onHeap(STORIES, 1, 512, 1));
+        assertEquals(new KvFootprint(128L * 1280, 17L * 4 * 512), KvFootprint.onHeap(STORIES, 5, 100, MemoryPlan.MAX_STEP_FEED));
+        assertEquals(KvFootprint.onHeap(STORIES, 5, 100, 17), KvFootprint.Layout.JAVA_HEAP.footprint(STORIES, 5, 100, 17));
+        // a cache inside the runtime counts the textbook bytes
+        assertEquals(new KvFootprint(100L * 1280, 0), KvFootprint.Layout.RUNTIME_STATE.footprint(STORIES, 5, 100, 17));
+    }
+
+    @Test
     void worstCaseIsTheMaximumOverPromptLengths() {
         KvFootprint.Worst w = KvFootprint.worst(KJV_TARGET, 256, MemoryPlan.MAX_STEP_FEED);
         for (int p = 1; p <= 256; p++) {

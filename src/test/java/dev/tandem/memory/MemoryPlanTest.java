@@ -19,7 +19,7 @@ class MemoryPlanTest {
     static MemoryPlan plan(Path dir, MemoryBudget budget) {
         ModelDirectory d = ModelDirectory.open(dir);
         ModelShape s = d.config().shape();
-        return MemoryPlan.of(d, s, "config.json", s.maxContext(), true, budget, null);
+        return MemoryPlan.of(d, s, "config.json", s.maxContext(), KvFootprint.Layout.KV_BUFFERS, budget, null);
     }
 
     @Test
