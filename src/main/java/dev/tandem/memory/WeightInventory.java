@@ -154,7 +154,7 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
                 constantBytes += Dtypes.storedBytes(n.attributes().get("value").t());
             }
         }
-        return new WeightInventory(parameters, parameterBytes, Map.copyOf(byDtype), overheadBytes, tiedElements, tiedBytes,
+        return new WeightInventory(parameters, parameterBytes, java.util.Collections.unmodifiableMap(byDtype), overheadBytes, tiedElements, tiedBytes,
                 constantBytes, initializerBytes, List.copyOf(notes));
     }
 
