@@ -12,12 +12,15 @@ import java.lang.foreign.ValueLayout;
  * headDim]} block at the start of its region. Two regions alternate: the runtime reads the past
  * from {@link #current()} and writes the present into {@link #next()}, then {@link #swap()} makes
  * that present the next step's past, so a step never copies the cache. Truncation compacts each
- * slot in place. Capacity grows geometrically; everything is freed when the buffers close.
+ * slot in place. Capacity grows geometrically; a region that is outgrown is freed as soon as its
+ * contents are copied (so a sequence holds two regions of its current capacity, and during a growth
+ * step briefly the two it outgrew as well); everything is freed when the buffers close.
  */
 public final class KvBuffers implements AutoCloseable {
     private final ModelShape shape;
     private final int slots;
-    private final Arena arena = Arena.ofShared();
+    private Arena kvArena;         // current and next (replaced when the capacity grows)
+    private Arena stepArena;       // ids and logits (replaced when a step feeds more rows)
     private int length;
     private int capacity;          // tokens per slot
     private MemorySegment current; // holds the past
@@ -55,22 +58,31 @@ public final class KvBuffers implements AutoCloseable {
     public void ensureCapacity(int tokens) {
         int fed = tokens - length;
         if (logits == null || rows < fed) {
+            if (stepArena != null) {
+                stepArena.close();
+            }
+            stepArena = Arena.ofShared();
             rows = Math.max(fed, 8);
-            logits = arena.allocate(4L * rows * shape.vocabSize(), 64);
-            ids = arena.allocate(ValueLayout.JAVA_LONG, rows);
+            logits = stepArena.allocate(4L * rows * shape.vocabSize(), 64);
+            ids = stepArena.allocate(ValueLayout.JAVA_LONG, rows);
         }
         if (tokens <= capacity) {
             return;
         }
         int grown = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
         long newSlot = slotBytes(grown);
-        MemorySegment grownCurrent = arena.allocate(newSlot * slots, 64);
-        MemorySegment grownNext = arena.allocate(newSlot * slots, 64);
+        Arena grownArena = Arena.ofShared();
+        MemorySegment grownCurrent = grownArena.allocate(newSlot * slots, 64);
+        MemorySegment grownNext = grownArena.allocate(newSlot * slots, 64);
         if (length > 0) {  // the blocks keep their layout; only the slot starts move
             for (int s = 0; s < slots; s++) {
                 MemorySegment.copy(current, s * slotBytes(capacity), grownCurrent, s * newSlot, blockBytes(length));
             }
         }
+        if (kvArena != null) {
+            kvArena.close();  // the outgrown regions
+        }
+        kvArena = grownArena;
         current = grownCurrent;
         next = grownNext;
         capacity = grown;
@@ -134,7 +146,12 @@ public final class KvBuffers implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            arena.close();
+            if (kvArena != null) {
+                kvArena.close();
+            }
+            if (stepArena != null) {
+                stepArena.close();
+            }
         }
     }
 }

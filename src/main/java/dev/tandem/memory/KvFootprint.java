@@ -11,19 +11,19 @@ import dev.tandem.engine.ModelShape;
  *   <li>two regions of the same capacity alternate as past (read) and present (written), so the cache
  *       takes twice its capacity;</li>
  *   <li>capacity starts at {@code max(firstFeed, 64)} tokens and doubles (capped at the context) when a
- *       step needs more; the regions it outgrows stay allocated until the sequence ends (they come from
- *       one arena, freed as a whole), so a sequence holds every capacity it passed through: one that
- *       starts at 64 and grows to 512 holds 64 + 128 + 256 + 512 = 960 tokens, twice;</li>
+ *       step needs more; the outgrown regions are freed once their contents are copied, so the peak is
+ *       at the last growth, when the old and the new regions briefly coexist: one that grows from 256 to
+ *       512 peaks at (256 + 512) tokens, twice;</li>
  *   <li>step buffers: logits ({@code 4 x vocab} bytes per row) and token ids (8 bytes per row), rows
- *       = {@code max(tokens fed, 8)}, reallocated (the old ones kept) when a step feeds more rows than
- *       they have.</li>
+ *       = {@code max(tokens fed, 8)}, replaced (the old ones freed first) when a step feeds more rows
+ *       than they have.</li>
  * </ul>
  *
  * Allocation alignment (under 64 bytes per allocation) is not counted. The model is checked against
  * {@code KvBuffers} itself in {@code KvFootprintTest}; change both together.
  *
- * @param kvBufferBytes   the ping-pong KV regions of every capacity the cache passes through
- * @param stepBufferBytes logits and token-id buffers
+ * @param kvBufferBytes   the most the ping-pong KV regions take at once
+ * @param stepBufferBytes the most the logits and token-id buffers take at once
  */
 public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
     /** KvBuffers' first capacity, in tokens. */
@@ -86,20 +86,16 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         int context = shape.maxContext();
         int last = Math.max(1, Math.min(tokens, context));
         int first = Math.max(1, Math.min(firstFeed, last));
-        long capacities = 0;
         int capacity = Math.min(context, Math.max(first, INITIAL_CAPACITY));
-        capacities += capacity;
+        long peakTokens = capacity;
         while (capacity < last) {  // each later step feeds at most maxFeed <= 64 <= capacity: the capacity doubles
-            capacity = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
-            capacities += capacity;
+            int grown = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
+            peakTokens = Math.max(peakTokens, (long) capacity + grown);  // old and new regions, during the copy
+            capacity = grown;
         }
-        long kv = 2L * capacities * shape.kvBytesPerToken();
-        long rows = Math.max(first, MIN_ROWS);
-        long allRows = rows;
-        for (long r = rows + 1; r <= maxFeed; r++) {  // at worst every step feeds one row more than the last
-            allRows += r;
-        }
-        long step = allRows * (4L * shape.vocabSize() + 8L);
+        long kv = 2L * peakTokens * shape.kvBytesPerToken();
+        long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
+        long step = rows * (4L * shape.vocabSize() + 8L);
         return new KvFootprint(kv, step);
     }
 

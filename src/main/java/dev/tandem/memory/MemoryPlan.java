@@ -148,8 +148,8 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             worst = w.footprint();
             worstPrompt = w.promptTokens();
             allocation = "two ping-pong regions (past read, present written) of the cache's capacity; capacity starts at"
-                    + " max(prompt, 64) tokens and doubles up to the context, every outgrown region kept until the"
-                    + " sequence ends; plus logits and token-id step buffers (worst case over prompt lengths and"
+                    + " max(prompt, 64) tokens and doubles up to the context, an outgrown region freed once copied (the peak"
+                    + " is the last growth's old and new regions together); plus logits and token-id step buffers (worst case over prompt lengths and"
                     + " assisted steps of up to " + MAX_STEP_FEED + " tokens)";
         } else if (layout == KvFootprint.Layout.JAVA_HEAP) {
             KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, MAX_STEP_FEED);

@@ -55,23 +55,22 @@ class MemoryPlanTest {
         assertEquals(1280, kv.bytesPerToken());
         assertEquals(512, kv.contextTokens());
         assertEquals(1280 * 512, kv.bytesPerFullContext());
-        // As allocated (KvBuffers): capacity max(prompt, 64), doubling to 512, each outgrown region kept, x2 ping-pong.
-        // Capacities summed over the growth, by prompt length P: P <= 64: 64+128+256+512 = 960; 65..127: P+2P+4P+512
-        // (4P < 512, so a last 512): at 127, 1401; 128: 896; 129..255: 3P+512, at most 1277; 256..512: at most 1023.
-        // Step buffers: rows max(P, 8), then (assisted, up to 17 fed) at worst one region per row count up to 17;
-        // (4 x 512 + 8) bytes per row. Worst total at P = 127: 2 x 1280 x 1401 + 127 x 2056.
-        assertEquals(127, kv.worstCasePromptTokens());
-        assertEquals(2L * 1280 * 1401, kv.allocatedKvBufferBytes());
-        assertEquals(127L * 2056, kv.allocatedStepBufferBytes());
-        assertEquals(3_586_560L + 261_112L, kv.allocatedBytesPerFullContext());
-        // P = 255 and P = 511 stay below it
-        assertTrue(2560L * 1277 + 2056L * 255 < kv.allocatedBytesPerFullContext());
-        assertTrue(2560L * 1023 + 2056L * 511 < kv.allocatedBytesPerFullContext());
-        // plain decoding from a one-token prompt to the full context: 960 tokens twice, 8 step rows
+        // As allocated (KvBuffers): capacity max(prompt, 64), doubling (capped at 512); an outgrown region is freed once
+        // copied, so the peak is the last growth's old + new capacity, x2 ping-pong. By prompt length P: P = 511: 511 -> 512,
+        // 1023 tokens; P <= 510 peaks at most at 510 + 512 = 1022 (P = 255: 255 -> 510 -> 512). Step buffers: rows
+        // max(P, 17) (assisted verification feeds up to 17), (4 x 512 + 8) bytes each. Worst at P = 511:
+        assertEquals(511, kv.worstCasePromptTokens());
+        assertEquals(2L * 1280 * 1023, kv.allocatedKvBufferBytes());
+        assertEquals(511L * 2056, kv.allocatedStepBufferBytes());
+        assertEquals(2_618_880L + 1_050_616L, kv.allocatedBytesPerFullContext());
+        // P = 255 stays below it
+        assertTrue(2560L * 1022 + 2056L * 255 < kv.allocatedBytesPerFullContext());
+        // plain decoding from a one-token prompt to the full context: 64 -> 128 -> 256 -> 512, peak 256 + 512 tokens twice,
+        // 8 step rows
         KvFootprint plain = KvFootprint.of(ModelDirectory.open(SharedModels.stories260kHf()).config().shape(), 1, 512, 1);
-        assertEquals(new KvFootprint(2L * 1280 * 960, 8L * 2056), plain);
+        assertEquals(new KvFootprint(2L * 1280 * 768, 8L * 2056), plain);
 
-        // 16 MiB budget: 16,777,216 / 3,847,672 = 4.36; theoretical 16,777,216 / 655,360 = 25.6
+        // 16 MiB budget: 16,777,216 / 3,669,496 = 4.57; theoretical 16,777,216 / 655,360 = 25.6
         assertEquals(16_777_216L, p.budget().bytes());
         assertEquals(4L, p.budget().maxFullContextSequences());
         assertEquals(25L, p.budget().maxFullContextSequencesTheoretical());
@@ -118,11 +117,12 @@ class MemoryPlanTest {
         // KV: 2 x 8 layers x 4 kv heads x 64 x 4 bytes = 16 KiB per token, 4 MiB per 256-token context
         assertEquals(16_384, p.kvCache().bytesPerToken());
         assertEquals(4L << 20, p.kvCache().bytesPerFullContext());
-        // worst at P = 127: capacities 127 + 254 + 256 = 637 tokens twice; 127 step rows of 4 x 4096 + 8 bytes
-        assertEquals(127, p.kvCache().worstCasePromptTokens());
-        assertEquals(2L * 16_384 * 637 + 127L * 16_392, p.kvCache().allocatedBytesPerFullContext());
-        // 384 MiB: 402,653,184 / 22,955,000 = 17.5; theoretical 402,653,184 / 4,194,304 = 96
-        assertEquals(17L, p.budget().maxFullContextSequences());
+        // worst at P = 255: capacity 255, grown to 256 while the 255 regions still exist (511 tokens, twice);
+        // 255 step rows of 4 x 4096 + 8 bytes
+        assertEquals(255, p.kvCache().worstCasePromptTokens());
+        assertEquals(2L * 16_384 * 511 + 255L * 16_392, p.kvCache().allocatedBytesPerFullContext());
+        // 384 MiB: 402,653,184 / 20,924,408 = 19.2; theoretical 402,653,184 / 4,194,304 = 96
+        assertEquals(19L, p.budget().maxFullContextSequences());
         assertEquals(96L, p.budget().maxFullContextSequencesTheoretical());
     }
 
