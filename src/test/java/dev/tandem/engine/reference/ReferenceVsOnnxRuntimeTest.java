@@ -59,9 +59,16 @@ class ReferenceVsOnnxRuntimeTest {
     }
 
     static Agreement compare(Path graph, List<String> prompts) {
+        return compare(graph, prompts, () -> ReferenceCausalLm.openOnnx(graph, graph.resolveSibling("config.json")),
+                OnnxRuntimeOptions.defaults());
+    }
+
+    /** {@code first} against ONNX Runtime with {@code options} on {@code graph}. */
+    static Agreement compare(Path graph, List<String> prompts, java.util.function.Supplier<CausalLm> first,
+                             OnnxRuntimeOptions options) {
         ModelDirectory dir = ModelDirectory.open(graph.getParent());
-        try (CausalLm ort = OrtCausalLm.open(graph, dir.config().shape(), OnnxRuntimeOptions.defaults());
-             CausalLm ref = ReferenceCausalLm.openOnnx(graph, graph.resolveSibling("config.json"));
+        try (CausalLm ort = OrtCausalLm.open(graph, dir.config().shape(), options);
+             CausalLm ref = first.get();
              TextTokenizer tokenizer = TextTokenizer.load(dir)) {
             double[] acc = {0, 0, 0, 0, -1};  // max, rows, within, same argmax, BOS row
             for (String p : prompts) {
@@ -151,6 +158,23 @@ class ReferenceVsOnnxRuntimeTest {
         assertEquals(0.0, a.bosRowMaxAbs(), "same input, same integer products, same float steps: bit-identical");
         assertTrue(a.maxAbs() <= 0.25, a.toString());  // measured 0.15; a flip in k/v persists in later rows
         assertTrue(a.sameArgmax() >= 0.97 * a.rows(), a.toString());  // measured 99.7%
+    }
+
+    /**
+     * The yardstick for the int8 numbers above: ONNX Runtime against itself, the same graph with its
+     * graph optimisations off (no fusions) instead of on. The same amplification of last-bit
+     * differences moves its logits as much as the reference engine's (measured over 60 held-out
+     * verses: 69% of kjv-target rows beyond 1e-3, max 0.16; the reference engine: 57%, max 0.15).
+     */
+    @Test
+    void onnxRuntimeDisagreesWithItselfAsMuchOnTheInt8TargetWhenOnlyItsGraphOptimisationsChange() {
+        Path graph = MODELS.resolve("kjv-target/model.onnx");
+        ModelDirectory dir = ModelDirectory.open(graph.getParent());
+        Agreement a = compare(graph, PROMPTS.subList(0, 4), () -> OrtCausalLm.open(graph, dir.config().shape(),
+                new OnnxRuntimeOptions(2, true, false, "none")), OnnxRuntimeOptions.defaults());
+        System.out.println("kjv-target model.onnx (int8), ONNX Runtime optimisations none vs all: " + a);
+        assertTrue(a.maxAbs() > 1e-3, "1e-3 is below what the int8 graph's own numerics hold: " + a);
+        assertTrue(a.maxAbs() <= 0.25, a.toString());
     }
 
     @Test
