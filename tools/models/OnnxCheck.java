@@ -114,12 +114,14 @@ public class OnnxCheck {
 
     public static void main(String[] args) throws Exception {
         String refPath = null, heldPath = null, jsonPath = null;
+        boolean stepVarianceOk = false;  // a draft's graph need not be step-invariant
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--ref" -> refPath = args[++i];
                 case "--heldout" -> heldPath = args[++i];
                 case "--json" -> jsonPath = args[++i];
+                case "--step-variance-ok" -> stepVarianceOk = true;
                 default -> models.add(args[i]);
             }
         }
@@ -257,14 +259,14 @@ public class OnnxCheck {
             // service serves) must be step-invariant to the bit. fp32 cannot be: its weight MatMuls run as GEMV
             // for one token and as GEMM for several (last-bit differences, ~1e-6); int8 weight products are
             // integer-exact and the attention is exported row by row (model.Attention.row_wise).
-            boolean pass = Double.isNaN(tol) ? dSteps == 0 : (maxDiff <= tol && greedyOk);
+            boolean pass = Double.isNaN(tol) ? (dSteps == 0 || stepVarianceOk) : (maxDiff <= tol && greedyOk);
             ok &= pass;
             String name = Path.of(spec).getFileName().toString();
             System.out.printf(Locale.ROOT, "%s: layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec, layers, kvh, hd, vocab);
             System.out.printf(Locale.ROOT, "  max_abs_logit_diff prefill=%.3g cached=%.3g batch_padded=%.3g (tol %s) %s%n",
                     dPrefill, dCached, dBatch, Double.isNaN(tol) ? "none" : tol, pass ? "PASS" : "FAIL");
             System.out.printf(Locale.ROOT, "  step invariance (one token per call vs a 5-token call vs prefill): max diff %.3g%s%n", dSteps,
-                    Double.isNaN(tol) ? " (must be 0)" : "");
+                    Double.isNaN(tol) && !stepVarianceOk ? " (must be 0)" : "");
             System.out.printf(Locale.ROOT, "  greedy: %d/%d tokens equal to torch; prefill %.1f ms (%d tok), decode %.2f ms/token%n",
                     agree, gen.length, tPrefill / 1e6, prompt.length, msPerTok);
             System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);

@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--max-new", type=int, default=48)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--ignore-eos", action="store_true")
+    ap.add_argument("--label", default=None, help="name of the draft in the report")
     a = ap.parse_args()
     draft, _ = load_checkpoint(a.draft)
     target, _ = load_checkpoint(a.target)
@@ -58,7 +59,8 @@ def main():
             while j < a.k and i + j < len(ok) and ok[i + j]:
                 j += 1
             e += j + 1; cnt += 1
-    res = {"draft": a.draft, "target": a.target, "acceptance": hits / total, "positions": total, "prompts": len(runs),
+    res = {"draft": a.draft, "target": a.target, "label": a.label or a.draft, "max_new": a.max_new,
+           "ignore_eos": a.ignore_eos, "acceptance": hits / total, "positions": total, "prompts": len(runs),
            "k": a.k, "tokens_per_target_call": e / cnt}
     print(json.dumps(res))
 

@@ -7,6 +7,7 @@
 #   tools/models/build.sh draft           # train the draft directly, export, quantise, check, package models/kjv-draft
 #   tools/models/build.sh target          # train the target, export, quantise, check, package models/kjv-target
 #   tools/models/build.sh distill         # phase B: distil the draft from the target, package models/kjv-draft
+#   tools/models/build.sh pair            # draft-vs-target acceptance into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
@@ -25,7 +26,7 @@ DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out w
 # phase B: the draft distilled from the target (KL to the target's next-token distribution), starting
 # from the directly trained draft's weights
 DISTILL_ARGS=(--preset draft --init work/draft/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 0.9
-              --tokens ${DISTILL_TOKENS:-3e6} --batch 32 --lr 1e-3 --warmup 30 --out work/draft-kd)
+              --tokens ${DISTILL_TOKENS:-2e6} --batch 32 --lr 1e-3 --warmup 30 --out work/draft-kd)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -38,15 +39,21 @@ stage_data() {
 # export + quantise + ONNX Runtime check + package: $1 = work dir, $2 = models/ name, $3 = status line
 finish() {
   local dir=$1 name=$2 status=$3
-  $NICE $PY export_onnx.py --ckpt "$dir/ckpt.pt" --out "$dir/export"
+  # the target's graph must give a token the same logits in a decode step and in a verification (greedy
+  # assisted == plain); a draft's need not, and the plain attention is faster (NOTES.md "Step invariance")
+  local attention=step-invariant checkopt=()
+  [ "$name" = kjv-draft ] && attention=plain checkopt=(--step-variance-ok)
+  $NICE $PY export_onnx.py --ckpt "$dir/ckpt.pt" --out "$dir/export" --attention $attention
   $NICE $PY quantize.py --embedding "$dir/export/model_fp32.onnx" "$dir/export/model_int8.onnx"
   need_ort
   $NICE "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED OnnxCheck.java \
-    --ref "$dir/export/ref.bin" --heldout "$dir/export/heldout.bin" --json "$dir/export/check.json" \
+    --ref "$dir/export/ref.bin" --heldout "$dir/export/heldout.bin" --json "$dir/export/check.json" "${checkopt[@]}" \
     "$dir/export/model_fp32.onnx:1e-4" "$dir/export/model_int8.onnx"
   local extra=()
   [ "$name" = kjv-draft ] && extra=(--extra model_fp32.onnx)
-  $PY package.py --name "$name" --export "$dir/export" --onnx model_int8.onnx "${extra[@]}" --status "$status"
+  local pair=()
+  for j in work/pair/distilled.json work/pair/direct.json; do [ -f "$j" ] && pair+=(--pair "$j"); done
+  $PY package.py --name "$name" --export "$dir/export" --onnx model_int8.onnx "${extra[@]}" "${pair[@]}" --status "$status"
 }
 
 train_until_done() {  # resumes from <out>/ckpt.pt; returns when the schedule is complete
@@ -64,6 +71,15 @@ stage_distill() {   # needs the draft and target checkpoints
   train_until_done "${DISTILL_ARGS[@]}"
   stage_package-distilled
 }
+stage_pair() {   # greedy acceptance of the drafts against the target (for the model cards), then repackage both
+  mkdir -p work/pair
+  $NICE $PY accept.py --draft work/draft-kd/ckpt.pt --target work/target/ckpt.pt --n 50 --max-new 128 --k 5 \
+    --label "kjv-draft (distilled, served)" > work/pair/distilled.json
+  $NICE $PY accept.py --draft work/draft/ckpt.pt --target work/target/ckpt.pt --n 50 --max-new 128 --k 5 \
+    --label "first version (trained directly, not shipped)" > work/pair/direct.json
+  stage_package-target
+  stage_package-distilled
+}
 stage_package-distilled() {
   finish work/draft-kd kjv-draft "${DRAFT_STATUS:-distilled from kjv-target (KL to its next-token distribution), initialised from the directly trained draft.}"
 }
@@ -76,6 +92,6 @@ stage_package-target() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data draft target distill)
+[ ${#stages[@]} -eq 0 ] && stages=(data draft target distill pair)
 [ -f work/tok/tokenizer.json ] || [[ " ${stages[*]} " == *" data "* ]] || stage_data
 for s in "${stages[@]}"; do "stage_$s"; done

@@ -35,7 +35,7 @@ class OnnxWrapper(torch.nn.Module):
         return tuple(out)
 
 
-def export(model, path):
+def export(model, path, step_invariant=True):
     c = model.config
     L, kvh, hd = c.num_hidden_layers, c.num_key_value_heads, c.head_dim
     b, s, p = 2, 3, 4
@@ -56,14 +56,14 @@ def export(model, path):
             n = "present.%d.%s" % (i, kv)
             out_names.append(n); dyn[n] = {0: "batch_size", 2: "past_sequence_length + sequence_length"}
     # see model.Attention: a token's numbers must not depend on how many tokens the call carries
-    Attention.row_wise, Attention.pad_to = True, model.config.max_position_embeddings
+    Attention.row_wise = step_invariant
     try:
         with torch.no_grad():
             torch.onnx.export(OnnxWrapper(model), (ids, am, pos, *past), path, opset_version=14,
                               input_names=in_names, output_names=out_names, dynamic_axes=dyn,
                               do_constant_folding=True)
     finally:
-        Attention.row_wise, Attention.pad_to = False, 0
+        Attention.row_wise = False
     m = onnx.load(path)
     onnx.checker.check_model(m)
     return m
@@ -87,11 +87,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--attention", choices=["step-invariant", "plain"], default="step-invariant",
+                    help="step-invariant (the target: verification must equal decoding to the bit) or plain "
+                         "(faster; fine for a draft, whose proposals need not be reproducible)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     model, ck = load_checkpoint(a.ckpt)
     c = model.config
-    export(model, os.path.join(a.out, "model_fp32.onnx"))
+    export(model, os.path.join(a.out, "model_fp32.onnx"), a.attention == "step-invariant")
     json.dump(c.hf_config(), open(os.path.join(a.out, "config.json"), "w"), indent=2)
     json.dump({"bos_token_id": 1, "eos_token_id": 2}, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
 

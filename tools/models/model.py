@@ -72,21 +72,27 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
+def padded_length(t):
+    """Keys attended over in the exported graph: t rounded up to a multiple of Attention.pad_multiple."""
+    m = Attention.pad_multiple
+    return (t + m - 1) // m * m
+
+
 class Attention(nn.Module):
-    # Export sets this: attention as one product per query row (batched M=1 MatMuls) instead of one
-    # [s, t] product per head. Same maths; but ONNX Runtime's MLAS takes a different kernel (GEMV) for an
-    # M=1 MatMul than for M>1, so with the usual form a token's logits differ in the last bits depending on
-    # whether it was decoded alone or verified in a block of several, and int8 activation rounding
-    # amplifies that to ~0.05 — enough to flip a greedy near-tie, so assisted output could differ from
-    # plain. Row by row, a token is computed the same way in a decode step, a verification and a prefill.
+    # Export sets `row_wise`: a token's logits must not depend on how many tokens the call carries, or
+    # greedy assisted decoding (which verifies k+1 tokens in one call) could differ from plain decoding
+    # (one token per call) at a near-tie. With the usual attention they did, up to 0.1 in the int8 logits
+    # (per-token activation rounding amplifies last-bit float differences), for two reasons:
+    # - ONNX Runtime's MLAS runs an M=1 float MatMul as GEMV and M>1 as GEMM (another summation order).
+    #   Here attention is one M=1 product per query row (broadcast batch dims, which also do grouped-query
+    #   attention without materialising the repeated keys and values).
+    # - a row's softmax and weighted sum run over past+s keys; a different length changes how the kernels
+    #   vectorise the sum (which elements share a lane, which fall in the scalar tail). Here keys and values
+    #   are zero-padded (and masked) to a multiple of `pad_multiple`, so a position sees the same length
+    #   whether decoded alone, verified in a block or prefilled (padding adds exact zeros to the same lanes).
+    # Same maths as the plain form (used for training); see NOTES.md "Step invariance".
     row_wise = False
-    # Export also sets this to the context length: keys and values are zero-padded to it (masked) before
-    # attention, so every softmax and every attention-weighted sum runs over the same length whether the
-    # row is a decode step, a verified candidate or a prefill position. Masked entries add exact zeros,
-    # but a different length changes how the kernels vectorise the sum (which elements share a lane,
-    # which fall in the scalar tail), and with it the last bits (measured: ~1e-6 in fp32, up to 0.1 in
-    # the int8 logits).
-    pad_to = 0
+    pad_multiple = 64
 
     def __init__(self, c: Config):
         super().__init__()
@@ -107,26 +113,29 @@ class Attention(nn.Module):
             k = torch.cat([past_k, k], dim=2)
             v = torch.cat([past_v, v], dim=2)
         present = (k, v)
-        if Attention.pad_to:
-            t = k.shape[2]
-            k = F.pad(k, (0, 0, 0, Attention.pad_to - t))
-            v = F.pad(v, (0, 0, 0, Attention.pad_to - t))
         rep = self.h // self.kvh
+        if Attention.row_wise:
+            t = k.shape[2]
+            tp = padded_length(t)
+            k = F.pad(k, (0, 0, 0, tp - t))
+            v = F.pad(v, (0, 0, 0, tp - t))
+            # [b,kvh,rep,s,1,d] x [b,kvh,1,1,d,tp] -> [b,kvh,rep,s,1,tp]: one M=1 product per query row and head
+            att = torch.matmul(q.reshape(b, self.kvh, rep, s, 1, self.hd), k.transpose(2, 3)[:, :, None, None])
+            att = att.reshape(b, self.h, s, tp) * (1.0 / math.sqrt(self.hd))
+            att = torch.where(keep, att, torch.tensor(torch.finfo(att.dtype).min, dtype=att.dtype))
+            att = F.softmax(att, dim=-1)
+            # [b,kvh,rep,s,1,tp] x [b,kvh,1,1,tp,d] -> [b,kvh,rep,s,1,d]
+            y = torch.matmul(att.reshape(b, self.kvh, rep, s, 1, tp), v[:, :, None, None])
+            y = y.reshape(b, self.h, s, self.hd).transpose(1, 2).reshape(b, s, self.h * self.hd)
+            return self.o_proj(y), present
         if rep > 1:  # GQA: expand + reshape (not repeat_interleave: keeps shapes dynamic in ONNX)
             t = k.shape[2]
             k = k[:, :, None, :, :].expand(b, self.kvh, rep, t, self.hd).reshape(b, self.h, t, self.hd)
             v = v[:, :, None, :, :].expand(b, self.kvh, rep, t, self.hd).reshape(b, self.h, t, self.hd)
-        if Attention.row_wise:  # [b,h,s,1,d] x [b,h,1,d,t] -> [b,h,s,1,t]
-            att = torch.matmul(q.unsqueeze(3), k.transpose(2, 3).unsqueeze(2)).squeeze(3) * (1.0 / math.sqrt(self.hd))
-        else:
-            att = torch.matmul(q, k.transpose(2, 3)) * (1.0 / math.sqrt(self.hd))
+        att = torch.matmul(q, k.transpose(2, 3)) * (1.0 / math.sqrt(self.hd))
         att = torch.where(keep, att, torch.tensor(torch.finfo(att.dtype).min, dtype=att.dtype))
         att = F.softmax(att, dim=-1)
-        if Attention.row_wise:  # [b,h,s,1,t] x [b,h,1,t,d] -> [b,h,s,1,d]
-            y = torch.matmul(att.unsqueeze(3), v.unsqueeze(2)).squeeze(3)
-        else:
-            y = torch.matmul(att, v)
-        y = y.transpose(1, 2).reshape(b, s, self.h * self.hd)
+        y = torch.matmul(att, v).transpose(1, 2).reshape(b, s, self.h * self.hd)
         return self.o_proj(y), present
 
 
@@ -200,11 +209,12 @@ class Llama(nn.Module):
         emb = torch.cat([freqs, freqs], dim=-1)
         cos, sin = emb.cos()[:, None], emb.sin()[:, None]  # [b,1,s,hd]
         q_idx = torch.arange(s) + past_len
-        k_idx = torch.arange(Attention.pad_to if Attention.pad_to else total)
-        keep = (k_idx[None, :] <= q_idx[:, None])[None, None]  # [1,1,s,total] (or [1,1,s,pad_to])
+        width = padded_length(total) if Attention.row_wise else total
+        k_idx = torch.arange(width)
+        keep = (k_idx[None, :] <= q_idx[:, None])[None, None]  # [1,1,s,width]
         if attention_mask is not None:
-            if Attention.pad_to:
-                attention_mask = F.pad(attention_mask, (0, Attention.pad_to - total))
+            if Attention.row_wise:
+                attention_mask = F.pad(attention_mask, (0, width - total))
             keep = keep & (attention_mask[:, None, None, :] > 0)
         x = self.model.embed_tokens(input_ids)
         presents = []

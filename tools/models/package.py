@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--extra", action="append", default=[], help="additional files from --export to ship as-is")
     ap.add_argument("--status", required=True)
     ap.add_argument("--role", default="")
+    ap.add_argument("--pair", action="append", default=[],
+                    help="accept.py result (JSON) of a draft against the target, for the card's pair section")
     a = ap.parse_args()
     ex = os.path.join(HERE, a.export) if not os.path.isabs(a.export) else a.export
     out = os.path.join(ROOT, "models", a.name)
@@ -108,11 +110,33 @@ def main():
                  cfg["num_hidden_layers"] - 1, cfg["num_key_value_heads"], cfg["head_dim"])
              + "`model.onnx` is dynamically quantised: MatMul weights uint8 per output column (MatMulInteger), "
                "activations quantised at run time with one scale per token (so a token's logits do not depend on "
-               "the other tokens fed in the same call), and attention is computed row by row (one M=1 product per "
-               "query token). So a token's logits are bit-for-bit the same whether it is decoded alone, verified in "
-               "a block of several or part of a prefill (measured by the check: max difference %s), which keeps "
-               "greedy assisted decoding token-for-token equal to plain decoding.\n"
-             % ("%.3g" % served["step_invariance"] if "step_invariance" in served else "not measured"))
+               "the other tokens fed in the same call). ")
+    inv = served.get("step_invariance")
+    if inv == 0:
+        L[-1] += ("Attention is exported step-invariant (one M=1 product per query row, keys zero-padded and masked "
+                  "to a multiple of 64), so a token's logits are bit-for-bit the same whether it is decoded alone, "
+                  "verified in a block of several or part of a prefill (measured by the check: max difference 0), "
+                  "which keeps greedy assisted decoding token-for-token equal to plain decoding.\n")
+    else:
+        L[-1] += ("Attention is exported in the plain (faster) form: a token's logits may differ in the last bits "
+                  "between a one-token step and a multi-token call (measured: max difference %s). That is harmless "
+                  "for a draft (its proposals need not be reproducible; the target decides every token).\n"
+                  % ("%.3g" % inv if inv is not None else "not measured"))
+    if a.pair:
+        L.append("## The pair: kjv-draft assisting kjv-target\n")
+        L.append("Greedy per-token acceptance (`tools/models/accept.py`, torch fp32): for %d held-out prompts (the first "
+                 "third of verses from the held-out books), the target generates greedily up to %d tokens or `</s>`; "
+                 "acceptance is the share of those positions where the draft's argmax, given the same prefix, is the "
+                 "target's token. Mean accepted length at k = 5 is the expected number of tokens a greedy speculative "
+                 "round emits with 5 candidates (accepted candidates + the target's own token), computed from the "
+                 "per-position agreement.\n" % (json.load(open(a.pair[0]))["prompts"], json.load(open(a.pair[0])).get("max_new", 128)))
+        L.append("| draft | acceptance | positions | mean accepted length (k = 5) |")
+        L.append("| --- | --- | --- | --- |")
+        for pf in a.pair:
+            r = json.load(open(pf))
+            L.append("| %s | %.3f | %d | %.2f |" % (r.get("label", r["draft"]), r["acceptance"], r["positions"],
+                                                   r["tokens_per_target_call"]))
+        L.append("\nMeasured speed-ups of the served int8 pair are in `docs/benchmarks.md` (`tools/bench/assisted.sh`).\n")
     L.append("## Files\n")
     L.append("`SHA256SUMS` lists the sha256 of every other file here (`sha256sum -c SHA256SUMS`). Licence: the text is "
              "public domain (KJV); the weights are produced by this project's own code.\n")
