@@ -163,7 +163,8 @@ public class ModelRegistry {
     }
 
     /** The engines a model can run on ({@code tandem.target.engine}, {@code tandem.draft.engine}). */
-    static final java.util.List<String> ENGINES = java.util.List.of("onnxruntime", "openvino", "reference");
+    static final java.util.List<String> ENGINES = java.util.List.of("onnxruntime", "openvino", "reference",
+            "reference-offload");
 
     /** A loaded model and the engine description it is served with (shown in /v1/models). */
     record Opened(CausalLm lm, String engineName) {
@@ -179,7 +180,8 @@ public class ModelRegistry {
     /**
      * Opens {@code dir} on the named engine. The native runtimes are reached only through their
      * suppliers, so choosing {@code reference} (plain Java, weights read from the ONNX graph's
-     * initializers, see engine/reference) loads no native library.
+     * initializers, see engine/reference) loads no native library; {@code reference-offload} is the
+     * same engine with the weights left in the file, decoded a layer at a time.
      */
     static Opened open(String engine, ModelDirectory dir, java.util.function.Supplier<Opened> onnxruntime,
                        java.util.function.Supplier<Opened> openvino) {
@@ -187,6 +189,7 @@ public class ModelRegistry {
         return switch (engine) {
             case "openvino" -> openvino.get();
             case "reference" -> new Opened(ReferenceCausalLm.open(dir), "reference");
+            case "reference-offload" -> new Opened(ReferenceCausalLm.open(dir, true), "reference-offload");
             default -> onnxruntime.get();
         };
     }

@@ -118,7 +118,10 @@ public interface TandemConfig {
         /** Id the model is served under; defaults to the directory's name. */
         Optional<String> id();
 
-        /** Inference engine: onnxruntime (the default), openvino, or reference (plain Java, engine/reference). */
+        /**
+         * Inference engine: onnxruntime (the default), openvino, reference (plain Java, engine/reference),
+         * or reference-offload (the same, weights read from the file a layer at a time).
+         */
         Optional<String> engine();
 
         /**

@@ -50,6 +50,8 @@ class EngineContractTest {
                 OpenVinoOptions.defaults()));
         // plain Java, weights read from the graph's initializers (engine/reference)
         ENGINES.put("reference", ReferenceCausalLm::open);
+        // the same, weights left in the file and decoded a layer at a time (offload mode)
+        ENGINES.put("reference-offload", d -> ReferenceCausalLm.open(d, true));
     }
 
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or the reason it could not load

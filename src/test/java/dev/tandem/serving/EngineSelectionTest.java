@@ -32,6 +32,22 @@ class EngineSelectionTest {
     }
 
     @Test
+    void referenceOffloadOpensTheSameEngineWithTheWeightsLeftInTheFile() {
+        ModelDirectory dir = ModelDirectory.open(Path.of("models/kjv-draft"));
+        ModelRegistry.Opened opened = ModelRegistry.open("reference-offload", dir, NOT_THIS, NOT_THIS);
+        assertEquals("reference-offload", opened.engineName());
+        try (var lm = opened.lm(); var normal = ReferenceCausalLm.open(dir)) {
+            assertTrue(lm instanceof ReferenceCausalLm r && r.offloaded());
+            assertEquals(dir.config().shape(), lm.shape());
+            assertTrue(lm.supportsRollback());
+            try (KvCache cache = lm.newCache(); KvCache expected = normal.newCache()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(normal.forward(expected, 1).row(0),
+                        lm.forward(cache, 1).row(0));
+            }
+        }
+    }
+
+        @Test
     void theOtherNamesReachTheirRuntimesAndUnknownNamesAreRefusedListingTheChoices() {
         ModelDirectory dir = ModelDirectory.open(Path.of("models/kjv-draft"));
         ModelRegistry.Opened marker = new ModelRegistry.Opened(null, "x");
@@ -39,6 +55,7 @@ class EngineSelectionTest {
         assertEquals(marker, ModelRegistry.open("openvino", dir, NOT_THIS, () -> marker));
         var e = assertThrows(IllegalArgumentException.class, () -> ModelRegistry.open("llamacpp", dir, NOT_THIS, NOT_THIS));
         assertTrue(e.getMessage().contains("unknown engine 'llamacpp'"), e.getMessage());
-        assertTrue(e.getMessage().endsWith("(available: onnxruntime, openvino, reference)"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("(available: onnxruntime, openvino, reference, reference-offload)"),
+                e.getMessage());
     }
 }

@@ -88,6 +88,95 @@ public final class Llama2cCheckpoint {
         return new LlamaWeights(c, emb, ls, rmsFinal, cls);
     }
 
+    /**
+     * The same checkpoint for the offload mode ({@link LayeredWeights}): only the header is read
+     * here; each array's place in the file follows from it, and a layer (its rows of rms_att, wq, wk,
+     * wv, wo, rms_ffn, w1, w2, w3), the head (rms_final and the classifier: the embedding table when
+     * tied) or one embedding row is read from the file each time it is used.
+     */
+    public static LayeredWeights offload(Path file) {
+        long size;
+        ByteBuffer header = ByteBuffer.allocate(28).order(ByteOrder.LITTLE_ENDIAN);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            size = ch.size();
+            while (header.hasRemaining() && ch.read(header) >= 0) {
+                // read the whole header
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
+        }
+        header.flip();
+        LlamaConfig c;
+        boolean tied;
+        try {
+            if (header.remaining() < 28) {
+                throw new IllegalArgumentException("shorter than the 28-byte header");
+            }
+            int dim = header.getInt();
+            int hidden = header.getInt();
+            int layers = header.getInt();
+            int heads = header.getInt();
+            int kvHeads = header.getInt();
+            int vocabField = header.getInt();
+            int seqLen = header.getInt();
+            tied = vocabField > 0;
+            if (heads <= 0 || dim % heads != 0) {
+                throw new IllegalArgumentException("dim " + dim + " does not divide into " + heads + " heads");
+            }
+            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, Math.abs(vocabField), seqLen, 1e-5f,
+                    10000f, LlamaConfig.Rotary.PAIRWISE);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": not a llama2.c checkpoint: " + e, e);
+        }
+        int dim = c.dim();
+        int hidden = c.hiddenDim();
+        int kvDim = c.kvDim();
+        int nl = c.layers();
+        int vocab = c.vocabSize();
+        // byte offsets of the arrays, in file order
+        long at = 28;
+        long embedding = at;
+        long rmsAtt = embedding + 4L * vocab * dim;
+        long wq = rmsAtt + 4L * nl * dim;
+        long wk = wq + 4L * nl * dim * dim;
+        long wv = wk + 4L * nl * kvDim * dim;
+        long wo = wv + 4L * nl * kvDim * dim;
+        long rmsFfn = wo + 4L * nl * dim * dim;
+        long w1 = rmsFfn + 4L * nl * dim;
+        long w2 = w1 + 4L * nl * hidden * dim;
+        long w3 = w2 + 4L * nl * dim * hidden;
+        long rmsFinal = w3 + 4L * nl * hidden * dim;
+        long freqs = rmsFinal + 4L * dim;
+        long wcls = tied ? embedding : freqs + 4L * c.maxContext() * c.headDim();
+        long end = freqs + 4L * c.maxContext() * c.headDim() + (tied ? 0 : 4L * vocab * dim);
+        if (end != size) {
+            throw new IllegalArgumentException(file + ": not a llama2.c checkpoint: the header " + c + " needs "
+                    + (end - 28) / 4 + " float32 values after it, the file has " + (size - 28) / 4);
+        }
+        java.util.List<LayeredWeights.Piece<LlamaWeights.Layer>> pieces = new java.util.ArrayList<>();
+        for (int l = 0; l < nl; l++) {
+            int i = l;
+            // a layer's rows lie in every array: the piece spans from its rms_att row to its w3 rows
+            pieces.add(new LayeredWeights.Piece<>(rmsAtt + 4L * i * dim, w3 + 4L * (i + 1) * hidden * dim, w ->
+                    new LlamaWeights.Layer(w.floats(rmsAtt + 4L * i * dim, dim),
+                            new Matrix.F32(w.floats(wq + 4L * i * dim * dim, dim * dim), dim, dim),
+                            new Matrix.F32(w.floats(wk + 4L * i * kvDim * dim, kvDim * dim), kvDim, dim),
+                            new Matrix.F32(w.floats(wv + 4L * i * kvDim * dim, kvDim * dim), kvDim, dim),
+                            new Matrix.F32(w.floats(wo + 4L * i * dim * dim, dim * dim), dim, dim),
+                            w.floats(rmsFfn + 4L * i * dim, dim),
+                            new Matrix.F32(w.floats(w1 + 4L * i * hidden * dim, hidden * dim), hidden, dim),
+                            new Matrix.F32(w.floats(w2 + 4L * i * dim * hidden, dim * hidden), dim, hidden),
+                            new Matrix.F32(w.floats(w3 + 4L * i * hidden * dim, hidden * dim), hidden, dim))));
+        }
+        LayeredWeights.Piece<LayeredWeights.Head> head = new LayeredWeights.Piece<>(Math.min(rmsFinal, wcls),
+                Math.max(rmsFinal + 4L * dim, wcls + 4L * vocab * dim), w -> new LayeredWeights.Head(
+                        w.floats(rmsFinal, dim), new Matrix.F32(w.floats(wcls, vocab * dim), vocab, dim)));
+        return new LayeredWeights(c, file, pieces, head, token -> {
+            long row = embedding + 4L * token * dim;
+            return new LayeredWeights.Piece<>(row, row + 4L * dim, w -> new Embedding.F32(w.floats(row, dim), 1, dim));
+        }).validated();
+    }
+
     private static float[] take(FloatBuffer f, int n) {
         float[] out = new float[n];
         f.get(out);

@@ -19,16 +19,26 @@ public record LlamaWeights(LlamaConfig config, Embedding embedding, Layer[] laye
                 embedding.dim(), c.vocabSize(), c.dim());
         check(layers.length == c.layers(), "layer count", layers.length, 0, c.layers(), 0);
         for (Layer l : layers) {
-            check(l.attnNorm().length == c.dim() && l.ffnNorm().length == c.dim(), "norm", l.attnNorm().length,
-                    l.ffnNorm().length, c.dim(), c.dim());
-            shape(l.wq(), c.qDim(), c.dim(), "wq (q_proj)");
-            shape(l.wk(), c.kvDim(), c.dim(), "wk (k_proj)");
-            shape(l.wv(), c.kvDim(), c.dim(), "wv (v_proj)");
-            shape(l.wo(), c.dim(), c.qDim(), "wo (o_proj)");
-            shape(l.w1(), c.hiddenDim(), c.dim(), "w1 (gate_proj)");
-            shape(l.w3(), c.hiddenDim(), c.dim(), "w3 (up_proj)");
-            shape(l.w2(), c.dim(), c.hiddenDim(), "w2 (down_proj)");
+            checkLayer(c, l);
         }
+        checkHead(c, finalNorm, classifier);
+    }
+
+    /** Refuses a layer whose sizes differ from the config's. */
+    static void checkLayer(LlamaConfig c, Layer l) {
+        check(l.attnNorm().length == c.dim() && l.ffnNorm().length == c.dim(), "norm", l.attnNorm().length,
+                l.ffnNorm().length, c.dim(), c.dim());
+        shape(l.wq(), c.qDim(), c.dim(), "wq (q_proj)");
+        shape(l.wk(), c.kvDim(), c.dim(), "wk (k_proj)");
+        shape(l.wv(), c.kvDim(), c.dim(), "wv (v_proj)");
+        shape(l.wo(), c.dim(), c.qDim(), "wo (o_proj)");
+        shape(l.w1(), c.hiddenDim(), c.dim(), "w1 (gate_proj)");
+        shape(l.w3(), c.hiddenDim(), c.dim(), "w3 (up_proj)");
+        shape(l.w2(), c.dim(), c.hiddenDim(), "w2 (down_proj)");
+    }
+
+    /** Refuses a final norm or classifier whose sizes differ from the config's. */
+    static void checkHead(LlamaConfig c, float[] finalNorm, Matrix classifier) {
         check(finalNorm.length == c.dim(), "final norm", finalNorm.length, 0, c.dim(), 0);
         shape(classifier, c.vocabSize(), c.dim(), "classifier (lm_head)");
     }

@@ -31,8 +31,28 @@ public final class OnnxFile {
     public static final int INT32 = 6;
     public static final int INT64 = 7;
 
-    /** An initializer (or a Constant node's value). The data is a little-endian view of the file. */
-    public record Tensor(String name, long[] dims, int dataType, ByteBuffer raw, float[] floatData, long[] intData) {
+    /**
+     * An initializer (or a Constant node's value). The data is a little-endian view of the file.
+     *
+     * @param rawOffset where {@code raw} starts in the file (-1 without raw_data): the offload mode maps
+     *                  that byte range again when it needs the values ({@link #at})
+     */
+    public record Tensor(String name, long[] dims, int dataType, ByteBuffer raw, float[] floatData, long[] intData,
+                         long rawOffset) {
+
+        /** This tensor with its raw_data read from {@code window}, a mapping of the file's bytes from {@code start}. */
+        Tensor at(java.lang.foreign.MemorySegment window, long start) {
+            if (rawOffset < 0) {
+                return this;
+            }
+            ByteBuffer b = window.asSlice(rawOffset - start, raw.capacity()).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            return new Tensor(name, dims, dataType, b, floatData, intData, rawOffset);
+        }
+
+        /** The byte range [rawOffset, rawEnd) of raw_data in the file. */
+        long rawEnd() {
+            return rawOffset < 0 ? -1 : rawOffset + raw.capacity();
+        }
 
         public long size() {
             long n = 1;
@@ -144,7 +164,27 @@ public final class OnnxFile {
         }
     }
 
+    /**
+     * Parses {@code file} from a read-only mapping in {@code arena} instead of reading it: tensors'
+     * raw_data stay views of the mapping (untouched pages are not read), valid while the arena is open.
+     */
+    public static OnnxFile map(Path file, java.lang.foreign.Arena arena) {
+        ByteBuffer model;
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            model = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena).asByteBuffer();
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
+        }
+        try {
+            return parse(file, model);
+        } catch (IllegalArgumentException | IndexOutOfBoundsException | java.nio.BufferUnderflowException e) {
+            throw new IllegalArgumentException(file + ": not a readable ONNX model: " + e.getMessage(), e);
+        }
+    }
+
     static OnnxFile parse(Path file, ByteBuffer model) {
+        // the file offset of a slice: its address minus the file's (heap buffers: offsets in the array)
+        long base = java.lang.foreign.MemorySegment.ofBuffer(model).address();
         ByteBuffer graph = null;
         for (Reader r = new Reader(model); r.more(); ) {
             int field = r.tag();
@@ -163,9 +203,9 @@ public final class OnnxFile {
         List<String> outputs = new ArrayList<>();
         for (Reader r = new Reader(graph); r.more(); ) {
             switch (r.tag()) {
-                case 1 -> nodes.add(node(r.bytes()));
+                case 1 -> nodes.add(node(r.bytes(), base));
                 case 5 -> {
-                    Tensor t = tensor(r.bytes());
+                    Tensor t = tensor(r.bytes(), base);
                     inits.put(t.name(), t);
                 }
                 case 11 -> inputs.add(valueInfoName(r.bytes()));
@@ -225,7 +265,7 @@ public final class OnnxFile {
         return name;
     }
 
-    private static Node node(ByteBuffer b) {
+    private static Node node(ByteBuffer b, long base) {
         String name = "";
         String op = "";
         List<String> in = new ArrayList<>();
@@ -238,7 +278,7 @@ public final class OnnxFile {
                 case 3 -> name = r.string();
                 case 4 -> op = r.string();
                 case 5 -> {
-                    Attribute a = attribute(r.bytes());
+                    Attribute a = attribute(r.bytes(), base);
                     attrs.put(a.name(), a);
                 }
                 default -> r.skip();
@@ -247,7 +287,7 @@ public final class OnnxFile {
         return new Node(name, op, List.copyOf(in), List.copyOf(out), attrs);
     }
 
-    private static Attribute attribute(ByteBuffer b) {
+    private static Attribute attribute(ByteBuffer b, long base) {
         String name = "";
         float f = 0;
         long i = 0;
@@ -261,7 +301,7 @@ public final class OnnxFile {
                 case 2 -> f = r.fixed32Float();
                 case 3 -> i = r.varint();
                 case 4 -> s = r.string();
-                case 5 -> t = tensor(r.bytes());
+                case 5 -> t = tensor(r.bytes(), base);
                 case 7 -> r.repeatedFloat(floats);
                 case 8 -> r.repeatedVarint(ints);
                 default -> r.skip();
@@ -274,7 +314,7 @@ public final class OnnxFile {
         return new Attribute(name, f, i, s, t, fa, ints.stream().mapToLong(Long::longValue).toArray());
     }
 
-    private static Tensor tensor(ByteBuffer b) {
+    private static Tensor tensor(ByteBuffer b, long base) {
         String name = "";
         List<Long> dims = new ArrayList<>();
         int type = 0;
@@ -305,7 +345,8 @@ public final class OnnxFile {
             }
         }
         long[] id = ints.isEmpty() ? null : ints.stream().mapToLong(Long::longValue).toArray();
-        return new Tensor(name, dims.stream().mapToLong(Long::longValue).toArray(), type, raw, fd, id);
+        long rawOffset = raw == null ? -1 : java.lang.foreign.MemorySegment.ofBuffer(raw).address() - base;
+        return new Tensor(name, dims.stream().mapToLong(Long::longValue).toArray(), type, raw, fd, id, rawOffset);
     }
 
     /** Protobuf wire format over a buffer slice: tags, varints, fixed32/64, length-delimited. */

@@ -5,12 +5,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.engine.reference.OnnxFile.Node;
 import dev.tandem.engine.reference.OnnxFile.Tensor;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
+import java.util.function.Function;
+import java.util.function.UnaryOperator;
 import java.util.regex.Pattern;
 
 /**
@@ -52,17 +55,114 @@ public final class OnnxLlama {
     }
 
     public static LlamaWeights load(Path graph, Path configJson) {
+        LlamaConfig c = config(configJson);
+        OnnxFile onnx = OnnxFile.read(graph);
+        try {
+            return new OnnxLlama.Reader(onnx, c).parts().weights();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(graph + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The same weights for the offload mode ({@link LayeredWeights}): the graph is parsed from a
+     * mapping of the file (raw_data is not read), each weight is remembered by its byte range, and a
+     * layer, the head or an embedding row is decoded from the file each time it is used, by the same
+     * code as {@link #load}. Every piece is decoded once here, one at a time, to check its shapes.
+     */
+    public static LayeredWeights offload(Path graph, Path configJson) {
+        LlamaConfig c = config(configJson);
+        Parts parts;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            parts = new OnnxLlama.Reader(OnnxFile.map(graph, arena), c).parts();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(graph + ": " + e.getMessage(), e);
+        }
+        return parts.layered(graph).validated();
+    }
+
+    private static LlamaConfig config(Path configJson) {
         JsonNode cfg;
         try {
             cfg = new ObjectMapper().readTree(configJson.toFile());
         } catch (IOException e) {
             throw new IllegalArgumentException(configJson + ": cannot read: " + e.getMessage(), e);
         }
-        OnnxFile onnx = OnnxFile.read(graph);
-        try {
-            return new OnnxLlama.Reader(onnx, config(cfg, configJson)).weights();
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(graph + ": " + e.getMessage(), e);
+        return config(cfg, configJson);
+    }
+
+    /** A value computed from some tensors of the graph; {@code bind} gives each tensor its bytes (identity in the normal mode). */
+    record Part<T>(List<Tensor> tensors, Function<List<Tensor>, T> build) {
+        T build(UnaryOperator<Tensor> bind) {
+            return build.apply(tensors.stream().map(bind).toList());
+        }
+    }
+
+    /** One decoder layer's parts (w1 = gate_proj, w2 = down_proj, w3 = up_proj). */
+    record LayerParts(Part<float[]> attnNorm, Part<Matrix> wq, Part<Matrix> wk, Part<Matrix> wv, Part<Matrix> wo,
+                      Part<float[]> ffnNorm, Part<Matrix> w1, Part<Matrix> w2, Part<Matrix> w3) {
+        List<Tensor> tensors() {
+            return java.util.stream.Stream.of(attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3)
+                    .flatMap(p -> p.tensors().stream()).toList();
+        }
+
+        LlamaWeights.Layer build(UnaryOperator<Tensor> bind) {
+            return new LlamaWeights.Layer(attnNorm.build(bind), wq.build(bind), wk.build(bind), wv.build(bind),
+                    wo.build(bind), ffnNorm.build(bind), w1.build(bind), w2.build(bind), w3.build(bind));
+        }
+    }
+
+    /**
+     * The embedding table (float32, or uint8 with a zero point and scale per row, which are read at
+     * once: 2 x vocab floats).
+     */
+    record EmbeddingPart(Tensor table, float[] zeroPoint, float[] scale, int vocab, int dim) {
+        Embedding build() {
+            return table.dataType() == OnnxFile.FLOAT ? new Embedding.F32(table.floats(), vocab, dim)
+                    : new Embedding.U8(table.bytes(), scale, zeroPoint, vocab, dim);
+        }
+
+        /** Token {@code token}'s row alone, as a one-row embedding (same arithmetic as the whole table's). */
+        LayeredWeights.Piece<Embedding> row(int token) {
+            boolean f32 = table.dataType() == OnnxFile.FLOAT;
+            long width = (f32 ? 4L : 1L) * dim;
+            long start = table.rawOffset() + token * width;
+            return new LayeredWeights.Piece<>(start, start + width, w -> {
+                ByteBuffer b = w.bytes(start, width);
+                if (f32) {
+                    float[] row = new float[dim];
+                    b.asFloatBuffer().get(row);
+                    return new Embedding.F32(row, 1, dim);
+                }
+                byte[] row = new byte[dim];
+                b.get(row);
+                return new Embedding.U8(row, new float[] {scale[token]}, new float[] {zeroPoint[token]}, 1, dim);
+            });
+        }
+    }
+
+    /** Every weight of the graph, not yet decoded. */
+    record Parts(LlamaConfig config, EmbeddingPart embedding, List<LayerParts> layers, Part<float[]> finalNorm,
+                 Part<Matrix> classifier) {
+        LlamaWeights weights() {
+            UnaryOperator<Tensor> asIs = UnaryOperator.identity();
+            return new LlamaWeights(config, embedding.build(),
+                    layers.stream().map(l -> l.build(asIs)).toArray(LlamaWeights.Layer[]::new),
+                    finalNorm.build(asIs), classifier.build(asIs));
+        }
+
+        LayeredWeights layered(Path file) {
+            if (embedding.table().rawOffset() < 0) {
+                throw new IllegalArgumentException(file + ": the embedding table is not stored as raw_data: the offload mode"
+                        + " reads its rows from the file");
+            }
+            List<LayeredWeights.Piece<LlamaWeights.Layer>> pieces = layers.stream()
+                    .map(l -> LayeredWeights.Piece.over(l.tensors(), w -> l.build(w::bind))).toList();
+            List<Tensor> headTensors = new ArrayList<>(finalNorm.tensors());
+            headTensors.addAll(classifier.tensors());
+            LayeredWeights.Piece<LayeredWeights.Head> head = LayeredWeights.Piece.over(headTensors,
+                    w -> new LayeredWeights.Head(finalNorm.build(w::bind), classifier.build(w::bind)));
+            return new LayeredWeights(config, file, pieces, head, embedding::row);
         }
     }
 
@@ -100,15 +200,16 @@ public final class OnnxLlama {
             }
         }
 
-        LlamaWeights weights() {
+        Parts parts() {
             if (onnx.nodes().stream().noneMatch(n -> n.opType().equals("Neg"))) {
                 throw new IllegalArgumentException("no rotate_half (Neg) in the graph: only the Hugging Face rotary layout is"
                         + " understood");
             }
-            Matrix[][] proj = new Matrix[c.layers()][PROJECTIONS.size()];
-            Matrix classifier = null;
+            @SuppressWarnings("unchecked")
+            Part<Matrix>[][] proj = new Part[c.layers()][PROJECTIONS.size()];
+            Part<Matrix> classifier = null;
             for (Node n : onnx.nodes()) {
-                Matrix m = switch (n.opType()) {
+                Part<Matrix> m = switch (n.opType()) {
                     case "MatMul" -> floatProduct(n);
                     case "MatMulInteger" -> int8Product(n);
                     default -> null;
@@ -135,32 +236,34 @@ public final class OnnxLlama {
             if (classifier == null) {
                 throw new IllegalArgumentException("no classifier (lm_head) product with a constant weight");
             }
-            LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.layers()];
+            List<LayerParts> layers = new ArrayList<>();
             for (int l = 0; l < c.layers(); l++) {
                 for (int p = 0; p < PROJECTIONS.size(); p++) {
                     if (proj[l][p] == null) {
                         throw new IllegalArgumentException("no " + PROJECTIONS.get(p) + " product found for layer " + l);
                     }
                 }
-                layers[l] = new LlamaWeights.Layer(norm("layers." + l + ".input_layernorm.weight"),
+                layers.add(new LayerParts(norm("layers." + l + ".input_layernorm.weight"),
                         proj[l][0], proj[l][1], proj[l][2], proj[l][3],
                         norm("layers." + l + ".post_attention_layernorm.weight"),
-                        proj[l][4], proj[l][6], proj[l][5]);
+                        proj[l][4], proj[l][6], proj[l][5]));
             }
-            return new LlamaWeights(c, embedding(), layers, norm("norm.weight"), classifier);
+            return new Parts(c, embedding(), List.copyOf(layers), norm("norm.weight"), classifier);
         }
 
         /** A float32 MatMul by a constant [in][out] weight, or null if the weight is computed (attention). */
-        private Matrix floatProduct(Node n) {
+        private Part<Matrix> floatProduct(Node n) {
             Tensor b = onnx.constant(n.input(1));
             if (b == null || b.dims().length != 2 || b.dataType() != OnnxFile.FLOAT) {
                 return null;
             }
-            return Matrix.F32.fromInOut(b.floats(), (int) b.dims()[0], (int) b.dims()[1]);
+            int in = (int) b.dims()[0];
+            int out = (int) b.dims()[1];
+            return new Part<>(List.of(b), t -> Matrix.F32.fromInOut(t.get(0).floats(), in, out));
         }
 
         /** tandem's int8 product: MatMulInteger(xq, Wq, 128, Wzp) -> Cast -> Mul(xs) -> Mul(Wscale). */
-        private Matrix int8Product(Node n) {
+        private Part<Matrix> int8Product(Node n) {
             Tensor b = onnx.constant(n.input(1));
             if (b == null || b.dims().length != 2) {
                 return null;
@@ -182,7 +285,8 @@ public final class OnnxLlama {
             Tensor scale = onnx.constant(scaleName);
             require(scale != null && scale.size() == out && scale.dataType() == OnnxFile.FLOAT, n,
                     "no constant float scale per output column after the Cast and the activation-scale Mul");
-            return Matrix.U8.fromInOut(b.bytes(), wZero.bytes(), scale.floats(), in, out);
+            return new Part<>(List.of(b, wZero, scale),
+                    t -> Matrix.U8.fromInOut(t.get(0).bytes(), t.get(1).bytes(), t.get(2).floats(), in, out));
         }
 
         /** xq = Cast(Clip(Add(Round(Div(x, xs)), 128))) with xs = Div(Max(ReduceMax(Abs(x)), eps), 127). */
@@ -222,7 +326,7 @@ public final class OnnxLlama {
             return users.get(0);
         }
 
-        private Embedding embedding() {
+        private EmbeddingPart embedding() {
             for (Node n : onnx.nodes()) {
                 if (!n.opType().equals("Gather") || !n.input(1).equals("input_ids")) {
                     continue;
@@ -233,7 +337,7 @@ public final class OnnxLlama {
                 }
                 int vocab = (int) t.dims()[0];
                 if (t.dataType() == OnnxFile.FLOAT) {
-                    return new Embedding.F32(t.floats(), vocab, c.dim());
+                    return new EmbeddingPart(t, null, null, vocab, c.dim());
                 }
                 if (t.dataType() == OnnxFile.UINT8) {
                     // Cast -> Sub(zero point gathered per row) -> Mul(scale gathered per row)
@@ -243,7 +347,7 @@ public final class OnnxLlama {
                     float[] zp = gatheredRows(sub.input(1), vocab, n);
                     float[] scale = gatheredRows(mul.input(0).equals(sub.outputs().get(0)) ? mul.input(1) : mul.input(0),
                             vocab, n);
-                    return new Embedding.U8(t.bytes(), scale, zp, vocab, c.dim());
+                    return new EmbeddingPart(t, zp, scale, vocab, c.dim());
                 }
             }
             throw new IllegalArgumentException("no embedding: no Gather of a constant [vocab, " + c.dim() + "] table by input_ids");
@@ -260,7 +364,7 @@ public final class OnnxLlama {
             return t.floats();
         }
 
-        private float[] norm(String suffix) {
+        private Part<float[]> norm(String suffix) {
             List<Tensor> found = onnx.initializers().values().stream()
                     .filter(t -> t.name().endsWith(suffix) && (suffix.startsWith("layers.") || !t.name().contains("layers.")))
                     .toList();
@@ -268,7 +372,7 @@ public final class OnnxLlama {
                 throw new IllegalArgumentException(found.isEmpty() ? "no initializer named '*" + suffix + "'"
                         : "several initializers end with '" + suffix + "': " + found.stream().map(Tensor::name).toList());
             }
-            return found.get(0).floats();
+            return new Part<>(List.of(found.get(0)), t -> t.get(0).floats());
         }
 
         private static void require(boolean ok, Node n, String message) {

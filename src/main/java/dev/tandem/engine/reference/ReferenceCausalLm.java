@@ -24,9 +24,20 @@ import java.util.Arrays;
  * just forgets the positions at the end. Products of large matrices split their rows over the
  * common fork-join pool; everything else runs on the calling thread. Thread-safe for calls on
  * different caches.
+ *
+ * <p>Offload (layered) mode ({@link LayeredWeights}, engine {@code reference-offload}): the weights
+ * stay in the file and each forward call decodes one piece at a time (a token's embedding row, then
+ * each layer, then the final norm and classifier), uses it for all the tokens fed, and drops it
+ * before the next, so about one layer's decoded weights are reachable at once. The tokens go
+ * through the model layer by layer instead of token by token; each token meets exactly the same
+ * operations in the same order (a layer's keys and values of earlier positions are written before
+ * a later position reads them), so the logits are bit-identical to the normal mode's.
  */
 public final class ReferenceCausalLm implements CausalLm {
+    /** All weights, decoded (normal mode), or null. */
     private final LlamaWeights w;
+    /** The weights left in the file (offload mode), or null. */
+    private final LayeredWeights layered;
     private final LlamaConfig c;
     private final ModelShape shape;
     /** cos and sin of every (position, frequency) pair: {@code [maxContext][headDim / 2]}. */
@@ -34,8 +45,18 @@ public final class ReferenceCausalLm implements CausalLm {
     private final float[] ropeSin;
 
     public ReferenceCausalLm(LlamaWeights weights) {
+        this(weights, null, weights.config());
+    }
+
+    /** The offload (layered) mode: weights decoded from the file a piece at a time, on every forward call. */
+    public ReferenceCausalLm(LayeredWeights weights) {
+        this(null, weights, weights.config());
+    }
+
+    private ReferenceCausalLm(LlamaWeights weights, LayeredWeights layered, LlamaConfig config) {
         this.w = weights;
-        this.c = weights.config();
+        this.layered = layered;
+        this.c = config;
         this.shape = new ModelShape(c.vocabSize(), c.maxContext(), c.layers(), c.kvHeads(), c.headDim(), 4);
         int half = c.headDim() / 2;
         this.ropeCos = new float[c.maxContext() * half];
@@ -56,15 +77,21 @@ public final class ReferenceCausalLm implements CausalLm {
      * sizes and constants from its {@code config.json} ({@link OnnxLlama}).
      */
     public static ReferenceCausalLm open(ModelDirectory dir) {
+        return open(dir, false);
+    }
+
+    /** As {@link #open(ModelDirectory)}; {@code offload} leaves the weights in the file (layered mode). */
+    public static ReferenceCausalLm open(ModelDirectory dir, boolean offload) {
         if (dir.graph().getFileName().toString().endsWith(".xml")) {
             throw new IllegalArgumentException(dir.graph() + ": is an OpenVINO IR, which the reference engine cannot read:"
                     + " serve it with engine=openvino, or point the model directory at an ONNX export");
         }
-        ReferenceCausalLm lm = openOnnx(dir.graph(), dir.dir().resolve("config.json"));
+        ReferenceCausalLm lm = openOnnx(dir.graph(), dir.dir().resolve("config.json"), offload);
         ModelShape expected = dir.config().shape();
         if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() != expected.maxContext()
                 || lm.shape().layers() != expected.layers() || lm.shape().kvHeads() != expected.kvHeads()
                 || lm.shape().headDim() != expected.headDim()) {
+            lm.close();
             throw new IllegalArgumentException(dir.graph() + ": the weights give " + lm.shape() + " but config.json says "
                     + expected);
         }
@@ -73,16 +100,41 @@ public final class ReferenceCausalLm implements CausalLm {
 
     /** A llama2.c checkpoint ({@code .bin}, "legacy" format). */
     public static ReferenceCausalLm openLlama2c(Path checkpoint) {
-        return new ReferenceCausalLm(Llama2cCheckpoint.load(checkpoint));
+        return openLlama2c(checkpoint, false);
+    }
+
+    /** As {@link #openLlama2c(Path)}; {@code offload} leaves the weights in the file (layered mode). */
+    public static ReferenceCausalLm openLlama2c(Path checkpoint, boolean offload) {
+        return offload ? new ReferenceCausalLm(Llama2cCheckpoint.offload(checkpoint))
+                : new ReferenceCausalLm(Llama2cCheckpoint.load(checkpoint));
     }
 
     /** An ONNX graph in the Optimum layout, with the {@code config.json} beside it. */
     public static ReferenceCausalLm openOnnx(Path graph, Path configJson) {
-        return new ReferenceCausalLm(OnnxLlama.load(graph, configJson));
+        return openOnnx(graph, configJson, false);
     }
 
+    /** As {@link #openOnnx(Path, Path)}; {@code offload} leaves the weights in the file (layered mode). */
+    public static ReferenceCausalLm openOnnx(Path graph, Path configJson, boolean offload) {
+        return offload ? new ReferenceCausalLm(OnnxLlama.offload(graph, configJson))
+                : new ReferenceCausalLm(OnnxLlama.load(graph, configJson));
+    }
+
+    /** The decoded weights (normal mode only: an offloaded model has none resident). */
     public LlamaWeights weights() {
+        if (w == null) {
+            throw new IllegalStateException("offload mode: the weights stay in " + layered.file());
+        }
         return w;
+    }
+
+    public LlamaConfig config() {
+        return c;
+    }
+
+    /** True in the offload (layered) mode. */
+    public boolean offloaded() {
+        return layered != null;
     }
 
     @Override
@@ -103,9 +155,13 @@ public final class ReferenceCausalLm implements CausalLm {
         int total = GraphChecks.checkStep(shape, cache.length, tokens, offset, length);
         cache.ensureOpen();
         cache.ensureCapacity(total, length);
-        for (int i = 0; i < length; i++) {
-            forwardOne(cache, tokens[offset + i], cache.length, cache.logits, i * c.vocabSize());
-            cache.length++;
+        if (layered != null) {
+            forwardLayered(cache, tokens, offset, length);
+        } else {
+            for (int i = 0; i < length; i++) {
+                forwardOne(cache, tokens[offset + i], cache.length, cache.logits, i * c.vocabSize());
+                cache.length++;
+            }
         }
         return new Logits(FloatBuffer.wrap(cache.logits, 0, length * c.vocabSize()).asReadOnlyBuffer(), length,
                 c.vocabSize());
@@ -116,29 +172,63 @@ public final class ReferenceCausalLm implements CausalLm {
         float[] x = s.x;
         w.embedding().lookup(token, x);
         for (int l = 0; l < c.layers(); l++) {
-            LlamaWeights.Layer layer = w.layers()[l];
-            // attention block
-            rmsnorm(s.xb, x, layer.attnNorm(), c.eps());
-            layer.wq().multiply(s.xb, s.q);
-            layer.wk().multiply(s.xb, s.k);
-            layer.wv().multiply(s.xb, s.v);
-            rope(s.q, c.heads(), pos);
-            rope(s.k, c.kvHeads(), pos);
-            System.arraycopy(s.k, 0, s.keys[l], pos * c.kvDim(), c.kvDim());
-            System.arraycopy(s.v, 0, s.values[l], pos * c.kvDim(), c.kvDim());
-            attention(s, l, pos);
-            layer.wo().multiply(s.attOut, s.xb2);
-            add(x, s.xb2);
-            // feed-forward block
-            rmsnorm(s.xb, x, layer.ffnNorm(), c.eps());
-            layer.w1().multiply(s.xb, s.hb);
-            layer.w3().multiply(s.xb, s.hb2);
-            swiglu(s.hb, s.hb2);
-            layer.w2().multiply(s.hb, s.xb2);
-            add(x, s.xb2);
+            layer(s, w.layers()[l], l, pos, x);
         }
-        rmsnorm(s.xb, x, w.finalNorm(), c.eps());
-        w.classifier().multiply(s.xb, s.row);
+        classify(s, x, w.finalNorm(), w.classifier(), out, at);
+    }
+
+    /**
+     * The offload mode's forward: the fed tokens go through one piece of the model at a time, each
+     * piece decoded from the file, used for every token and dropped before the next is decoded.
+     */
+    private void forwardLayered(Cache s, int[] tokens, int offset, int length) {
+        float[][] xs = new float[length][c.dim()];
+        for (int i = 0; i < length; i++) {
+            layered.embed(tokens[offset + i], xs[i]);
+        }
+        LlamaWeights.Layer layer = null;
+        for (int l = 0; l < c.layers(); l++) {
+            layer = null;  // the previous layer is unreachable while this one is decoded
+            layer = layered.layer(l);
+            for (int i = 0; i < length; i++) {
+                layer(s, layer, l, s.length + i, xs[i]);
+            }
+        }
+        layer = null;
+        LayeredWeights.Head head = layered.head();
+        for (int i = 0; i < length; i++) {
+            classify(s, xs[i], head.finalNorm(), head.classifier(), s.logits, i * c.vocabSize());
+        }
+        s.length += length;
+    }
+
+    /** Decoder layer {@code l} on the residual stream {@code x} of the token at {@code pos} (writes its keys and values). */
+    private void layer(Cache s, LlamaWeights.Layer layer, int l, int pos, float[] x) {
+        // attention block
+        rmsnorm(s.xb, x, layer.attnNorm(), c.eps());
+        layer.wq().multiply(s.xb, s.q);
+        layer.wk().multiply(s.xb, s.k);
+        layer.wv().multiply(s.xb, s.v);
+        rope(s.q, c.heads(), pos);
+        rope(s.k, c.kvHeads(), pos);
+        System.arraycopy(s.k, 0, s.keys[l], pos * c.kvDim(), c.kvDim());
+        System.arraycopy(s.v, 0, s.values[l], pos * c.kvDim(), c.kvDim());
+        attention(s, l, pos);
+        layer.wo().multiply(s.attOut, s.xb2);
+        add(x, s.xb2);
+        // feed-forward block
+        rmsnorm(s.xb, x, layer.ffnNorm(), c.eps());
+        layer.w1().multiply(s.xb, s.hb);
+        layer.w3().multiply(s.xb, s.hb2);
+        swiglu(s.hb, s.hb2);
+        layer.w2().multiply(s.hb, s.xb2);
+        add(x, s.xb2);
+    }
+
+    /** The logits of the residual stream {@code x}, into {@code out[at..]}. */
+    private void classify(Cache s, float[] x, float[] finalNorm, Matrix classifier, float[] out, int at) {
+        rmsnorm(s.xb, x, finalNorm, c.eps());
+        classifier.multiply(s.xb, s.row);
         System.arraycopy(s.row, 0, out, at, c.vocabSize());
     }
 
@@ -241,7 +331,10 @@ public final class ReferenceCausalLm implements CausalLm {
 
     @Override
     public void close() {
-        // plain Java memory: nothing to release
+        // plain Java memory: nothing to release but the offload mode's file
+        if (layered != null) {
+            layered.close();
+        }
     }
 
     /** One sequence: its keys and values per layer ({@code [position][kvDim]}), scratch vectors, and its logits. */
