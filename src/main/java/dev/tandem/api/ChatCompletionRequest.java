@@ -30,6 +30,7 @@ public record ChatCompletionRequest(
         Boolean logprobs,
         Integer topLogprobs,
         String user,
+        Boolean ignoreEos,
         Boolean assisted,
         String assistant,
         Integer numAssistantTokens,

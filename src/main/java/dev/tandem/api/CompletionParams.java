@@ -76,7 +76,8 @@ final class CompletionParams {
         double frequency = penalty(r.frequencyPenalty(), "frequency_penalty");
         SamplingParams sampling = new SamplingParams(temperature < GREEDY_BELOW ? 0 : temperature, topK, topP, minP,
                 repetition, presence, frequency, r.seed());
-        return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs, echo);
+        return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs, echo,
+                Boolean.TRUE.equals(r.ignoreEos()));
     }
 
     private static void unsupported(SamplingFields r) {

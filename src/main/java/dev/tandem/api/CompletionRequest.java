@@ -35,6 +35,7 @@ public record CompletionRequest(
         String suffix,
         Map<String, Double> logitBias,
         String user,
+        @Schema(description = "vLLM extension: keep generating after EOS, up to max_tokens") Boolean ignoreEos,
         @Schema(description = "Tandem: decode assisted (true) or plain (false); absent means the server default") Boolean assisted,
         @Schema(description = "Tandem: draft or prompt_lookup", enumeration = {"draft", "prompt_lookup"}) String assistant,
         @Schema(description = "Tandem: candidates per round, 1..16", minimum = "1", maximum = "16") Integer numAssistantTokens,

@@ -33,6 +33,11 @@ public interface SamplingFields {
 
     Map<String, Double> logitBias();
 
+    /** vLLM's {@code ignore_eos}: keep generating after EOS, up to max_tokens (benchmarks, load tests). */
+    default Boolean ignoreEos() {
+        return null;
+    }
+
     /** OpenAI's {@code stream_options}. */
     record StreamOptions(Boolean includeUsage) {
     }

@@ -31,6 +31,7 @@ public final class AssistedDecoder {
     private final CausalLm draft;  // null when no draft model is configured
     private final TextTokenizer tokenizer;
     private final int[] eosIds;
+    private static final int[] NO_EOS = {};
 
     public AssistedDecoder(CausalLm target, CausalLm draft, TextTokenizer tokenizer, List<Integer> eosIds) {
         this.target = target;
@@ -73,7 +74,7 @@ public final class AssistedDecoder {
             List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
 
             Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds, listener);
+            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eos(req), listener);
             Candidates candidates = new Candidates(AssistOptions.MAX_ASSISTANT_TOKENS, vocab);
             DraftLength draftLength = new DraftLength(options);
             float[] row = new float[vocab];
@@ -187,9 +188,14 @@ public final class AssistedDecoder {
                 if (draft == null) {
                     throw new IllegalStateException("no draft model is configured");
                 }
-                yield new DraftModelCandidates(draft, req.sampling(), req.prompt(), options.confidenceThreshold(), eosIds);
+                yield new DraftModelCandidates(draft, req.sampling(), req.prompt(), options.confidenceThreshold(), eos(req));
             }
         };
+    }
+
+    /** The tokens that end this request's generation: none when it ignores EOS. */
+    private int[] eos(GenerationRequest req) {
+        return req.ignoreEos() ? NO_EOS : eosIds;
     }
 
     private static void copyRaw(float[] row, float[] raw) {

@@ -11,9 +11,16 @@ import java.util.List;
  * @param stop       strings that end the text (not included in it)
  * @param logprobs   -1: no log-probabilities; n &ge; 0: the chosen token's and the n most likely
  * @param echo       also return the prompt's tokens and their log-probabilities
+ * @param ignoreEos  EOS does not end the generation (vLLM's {@code ignore_eos}): it runs to maxTokens, a stop
+ *                   string or the context
  */
 public record GenerationRequest(int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, int logprobs,
-                                boolean echo) {
+                                boolean echo, boolean ignoreEos) {
+    public GenerationRequest(int[] prompt, SamplingParams sampling, int maxTokens, List<String> stop, int logprobs,
+                             boolean echo) {
+        this(prompt, sampling, maxTokens, stop, logprobs, echo, false);
+    }
+
     public GenerationRequest {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("a prompt needs at least one token");

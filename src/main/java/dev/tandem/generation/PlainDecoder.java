@@ -14,6 +14,7 @@ public final class PlainDecoder {
     private final CausalLm lm;
     private final TextTokenizer tokenizer;
     private final int[] eosIds;
+    private static final int[] NO_EOS = {};
 
     public PlainDecoder(CausalLm lm, TextTokenizer tokenizer, List<Integer> eosIds) {
         this.lm = lm;
@@ -37,7 +38,7 @@ public final class PlainDecoder {
             List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
 
             Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            CompletionBuilder out = new CompletionBuilder(tokenizer, req, eosIds, listener);
+            CompletionBuilder out = new CompletionBuilder(tokenizer, req, req.ignoreEos() ? NO_EOS : eosIds, listener);
             float[] row = new float[vocab];
             float[] raw = req.wantsLogprobs() ? new float[vocab] : null;
             int[] one = new int[1];

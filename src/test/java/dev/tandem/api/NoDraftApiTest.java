@@ -34,4 +34,20 @@ class NoDraftApiTest {
         given().get("/v1/models").then().statusCode(200).body("data[0].id", equalTo("kjv-draft"))
                 .body("data[0].draft", nullValue());
     }
+
+    @Test
+    void ignoreEosRunsToMaxTokens() {
+        String base = "{\"prompt\":\"And God said\",\"max_tokens\":100,\"temperature\":0";
+        io.restassured.path.json.JsonPath normal = given().contentType(ContentType.JSON).body(base + "}")
+                .post("/v1/completions").then().statusCode(200).extract().jsonPath();
+        for (String assisted : new String[] {"", ",\"assisted\":true,\"assistant\":\"prompt_lookup\""}) {
+            io.restassured.path.json.JsonPath ignoring = given().contentType(ContentType.JSON)
+                    .body(base + ",\"ignore_eos\":true" + assisted + "}").post("/v1/completions").then().statusCode(200)
+                    .extract().jsonPath();
+            org.junit.jupiter.api.Assertions.assertEquals(100, ignoring.getInt("usage.completion_tokens"));
+            org.junit.jupiter.api.Assertions.assertEquals("length", ignoring.getString("choices[0].finish_reason"));
+            org.junit.jupiter.api.Assertions.assertTrue(ignoring.getString("choices[0].text").startsWith(normal.getString("choices[0].text")),
+                    "the text up to EOS is the same");
+        }
+    }
 }

@@ -36,13 +36,18 @@ class OpenAiSdkTest {
         return Map.of("assisted", JsonValue.from(on), "assistant", JsonValue.from("draft"));
     }
 
+    /** As {@link #assisted}, and EOS does not end the completion (so it has exactly max_tokens tokens). */
+    static Map<String, JsonValue> assistedIgnoringEos(boolean on) {
+        return Map.of("assisted", JsonValue.from(on), "assistant", JsonValue.from("draft"), "ignore_eos", JsonValue.from(true));
+    }
+
     @Test
     void completions() {
         OpenAIClient c = client();
         String[] texts = new String[2];
         for (int i = 0; i < 2; i++) {
             Completion r = c.completions().create(CompletionCreateParams.builder().model("kjv-draft")
-                    .prompt("And God said").maxTokens(20).temperature(0.0).additionalBodyProperties(assisted(i == 1)).build());
+                    .prompt("And God said").maxTokens(20).temperature(0.0).additionalBodyProperties(assistedIgnoringEos(i == 1)).build());
             texts[i] = r.choices().get(0).text();
             assertEquals(20, r.usage().orElseThrow().completionTokens());
             Map<?, ?> decoding = r._additionalProperties().get("decoding").convert(Map.class);
@@ -50,13 +55,13 @@ class OpenAiSdkTest {
         }
         assertEquals(texts[0], texts[1], "assisted greedy equals plain greedy");
         assertEquals(io.restassured.RestAssured.given().contentType(io.restassured.http.ContentType.JSON)
-                .body("{\"prompt\":\"And God said\",\"max_tokens\":20,\"temperature\":0}").post("/v1/completions")
+                .body("{\"prompt\":\"And God said\",\"max_tokens\":20,\"temperature\":0,\"ignore_eos\":true}").post("/v1/completions")
                 .then().statusCode(200).extract().jsonPath().getString("choices[0].text"), texts[0],
                 "the SDK sees what a plain HTTP client sees");
 
         StringBuilder streamed = new StringBuilder();
         try (StreamResponse<Completion> s = c.completions().createStreaming(CompletionCreateParams.builder().model("kjv-draft")
-                .prompt("And God said").maxTokens(20).temperature(0.0).additionalBodyProperties(assisted(true)).build())) {
+                .prompt("And God said").maxTokens(20).temperature(0.0).additionalBodyProperties(assistedIgnoringEos(true)).build())) {
             s.stream().forEach(chunk -> chunk.choices().forEach(ch -> streamed.append(ch.text())));
         }
         assertEquals(texts[0], streamed.toString());

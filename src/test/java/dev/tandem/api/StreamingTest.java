@@ -135,7 +135,7 @@ class StreamingTest {
     void eventsArriveWhileTheModelIsStillGenerating() throws Exception {
         long before = engineSteps();
         long atFirstEvent = -1;
-        String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
+        String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"ignore_eos\":true,\"stream\":true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
             BufferedReader in = post(socket, body);
             String line;
@@ -157,7 +157,7 @@ class StreamingTest {
     void aClientThatDisconnectsStopsItsGeneration() throws Exception {
         long cancelledBefore = generation.cancelled();
         long stepsBefore = engineSteps();
-        String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"stream\":true}";
+        String body = "{\"prompt\":\"And it came to pass\",\"max_tokens\":240,\"temperature\":0,\"ignore_eos\":true,\"stream\":true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
             BufferedReader in = post(socket, body);
             String line;
