@@ -14,13 +14,15 @@ import java.util.function.Function;
 import java.util.function.IntFunction;
 
 /**
- * The weights of the offload (layered) mode: nothing decoded stays on the heap between uses. The
+ * The weights of the offload (layered) mode: nothing stays on the heap or mapped between uses. The
  * model file is split into pieces (one per decoder layer, the head = final norm + classifier, and
- * one embedding row per token); each use of a piece maps its byte range of the file read-only in a
- * confined {@link Arena}, decodes it into heap arrays exactly as the normal mode does (so the
- * arithmetic, and the logits, are the same), and closes the arena, which unmaps the range (its
- * pages leave the process's resident set). The caller drops the decoded piece after use, so at most
- * one piece's decoded weights are reachable at a time.
+ * one embedding row per token); each use of a piece maps its byte range of the file read-only in
+ * its own {@link Arena} and builds the piece from it: the ONNX weight matrices are used in place,
+ * {@code [in][out]} as stored ({@link Matrix.U8InOut}, {@link Matrix.F32InOut}: nothing decoded,
+ * same arithmetic as the normal mode's), the small tensors (norms, zero points, scales) and
+ * llama2.c's float32 matrices are copied to the heap. {@link Loaded#close} closes the arena, which
+ * unmaps the range, so its pages leave the process's resident set; the caller closes each piece
+ * before it loads the next, so about one layer is resident at a time.
  *
  * <p>Resident for the life of the model: the config, this index of byte ranges, the small tensors
  * stored inline in the graph (not as raw_data), and for a uint8 embedding its zero point and scale
@@ -64,6 +66,28 @@ public final class LayeredWeights implements AutoCloseable {
         }
     }
 
+    /** A piece and the mapping it reads: close after use (the piece must not be used after). */
+    public static final class Loaded<T> implements AutoCloseable {
+        private final T value;
+        private final Arena arena;
+
+        Loaded(T value, Arena arena) {
+            this.value = value;
+            this.arena = arena;
+        }
+
+        public T value() {
+            return value;
+        }
+
+        @Override
+        public void close() {
+            if (arena != null && arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+
     /** The last piece: the final RMSNorm and the classifier. */
     public record Head(float[] finalNorm, Matrix classifier) {
     }
@@ -100,10 +124,13 @@ public final class LayeredWeights implements AutoCloseable {
     LayeredWeights validated() {
         try {
             for (int l = 0; l < config.layers(); l++) {
-                LlamaWeights.checkLayer(config, layer(l));
+                try (Loaded<LlamaWeights.Layer> layer = layer(l)) {
+                    LlamaWeights.checkLayer(config, layer.value());
+                }
             }
-            Head h = head();
-            LlamaWeights.checkHead(config, h.finalNorm(), h.classifier());
+            try (Loaded<Head> h = head()) {
+                LlamaWeights.checkHead(config, h.value().finalNorm(), h.value().classifier());
+            }
             float[] row = new float[config.dim()];
             embed(0, row);
             embed(config.vocabSize() - 1, row);
@@ -122,14 +149,14 @@ public final class LayeredWeights implements AutoCloseable {
         return file;
     }
 
-    /** Layer {@code l}, freshly decoded from the file (the caller drops it after use). */
-    public LlamaWeights.Layer layer(int l) {
-        return load(layers.get(l));
+    /** Layer {@code l}, mapped from the file: close it after use. */
+    public Loaded<LlamaWeights.Layer> layer(int l) {
+        return map(layers.get(l), true);
     }
 
-    /** The final norm and the classifier, freshly decoded from the file. */
-    public Head head() {
-        return load(head);
+    /** The final norm and the classifier, mapped from the file: close after use. */
+    public Loaded<Head> head() {
+        return map(head, true);
     }
 
     /** Copies token {@code token}'s embedding into {@code out[0..dim)}, reading only its row. */
@@ -137,18 +164,29 @@ public final class LayeredWeights implements AutoCloseable {
         if (token < 0 || token >= config.vocabSize()) {
             throw new IllegalArgumentException("token " + token + " outside the vocabulary of " + config.vocabSize());
         }
-        load(embeddingRow.apply(token)).lookup(0, out);
+        try (Loaded<Embedding> row = map(embeddingRow.apply(token), false)) {
+            row.value().lookup(0, out);
+        }
     }
 
-    private <T> T load(Piece<T> p) {
+    /**
+     * Maps {@code p}'s bytes and builds it over them; {@code shared} when other threads will read the
+     * mapping (the products' fork-join workers), else confined to this thread (cheaper to close).
+     */
+    private <T> Loaded<T> map(Piece<T> p, boolean shared) {
         if (p.end() == p.start()) {
-            return p.decode().apply(new Window(MemorySegment.NULL, 0));
+            return new Loaded<>(p.decode().apply(new Window(MemorySegment.NULL, 0)), null);
         }
-        try (Arena arena = Arena.ofConfined()) {
+        Arena arena = shared ? Arena.ofShared() : Arena.ofConfined();
+        try {
             MemorySegment segment = channel.map(FileChannel.MapMode.READ_ONLY, p.start(), p.end() - p.start(), arena);
-            return p.decode().apply(new Window(segment, p.start()));
-        } catch (IOException e) {
-            throw new UncheckedIOException(file + ": cannot map bytes " + p.start() + ".." + p.end(), e);
+            return new Loaded<>(p.decode().apply(new Window(segment, p.start())), arena);
+        } catch (IOException | RuntimeException e) {
+            arena.close();
+            if (e instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new UncheckedIOException(file + ": cannot map bytes " + p.start() + ".." + p.end(), (IOException) e);
         }
     }
 

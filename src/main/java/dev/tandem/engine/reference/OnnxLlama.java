@@ -67,8 +67,10 @@ public final class OnnxLlama {
     /**
      * The same weights for the offload mode ({@link LayeredWeights}): the graph is parsed from a
      * mapping of the file (raw_data is not read), each weight is remembered by its byte range, and a
-     * layer, the head or an embedding row is decoded from the file each time it is used, by the same
-     * code as {@link #load}. Every piece is decoded once here, one at a time, to check its shapes.
+     * layer, the head or an embedding row is mapped from the file each time it is used, its products
+     * computed from the stored bytes in place ({@link Matrix.U8InOut}, {@link Matrix.F32InOut}), the
+     * small tensors decoded by the same code as {@link #load}. Every piece is mapped once here, one at
+     * a time, to check its shapes.
      */
     public static LayeredWeights offload(Path graph, Path configJson) {
         LlamaConfig c = config(configJson);
@@ -91,10 +93,19 @@ public final class OnnxLlama {
         return config(cfg, configJson);
     }
 
-    /** A value computed from some tensors of the graph; {@code bind} gives each tensor its bytes (identity in the normal mode). */
-    record Part<T>(List<Tensor> tensors, Function<List<Tensor>, T> build) {
-        T build(UnaryOperator<Tensor> bind) {
-            return build.apply(tensors.stream().map(bind).toList());
+    /**
+     * A value computed from some tensors of the graph: decoded to the heap ({@code build}), or, for
+     * the offload mode, built over the tensors' bytes in a mapping of the file ({@code inPlace}; the
+     * same as {@code build} for the small tensors). {@code bind} gives each tensor its bytes (identity
+     * in the normal mode).
+     */
+    record Part<T>(List<Tensor> tensors, Function<List<Tensor>, T> build, Function<List<Tensor>, T> inPlace) {
+        Part(List<Tensor> tensors, Function<List<Tensor>, T> build) {
+            this(tensors, build, build);
+        }
+
+        T build(UnaryOperator<Tensor> bind, boolean mapped) {
+            return (mapped ? inPlace : build).apply(tensors.stream().map(bind).toList());
         }
     }
 
@@ -106,9 +117,10 @@ public final class OnnxLlama {
                     .flatMap(p -> p.tensors().stream()).toList();
         }
 
-        LlamaWeights.Layer build(UnaryOperator<Tensor> bind) {
-            return new LlamaWeights.Layer(attnNorm.build(bind), wq.build(bind), wk.build(bind), wv.build(bind),
-                    wo.build(bind), ffnNorm.build(bind), w1.build(bind), w2.build(bind), w3.build(bind));
+        LlamaWeights.Layer build(UnaryOperator<Tensor> bind, boolean mapped) {
+            return new LlamaWeights.Layer(attnNorm.build(bind, mapped), wq.build(bind, mapped), wk.build(bind, mapped),
+                    wv.build(bind, mapped), wo.build(bind, mapped), ffnNorm.build(bind, mapped), w1.build(bind, mapped),
+                    w2.build(bind, mapped), w3.build(bind, mapped));
         }
     }
 
@@ -147,8 +159,8 @@ public final class OnnxLlama {
         LlamaWeights weights() {
             UnaryOperator<Tensor> asIs = UnaryOperator.identity();
             return new LlamaWeights(config, embedding.build(),
-                    layers.stream().map(l -> l.build(asIs)).toArray(LlamaWeights.Layer[]::new),
-                    finalNorm.build(asIs), classifier.build(asIs));
+                    layers.stream().map(l -> l.build(asIs, false)).toArray(LlamaWeights.Layer[]::new),
+                    finalNorm.build(asIs, false), classifier.build(asIs, false));
         }
 
         LayeredWeights layered(Path file) {
@@ -157,11 +169,11 @@ public final class OnnxLlama {
                         + " reads its rows from the file");
             }
             List<LayeredWeights.Piece<LlamaWeights.Layer>> pieces = layers.stream()
-                    .map(l -> LayeredWeights.Piece.over(l.tensors(), w -> l.build(w::bind))).toList();
+                    .map(l -> LayeredWeights.Piece.over(l.tensors(), w -> l.build(w::bind, true))).toList();
             List<Tensor> headTensors = new ArrayList<>(finalNorm.tensors());
             headTensors.addAll(classifier.tensors());
             LayeredWeights.Piece<LayeredWeights.Head> head = LayeredWeights.Piece.over(headTensors,
-                    w -> new LayeredWeights.Head(finalNorm.build(w::bind), classifier.build(w::bind)));
+                    w -> new LayeredWeights.Head(finalNorm.build(w::bind, true), classifier.build(w::bind, true)));
             return new LayeredWeights(config, file, pieces, head, embedding::row);
         }
     }
@@ -259,7 +271,9 @@ public final class OnnxLlama {
             }
             int in = (int) b.dims()[0];
             int out = (int) b.dims()[1];
-            return new Part<>(List.of(b), t -> Matrix.F32.fromInOut(t.get(0).floats(), in, out));
+            return new Part<>(List.of(b), t -> Matrix.F32.fromInOut(t.get(0).floats(), in, out),
+                    t -> t.get(0).raw() == null ? Matrix.F32.fromInOut(t.get(0).floats(), in, out)
+                            : new Matrix.F32InOut(java.lang.foreign.MemorySegment.ofBuffer(t.get(0).raw()), in, out));
         }
 
         /** tandem's int8 product: MatMulInteger(xq, Wq, 128, Wzp) -> Cast -> Mul(xs) -> Mul(Wscale). */
@@ -286,7 +300,10 @@ public final class OnnxLlama {
             require(scale != null && scale.size() == out && scale.dataType() == OnnxFile.FLOAT, n,
                     "no constant float scale per output column after the Cast and the activation-scale Mul");
             return new Part<>(List.of(b, wZero, scale),
-                    t -> Matrix.U8.fromInOut(t.get(0).bytes(), t.get(1).bytes(), t.get(2).floats(), in, out));
+                    t -> Matrix.U8.fromInOut(t.get(0).bytes(), t.get(1).bytes(), t.get(2).floats(), in, out),
+                    t -> t.get(0).raw() == null ? Matrix.U8.fromInOut(t.get(0).bytes(), t.get(1).bytes(), t.get(2).floats(), in, out)
+                            : new Matrix.U8InOut(java.lang.foreign.MemorySegment.ofBuffer(t.get(0).raw()),
+                                    Matrix.U8.zeroPoints(t.get(1).bytes()), t.get(2).floats(), in, out));
         }
 
         /** xq = Cast(Clip(Add(Round(Div(x, xs)), 128))) with xs = Div(Max(ReduceMax(Abs(x)), eps), 127). */

@@ -26,9 +26,9 @@ import java.util.Arrays;
  * different caches.
  *
  * <p>Offload (layered) mode ({@link LayeredWeights}, engine {@code reference-offload}): the weights
- * stay in the file and each forward call decodes one piece at a time (a token's embedding row, then
- * each layer, then the final norm and classifier), uses it for all the tokens fed, and drops it
- * before the next, so about one layer's decoded weights are reachable at once. The tokens go
+ * stay in the file and each forward call maps one piece at a time (a token's embedding row, then
+ * each layer, then the final norm and classifier), uses it for all the tokens fed, and unmaps it
+ * before the next, so about one layer is resident at once. The tokens go
  * through the model layer by layer instead of token by token; each token meets exactly the same
  * operations in the same order (a layer's keys and values of earlier positions are written before
  * a later position reads them), so the logits are bit-identical to the normal mode's.
@@ -179,25 +179,24 @@ public final class ReferenceCausalLm implements CausalLm {
 
     /**
      * The offload mode's forward: the fed tokens go through one piece of the model at a time, each
-     * piece decoded from the file, used for every token and dropped before the next is decoded.
+     * piece mapped from the file, used for every token and unmapped before the next is mapped.
      */
     private void forwardLayered(Cache s, int[] tokens, int offset, int length) {
         float[][] xs = new float[length][c.dim()];
         for (int i = 0; i < length; i++) {
             layered.embed(tokens[offset + i], xs[i]);
         }
-        LlamaWeights.Layer layer = null;
         for (int l = 0; l < c.layers(); l++) {
-            layer = null;  // the previous layer is unreachable while this one is decoded
-            layer = layered.layer(l);
-            for (int i = 0; i < length; i++) {
-                layer(s, layer, l, s.length + i, xs[i]);
+            try (LayeredWeights.Loaded<LlamaWeights.Layer> layer = layered.layer(l)) {  // unmapped before the next
+                for (int i = 0; i < length; i++) {
+                    layer(s, layer.value(), l, s.length + i, xs[i]);
+                }
             }
         }
-        layer = null;
-        LayeredWeights.Head head = layered.head();
-        for (int i = 0; i < length; i++) {
-            classify(s, xs[i], head.finalNorm(), head.classifier(), s.logits, i * c.vocabSize());
+        try (LayeredWeights.Loaded<LayeredWeights.Head> head = layered.head()) {
+            for (int i = 0; i < length; i++) {
+                classify(s, xs[i], head.value().finalNorm(), head.value().classifier(), s.logits, i * c.vocabSize());
+            }
         }
         s.length += length;
     }

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The offload (layered) mode against the normal reference mode: bit-identical logits (prefills,
  * several tokens after a past, single steps, after a rollback), so identical greedy text, which is
- * also checked against ONNX Runtime; and only about one layer of decoded weights reachable at once.
+ * also checked against ONNX Runtime; products computed from the mapped bytes equal the decoded
+ * ones; a piece is unmapped once closed.
  */
 class ReferenceOffloadTest {
     static final List<String> PROMPTS = List.of("", "And God said", "The LORD is my shepherd;",
@@ -131,32 +132,71 @@ class ReferenceOffloadTest {
     }
 
     @Test
-    void aLayerIsDecodedFreshOnEachUseAndTheWeightsAreNotHeld() {
+    void aLayerIsMappedForItsUseComputesInPlaceAsTheNormalModeAndIsUnmappedAfter() {
         Path graph = Path.of("models/kjv-target/model.onnx");
         try (ReferenceCausalLm normal = ReferenceCausalLm.openOnnx(graph, graph.resolveSibling("config.json"));
              LayeredWeights layered = OnnxLlama.offload(graph, graph.resolveSibling("config.json"))) {
-            LlamaWeights.Layer a = layered.layer(3);
-            LlamaWeights.Layer b = layered.layer(3);
-            Matrix.U8 wa = (Matrix.U8) a.w1();
-            Matrix.U8 wb = (Matrix.U8) b.w1();
-            Matrix.U8 wn = (Matrix.U8) normal.weights().layers()[3].w1();
-            assertTrue(wa.w() != wb.w(), "a new copy per use: nothing is cached");
-            assertArrayEquals(wn.w(), wa.w());
-            assertArrayEquals(wn.scale(), wa.scale());
-            assertArrayEquals(wn.zeroPoint(), wa.zeroPoint());
-            assertArrayEquals(normal.weights().layers()[3].attnNorm(), a.attnNorm());
-            LayeredWeights.Head h = layered.head();
-            assertArrayEquals(((Matrix.U8) normal.weights().classifier()).w(), ((Matrix.U8) h.classifier()).w());
-            float[] x = new float[normal.config().dim()];
+            LlamaWeights.Layer n = normal.weights().layers()[3];
+            java.util.Random random = new java.util.Random(7);
+            float[] x = new float[normal.config().hiddenDim()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) random.nextGaussian();
+            }
+            Matrix kept;
+            try (LayeredWeights.Loaded<LlamaWeights.Layer> loaded = layered.layer(3)) {
+                LlamaWeights.Layer a = loaded.value();
+                assertTrue(a.w1() instanceof Matrix.U8InOut, "int8 products are computed from the mapped bytes");
+                assertArrayEquals(n.attnNorm(), a.attnNorm());
+                for (Matrix[] pair : new Matrix[][] {{n.wq(), a.wq()}, {n.wk(), a.wk()}, {n.wo(), a.wo()},
+                        {n.w1(), a.w1()}, {n.w2(), a.w2()}, {n.w3(), a.w3()}}) {
+                    float[] expected = new float[pair[0].rows()];
+                    float[] actual = new float[pair[1].rows()];
+                    pair[0].multiply(x, expected);
+                    pair[1].multiply(x, actual);
+                    assertArrayEquals(expected, actual);
+                }
+                kept = a.w1();
+            }
+            Matrix gone = kept;
+            assertThrows(IllegalStateException.class, () -> gone.multiply(x, new float[gone.rows()]),
+                    "closing the piece unmaps it");
+            try (LayeredWeights.Loaded<LayeredWeights.Head> h = layered.head()) {
+                float[] expected = new float[normal.config().vocabSize()];
+                float[] actual = new float[normal.config().vocabSize()];
+                normal.weights().classifier().multiply(x, expected);
+                h.value().classifier().multiply(x, actual);
+                assertArrayEquals(expected, actual);
+            }
+            float[] e = new float[normal.config().dim()];
             float[] y = new float[normal.config().dim()];
             for (int token : new int[] {0, 1, 17, normal.config().vocabSize() - 1}) {
-                normal.weights().embedding().lookup(token, x);
+                normal.weights().embedding().lookup(token, e);
                 layered.embed(token, y);
-                assertArrayEquals(x, y, "embedding row " + token);
+                assertArrayEquals(e, y, "embedding row " + token);
             }
             assertThrows(IllegalArgumentException.class, () -> layered.embed(normal.config().vocabSize(), y));
             ReferenceCausalLm offload = new ReferenceCausalLm(layered);
             assertThrows(IllegalStateException.class, offload::weights);
+        }
+    }
+
+    @Test
+    void float32ProductsAreComputedInPlaceBitIdentically() {
+        Path graph = Path.of("models/kjv-draft/model_fp32.onnx");
+        try (ReferenceCausalLm normal = ReferenceCausalLm.openOnnx(graph, graph.resolveSibling("config.json"));
+             LayeredWeights layered = OnnxLlama.offload(graph, graph.resolveSibling("config.json"));
+             LayeredWeights.Loaded<LlamaWeights.Layer> loaded = layered.layer(1)) {
+            assertTrue(loaded.value().w2() instanceof Matrix.F32InOut);
+            float[] x = new float[normal.config().hiddenDim()];
+            java.util.Random random = new java.util.Random(3);
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) random.nextGaussian();
+            }
+            float[] expected = new float[normal.config().dim()];
+            float[] actual = new float[normal.config().dim()];
+            normal.weights().layers()[1].w2().multiply(x, expected);
+            loaded.value().w2().multiply(x, actual);
+            assertArrayEquals(expected, actual);
         }
     }
 
