@@ -8,7 +8,7 @@ import dev.tandem.memory.MemoryPlan;
 /**
  * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
  * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
- * for KvBuffers, ping-pong regions, every capacity grown through, step buffers), for the target and,
+ * for KvBuffers, ping-pong regions at their peak during growth, step buffers), for the target and,
  * when it is decoded with the draft model, for the draft too. A model whose runtime keeps the cache
  * as internal state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
  *
