@@ -46,8 +46,8 @@ class BackpressureTest {
                 r.then().statusCode(429).header("Retry-After", "2").body("error.type", equalTo("rate_limit_error"));
             }
             java.util.Arrays.sort(ms);
-            // "at once" means without waiting for the queue timeout (2 s here). On an idle machine the median is under
-            // 20 ms; 250 ms keeps the test about that property, not about how loaded a shared 2-core machine is
+            // "at once" means without waiting for the queue timeout (2 s here). On an idle machine the median is well under
+            // 50 ms; 250 ms keeps the test about that property, not about how loaded a shared 2-core machine is
             assertTrue(ms[ms.length / 2] < 250, "429 took " + java.util.Arrays.toString(ms) + " ms");
             // saturated: readiness drops, saying why
             given().get("/q/health/ready").then().statusCode(503)
