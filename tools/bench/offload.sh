@@ -6,7 +6,7 @@
 # heap after GC, VmHWM (from inside the JVM) and /usr/bin/time's "Maximum resident set size".
 #
 #   ./mvnw package -DskipTests && tools/bench/offload.sh [MODEL_DIR=models/kjv-target] [steps=64] [runs=3]
-#   (XMX=72m HEAPS_OFFLOAD="16m 24m 32m" THREADS=2 override the defaults; CP=target/classes:... to
+#   (XMX=80m HEAPS_OFFLOAD="8m 12m 16m 24m" THREADS=2 override the defaults; CP=target/classes:... to
 #    run without packaging, e.g. CP='target/classes:target/quarkus-app/lib/main/*:target/quarkus-app/lib/boot/*')
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,9 +15,9 @@ CP=${CP:-'target/quarkus-app/app/*:target/quarkus-app/lib/main/*:target/quarkus-
 MODEL=${1:-models/kjv-target}
 STEPS=${2:-64}
 RUNS=${3:-3}
-XMX=${XMX:-72m}
+XMX=${XMX:-80m}
 THREADS=${THREADS:-2}
-HEAPS_OFFLOAD=${HEAPS_OFFLOAD:-"16m 24m 32m"}
+HEAPS_OFFLOAD=${HEAPS_OFFLOAD:-"8m 12m 16m 24m"}
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "no /usr/bin/time: only the JVM's own VmHWM is printed" >&2; TIME=""; }
 
