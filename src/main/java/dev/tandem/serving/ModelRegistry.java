@@ -181,7 +181,7 @@ public class ModelRegistry {
      * Opens {@code dir} on the named engine. The native runtimes are reached only through their
      * suppliers, so choosing {@code reference} (plain Java, weights read from the ONNX graph's
      * initializers, see engine/reference) loads no native library; {@code reference-offload} is the
-     * same engine with the weights left in the file, decoded a layer at a time.
+     * same engine with the weights left in the file, mapped a layer at a time.
      */
     static Opened open(String engine, ModelDirectory dir, java.util.function.Supplier<Opened> onnxruntime,
                        java.util.function.Supplier<Opened> openvino) {

@@ -19,7 +19,7 @@ import javax.management.openmbean.CompositeData;
 
 /**
  * Greedy decoding on the reference engine in one mode per JVM, normal (every weight decoded on the
- * heap) or offload (weights left in the model file, decoded a layer at a time), with the memory
+ * heap) or offload (weights left in the model file, mapped a layer at a time), with the memory
  * the process needed: for the speed / peak-memory trade-off of the offload mode
  * ({@code tools/bench/offload.sh} runs both under {@code /usr/bin/time -v}).
  *

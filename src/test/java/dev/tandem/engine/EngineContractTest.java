@@ -50,7 +50,7 @@ class EngineContractTest {
                 OpenVinoOptions.defaults()));
         // plain Java, weights read from the graph's initializers (engine/reference)
         ENGINES.put("reference", ReferenceCausalLm::open);
-        // the same, weights left in the file and decoded a layer at a time (offload mode)
+        // the same, weights left in the file and mapped a layer at a time (offload mode)
         ENGINES.put("reference-offload", d -> ReferenceCausalLm.open(d, true));
     }
 

@@ -30,7 +30,7 @@ import java.util.function.IntFunction;
  */
 public final class LayeredWeights implements AutoCloseable {
 
-    /** A byte range [start, end) of the model file and how to decode it into heap objects (which must not keep the mapping). */
+    /** A byte range [start, end) of the model file and how to build the piece over a mapping of it (valid while mapped). */
     record Piece<T>(long start, long end, Function<Window, T> decode) {
 
         /** The piece spanning the raw_data of {@code tensors} (any order; unmapped gaps cost nothing). */
