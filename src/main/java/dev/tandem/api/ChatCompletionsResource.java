@@ -6,7 +6,6 @@ import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
@@ -14,10 +13,7 @@ import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.serving.AdmissionControl;
-import dev.tandem.serving.GenerationService;
-import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
-import dev.tandem.serving.TandemConfig;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -41,19 +37,10 @@ import java.util.UUID;
 @Tag(name = "OpenAI")
 public class ChatCompletionsResource {
     private static final Set<String> ROLES = Set.of("system", "user", "assistant", "developer");
-    private final ModelRegistry registry;
-    private final TandemConfig config;
-    private final GenerationService generation;
-    private final ObjectMapper json;
-    private final dev.tandem.serving.Experiment experiment;
+    private final GenerationRoutes routes;
 
-    ChatCompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
-                            dev.tandem.serving.Experiment experiment) {
-        this.experiment = experiment;
-        this.registry = registry;
-        this.config = config;
-        this.generation = generation;
-        this.json = json;
+    ChatCompletionsResource(GenerationRoutes routes) {
+        this.routes = routes;
     }
 
     @POST
@@ -66,12 +53,8 @@ public class ChatCompletionsResource {
     @APIResponse(responseCode = "429", description = "At capacity", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public Response chat(ChatCompletionRequest body, @Context HttpServerResponse http,
                              @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
-        if (body == null) {
-            throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
-        }
-        ServedModel model = registry.find(body.model()).orElseThrow(() -> new ApiException(404,
-                "invalid_request_error", "model", "model_not_found", "The model '" + body.model()
-                + "' does not exist; GET /v1/models lists the served models"));
+        GenerationRoutes.requireBody(body);
+        ServedModel model = routes.model(body.model());
         ChatTemplate template = model.chatTemplate().orElseThrow(() -> ApiException.invalid("messages",
                 "model '" + model.id() + "' has no chat_template in its tokenizer_config.json; use /v1/completions"));
         String promptText;
@@ -87,24 +70,24 @@ public class ChatCompletionsResource {
         int topLogprobs = -1;
         if (Boolean.TRUE.equals(body.logprobs())) {
             topLogprobs = body.topLogprobs() == null ? 0 : body.topLogprobs();
-            if (topLogprobs < 0 || topLogprobs > config.limits().maxLogprobs()) {
-                throw ApiException.invalid("top_logprobs", "top_logprobs must be in [0, " + config.limits().maxLogprobs()
+            if (topLogprobs < 0 || topLogprobs > routes.config.limits().maxLogprobs()) {
+                throw ApiException.invalid("top_logprobs", "top_logprobs must be in [0, " + routes.config.limits().maxLogprobs()
                         + "], got " + topLogprobs);
             }
         } else if (body.topLogprobs() != null) {
             throw ApiException.invalid("top_logprobs", "top_logprobs needs logprobs: true");
         }
         GenerationRequest request = CompletionParams.toGeneration(body, prompt, topLogprobs, false, "messages", model,
-                config.limits());
-        AssistParams.Decision decision = AssistParams.decide(body, model, config.assisted(), experiment,
+                routes.config.limits());
+        AssistParams.Decision decision = routes.decide(body, model,
                 experimentKey != null ? experimentKey : body.user());
         AssistOptions assist = decision.options();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        AdmissionControl.Permit permit = generation.admit(model, request, assist);
+        AdmissionControl.Permit permit = routes.generation.admit(model, request, assist);
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult r = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
+            GenerationResult r = routes.generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
             ChatCompletionResponse.ChatLogprobs lp = request.wantsLogprobs() ? logprobs(r.logprobs()) : null;
             return Response.ok(new ChatCompletionResponse(id, "chat.completion", created, model.id(),
                     List.of(new ChatCompletionResponse.Choice(0, new ChatCompletionResponse.Message("assistant", r.text()),
@@ -113,7 +96,7 @@ public class ChatCompletionsResource {
                     .header("X-Decoding-Mode", decision.mode()).header("X-Experiment-Arm", decision.arm()).build();
         }
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
-        return SseStream.response(generation, permit, model, request, decision, http, json, new SseStream.Events() {
+        return SseStream.response(routes.generation, permit, model, request, decision, http, routes.json, new SseStream.Events() {
             private ChatCompletionResponse chunk(ChatCompletionResponse.Message delta, ChatCompletionResponse.ChatLogprobs lp,
                                                  String finish, Decoding d) {
                 return new ChatCompletionResponse(id, "chat.completion.chunk", created, model.id(),

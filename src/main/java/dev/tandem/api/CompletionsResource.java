@@ -5,17 +5,13 @@ import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.serving.AdmissionControl;
-import dev.tandem.serving.GenerationService;
-import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
-import dev.tandem.serving.TandemConfig;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -38,19 +34,10 @@ import java.util.UUID;
 @Consumes(MediaType.APPLICATION_JSON)
 @Tag(name = "OpenAI")
 public class CompletionsResource {
-    private final ModelRegistry registry;
-    private final TandemConfig config;
-    private final GenerationService generation;
-    private final ObjectMapper json;
-    private final dev.tandem.serving.Experiment experiment;
+    private final GenerationRoutes routes;
 
-    CompletionsResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
-                        dev.tandem.serving.Experiment experiment) {
-        this.experiment = experiment;
-        this.registry = registry;
-        this.config = config;
-        this.generation = generation;
-        this.json = json;
+    CompletionsResource(GenerationRoutes routes) {
+        this.routes = routes;
     }
 
     @POST
@@ -66,23 +53,19 @@ public class CompletionsResource {
     @APIResponse(responseCode = "503", description = "Shutting down", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public Response complete(CompletionRequest body, @Context HttpServerResponse http,
                              @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
-        if (body == null) {
-            throw new ApiException(400, "invalid_request_error", null, "missing_body", "a JSON request body is required");
-        }
-        ServedModel model = registry.find(body.model()).orElseThrow(() -> new ApiException(404,
-                "invalid_request_error", "model", "model_not_found", "The model '" + body.model()
-                + "' does not exist; GET /v1/models lists the served models"));
-        GenerationRequest request = CompletionParams.toGeneration(body, model, config.limits());
-        AssistParams.Decision decision = AssistParams.decide(body, model, config.assisted(), experiment,
+        GenerationRoutes.requireBody(body);
+        ServedModel model = routes.model(body.model());
+        GenerationRequest request = CompletionParams.toGeneration(body, model, routes.config.limits());
+        AssistParams.Decision decision = routes.decide(body, model,
                 experimentKey != null ? experimentKey : body.user());
         AssistOptions assist = decision.options();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         String prompt = request.echo() ? promptText(body, model) : "";
-        AdmissionControl.Permit permit = generation.admit(model, request, assist);
+        AdmissionControl.Permit permit = routes.generation.admit(model, request, assist);
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult result = generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
+            GenerationResult result = routes.generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
             CompletionResponse.LogprobsBody logprobs = request.wantsLogprobs()
                     ? logprobs(request.echo() ? result.promptLogprobs() : List.of(), result.logprobs(), prompt.length())
                     : null;
@@ -94,7 +77,7 @@ public class CompletionsResource {
 
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
         boolean withLogprobs = request.wantsLogprobs();
-        return SseStream.response(generation, permit, model, request, decision, http, json, new SseStream.Events() {
+        return SseStream.response(routes.generation, permit, model, request, decision, http, routes.json, new SseStream.Events() {
             private int offset = prompt.length();
 
             private CompletionResponse chunk(String text, CompletionResponse.LogprobsBody lp, String finish, Decoding d) {

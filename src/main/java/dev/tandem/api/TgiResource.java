@@ -15,10 +15,7 @@ import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.model.TextTokenizer;
 import dev.tandem.serving.AdmissionControl;
-import dev.tandem.serving.GenerationService;
-import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
-import dev.tandem.serving.TandemConfig;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -41,19 +38,10 @@ import java.util.Map;
 @Consumes(MediaType.APPLICATION_JSON)
 @Tag(name = "TGI")
 public class TgiResource {
-    private final ModelRegistry registry;
-    private final TandemConfig config;
-    private final GenerationService generation;
-    private final ObjectMapper json;
-    private final dev.tandem.serving.Experiment experiment;
+    private final GenerationRoutes routes;
 
-    TgiResource(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
-                dev.tandem.serving.Experiment experiment) {
-        this.experiment = experiment;
-        this.registry = registry;
-        this.config = config;
-        this.generation = generation;
-        this.json = json;
+    TgiResource(GenerationRoutes routes) {
+        this.routes = routes;
     }
 
     private static final ObjectMapper STOP_JSON = new ObjectMapper();
@@ -100,22 +88,22 @@ public class TgiResource {
         if (p.topK() != null && p.topK() <= 0) {
             throw new ApiException(422, "validation", "top_k", null, "`top_k` must be strictly positive");
         }
-        if (p.topNTokens() != null && (p.topNTokens() < 0 || p.topNTokens() > config.limits().maxLogprobs())) {
+        if (p.topNTokens() != null && (p.topNTokens() < 0 || p.topNTokens() > routes.config.limits().maxLogprobs())) {
             throw new ApiException(422, "validation", "top_n_tokens", null,
-                    "`top_n_tokens` must be in [0, " + config.limits().maxLogprobs() + "]");
+                    "`top_n_tokens` must be in [0, " + routes.config.limits().maxLogprobs() + "]");
         }
         if (p.truncate() != null && p.truncate() < 1) {
             throw new ApiException(422, "validation", "truncate", null, "`truncate` must be strictly positive");
         }
-        ServedModel model = registry.target();
+        ServedModel model = routes.registry.target();
         int[] prompt = model.tokenizer().encodePrompt(body.inputs());
         if (p.truncate() != null && prompt.length > p.truncate()) {  // keep the last `truncate` tokens
             prompt = Arrays.copyOfRange(prompt, prompt.length - p.truncate(), prompt.length);
         }
         int logprobs = p.topNTokens() == null ? 0 : p.topNTokens();  // details need each token's logprob
         GenerationRequest request = CompletionParams.toGeneration(new Sampling(p), prompt, logprobs,
-                Boolean.TRUE.equals(p.decoderInputDetails()), "inputs", model, config.limits());
-        return new Prepared(model, p, request, AssistParams.decide(p, model, config.assisted(), experiment, experimentKey));
+                Boolean.TRUE.equals(p.decoderInputDetails()), "inputs", model, routes.config.limits());
+        return new Prepared(model, p, request, routes.decide(p, model, experimentKey));
     }
 
     @POST
@@ -127,8 +115,8 @@ public class TgiResource {
     @APIResponse(responseCode = "422", description = "Invalid input", content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
     public Response generate(TgiRequest body, @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = generation.admit(x.model(), x.request(), x.assist());
-        GenerationResult r = generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE,
+        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.assist());
+        GenerationResult r = routes.generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE,
                 x.decision().arm());
         String text = (Boolean.TRUE.equals(x.params().returnFullText()) ? body.inputs() : "") + r.text();
         TgiResponse.Details details = Boolean.TRUE.equals(x.params().details()) ? details(x, r, true) : null;
@@ -144,9 +132,9 @@ public class TgiResource {
     public Response generateStream(TgiRequest body, @Context HttpServerResponse http,
                                    @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = generation.admit(x.model(), x.request(), x.assist());
+        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.assist());
         int topN = x.request().logprobs();
-        return SseStream.response(generation, permit, x.model(), x.request(), x.decision(), http, json, new SseStream.Events() {
+        return SseStream.response(routes.generation, permit, x.model(), x.request(), x.decision(), http, routes.json, new SseStream.Events() {
             private int index;
             private TokenLogprob held;  // TGI's last event carries the last token, so one token is always held back
 
@@ -257,7 +245,7 @@ public class TgiResource {
         if (body == null || body.inputs() == null) {
             throw new ApiException(422, "validation", "inputs", null, "`inputs` is required");
         }
-        TextTokenizer tok = registry.target().tokenizer();
+        TextTokenizer tok = routes.registry.target().tokenizer();
         List<TgiResponse.TokenSpan> out = new ArrayList<>();
         for (TextTokenizer.Span s : tok.spans(body.inputs())) {
             if (s.start() == s.end() && s.id() == tok.bosId() && Boolean.FALSE.equals(body.addSpecialTokens())) {
@@ -280,7 +268,7 @@ public class TgiResource {
         if (body == null || body.tokens() == null) {
             throw new ApiException(422, "validation", "tokens", null, "`tokens` is required: a list of token ids");
         }
-        int vocab = registry.target().lm().shape().vocabSize();
+        int vocab = routes.registry.target().lm().shape().vocabSize();
         int[] ids = new int[body.tokens().size()];
         for (int i = 0; i < ids.length; i++) {
             Integer id = body.tokens().get(i);
@@ -290,6 +278,6 @@ public class TgiResource {
             }
             ids[i] = id;
         }
-        return new TgiResponse.Detokenized(registry.target().tokenizer().decode(ids));
+        return new TgiResponse.Detokenized(routes.registry.target().tokenizer().decode(ids));
     }
 }
