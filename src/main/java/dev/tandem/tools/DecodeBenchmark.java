@@ -1,5 +1,9 @@
 package dev.tandem.tools;
 
+import static dev.tandem.tools.BenchStats.median;
+import static dev.tandem.tools.BenchStats.summary;
+import static dev.tandem.tools.BenchStats.argmax;
+
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -139,29 +143,5 @@ public final class DecodeBenchmark {
             len += feed.length;
             feed = new int[] {next};
         }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
-    private static String summary(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        int n = s.length;
-        return String.format(Locale.ROOT, "step ms median %.3f p10 %.3f p90 %.3f (%.0f tokens/s)", s[n / 2], s[n / 10],
-                s[n * 9 / 10], 1000 / s[n / 2]);
-    }
-
-    private static int argmax(float[] row) {
-        int b = 0;
-        for (int i = 1; i < row.length; i++) {
-            if (row[i] > row[b]) {
-                b = i;
-            }
-        }
-        return b;
     }
 }

@@ -1,5 +1,7 @@
 package dev.tandem.tools;
 
+import static dev.tandem.tools.BenchStats.argmax;
+
 import com.sun.management.GarbageCollectionNotificationInfo;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
@@ -159,15 +161,5 @@ public final class OffloadBenchmark {
 
     private static double mb(long bytes) {
         return bytes / (1024.0 * 1024.0);
-    }
-
-    private static int argmax(float[] row) {
-        int b = 0;
-        for (int i = 1; i < row.length; i++) {
-            if (row[i] > row[b]) {
-                b = i;
-            }
-        }
-        return b;
     }
 }

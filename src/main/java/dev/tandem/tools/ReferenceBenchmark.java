@@ -1,5 +1,9 @@
 package dev.tandem.tools;
 
+import static dev.tandem.tools.BenchStats.median;
+import static dev.tandem.tools.BenchStats.summary;
+import static dev.tandem.tools.BenchStats.argmax;
+
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
@@ -8,7 +12,6 @@ import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.engine.reference.ReferenceCausalLm;
 import dev.tandem.model.ModelDirectory;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -93,29 +96,5 @@ public final class ReferenceBenchmark {
                 }
             }
         }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
-    private static String summary(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        int n = s.length;
-        return String.format(Locale.ROOT, "step ms median %.3f p10 %.3f p90 %.3f (%.0f tokens/s)", s[n / 2], s[n / 10],
-                s[n * 9 / 10], 1000 / s[n / 2]);
-    }
-
-    private static int argmax(float[] row) {
-        int b = 0;
-        for (int i = 1; i < row.length; i++) {
-            if (row[i] > row[b]) {
-                b = i;
-            }
-        }
-        return b;
     }
 }
