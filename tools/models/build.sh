@@ -7,6 +7,7 @@
 #   tools/models/build.sh draft           # train the draft directly, export, quantise, check, package models/kjv-draft
 #   tools/models/build.sh target          # train the target, export, quantise, check, package models/kjv-target
 #   tools/models/build.sh distill         # phase B: distil the draft from the target, package models/kjv-draft
+#   tools/models/build.sh onpolicy        # phase C: fine-tune the distilled draft on its own samples, package models/kjv-draft
 #   tools/models/build.sh pair            # draft-vs-target acceptance into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #
@@ -27,6 +28,14 @@ DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out w
 # from the directly trained draft's weights
 DISTILL_ARGS=(--preset draft --init work/draft/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 0.9
               --tokens ${DISTILL_TOKENS:-2e6} --batch 32 --lr 1e-3 --warmup 30 --out work/draft-kd)
+# phase C: the distilled draft samples text at the serving temperature (0.8); it is then fine-tuned to the
+# target's distribution on that text with total variation at 0.8 as the loss (1 - TV is the speculative
+# acceptance rate); NOTES.md "Phase C"
+ONPOLICY_SAMPLES=(--model work/draft-kd/ckpt.pt --temperature 0.8 --tokens ${ONPOLICY_SAMPLE_TOKENS:-2e6}
+                  --out work/samples/draft-t08.npy)
+ONPOLICY_ARGS=(--preset draft --init work/draft-kd/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 1.0 --kd-loss tvd
+               --kd-temp 0.8 --samples work/samples/draft-t08.npy --samples-frac 1.0
+               --tokens ${ONPOLICY_TOKENS:-2e6} --batch 32 --lr 1e-3 --warmup 20 --ckpt-minutes 5 --out work/draft-op)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -70,6 +79,15 @@ stage_package-draft() {
 stage_distill() {   # needs the draft and target checkpoints
   train_until_done "${DISTILL_ARGS[@]}"
   stage_package-distilled
+}
+stage_onpolicy() {  # needs the distilled draft and the target
+  mkdir -p work/samples
+  $NICE $PY sample_text.py "${ONPOLICY_SAMPLES[@]}"
+  train_until_done "${ONPOLICY_ARGS[@]}"
+  stage_package-onpolicy
+}
+stage_package-onpolicy() {
+  finish work/draft-op kjv-draft "${DRAFT_STATUS:-distilled from kjv-target, then fine-tuned on its own samples at temperature 0.8 (total variation to the target distribution).}"
 }
 stage_pair() {   # greedy acceptance of the drafts against the target (for the model cards), then repackage both
   mkdir -p work/pair

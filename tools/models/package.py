@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--role", default="")
     ap.add_argument("--pair", action="append", default=[],
                     help="accept.py result (JSON) of a draft against the target, for the card's pair section")
+    ap.add_argument("--pair-sampled", action="append", default=[],
+                    help="accept_sampled.py result (JSON): expected acceptance of speculative sampling")
     a = ap.parse_args()
     ex = os.path.join(HERE, a.export) if not os.path.isabs(a.export) else a.export
     out = os.path.join(ROOT, "models", a.name)
@@ -136,6 +138,18 @@ def main():
             r = json.load(open(pf))
             L.append("| %s | %.3f | %d | %.2f |" % (r.get("label", r["draft"]), r["acceptance"], r["positions"],
                                                    r["tokens_per_target_call"]))
+        if a.pair_sampled:
+            r0 = json.load(open(a.pair_sampled[0]))
+            L.append("\nSpeculative sampling at temperature %.1f (`tools/models/accept_sampled.py`, torch fp32): for %d "
+                     "held-out prompts the target samples a continuation (up to 128 tokens or `</s>`); at each of its "
+                     "positions the chance that one drafted candidate is accepted is sum_x min(p(x), q(x)), p and q the "
+                     "target's and the draft's distributions at that temperature.\n" % (r0["temperature"], r0["prompts"]))
+            L.append("| draft | acceptance | positions |")
+            L.append("| --- | --- | --- |")
+            for pf in a.pair_sampled:
+                r = json.load(open(pf))
+                acc = r["acceptance_by_draft_temperature"][str(r["temperature"])]
+                L.append("| %s | %.3f | %d |" % (r.get("label", r["draft"]), acc, r["positions"]))
         L.append("\nMeasured speed-ups of the served int8 pair are in `docs/benchmarks.md` (`tools/bench/assisted.sh`).\n")
     L.append("## Files\n")
     L.append("`SHA256SUMS` lists the sha256 of every other file here (`sha256sum -c SHA256SUMS`). Licence: the text is "

@@ -29,6 +29,18 @@ def get_batch(stream, starts, step, batch, seq, seed):
     return x[:, :-1], x[:, 1:]
 
 
+def mix_samples(x, y, samples, step, a):
+    """Replaces the last samples_frac of the batch with rows of teacher-sampled text (seeded by step)."""
+    n = int(round(a.batch * a.samples_frac))
+    if n == 0:
+        return x, y
+    rng = np.random.default_rng(a.seed * 7919 + step)
+    rows = torch.from_numpy(samples[rng.integers(0, len(samples), size=n), :a.seq + 1].astype(np.int64))
+    x, y = x.clone(), y.clone()
+    x[-n:], y[-n:] = rows[:, :-1], rows[:, 1:]
+    return x, y
+
+
 @torch.no_grad()
 def eval_ppl(model, docs, batch=32, limit=None):
     """Per-verse perplexity: each held-out verse alone, input <s> verse, predict verse </s>."""
@@ -84,11 +96,16 @@ def main():
     ap.add_argument("--eval-limit", type=int, default=200, help="held-out verses evaluated at intermediate checkpoints (all at the end)")
     ap.add_argument("--teacher", default=None, help="teacher checkpoint for distillation")
     ap.add_argument("--kd-alpha", type=float, default=0.9, help="weight of KL(teacher||student); 1-alpha on CE")
-    ap.add_argument("--kd-temp", type=float, default=1.0)
+    ap.add_argument("--kd-temp", type=float, default=1.0, help="temperature both distributions are compared at")
+    ap.add_argument("--kd-loss", choices=["kl", "tvd"], default="kl",
+                    help="kl: KL(teacher||student); tvd: total variation, 1 - the speculative acceptance rate at --kd-temp")
+    ap.add_argument("--samples", default=None, help="rows of teacher-sampled text (sample_teacher.py) to train on")
+    ap.add_argument("--samples-frac", type=float, default=0.5, help="fraction of each batch taken from --samples")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer and schedule); ignored on resume")
     a = ap.parse_args()
 
     stream, starts, _ = data.load("train")
+    samples = np.load(a.samples) if a.samples else None
     _, _, held = data.load("heldout")
     tokens_per_step = a.batch * a.seq
     total_steps = int(a.tokens // tokens_per_step)
@@ -143,6 +160,8 @@ def main():
     bench_t0, bench_steps = None, 0
     while step < total_steps or a.bench:
         x, y = get_batch(stream, starts, step, a.batch, a.seq, a.seed)
+        if samples is not None:
+            x, y = mix_samples(x, y, samples, step, a)
         lr = lr_at(step, total_steps, a.warmup, a.lr)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -155,9 +174,13 @@ def main():
                 tl, _ = teacher(x)
             T = a.kd_temp
             m = (y != -100).reshape(-1)
-            kl = F.kl_div(F.log_softmax(logits.reshape(-1, logits.shape[-1])[m] / T, -1),
-                          F.log_softmax(tl.reshape(-1, tl.shape[-1])[m] / T, -1), log_target=True,
-                          reduction="batchmean") * T * T
+            if a.kd_loss == "tvd":
+                kl = 0.5 * (F.softmax(logits.reshape(-1, logits.shape[-1])[m] / T, -1)
+                            - F.softmax(tl.reshape(-1, tl.shape[-1])[m] / T, -1)).abs().sum(-1).mean()
+            else:
+                kl = F.kl_div(F.log_softmax(logits.reshape(-1, logits.shape[-1])[m] / T, -1),
+                              F.log_softmax(tl.reshape(-1, tl.shape[-1])[m] / T, -1), log_target=True,
+                              reduction="batchmean") * T * T
             loss = a.kd_alpha * kl + (1 - a.kd_alpha) * ce
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -42,10 +42,10 @@ public class ModelRegistry {
         if (!config.target().enabled()) {
             throw new IllegalStateException("tandem.target.enabled=false: the target cannot be switched off (only the draft can)");
         }
-        ServedModel t = load(config.target());
+        ServedModel t = load(config.target(), false);
         ServedModel d = null;
         try {
-            d = config.draft().filter(TandemConfig.Model::enabled).map(this::load).orElse(null);
+            d = config.draft().filter(TandemConfig.Model::enabled).map(m -> load(m, true)).orElse(null);
             if (d != null) {
                 checkDraftCanRollBack(d);
                 checkSameVocabulary(t, d);
@@ -128,7 +128,7 @@ public class ModelRegistry {
         return openvino;
     }
 
-    private ServedModel load(TandemConfig.Model m) {
+    private ServedModel load(TandemConfig.Model m, boolean isDraft) {
         String engine = m.engine().orElse("onnxruntime");
         checkEngine(engine, m.modelDir());
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
@@ -136,8 +136,13 @@ public class ModelRegistry {
         Opened opened = open(engine, dir, () -> {
             TandemConfig.OnnxRuntime ort = config.onnxruntime();
             int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
+            boolean shared = ort.globalThreadPool();
+            if (isDraft && ort.draftIntraOpThreads() > 0) {  // the draft on its own few threads, out of the shared pool
+                threads = ort.draftIntraOpThreads();
+                shared = false;
+            }
             return new Opened(OrtCausalLm.open(dir.graph(), dir.config().shape(),
-                    new OnnxRuntimeOptions(threads, ort.globalThreadPool(), ort.spinning(), ort.optimizationLevel(),
+                    new OnnxRuntimeOptions(threads, shared, ort.spinning(), ort.optimizationLevel(),
                             ort.executionProvider(), ort.openvinoDevice())), "onnxruntime");
         }, () -> {
             TandemConfig.OpenVino ov = config.openvino();

@@ -141,6 +141,13 @@ public interface TandemConfig {
         @WithDefault("true")
         boolean globalThreadPool();
 
+        /**
+         * Intra-op threads of the draft's session: 1 runs the draft on the calling thread (no pool
+         * hand-off for its tiny operators); 0 puts it in the shared pool with the target.
+         */
+        @WithDefault("1")
+        int draftIntraOpThreads();
+
         /** Let idle pool threads spin-wait. */
         @WithDefault("false")
         boolean spinning();

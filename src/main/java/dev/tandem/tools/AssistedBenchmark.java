@@ -32,6 +32,7 @@ import java.util.Map;
  *      target=models/kjv-target draft=models/kjv-draft prompts=tools/bench/prompts/heldout.txt \
  *      [copy=tools/bench/prompts/copy.txt] [tokens=128] [threads=2] [runs=3] [ks=1,2,3,4,5,6,8,10]
  *      [temperatures=0,0.8] [prompt-count=32] [ignore-eos=false] [out=docs/bench/assisted]
+ *      [draft-threads=1] [pooled-ks=] [thresholds=] [threshold-k=8]
  * </pre>
  *
  * For each temperature and run, every prompt is decoded in every mode (plain; draft with each k,
@@ -48,13 +49,20 @@ public final class AssistedBenchmark {
     private AssistedBenchmark() {
     }
 
-    record Mode(String name, AssistOptions options, int k) {
+    /** A decoding mode: plain when {@code options} is null, else assisted through {@code decoder}. */
+    record Mode(String name, AssistOptions options, int k, AssistedDecoder decoder) {
+        Mode(String name, AssistOptions options, int k) {
+            this(name, options, k, null);
+        }
     }
 
     /** What one mode did in one run. */
     static final class Tally {
         long nanos;
         long tokens;
+        long decodeNanos;  // after the first token: what assisted decoding can speed up (vLLM's inter-token latency)
+        long decodeTokens;
+        long prefillNanos;
         long drafted;
         long accepted;
         long rounds;
@@ -78,8 +86,14 @@ public final class AssistedBenchmark {
         ModelDirectory td = ModelDirectory.open(Path.of(a.get("target")));
         ModelDirectory dd = ModelDirectory.open(Path.of(a.get("draft")));
         OnnxRuntimeOptions options = new OnnxRuntimeOptions(threads, true, false, "all");
+        // as the service: the draft on its own thread(s) (tandem.onnxruntime.draft-intra-op-threads), or 0 = in the shared pool
+        int draftThreads = Integer.parseInt(a.getOrDefault("draft-threads", "1"));
+        OnnxRuntimeOptions draftOptions = draftThreads > 0 ? OnnxRuntimeOptions.ownThreads(draftThreads) : options;
+        int[] pooledKs = a.getOrDefault("pooled-ks", "").isBlank() ? new int[0]
+                : Arrays.stream(a.get("pooled-ks").split(",")).mapToInt(Integer::parseInt).toArray();
         try (OrtCausalLm target = OrtCausalLm.open(td.graph(), td.config().shape(), options);
-             OrtCausalLm draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), options);
+             OrtCausalLm draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions);
+             OrtCausalLm pooledDraft = pooledKs.length == 0 ? null : OrtCausalLm.open(dd.graph(), dd.config().shape(), options);
              TextTokenizer tokenizer = TextTokenizer.load(td)) {
             List<Integer> eos = Boolean.parseBoolean(a.getOrDefault("ignore-eos", "false")) ? List.of() : td.config().eosTokenIds();
             PlainDecoder plain = new PlainDecoder(target, tokenizer, eos);
@@ -92,10 +106,25 @@ public final class AssistedBenchmark {
                 modes.add(new Mode("draft k=" + k, new AssistOptions(Assistant.DRAFT, k, Schedule.CONSTANT, 0, 3), k));
             }
             modes.add(new Mode("draft heuristic", new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3), -1));
+            int thresholdK = Integer.parseInt(a.getOrDefault("threshold-k", "8"));
+            for (String th : a.getOrDefault("thresholds", "").split(",")) {
+                if (!th.isBlank()) {  // stop drafting when the draft's probability of its token falls below th
+                    modes.add(new Mode("draft k=" + thresholdK + " conf<" + th, new AssistOptions(Assistant.DRAFT, thresholdK,
+                            Schedule.CONSTANT, Double.parseDouble(th), 3), -4));
+                }
+            }
             modes.add(new Mode("prompt lookup k=5", new AssistOptions(Assistant.PROMPT_LOOKUP, 5, Schedule.CONSTANT, 0, 3), -2));
+            if (pooledDraft != null) {  // the draft session in the target's shared pool, side by side
+                AssistedDecoder pooled = new AssistedDecoder(target, pooledDraft, tokenizer, eos);
+                for (int k : pooledKs) {
+                    modes.add(new Mode("draft k=" + k + " pooled", new AssistOptions(Assistant.DRAFT, k, Schedule.CONSTANT, 0, 3),
+                            -3, pooled));
+                }
+            }
 
-            System.out.printf(Locale.ROOT, "target=%s draft=%s prompts=%d max tokens=%d (%s) threads=%d runs=%d%n",
-                    td.name(), dd.name(), prompts.size(), tokens, eos.isEmpty() ? "EOS ignored" : "or EOS", threads, runs);
+            System.out.printf(Locale.ROOT, "target=%s draft=%s prompts=%d max tokens=%d (%s) threads=%d draft threads=%s runs=%d%n",
+                    td.name(), dd.name(), prompts.size(), tokens, eos.isEmpty() ? "EOS ignored" : "or EOS", threads,
+                    draftThreads > 0 ? draftThreads + " (own session)" : "shared pool", runs);
             List<String> csv = new ArrayList<>();
             csv.add("workload,temperature,mode,k,tokens_per_s,speedup,acceptance_rate,mean_acceptance_length");
             Map<Double, double[][]> curves = new LinkedHashMap<>();  // temperature -> {speedup[], acceptance[]} per k
@@ -159,10 +188,14 @@ public final class AssistedBenchmark {
                             : new SamplingParams(temperature, 0, 1, 0, 1, 0, 0, 1000L * r + p);
                     GenerationRequest req = new GenerationRequest(prompts.get(p), sampling, tokens, List.of(), -1, false);
                     long t0 = System.nanoTime();
-                    GenerationResult res = mode.options() == null ? plain.generate(req) : assisted.generate(req, mode.options());
+                    GenerationResult res = mode.options() == null ? plain.generate(req)
+                            : (mode.decoder() != null ? mode.decoder() : assisted).generate(req, mode.options());
                     tally[m].nanos += System.nanoTime() - t0;
                     tally[m].tokens += res.completionTokens();
                     tally[m].completions++;
+                    tally[m].decodeNanos += res.decodeNanos();
+                    tally[m].decodeTokens += res.completionTokens() - 1;
+                    tally[m].prefillNanos += res.prefillNanos();
                     tally[m].drafted += res.stats().numDraftTokens();
                     tally[m].accepted += res.stats().numAcceptedTokens();
                     tally[m].rounds += res.stats().numSpecSteps();
@@ -182,6 +215,9 @@ public final class AssistedBenchmark {
     private static double[] report(Mode mode, List<Tally[]> results, int m, int runs) {
         double[] tps = new double[runs];
         double[] speedup = new double[runs];
+        double[] itl = new double[runs];
+        double[] itlSpeedup = new double[runs];
+        double[] prefillShare = new double[runs];
         long drafted = 0;
         long accepted = 0;
         long rounds = 0;
@@ -192,6 +228,9 @@ public final class AssistedBenchmark {
             Tally base = results.get(r)[0];
             tps[r] = t.tokens / (t.nanos / 1e9);
             speedup[r] = tps[r] / (base.tokens / (base.nanos / 1e9));
+            itl[r] = t.decodeNanos / 1e6 / t.decodeTokens;
+            itlSpeedup[r] = (base.decodeNanos / 1e6 / base.decodeTokens) / itl[r];
+            prefillShare[r] = (double) t.prefillNanos / t.nanos;
             drafted += t.drafted;
             accepted += t.accepted;
             rounds += t.rounds;
@@ -201,8 +240,10 @@ public final class AssistedBenchmark {
         double acceptance = drafted == 0 ? 0 : (double) accepted / drafted;
         double meanLength = rounds == 0 ? 0 : 1 + (double) accepted / rounds;
         double[] row = {median(tps), median(speedup), acceptance, meanLength};
-        System.out.printf(Locale.ROOT, "  %-20s %8.1f tokens/s  x%.2f  acceptance %.3f  mean accepted length %.2f  (%.1f tokens/completion)%n",
-                mode.name(), row[0], row[1], row[2], row[3], (double) tokens / completions);
+        System.out.printf(Locale.ROOT, "  %-20s %8.1f tokens/s  x%.2f  acceptance %.3f  mean accepted length %.2f  (%.1f tokens/completion)"
+                        + "  inter-token %.3f ms x%.2f  prefill %.1f%% of time%n",
+                mode.name(), row[0], row[1], row[2], row[3], (double) tokens / completions,
+                median(itl), median(itlSpeedup), 100 * median(prefillShare));
         return row;
     }
 

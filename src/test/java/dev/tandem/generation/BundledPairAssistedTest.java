@@ -52,7 +52,7 @@ class BundledPairAssistedTest {
         ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"));
         ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"));
         target = OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults());
-        draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.defaults());
+        draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.ownThreads(1));  // as the service opens it
         tokenizer = TextTokenizer.load(td);
         plain = new PlainDecoder(target, tokenizer, td.config().eosTokenIds());
         assisted = new AssistedDecoder(target, draft, tokenizer, td.config().eosTokenIds());

@@ -22,4 +22,12 @@ public record OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, b
     public static OnnxRuntimeOptions defaults() {
         return new OnnxRuntimeOptions(Math.max(1, Runtime.getRuntime().availableProcessors()), true, false, "all");
     }
+
+    /**
+     * A session on {@code threads} intra-op threads of its own, outside the shared pool: how the service opens
+     * the draft ({@code tandem.onnxruntime.draft-intra-op-threads}, default 1: on the calling thread).
+     */
+    public static OnnxRuntimeOptions ownThreads(int threads) {
+        return new OnnxRuntimeOptions(threads, false, false, "all");
+    }
 }

@@ -105,7 +105,8 @@ public final class OrtCausalLm implements CausalLm {
         OrtSession session = null;
         try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
             so.setOptimizationLevel(optLevel(options.optimizationLevel()));
-            if (options.globalThreadPool() && OrtRuntime.hasGlobalThreadPool()) {
+            boolean pooled = options.globalThreadPool() && OrtRuntime.hasGlobalThreadPool();
+            if (pooled) {
                 so.disablePerSessionThreads();
             } else {
                 so.setIntraOpNumThreads(options.intraOpThreads());
@@ -116,8 +117,9 @@ public final class OrtCausalLm implements CausalLm {
             addExecutionProvider(so, options, graph);
             session = env.createSession(graph.toString(), so);
             OrtCausalLm lm = inspect(env, session, graph, expected);
-            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s, position_ids %s", env.getVersion(), graph, lm.shape,
-                    lm.kvType, lm.hasPositionIds ? "fed" : "absent (computed by the graph)");
+            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
+                    lm.kvType, lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
+                    pooled ? "shared intra-op pool" : options.intraOpThreads() + " intra-op thread(s) of its own");
             return lm;
         } catch (OrtException e) {
             closeQuietly(session);
