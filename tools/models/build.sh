@@ -8,7 +8,7 @@
 #   tools/models/build.sh target          # train the target, export, quantise, check, package models/kjv-target
 #   tools/models/build.sh distill         # phase B: distil the draft from the target, package models/kjv-draft
 #   tools/models/build.sh onpolicy        # phase C: fine-tune the distilled draft on its own samples, package models/kjv-draft
-#   tools/models/build.sh pair            # draft-vs-target acceptance into both model cards (repackages both)
+#   tools/models/build.sh pair            # drafts-vs-target acceptance (greedy, T 0.8) into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
@@ -58,10 +58,19 @@ finish() {
   $NICE "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED OnnxCheck.java \
     --ref "$dir/export/ref.bin" --heldout "$dir/export/heldout.bin" --json "$dir/export/check.json" "${checkopt[@]}" \
     "$dir/export/model_fp32.onnx:1e-4" "$dir/export/model_int8.onnx"
+  package "$dir" "$name" "$status"
+}
+
+# package only (no re-export): $1 = work dir with export/, $2 = models/ name, $3 = status line
+package() {
+  local dir=$1 name=$2 status=$3
   local extra=()
   [ "$name" = kjv-draft ] && extra=(--extra model_fp32.onnx)
   local pair=()
-  for j in work/pair/distilled.json work/pair/direct.json; do [ -f "$j" ] && pair+=(--pair "$j"); done
+  for j in work/pair/onpolicy.json work/pair/distilled.json work/pair/direct.json; do [ -f "$j" ] && pair+=(--pair "$j"); done
+  for j in work/pair/onpolicy-t08.json work/pair/distilled-t08.json work/pair/direct-t08.json; do
+    [ -f "$j" ] && pair+=(--pair-sampled "$j")
+  done
   $PY package.py --name "$name" --export "$dir/export" --onnx model_int8.onnx "${extra[@]}" "${pair[@]}" --status "$status"
 }
 
@@ -86,17 +95,27 @@ stage_onpolicy() {  # needs the distilled draft and the target
   train_until_done "${ONPOLICY_ARGS[@]}"
   stage_package-onpolicy
 }
+ONPOLICY_CARD_STATUS="distilled from kjv-target, then fine-tuned on its own samples at temperature 0.8 (total variation to the target distribution)."
+TARGET_CARD_STATUS="target model, trained directly on the corpus."
 stage_package-onpolicy() {
-  finish work/draft-op kjv-draft "${DRAFT_STATUS:-distilled from kjv-target, then fine-tuned on its own samples at temperature 0.8 (total variation to the target distribution).}"
+  finish work/draft-op kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
 }
-stage_pair() {   # greedy acceptance of the drafts against the target (for the model cards), then repackage both
+stage_pair() {   # acceptance of the drafts against the target (for the model cards), then repackage both
   mkdir -p work/pair
-  $NICE $PY accept.py --draft work/draft-kd/ckpt.pt --target work/target/ckpt.pt --n 50 --max-new 128 --k 5 \
-    --label "kjv-draft (distilled, served)" > work/pair/distilled.json
-  $NICE $PY accept.py --draft work/draft/ckpt.pt --target work/target/ckpt.pt --n 50 --max-new 128 --k 5 \
-    --label "first version (trained directly, not shipped)" > work/pair/direct.json
-  stage_package-target
-  stage_package-distilled
+  local d name dir label
+  for d in onpolicy:draft-op:"kjv-draft (fine-tuned on its own samples, served)" \
+           distilled:draft-kd:"distilled (phase B, not shipped)" \
+           direct:draft:"first version (trained directly, not shipped)"; do
+    IFS=: read -r name dir label <<< "$d"
+    [ -f "work/$dir/ckpt.pt" ] || continue
+    $NICE $PY accept.py --draft "work/$dir/ckpt.pt" --target work/target/ckpt.pt --n 50 --max-new 128 --k 5 \
+      --label "$label" > "work/pair/$name.json"
+    $NICE $PY accept_sampled.py --draft "work/$dir/ckpt.pt" --target work/target/ckpt.pt --n 200 --draft-temps 0.8 \
+      --label "$label" > "work/pair/$name-t08.json"
+  done
+  # the cards only: the exported graphs stay as they are
+  package work/target kjv-target "${TARGET_STATUS:-$TARGET_CARD_STATUS}"
+  package work/draft-op kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
 }
 stage_package-distilled() {
   finish work/draft-kd kjv-draft "${DRAFT_STATUS:-distilled from kjv-target (KL to its next-token distribution), initialised from the directly trained draft.}"
@@ -106,10 +125,10 @@ stage_target() {
   stage_package-target
 }
 stage_package-target() {
-  finish work/target kjv-target "${TARGET_STATUS:-target model, trained directly on the corpus.}"
+  finish work/target kjv-target "${TARGET_STATUS:-$TARGET_CARD_STATUS}"
 }
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(data draft target distill pair)
+[ ${#stages[@]} -eq 0 ] && stages=(data draft target distill onpolicy pair)
 [ -f work/tok/tokenizer.json ] || [[ " ${stages[*]} " == *" data "* ]] || stage_data
 for s in "${stages[@]}"; do "stage_$s"; done
