@@ -28,14 +28,17 @@ DRAFT_ARGS=(--preset draft --tokens 6e6 --batch 32 --lr 3e-3 --warmup 50 --out w
 # from the directly trained draft's weights
 DISTILL_ARGS=(--preset draft --init work/draft/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 0.9
               --tokens ${DISTILL_TOKENS:-2e6} --batch 32 --lr 1e-3 --warmup 30 --out work/draft-kd)
-# phase C: the distilled draft samples text at the serving temperature (0.8); it is then fine-tuned to the
-# target's distribution on that text with total variation at 0.8 as the loss (1 - TV is the speculative
-# acceptance rate); NOTES.md "Phase C"
-ONPOLICY_SAMPLES=(--model work/draft-kd/ckpt.pt --temperature 0.8 --tokens ${ONPOLICY_SAMPLE_TOKENS:-2e6}
-                  --out work/samples/draft-t08.npy)
-ONPOLICY_ARGS=(--preset draft --init work/draft-kd/ckpt.pt --teacher work/target/ckpt.pt --kd-alpha 1.0 --kd-loss tvd
-               --kd-temp 0.8 --samples work/samples/draft-t08.npy --samples-frac 1.0
-               --tokens ${ONPOLICY_TOKENS:-2e6} --batch 32 --lr 1e-3 --warmup 20 --ckpt-minutes 5 --out work/draft-op)
+# phase C: the draft samples text at the serving temperature (0.8); it is then fine-tuned to the target's
+# distribution on that text with total variation at 0.8 as the loss (1 - TV is the speculative acceptance
+# rate). Two rounds: the distilled draft -> work/draft-op, then work/draft-op on its own new samples ->
+# work/draft-op2 (served). NOTES.md "Phase C"
+onpolicy_round() {  # $1 = checkpoint dir to start from (and sample with), $2 = output dir, $3 = samples file, $4 = LR,
+                    # $5 = tokens to sample, $6 = tokens to train on
+  $NICE $PY sample_text.py --model "$1/ckpt.pt" --temperature 0.8 --tokens "$5" --out "$3"
+  train_until_done --preset draft --init "$1/ckpt.pt" --teacher work/target/ckpt.pt --kd-alpha 1.0 --kd-loss tvd \
+    --kd-temp 0.8 --samples "$3" --samples-frac 1.0 --tokens "$6" --batch 32 --lr "$4" --warmup 20 \
+    --ckpt-minutes 5 --out "$2"
+}
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -67,8 +70,8 @@ package() {
   local extra=()
   [ "$name" = kjv-draft ] && extra=(--extra model_fp32.onnx)
   local pair=()
-  for j in work/pair/onpolicy.json work/pair/distilled.json work/pair/direct.json; do [ -f "$j" ] && pair+=(--pair "$j"); done
-  for j in work/pair/onpolicy-t08.json work/pair/distilled-t08.json work/pair/direct-t08.json; do
+  for j in work/pair/onpolicy2.json work/pair/onpolicy.json work/pair/distilled.json work/pair/direct.json; do [ -f "$j" ] && pair+=(--pair "$j"); done
+  for j in work/pair/onpolicy2-t08.json work/pair/onpolicy-t08.json work/pair/distilled-t08.json work/pair/direct-t08.json; do
     [ -f "$j" ] && pair+=(--pair-sampled "$j")
   done
   $PY package.py --name "$name" --export "$dir/export" --onnx model_int8.onnx "${extra[@]}" "${pair[@]}" --status "$status"
@@ -91,19 +94,20 @@ stage_distill() {   # needs the draft and target checkpoints
 }
 stage_onpolicy() {  # needs the distilled draft and the target
   mkdir -p work/samples
-  $NICE $PY sample_text.py "${ONPOLICY_SAMPLES[@]}"
-  train_until_done "${ONPOLICY_ARGS[@]}"
+  onpolicy_round work/draft-kd work/draft-op work/samples/draft-t08.npy 1e-3 2e6 2e6
+  onpolicy_round work/draft-op work/draft-op2 work/samples/draft-op-t08.npy 5e-4 1e6 1.5e6
   stage_package-onpolicy
 }
-ONPOLICY_CARD_STATUS="distilled from kjv-target, then fine-tuned on its own samples at temperature 0.8 (total variation to the target distribution)."
+ONPOLICY_CARD_STATUS="distilled from kjv-target, then fine-tuned in two rounds on its own samples at temperature 0.8 (total variation to the target distribution)."
 TARGET_CARD_STATUS="target model, trained directly on the corpus."
 stage_package-onpolicy() {
-  finish work/draft-op kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
+  finish work/draft-op2 kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
 }
 stage_pair() {   # acceptance of the drafts against the target (for the model cards), then repackage both
   mkdir -p work/pair
   local d name dir label
-  for d in onpolicy:draft-op:"kjv-draft (fine-tuned on its own samples, served)" \
+  for d in onpolicy2:draft-op2:"kjv-draft (two rounds on its own samples, served)" \
+           onpolicy:draft-op:"one round on its own samples (not shipped)" \
            distilled:draft-kd:"distilled (phase B, not shipped)" \
            direct:draft:"first version (trained directly, not shipped)"; do
     IFS=: read -r name dir label <<< "$d"
@@ -115,7 +119,7 @@ stage_pair() {   # acceptance of the drafts against the target (for the model ca
   done
   # the cards only: the exported graphs stay as they are
   package work/target kjv-target "${TARGET_STATUS:-$TARGET_CARD_STATUS}"
-  package work/draft-op kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
+  package work/draft-op2 kjv-draft "${DRAFT_STATUS:-$ONPOLICY_CARD_STATUS}"
 }
 stage_package-distilled() {
   finish work/draft-kd kjv-draft "${DRAFT_STATUS:-distilled from kjv-target (KL to its next-token distribution), initialised from the directly trained draft.}"

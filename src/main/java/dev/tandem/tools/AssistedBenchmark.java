@@ -1,5 +1,9 @@
 package dev.tandem.tools;
 
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.generation.AssistOptions;
@@ -44,6 +48,14 @@ import java.util.Map;
  * the median over runs is reported with the acceptance counters. With {@code copy=}, the copying
  * workload is also run for plain, prompt lookup and the draft at the best greedy k. Writes
  * {@code out}.csv and {@code out}.svg (speed-up and acceptance against k).
+ *
+ * <p>Also printed per mode: the inter-token speed-up (time after the first token, which is all
+ * assisted decoding can shorten: vLLM's inter-token latency), the prefill's share of the time, and
+ * the time per generated token spent in the target's and the draft's forward calls and elsewhere.
+ * The draft runs as the service runs it ({@code draft-threads=1}: a session on one thread of its
+ * own; 0 = in the target's shared pool). {@code pooled-ks=3,5} adds those k with a second draft
+ * session in the shared pool, side by side; {@code thresholds=0.3,0.5} adds the confidence-threshold
+ * stop at {@code threshold-k} candidates.
  */
 public final class AssistedBenchmark {
     private AssistedBenchmark() {
@@ -60,6 +72,8 @@ public final class AssistedBenchmark {
     static final class Tally {
         long nanos;
         long tokens;
+        long targetNanos;  // inside the target's forward calls
+        long draftNanos;   // inside the draft's forward calls
         long decodeNanos;  // after the first token: what assisted decoding can speed up (vLLM's inter-token latency)
         long decodeTokens;
         long prefillNanos;
@@ -91,10 +105,12 @@ public final class AssistedBenchmark {
         OnnxRuntimeOptions draftOptions = draftThreads > 0 ? OnnxRuntimeOptions.ownThreads(draftThreads) : options;
         int[] pooledKs = a.getOrDefault("pooled-ks", "").isBlank() ? new int[0]
                 : Arrays.stream(a.get("pooled-ks").split(",")).mapToInt(Integer::parseInt).toArray();
-        try (OrtCausalLm target = OrtCausalLm.open(td.graph(), td.config().shape(), options);
-             OrtCausalLm draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions);
-             OrtCausalLm pooledDraft = pooledKs.length == 0 ? null : OrtCausalLm.open(dd.graph(), dd.config().shape(), options);
+        try (TimedLm target = new TimedLm(OrtCausalLm.open(td.graph(), td.config().shape(), options));
+             TimedLm draft = new TimedLm(OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions));
+             TimedLm pooledDraft = pooledKs.length == 0 ? null
+                     : new TimedLm(OrtCausalLm.open(dd.graph(), dd.config().shape(), options));
              TextTokenizer tokenizer = TextTokenizer.load(td)) {
+            Timers timers = new Timers(target, pooledDraft == null ? List.of(draft) : List.of(draft, pooledDraft));
             List<Integer> eos = Boolean.parseBoolean(a.getOrDefault("ignore-eos", "false")) ? List.of() : td.config().eosTokenIds();
             PlainDecoder plain = new PlainDecoder(target, tokenizer, eos);
             AssistedDecoder assisted = new AssistedDecoder(target, draft, tokenizer, eos);
@@ -126,18 +142,18 @@ public final class AssistedBenchmark {
                     td.name(), dd.name(), prompts.size(), tokens, eos.isEmpty() ? "EOS ignored" : "or EOS", threads,
                     draftThreads > 0 ? draftThreads + " (own session)" : "shared pool", runs);
             List<String> csv = new ArrayList<>();
-            csv.add("workload,temperature,mode,k,tokens_per_s,speedup,acceptance_rate,mean_acceptance_length");
+            csv.add("workload,temperature,mode,k,tokens_per_s,speedup,acceptance_rate,mean_acceptance_length,inter_token_speedup");
             Map<Double, double[][]> curves = new LinkedHashMap<>();  // temperature -> {speedup[], acceptance[]} per k
             int bestK = 5;
             for (double t : temps) {
-                List<Tally[]> results = run(prompts, modes, t, tokens, runs, plain, assisted);
+                List<Tally[]> results = run(prompts, modes, t, tokens, runs, plain, assisted, timers);
                 double[][] curve = new double[2][ks.length];
                 double best = 0;
                 System.out.printf(Locale.ROOT, "%nheld-out continuation, temperature %.1f%n", t);
                 for (int m = 0; m < modes.size(); m++) {
                     double[] row = report(modes.get(m), results, m, runs);
-                    csv.add(String.format(Locale.ROOT, "heldout,%.2f,%s,%d,%.1f,%.3f,%.4f,%.3f", t, modes.get(m).name(),
-                            modes.get(m).k(), row[0], row[1], row[2], row[3]));
+                    csv.add(String.format(Locale.ROOT, "heldout,%.2f,%s,%d,%.1f,%.3f,%.4f,%.3f,%.3f", t, modes.get(m).name(),
+                            modes.get(m).k(), row[0], row[1], row[2], row[3], row[4]));
                     int ki = indexOf(ks, modes.get(m).k());
                     if (ki >= 0) {
                         curve[0][ki] = row[1];
@@ -156,12 +172,12 @@ public final class AssistedBenchmark {
                         new Mode("prompt lookup k=5", new AssistOptions(Assistant.PROMPT_LOOKUP, 5, Schedule.CONSTANT, 0, 3), -2),
                         new Mode("prompt lookup k=10", new AssistOptions(Assistant.PROMPT_LOOKUP, 10, Schedule.CONSTANT, 0, 3), -2),
                         new Mode("draft k=" + bestK, new AssistOptions(Assistant.DRAFT, bestK, Schedule.CONSTANT, 0, 3), bestK));
-                List<Tally[]> results = run(copy, copyModes, 0, tokens, runs, plain, assisted);
+                List<Tally[]> results = run(copy, copyModes, 0, tokens, runs, plain, assisted, timers);
                 System.out.printf(Locale.ROOT, "%ncopying workload (verse, then its first third again), greedy%n");
                 for (int m = 0; m < copyModes.size(); m++) {
                     double[] row = report(copyModes.get(m), results, m, runs);
-                    csv.add(String.format(Locale.ROOT, "copy,0.00,%s,%d,%.1f,%.3f,%.4f,%.3f", copyModes.get(m).name(),
-                            copyModes.get(m).k(), row[0], row[1], row[2], row[3]));
+                    csv.add(String.format(Locale.ROOT, "copy,0.00,%s,%d,%.1f,%.3f,%.4f,%.3f,%.3f", copyModes.get(m).name(),
+                            copyModes.get(m).k(), row[0], row[1], row[2], row[3], row[4]));
                 }
             }
             Files.createDirectories(out.toAbsolutePath().getParent());
@@ -173,7 +189,7 @@ public final class AssistedBenchmark {
     }
 
     private static List<Tally[]> run(List<int[]> prompts, List<Mode> modes, double temperature, int tokens, int runs,
-                                     PlainDecoder plain, AssistedDecoder assisted) {
+                                     PlainDecoder plain, AssistedDecoder assisted, Timers timers) {
         List<Tally[]> perRun = new ArrayList<>();
         for (int r = 0; r <= runs; r++) {  // run 0 warms up
             Tally[] tally = new Tally[modes.size()];
@@ -187,10 +203,14 @@ public final class AssistedBenchmark {
                     SamplingParams sampling = temperature == 0 ? SamplingParams.greedy()
                             : new SamplingParams(temperature, 0, 1, 0, 1, 0, 0, 1000L * r + p);
                     GenerationRequest req = new GenerationRequest(prompts.get(p), sampling, tokens, List.of(), -1, false);
+                    long target0 = timers.target().nanos;
+                    long draft0 = timers.draftNanos();
                     long t0 = System.nanoTime();
                     GenerationResult res = mode.options() == null ? plain.generate(req)
                             : (mode.decoder() != null ? mode.decoder() : assisted).generate(req, mode.options());
                     tally[m].nanos += System.nanoTime() - t0;
+                    tally[m].targetNanos += timers.target().nanos - target0;
+                    tally[m].draftNanos += timers.draftNanos() - draft0;
                     tally[m].tokens += res.completionTokens();
                     tally[m].completions++;
                     tally[m].decodeNanos += res.decodeNanos();
@@ -211,11 +231,12 @@ public final class AssistedBenchmark {
         return perRun;
     }
 
-    /** Prints and returns {tokens/s, speed-up, acceptance rate, mean acceptance length}, medians over runs. */
+    /** Prints and returns {tokens/s, speed-up, acceptance rate, mean acceptance length, inter-token speed-up}, medians over runs. */
     private static double[] report(Mode mode, List<Tally[]> results, int m, int runs) {
         double[] tps = new double[runs];
         double[] speedup = new double[runs];
         double[] itl = new double[runs];
+        double[][] split = new double[3][runs];  // ms per generated token in the target, in the draft, elsewhere
         double[] itlSpeedup = new double[runs];
         double[] prefillShare = new double[runs];
         long drafted = 0;
@@ -231,6 +252,9 @@ public final class AssistedBenchmark {
             itl[r] = t.decodeNanos / 1e6 / t.decodeTokens;
             itlSpeedup[r] = (base.decodeNanos / 1e6 / base.decodeTokens) / itl[r];
             prefillShare[r] = (double) t.prefillNanos / t.nanos;
+            split[0][r] = t.targetNanos / 1e6 / t.tokens;
+            split[1][r] = t.draftNanos / 1e6 / t.tokens;
+            split[2][r] = (t.nanos - t.targetNanos - t.draftNanos) / 1e6 / t.tokens;
             drafted += t.drafted;
             accepted += t.accepted;
             rounds += t.rounds;
@@ -239,12 +263,59 @@ public final class AssistedBenchmark {
         }
         double acceptance = drafted == 0 ? 0 : (double) accepted / drafted;
         double meanLength = rounds == 0 ? 0 : 1 + (double) accepted / rounds;
-        double[] row = {median(tps), median(speedup), acceptance, meanLength};
+        double[] row = {median(tps), median(speedup), acceptance, meanLength, median(itlSpeedup)};
         System.out.printf(Locale.ROOT, "  %-20s %8.1f tokens/s  x%.2f  acceptance %.3f  mean accepted length %.2f  (%.1f tokens/completion)"
-                        + "  inter-token %.3f ms x%.2f  prefill %.1f%% of time%n",
+                        + "  inter-token %.3f ms x%.2f  prefill %.1f%% of time  ms/token: target %.3f draft %.3f other %.3f%n",
                 mode.name(), row[0], row[1], row[2], row[3], (double) tokens / completions,
-                median(itl), median(itlSpeedup), 100 * median(prefillShare));
+                median(itl), median(itlSpeedup), 100 * median(prefillShare), median(split[0]), median(split[1]),
+                median(split[2]));
         return row;
+    }
+
+    /** The timed models: the target and the draft session(s). */
+    record Timers(TimedLm target, List<TimedLm> drafts) {
+        long draftNanos() {
+            long n = 0;
+            for (TimedLm d : drafts) {
+                n += d.nanos;
+            }
+            return n;
+        }
+    }
+
+    /** A model whose forward calls are timed (two nanoTime reads per call), to split a mode's time by model. */
+    static final class TimedLm implements CausalLm {
+        private final CausalLm lm;
+        long nanos;
+
+        TimedLm(CausalLm lm) {
+            this.lm = lm;
+        }
+
+        @Override
+        public ModelShape shape() {
+            return lm.shape();
+        }
+
+        @Override
+        public KvCache newCache() {
+            return lm.newCache();
+        }
+
+        @Override
+        public Logits forward(KvCache cache, int[] tokens, int offset, int length) {
+            long t0 = System.nanoTime();
+            try {
+                return lm.forward(cache, tokens, offset, length);
+            } finally {
+                nanos += System.nanoTime() - t0;
+            }
+        }
+
+        @Override
+        public void close() {
+            lm.close();
+        }
     }
 
     private static List<int[]> prompts(Path file, TextTokenizer tokenizer, int count) throws IOException {
