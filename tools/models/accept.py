@@ -31,13 +31,8 @@ def main():
     a = ap.parse_args()
     draft, _ = load_checkpoint(a.draft)
     target, _ = load_checkpoint(a.target)
-    sp = data.sp()
-    held = data.verses("heldout")
-    step = max(1, len(held) // a.n)
     hits, total, runs = 0, 0, []
-    for v in held[::step][:a.n]:
-        w = v.split()
-        prompt = [data.BOS] + sp.encode(" ".join(w[:max(3, len(w) // 3)]))
+    for prompt in data.heldout_prompts(a.n):
         ids = list(prompt)
         logits, past = target(torch.tensor([ids]))
         for _ in range(a.max_new):

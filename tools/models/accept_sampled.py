@@ -35,14 +35,9 @@ def main():
     target, _ = load_checkpoint(a.target)
     temps = [float(t) for t in a.draft_temps.split(",")]
     g = torch.Generator().manual_seed(a.seed)
-    sp = data.sp()
-    held = data.verses("heldout")
-    step = max(1, len(held) // a.n)
     sums = {t: 0.0 for t in temps}
     positions, prompts = 0, 0
-    for v in held[::step][:a.n]:
-        w = v.split()
-        prompt = [data.BOS] + sp.encode(" ".join(w[:max(3, len(w) // 3)]))
+    for prompt in data.heldout_prompts(a.n):
         ids = list(prompt)
         logits, past = target(torch.tensor([ids]))
         rows = []

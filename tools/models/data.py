@@ -36,3 +36,16 @@ def load(split):
     ends = list(starts[1:]) + [len(stream)]
     docs = [stream[a + 1:b - 1].astype(np.int64).tolist() for a, b in zip(starts, ends)]
     return stream, starts, docs
+
+
+def heldout_prompts(n):
+    """Prompts for acceptance measurements: n verses spread evenly over the held-out books, each cut to its
+    first third (at least 3 words), as token ids with <s> prepended."""
+    tok = sp()
+    held = verses("heldout")
+    step = max(1, len(held) // n)
+    out = []
+    for v in held[::step][:n]:
+        w = v.split()
+        out.append([BOS] + tok.encode(" ".join(w[:max(3, len(w) // 3)])))
+    return out

@@ -48,16 +48,15 @@ def main():
         ids = torch.from_numpy(np.stack([stream[i:i + a.prompt] for i in idx]).astype(np.int64))
         out = [ids]
         logits, past = model(ids)
-        nxt = None
-        for _ in range(a.seq + 1 - a.prompt):
+        new_tokens = a.seq + 1 - a.prompt
+        for i in range(new_tokens):
             probs = torch.softmax(logits[:, -1] / a.temperature, -1)
             nxt = torch.multinomial(probs, 1, generator=g)
             prev = out[-1][:, -1:]
             nxt = torch.where(prev == data.EOS, torch.full_like(nxt, data.BOS), nxt)  # </s> is followed by <s>
             out.append(nxt)
-            if sum(o.shape[1] for o in out) == a.seq + 1:
-                break
-            logits, past = model(nxt, past=past)
+            if i < new_tokens - 1:
+                logits, past = model(nxt, past=past)
         batch = torch.cat(out, 1).numpy().astype(np.uint16)
         rows = np.concatenate([rows, batch])
         np.save(a.out + ".tmp.npy", rows)
