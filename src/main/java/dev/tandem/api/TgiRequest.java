@@ -12,10 +12,12 @@ public record TgiRequest(String inputs, Parameters parameters, Boolean stream) {
                              @com.fasterxml.jackson.annotation.JsonProperty("top_n_tokens") Integer topNTokens,
                              Integer bestOf, Double typicalP, Boolean watermark, Integer truncate,
                              Boolean assisted, String assistant, Integer numAssistantTokens, String assistantSchedule,
-                             Double assistantConfidenceThreshold, Integer promptLookupNgramSize)
+                             Double assistantConfidenceThreshold, Integer promptLookupNgramSize,
+                             @org.eclipse.microprofile.openapi.annotations.media.Schema(description =
+                                     "vLLM extension: keep generating after EOS, up to max_new_tokens") Boolean ignoreEos)
             implements AssistFields {
 
         static final Parameters NONE = new Parameters(null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 }

@@ -62,6 +62,7 @@ public class TgiResource {
         public Boolean stream() { return null; }
         public StreamOptions streamOptions() { return null; }
         public Map<String, Double> logitBias() { return null; }
+        public Boolean ignoreEos() { return p.ignoreEos(); }
     }
 
     private record Prepared(ServedModel model, TgiRequest.Parameters params, GenerationRequest request,

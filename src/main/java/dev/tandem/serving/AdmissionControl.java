@@ -2,9 +2,7 @@ package dev.tandem.serving;
 
 import dev.tandem.memory.ByteSize;
 import dev.tandem.memory.MemoryBudget;
-import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -245,7 +243,16 @@ public class AdmissionControl {
         return draining;
     }
 
-    void onStop(@Observes ShutdownEvent event) {
+    /**
+     * From now on every new request is refused with 503 (and readiness is DOWN); requests already
+     * decoding or waiting in the queue go on. Called at once on SIGTERM ({@link GracefulShutdown}).
+     */
+    public void startDraining() {
         draining = true;
+    }
+
+    /** True when nothing decodes and nothing waits. */
+    public boolean idle() {
+        return running == 0 && waiting == 0;
     }
 }

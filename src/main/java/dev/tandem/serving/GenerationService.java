@@ -26,6 +26,8 @@ public class GenerationService {
     private final AtomicLong finished = new AtomicLong();
     private final AtomicLong cancelled = new AtomicLong();
     private final AtomicLong ids = new AtomicLong();
+    /** Set when shutdown can wait no longer: every running generation stops at its next step. */
+    private volatile boolean abandonAll;
     /** Running generation -> System.nanoTime() of its last decoding step. */
     private final Map<Long, AtomicLong> heartbeats = new ConcurrentHashMap<>();
 
@@ -62,7 +64,7 @@ public class GenerationService {
         long id = ids.incrementAndGet();
         AtomicLong heartbeat = new AtomicLong(System.nanoTime());
         heartbeats.put(id, heartbeat);
-        Tracking tracking = new Tracking(listener, heartbeat);
+        Tracking tracking = new Tracking(listener, heartbeat, this);
         try (permit) {
             GenerationResult r = assist == null ? model.decoder().generate(request, tracking)
                     : model.assisted().generate(request, assist, tracking);
@@ -90,6 +92,11 @@ public class GenerationService {
         return heartbeats.values().stream().mapToLong(h -> now - h.get()).max().orElse(0) / 1e9;
     }
 
+    /** Stops every running generation at its next decoding step (shutdown past its time limit). */
+    void abandonAll() {
+        abandonAll = true;
+    }
+
     /** Generations that ran to their end (EOS, stop string, length). */
     public long finished() {
         return finished.get();
@@ -108,11 +115,13 @@ public class GenerationService {
     private static final class Tracking implements GenerationListener {
         private final GenerationListener inner;
         private final AtomicLong heartbeat;
+        private final GenerationService service;
         private volatile long firstText;
 
-        Tracking(GenerationListener inner, AtomicLong heartbeat) {
+        Tracking(GenerationListener inner, AtomicLong heartbeat, GenerationService service) {
             this.inner = inner;
             this.heartbeat = heartbeat;
+            this.service = service;
         }
 
         @Override
@@ -126,7 +135,7 @@ public class GenerationService {
         @Override
         public boolean isCancelled() {
             heartbeat.set(System.nanoTime());
-            return inner.isCancelled();
+            return service.abandonAll || inner.isCancelled();
         }
     }
 }

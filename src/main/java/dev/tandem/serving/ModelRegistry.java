@@ -12,7 +12,6 @@ import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -91,6 +90,7 @@ public class ModelRegistry {
     }
 
     private volatile boolean warmedUp;
+    private boolean closed;
     private volatile long warmUpMillis;
 
     public boolean warmedUp() {
@@ -101,7 +101,15 @@ public class ModelRegistry {
         return warmUpMillis;
     }
 
-    void onStop(@Observes ShutdownEvent event) {
+    /**
+     * Frees the models. Called by {@link GracefulShutdown} once no generation runs any more (the
+     * engines also refuse, rather than crash on, a forward pass that comes after). Idempotent.
+     */
+    synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         if (draft != null) {
             draft.close();
         }

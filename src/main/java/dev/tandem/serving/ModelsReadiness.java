@@ -11,8 +11,9 @@ import org.eclipse.microprofile.health.Readiness;
 
 /**
  * Ready when a real forward pass through the target (and the draft) has succeeded within the
- * probe interval (run now if the last is older), and the server is neither draining nor
- * saturated beyond its queue. The data says why it is DOWN.
+ * probe interval (run now if the last is older) and the server is not shutting down. A server that
+ * is merely saturated stays ready (it answers 429 to what it cannot queue). The data says why it is
+ * DOWN.
  */
 @Readiness
 @ApplicationScoped
@@ -41,9 +42,9 @@ public class ModelsReadiness implements HealthCheck {
         if (admission.draining()) {
             return b.down().withData("reason", "shutting down").build();
         }
-        if (admission.saturated()) {
-            return b.down().withData("reason", "saturated: every decoding slot busy and the wait queue full").build();
-        }
+        // Saturation does not take the pod out of rotation: 429s shed the excess, and a readiness that
+        // flapped with load would move all traffic onto the other pods and saturate them in turn.
+        b.withData("saturated", admission.saturated());
         long now = System.nanoTime();
         if (now - lastProbe > intervalNanos) {
             probe();

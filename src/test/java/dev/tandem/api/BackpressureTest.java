@@ -49,9 +49,9 @@ class BackpressureTest {
             // "at once" means without waiting for the queue timeout (2 s here). On an idle machine the median is well under
             // 50 ms; 250 ms keeps the test about that property, not about how loaded a shared 2-core machine is
             assertTrue(ms[ms.length / 2] < 250, "429 took " + java.util.Arrays.toString(ms) + " ms");
-            // saturated: readiness drops, saying why
-            given().get("/q/health/ready").then().statusCode(503)
-                    .body("checks.find { it.name == 'models' }.data.reason", org.hamcrest.Matchers.startsWith("saturated"));
+            // saturated, but still ready: 429s shed the load, the pod stays in rotation (it says it is saturated)
+            given().get("/q/health/ready").then().statusCode(200)
+                    .body("checks.find { it.name == 'models' }.data.saturated", equalTo(true));
             // the waiting one times out after the queue timeout
             assertEquals(429, queued.get());
         }

@@ -15,6 +15,7 @@ import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
+import dev.tandem.engine.NativeLifetime;
 import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import java.lang.foreign.Arena;
@@ -46,6 +47,7 @@ import org.jboss.logging.Logger;
  */
 public final class OrtCausalLm implements CausalLm {
     private static final Logger LOG = Logger.getLogger(OrtCausalLm.class);
+    private final NativeLifetime lifetime = new NativeLifetime("the ONNX Runtime model");
 
     private final OrtSession session;
     private final OrtEnvironment env;
@@ -223,6 +225,15 @@ public final class OrtCausalLm implements CausalLm {
 
     @Override
     public Logits forward(KvCache kvCache, int[] tokens, int offset, int length) {
+        lifetime.enter();  // the session stays alive until this pass is out of it
+        try {
+            return forwardInside(kvCache, tokens, offset, length);
+        } finally {
+            lifetime.exit();
+        }
+    }
+
+    private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
@@ -303,13 +314,16 @@ public final class OrtCausalLm implements CausalLm {
         forwardNanos.reset();
     }
 
+    /** Waits for forward passes in progress, then frees the session; later forward passes fail. Idempotent. */
     @Override
     public void close() {
-        if (useCacheBranch != null) {
-            useCacheBranch.close();
-        }
-        closeQuietly(session);
-        constantsArena.close();
+        lifetime.close(() -> {
+            if (useCacheBranch != null) {
+                useCacheBranch.close();
+            }
+            closeQuietly(session);
+            constantsArena.close();
+        });
     }
 
     private static void closeQuietly(OrtSession s) {

@@ -11,6 +11,7 @@ import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
+import dev.tandem.engine.NativeLifetime;
 import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import dev.tandem.engine.openvino.OvApi.ElementType;
@@ -76,7 +77,8 @@ public final class OpenVinoCausalLm implements CausalLm {
     private final MemorySegment ones;
     private final MemorySegment trueFlag;
     private final MemorySegment zeroBeam;
-    private boolean closed;
+    private volatile boolean closed;
+    private final NativeLifetime lifetime = new NativeLifetime("the OpenVINO model");
 
     /**
      * What {@link #plan} derived from a graph's inputs and outputs.
@@ -295,6 +297,15 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     @Override
     public Logits forward(KvCache kvCache, int[] tokens, int offset, int length) {
+        lifetime.enter();  // the session stays alive until this pass is out of it
+        try {
+            return forwardInside(kvCache, tokens, offset, length);
+        } finally {
+            lifetime.exit();
+        }
+    }
+
+    private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
@@ -348,14 +359,17 @@ public final class OpenVinoCausalLm implements CausalLm {
         return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
     }
 
-    /** Frees the compiled model and the shared constants. Caches must be closed before. Idempotent. */
+    /**
+     * Waits for inferences in progress, then frees the compiled model and the shared constants; later
+     * forward passes fail. Caches should be closed before. Idempotent.
+     */
     @Override
-    public synchronized void close() {
-        if (!closed) {
+    public void close() {
+        lifetime.close(() -> {
             closed = true;
             api.compiledModelFree(compiledModel);
             constants.close();
-        }
+        });
     }
 
     @Override
