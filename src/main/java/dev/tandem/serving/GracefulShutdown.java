@@ -70,9 +70,15 @@ public class GracefulShutdown {
         if (!handleSignals || LaunchMode.current() != LaunchMode.NORMAL) {
             return;
         }
+        // The JVM runs a handler on a new thread whose context class loader is the system one, which
+        // cannot see the application's classes (a bean created lazily then fails): give it Quarkus' loader.
+        ClassLoader app = Thread.currentThread().getContextClassLoader();
         for (String name : SIGNALS) {
             try {
-                Signal.handle(new Signal(name), this::onSignal);
+                Signal.handle(new Signal(name), signal -> {
+                    Thread.currentThread().setContextClassLoader(app);
+                    onSignal(signal);
+                });
             } catch (IllegalArgumentException e) {  // reserved or unknown on this platform
                 LOG.debugf("SIG%s not handled: %s", name, e.getMessage());
             }
