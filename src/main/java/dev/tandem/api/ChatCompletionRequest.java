@@ -1,5 +1,6 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
 import java.util.Map;
@@ -9,6 +10,8 @@ import java.util.Map;
  * wins over the older {@code max_tokens}), vLLM's {@code top_k}, {@code min_p},
  * {@code repetition_penalty}, and Tandem's assisted-generation controls.
  */
+@Schema(name = "CreateChatCompletionRequest",
+        example = "{\"messages\": [{\"role\": \"user\", \"content\": \"And God said\"}], \"max_tokens\": 16}")
 public record ChatCompletionRequest(
         String model,
         List<Message> messages,
@@ -22,7 +25,7 @@ public record ChatCompletionRequest(
         Double presencePenalty,
         Double frequencyPenalty,
         Long seed,
-        JsonNode stop,
+        @Schema(description = "A string or a list of strings that end the text", implementation = Object.class) JsonNode stop,
         Integer n,
         Boolean stream,
         StreamOptions streamOptions,
@@ -44,6 +47,10 @@ public record ChatCompletionRequest(
     }
 
     /** A message: {@code content} is a string or a list of {@code {"type":"text","text":...}} parts. */
-    public record Message(String role, JsonNode content, String name) {
+    @Schema(name = "ChatCompletionRequestMessage")
+    public record Message(String role,
+            @Schema(description = "A string, or a list of {\"type\": \"text\", \"text\": ...} parts", implementation = Object.class)
+            JsonNode content,
+            String name) {
     }
 }

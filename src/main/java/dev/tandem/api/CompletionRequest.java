@@ -12,6 +12,7 @@ import java.util.Map;
  * by {@link CompletionParams}. {@code prompt} and {@code stop} take a string or an array, so
  * they arrive as JSON trees.
  */
+@Schema(name = "CreateCompletionRequest", example = "{\"prompt\": \"And God said\", \"max_tokens\": 16, \"temperature\": 0}")
 public record CompletionRequest(
         String model,
         @Schema(description = "A string, a list holding one string, or a list of token ids; \"\" starts from BOS",

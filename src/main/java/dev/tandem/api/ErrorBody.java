@@ -1,8 +1,11 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
 /** OpenAI's error envelope. */
+@Schema(name = "ErrorResponse")
 public record ErrorBody(Detail error) {
 
+    @Schema(name = "Error")
     public record Detail(String message, String type, String param, String code) {
     }
 

@@ -1,11 +1,14 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import java.util.List;
 
 /** Text Generation Inference's request: {@code inputs} and {@code parameters}, plus Tandem's assisted-generation controls. */
+@Schema(name = "GenerateRequest", example = "{\"inputs\": \"And God said\", \"parameters\": {\"max_new_tokens\": 16}}")
 public record TgiRequest(String inputs, Parameters parameters, Boolean stream) {
 
     /** TGI's generation parameters (greedy unless {@code do_sample}), and Tandem's assisted fields. */
+    @Schema(name = "GenerateParameters")
     public record Parameters(Integer maxNewTokens, Boolean doSample, Double temperature, Integer topK, Double topP,
                              Double repetitionPenalty, Double frequencyPenalty, Long seed, List<String> stop,
                              Boolean details, Boolean decoderInputDetails, Boolean returnFullText,

@@ -235,6 +235,7 @@ public class TgiResource {
     }
 
     /** TGI's {@code /tokenize}: the input's tokens with their character spans. */
+    @Schema(example = "{\"inputs\": \"And God said\"}")
     public record TokenizeRequest(String inputs, Boolean addSpecialTokens) {
     }
 
@@ -258,6 +259,7 @@ public class TgiResource {
     }
 
     /** {@code /detokenize}: token ids back to text. */
+    @Schema(example = "{\"tokens\": [1, 2, 3]}")
     public record DetokenizeRequest(List<Integer> tokens) {
     }
 

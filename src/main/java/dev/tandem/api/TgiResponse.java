@@ -1,5 +1,6 @@
 package dev.tandem.api;
 
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 
@@ -10,6 +11,7 @@ public final class TgiResponse {
 
     /** {@code POST /generate}. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
+    @Schema(name = "GenerateResponse")
     public record Generated(String generatedText, Details details, Decoding decoding) {
     }
 
@@ -25,6 +27,7 @@ public final class TgiResponse {
     }
 
     /** One {@code POST /generate_stream} event; the last carries the whole text and the details. */
+    @Schema(name = "StreamResponse")
     public record StreamEvent(int index, Token token, List<Token> topTokens, String generatedText, Details details,
                               Decoding decoding) {
     }
@@ -38,6 +41,7 @@ public final class TgiResponse {
     }
 
     /** TGI's error body. */
+    @Schema(name = "TgiErrorResponse")
     public record Error(String error, String errorType) {
     }
 }

@@ -39,6 +39,7 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 class KubernetesManifestsTest {
     static final Path BASE = Path.of("k8s/base");
+    static final Path MONITOR = Path.of("k8s/components/servicemonitor");
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     @SuppressWarnings("unchecked")
@@ -107,10 +108,23 @@ class KubernetesManifestsTest {
             assertEquals("tandem", r.getMetadata().getLabels().get("app.kubernetes.io/name"), e.getKey() + " is labelled");
         }
         for (Class<?> c : List.of(Deployment.class, Service.class, ConfigMap.class, HorizontalPodAutoscaler.class,
-                PodDisruptionBudget.class, NetworkPolicy.class, GenericKubernetesResource.class)) {
+                PodDisruptionBudget.class, NetworkPolicy.class)) {
             assertTrue(kinds.containsKey(c), "base has a " + c.getSimpleName());
         }
-        GenericKubernetesResource monitor = (GenericKubernetesResource) typed(yaml(BASE.resolve("servicemonitor.yaml")), "sm");
+        // only core kinds: `kubectl apply -k k8s/base` must work on a cluster without the Prometheus Operator's CRDs
+        assertFalse(kinds.containsKey(GenericKubernetesResource.class), "base has a custom resource: " + kinds.keySet());
+    }
+
+    /** The ServiceMonitor is an optional kustomize Component (k8s/components/servicemonitor) an overlay can add. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theServiceMonitorIsAnOptionalComponent() throws IOException {
+        Map<String, Object> k = yaml(MONITOR.resolve("kustomization.yaml"));
+        assertEquals("kustomize.config.k8s.io/v1alpha1", k.get("apiVersion"));
+        assertEquals("Component", k.get("kind"));
+        assertEquals(List.of("servicemonitor.yaml"), k.get("resources"));
+        GenericKubernetesResource monitor = (GenericKubernetesResource) typed(yaml(MONITOR.resolve("servicemonitor.yaml")), "sm");
+        assertEquals("tandem", monitor.getMetadata().getLabels().get("app.kubernetes.io/name"));
         assertEquals("ServiceMonitor", monitor.getKind());
         Map<String, Object> spec = (Map<String, Object>) monitor.getAdditionalProperties().get("spec");
         Map<String, Object> endpoint = ((List<Map<String, Object>>) spec.get("endpoints")).get(0);
@@ -182,6 +196,89 @@ class KubernetesManifestsTest {
                 assertTrue(limits.containsKey("memory"), overlay + " keeps the base's memory limit");
             }
         }
+    }
+
+    /** The tag `docker build -f <dockerfile> -t <image>` in the Dockerfile's header builds. */
+    static String builtImage(String dockerfile) throws IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("docker build -f " + java.util.regex.Pattern.quote(dockerfile)
+                + " -t (\\S+) ").matcher(Files.readString(Path.of(dockerfile)));
+        assertTrue(m.find(), dockerfile + " says how to build it");
+        return m.group(1);
+    }
+
+    /** The image an overlay deploys: the base's, with the overlay's kustomize `images` entry applied. */
+    @SuppressWarnings("unchecked")
+    static String overlayImage(String overlay) throws IOException {
+        Deployment d = (Deployment) typed(yaml(BASE.resolve("deployment.yaml")), "deployment");
+        String image = d.getSpec().getTemplate().getSpec().getContainers().get(0).getImage();
+        String name = image.substring(0, image.lastIndexOf(':'));
+        Map<String, Object> k = yaml(Path.of("k8s/overlays", overlay, "kustomization.yaml"));
+        for (Map<String, Object> i : (List<Map<String, Object>>) k.getOrDefault("images", List.of())) {
+            if (name.equals(i.get("name"))) {
+                image = i.getOrDefault("newName", name) + ":" + i.getOrDefault("newTag", image.substring(name.length() + 1));
+            }
+        }
+        return image;
+    }
+
+    @Test
+    void eachOverlayDeploysAnImageWithItsEngine() throws IOException {
+        assertEquals(builtImage("Dockerfile.jvm"), overlayImage("cpu"), "the base runs the JVM image as its header builds it");
+        assertEquals(builtImage("Dockerfile.jvm"), overlayImage("gaudi"));
+        // the intel-gpu overlay selects the OpenVINO engine, so it needs the image with the OpenVINO runtime
+        assertEquals(builtImage("Dockerfile.openvino"), overlayImage("intel-gpu"));
+        assertTrue(Files.readString(Path.of("Dockerfile.openvino")).contains("openvino-${OPENVINO_VERSION}"));
+    }
+
+    /**
+     * The preStop `sleep` handler is beta and on by default only from Kubernetes 1.30 (alpha behind a feature
+     * gate in 1.29, GA in 1.34); older API servers reject the Deployment. The README must name that minimum.
+     */
+    @Test
+    void thePreStopHandlerExistsOnTheKubernetesVersionsTheReadmeNames() throws IOException {
+        Deployment d = (Deployment) typed(yaml(BASE.resolve("deployment.yaml")), "deployment");
+        var preStop = d.getSpec().getTemplate().getSpec().getContainers().get(0).getLifecycle().getPreStop();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("Kubernetes (?:>=|≥) ?1\\.(\\d+)")
+                .matcher(Files.readString(Path.of("README.md")));
+        assertTrue(m.find(), "README names the Kubernetes versions the manifests need");
+        int minor = Integer.parseInt(m.group(1));
+        if (preStop.getSleep() != null) {
+            assertTrue(minor >= 30, "the sleep lifecycle handler needs Kubernetes >= 1.30, README names 1." + minor);
+        } else {
+            assertNotNull(preStop.getExec(), "preStop is a sleep or an exec");
+        }
+    }
+
+    /** The real kustomize, where kubectl is installed: base, each overlay, and the base with the monitor component. */
+    @Test
+    void kubectlKustomizeBuildsEveryVariant() throws Exception {
+        if (!onPath("kubectl")) {
+            System.err.println("SKIPPED kubectlKustomizeBuildsEveryVariant: kubectl is not installed");  // Surefire shows no reason
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(onPath("kubectl"), "SKIPPED: kubectl not installed");
+        for (String dir : List.of("k8s/base", "k8s/overlays/cpu", "k8s/overlays/intel-gpu", "k8s/overlays/gaudi")) {
+            String out = kustomize(Path.of(dir).toAbsolutePath());
+            assertFalse(out.contains("kind: ServiceMonitor"), dir + " needs no Prometheus Operator");
+            assertTrue(out.contains("kind: Deployment"), dir);
+            assertTrue(out.contains("image: " + overlayImage(dir.startsWith("k8s/overlays/") ? dir.substring(13) : "cpu")), dir);
+        }
+        // kustomize takes only relative paths to other kustomizations: an overlay under target/
+        Path withMonitor = Files.createDirectories(Path.of("target/k8s-with-monitor"));
+        Files.writeString(withMonitor.resolve("kustomization.yaml"), "resources:\n  - ../../" + BASE
+                + "\ncomponents:\n  - ../../" + MONITOR + "\n");
+        assertTrue(kustomize(withMonitor).contains("kind: ServiceMonitor"), "the component adds the ServiceMonitor");
+    }
+
+    static boolean onPath(String program) {
+        return java.util.Arrays.stream(System.getenv().getOrDefault("PATH", "").split(":"))
+                .anyMatch(d -> Files.isExecutable(Path.of(d, program)));
+    }
+
+    static String kustomize(Path dir) throws Exception {
+        Process p = new ProcessBuilder("kubectl", "kustomize", dir.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), "kubectl kustomize " + dir + ": " + out);
+        return out;
     }
 
     @Test

@@ -16,6 +16,12 @@ public class SharedModelsCondition implements ExecutionCondition {
         if ("true".equalsIgnoreCase(System.getenv("CI"))) {
             throw new IllegalStateException("CI=true but " + reason);
         }
+        // Surefire's console shows only a count of skipped tests, not JUnit's reason: say why, once per class
+        if (REPORTED.add(context.getRequiredTestClass().getName())) {
+            System.err.println("SKIPPED " + context.getRequiredTestClass().getSimpleName() + ": " + reason);
+        }
         return ConditionEvaluationResult.disabled("SKIPPED: " + reason);
     }
+
+    private static final java.util.Set<String> REPORTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 }
