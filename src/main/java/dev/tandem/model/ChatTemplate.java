@@ -3,40 +3,107 @@ package dev.tandem.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
-import com.hubspot.jinjava.interpret.FatalTemplateErrorsException;
+import com.hubspot.jinjava.el.JinjavaProcessors;
+import com.hubspot.jinjava.interpret.CollectionTooBigException;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.OutputTooBigException;
+import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.tree.Node;
+import java.io.IOException;
+import java.nio.charset.Charset;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import org.jboss.logging.Logger;
 
 /**
  * The model's chat template ({@code chat_template} in {@code tokenizer_config.json}, a Jinja
  * template as Hugging Face's {@code apply_chat_template} renders it), rendered with Jinjava.
  * Variables: {@code messages} (role, content), {@code add_generation_prompt}, {@code bos_token},
  * {@code eos_token}; function {@code raise_exception(msg)}.
+ *
+ * <p>The template is the operator's code; the messages are the client's data and stay data:
+ * <ul>
+ *   <li>Nested interpretation is off. By default Jinjava renders an expression's output again when it
+ *       holds Jinja syntax, so <code>{{ message['content'] }}</code> ran a client's
+ *       <code>{{ raise_exception(...) }}</code>, <code>{% include ... %}</code> or loops as template
+ *       code. Off, content comes out literally, as in Python's Jinja2.</li>
+ *   <li>No include, import or from: the resource locator refuses every name (Jinjava's default
+ *       reads the classpath, application.properties included). A chat template needs none.</li>
+ * </ul>
+ *
+ * <p>The template may still loop over the messages (some loop inside such a loop, and Jinjava goes on
+ * looping after most errors), so each render is bounded by {@link Limits}: the number of messages;
+ * the output's characters, which also bound any string the template builds; the size of any list or
+ * map it builds; and its time. Jinjava ignores thread interrupts, so the time limit is checked before
+ * every node it renders: past the deadline every node fails, which ends every loop.
+ *
+ * <p>A render over a bound, or one that fails inside Jinjava, is rejected with a short message of its
+ * own: Jinjava's error text quotes the template and Java types, so it goes to the log for the
+ * operator only. A {@code raise_exception(msg)} is the template's verdict on the conversation (e.g.
+ * "Conversation roles must alternate"), so {@code msg} is reported as it is.
  */
 public final class ChatTemplate {
-    /** The message of a raise_exception() during the current render (Jinjava reports only that a function failed). */
-    private static final ThreadLocal<String> RAISED = new ThreadLocal<>();
+    private static final Logger LOG = Logger.getLogger(ChatTemplate.class);
+    private static final Set<TemplateError.ErrorReason> OVER_A_LIMIT = Set.of(TemplateError.ErrorReason.OUTPUT_TOO_BIG,
+            TemplateError.ErrorReason.OVER_LIMIT, TemplateError.ErrorReason.COLLECTION_TOO_BIG);
+    /** The render running on this thread (Jinjava calls raise_exception and the node hook without a handle to us). */
+    private static final ThreadLocal<Render> CURRENT = new ThreadLocal<>();
+
+    /**
+     * Bounds on one render.
+     *
+     * @param maxMessages    messages in one conversation
+     * @param maxOutputChars characters of the rendered prompt, and of any string the template builds
+     * @param maxListSize    elements of any list or map the template builds
+     * @param maxRenderTime  wall-clock time of one render
+     */
+    public record Limits(int maxMessages, long maxOutputChars, int maxListSize, Duration maxRenderTime) {
+        /**
+         * Far above real chats, well below harm: 4096 messages; 4M characters, four times the content
+         * the default 1 MiB request body can hold; lists of 64K items; 2 s, where real templates take
+         * milliseconds.
+         */
+        public static final Limits DEFAULT = new Limits(4096, 4L << 20, 65_536, Duration.ofSeconds(2));
+    }
+
     private final String source;
     private final String bos;
     private final String eos;
+    private final Limits limits;
     private final Jinjava jinjava;
 
-    private ChatTemplate(String source, String bos, String eos) {
+    private ChatTemplate(String source, String bos, String eos, Limits limits) {
         this.source = source;
         this.bos = bos;
         this.eos = eos;
+        this.limits = limits;
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
-                .withFailOnUnknownTokens(false).build());
+                .withFailOnUnknownTokens(false)
+                .withNestedInterpretationEnabled(false)
+                .withMaxOutputSize(limits.maxOutputChars())
+                .withMaxStringLength(limits.maxOutputChars())
+                .withMaxListSize(limits.maxListSize())
+                .withMaxMapSize(limits.maxListSize())
+                .withProcessors(JinjavaProcessors.newBuilder().withNodePreProcessor(ChatTemplate::checkTime).build())
+                .build());
+        jinjava.setResourceLocator(ChatTemplate::refuseResource);
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
                 "raiseException", String.class));
     }
 
     /** The directory's template, if its tokenizer_config.json has one (a string, or the "default" of a named list). */
     public static Optional<ChatTemplate> of(ModelDirectory model) {
+        return of(model, Limits.DEFAULT);
+    }
+
+    /** {@link #of(ModelDirectory)} with other bounds (tests use small ones). */
+    static Optional<ChatTemplate> of(ModelDirectory model, Limits limits) {
         JsonNode cfg = model.tokenizerConfig();
         JsonNode t = cfg.path("chat_template");
         String source = null;
@@ -52,7 +119,8 @@ public final class ChatTemplate {
         if (source == null || source.isBlank()) {
             return Optional.empty();
         }
-        return Optional.of(new ChatTemplate(source, tokenText(cfg.path("bos_token")), tokenText(cfg.path("eos_token"))));
+        return Optional.of(new ChatTemplate(source, tokenText(cfg.path("bos_token")), tokenText(cfg.path("eos_token")),
+                limits));
     }
 
     private static String tokenText(JsonNode n) {
@@ -64,45 +132,119 @@ public final class ChatTemplate {
     }
 
     /**
-     * Renders {@code messages} into the prompt text.
+     * Renders {@code messages} into the prompt text; their content comes out literally.
      *
-     * @throws IllegalArgumentException when the template rejects the conversation (raise_exception)
-     *     or fails to render
+     * @throws IllegalArgumentException when the template rejects the conversation (raise_exception),
+     *     a bound of {@link Limits} is exceeded, or the template fails to render
      */
     public String render(List<Message> messages, boolean addGenerationPrompt) {
+        if (messages.size() > limits.maxMessages()) {
+            throw new IllegalArgumentException("at most " + limits.maxMessages() + " messages per chat, got " + messages.size());
+        }
         Map<String, Object> vars = new HashMap<>();
         vars.put("messages", messages.stream().map(m -> Map.of("role", m.role(), "content", m.content())).toList());
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bos);
         vars.put("eos_token", eos);
-        RAISED.remove();
+        Render render = new Render(System.nanoTime() + limits.maxRenderTime().toNanos());
+        CURRENT.set(render);
+        RenderResult result = null;
         try {
-            var result = jinjava.renderForResult(source, vars);
-            if (RAISED.get() != null) {
-                throw new IllegalArgumentException(RAISED.get());
-            }
-            for (TemplateError e : result.getErrors()) {
-                if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                    throw new IllegalArgumentException("chat template: " + e.getMessage());
+            result = jinjava.renderForResult(source, vars);
+            render.noteErrors(result.getErrors());
+        } catch (RuntimeException e) {  // Jinjava reports most failures as errors of the result, but throws some
+            render.noteThrown(e);
+        } finally {
+            CURRENT.remove();
+        }
+        rejectIfStopped(render, messages.size());  // always rejects when Jinjava threw
+        return result.getOutput();
+    }
+
+    /** Rejects the conversation if the render was stopped, naming the first cause (the stop also leaves a Jinjava error). */
+    private void rejectIfStopped(Render render, int messages) {
+        if (render.timedOut) {
+            throw new IllegalArgumentException("the chat template took longer than " + limits.maxRenderTime().toMillis()
+                    + " ms to render these messages");
+        }
+        if (render.raised != null) {
+            throw new IllegalArgumentException(render.raised);
+        }
+        if (render.overLimit) {  // even when Jinjava only warns: it may have cut the output short
+            throw new IllegalArgumentException("the chat template's rendering of these messages is too large (over "
+                    + limits.maxOutputChars() + " characters, or a list over " + limits.maxListSize() + " items)");
+        }
+        if (render.failure != null) {
+            LOG.warnf("the chat template failed to render %d messages: %s", messages, render.failure);
+            throw new IllegalArgumentException("the model's chat template could not render these messages");
+        }
+    }
+
+    /** One render: its deadline, and what stopped it. */
+    private static final class Render {
+        final long deadlineNanos;
+        boolean timedOut;
+        String raised;
+        boolean overLimit;
+        /** Jinjava's own account of a failure: for the log only. */
+        String failure;
+
+        Render(long deadlineNanos) {
+            this.deadlineNanos = deadlineNanos;
+        }
+
+        void noteErrors(List<TemplateError> errors) {
+            for (TemplateError e : errors) {
+                overLimit |= OVER_A_LIMIT.contains(e.getReason()) || causedByALimit(e.getException());
+                if (e.getSeverity() == TemplateError.ErrorType.FATAL && failure == null) {
+                    failure = e.getMessage();
                 }
             }
-            return result.getOutput();
-        } catch (FatalTemplateErrorsException e) {
-            throw new IllegalArgumentException(RAISED.get() != null ? RAISED.get() : "chat template: " + e.getMessage(), e);
-        } finally {
-            RAISED.remove();
         }
+
+        void noteThrown(RuntimeException e) {
+            overLimit |= causedByALimit(e);
+            failure = e.toString();
+        }
+
+        /** Jinjava's limits throw these; an error or exception may carry one as its cause (a string over the limit does). */
+        private static boolean causedByALimit(Throwable e) {
+            for (Throwable c = e; c != null; c = c.getCause()) {
+                if (c instanceof OutputTooBigException || c instanceof CollectionTooBigException) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** Runs before every node Jinjava renders: past the deadline, every further node fails, so every loop ends. */
+    private static void checkTime(Node node, JinjavaInterpreter interpreter) {
+        Render render = CURRENT.get();
+        if (render != null && System.nanoTime() - render.deadlineNanos > 0) {
+            render.timedOut = true;
+            throw new RenderStopped("render time limit");
+        }
+    }
+
+    private static String refuseResource(String name, Charset charset, JinjavaInterpreter interpreter)
+            throws IOException {
+        throw new IOException("chat templates cannot include, import or read files");
     }
 
     /** {@code raise_exception} for templates: rejects the conversation with the template's message. */
     public static String raiseException(String message) {
-        RAISED.set(message);
-        throw new TemplateRaised(message);
+        Render render = CURRENT.get();
+        if (render != null && render.raised == null) {
+            render.raised = String.valueOf(message);
+        }
+        throw new RenderStopped(message);
     }
 
-    static final class TemplateRaised extends RuntimeException {
-        TemplateRaised(String message) {
-            super(message);
+    /** Stops the render (the reason is in {@link Render}; Jinjava reports only that something failed). */
+    static final class RenderStopped extends RuntimeException {
+        RenderStopped(String message) {
+            super(message, null, false, false);
         }
     }
 }
