@@ -3,13 +3,16 @@ package dev.tandem.api;
 import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import java.util.stream.Collectors;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
@@ -79,16 +82,78 @@ public class ErrorMappers {
     public Response mapping(JsonProcessingException e, io.vertx.core.http.HttpServerRequest request) {
         String param = null;
         if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
-            param = m.getPath().stream()
-                    .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                    .collect(Collectors.joining("."));
+            StringBuilder b = new StringBuilder();  // messages[0].content, as the resources name fields
+            for (JsonMappingException.Reference r : m.getPath()) {
+                b.append(r.getFieldName() != null ? (b.isEmpty() ? "" : ".") + r.getFieldName() : "[" + r.getIndex() + "]");
+            }
+            param = b.toString();
         } else if (e instanceof StreamReadException r && r.getProcessor() instanceof JsonParser p) {
             param = p.getParsingContext().getCurrentName();  // e.g. a number out of range
         }
-        String message = param == null
-                ? "request body does not match the schema: " + e.getOriginalMessage()
-                : "'" + param + "' has the wrong type or value: " + firstLine(e.getOriginalMessage());
+        String message = (param == null ? "request body" : "'" + param + "'") + " " + problem(e);
         return render(request, 400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
+    }
+
+    /**
+     * What is wrong, in the API's words: Jackson's own messages name Java types ({@code java.lang.Integer},
+     * the request records), which are internals a client cannot act on.
+     */
+    static String problem(JsonProcessingException e) {
+        Throwable cause = e;  // Jackson wraps a parser's error in a mapping error carrying the field's path
+        while (cause.getCause() instanceof JsonProcessingException inner && inner != cause) {
+            cause = inner;
+        }
+        if (cause instanceof InputCoercionException c) {  // a number too large for its field: Jackson's text is plain
+            return "is out of range: " + firstLine(c.getOriginalMessage());
+        }
+        if (cause instanceof StreamConstraintsException) {
+            return "is over a JSON parsing limit (nesting depth, or length of a number, string or name)";
+        }
+        if (cause instanceof JsonParseException p) {  // bad JSON inside a field's value, e.g. a duplicate name
+            return "is not valid JSON: " + firstLine(p.getOriginalMessage());
+        }
+        if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            // what Jackson found is only in its message: "from Array value", "Cannot coerce String value ("5")"
+            Matcher found = FOUND.matcher(String.valueOf(m.getOriginalMessage()));
+            String got = found.find() ? jsonKind(found.group(1)) : null;
+            return "must be " + expected(m.getTargetType()) + (got == null ? "" : ", got " + got);
+        }
+        return "has the wrong type or value";
+    }
+
+    private static final Pattern FOUND = Pattern.compile("\\b(String|Integer|Floating-point|Array|Object|Boolean|Null) value\\b");
+
+    /** The JSON kind a client must send for a Java type. */
+    private static String expected(Class<?> type) {
+        if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+            return "an integer";
+        }
+        if (type == Double.class || type == double.class || type == Float.class || type == float.class) {
+            return "a number";
+        }
+        if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "a string";
+        }
+        if (type.isArray() || java.util.Collection.class.isAssignableFrom(type)) {
+            return "an array";
+        }
+        return "an object";
+    }
+
+    private static String jsonKind(String token) {
+        return switch (token) {
+            case "Object" -> "an object";
+            case "Array" -> "an array";
+            case "String" -> "a string";
+            case "Integer" -> "an integer";
+            case "Floating-point" -> "a number with a fraction or exponent";
+            case "Boolean" -> "a boolean";
+            case "Null" -> "null";
+            default -> null;
+        };
     }
 
     @ServerExceptionMapper

@@ -120,6 +120,41 @@ class BadInputTest {
         given().get("/v1/nothing-here").then().statusCode(404);
     }
 
+    /** Jackson's messages name Java types (java.lang.Integer, the request records); the errors say what to send instead. */
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '^', textBlock = """
+            {"prompt":"hi","max_tokens":"5"}               | v1/completions      | 'max_tokens' must be an integer, got a string
+            {"prompt":"hi","temperature":[1]}              | v1/completions      | 'temperature' must be a number, got an array
+            {"prompt":"hi","stream_options":"x"}           | v1/completions      | 'stream_options' must be an object, got a string
+            {"prompt":"hi","logit_bias":5}                 | v1/completions      | 'logit_bias' must be an object, got an integer
+            {"messages":5}                                 | v1/chat/completions | 'messages' must be an array, got an integer
+            {"messages":[{"role":"user","content":"a","name":{}}]} | v1/chat/completions | 'messages[0].name' must be a string, got an object
+            {"prompt":"hi","seed":18446744073709551621}    | v1/completions      | 'seed' is out of range
+            {"inputs":"hi","parameters":{"stop":"x"}}      | generate            | 'parameters.stop' must be an array, got a string
+            {"tokens":{}}                                  | detokenize          | 'tokens' must be an array, got an object
+            [1]                                            | detokenize          | request body must be an object, got an array
+            """)
+    void wrongTypesAreNamedInJsonTerms(String body, String route, String message) {
+        String answer = given().contentType(ContentType.JSON).body(body).post("/" + route).then()
+                .statusCode(route.startsWith("v1/") ? 400 : 422).contentType(ContentType.JSON).extract().asString();
+        org.junit.jupiter.api.Assertions.assertTrue(answer.contains(message), answer);
+        org.junit.jupiter.api.Assertions.assertFalse(answer.matches("(?s).*(java\\.|dev\\.tandem|`|JsonToken).*"), answer);
+    }
+
+    /** A name twice in one object: parsers disagree on which value counts, and a late duplicate was a 500. */
+    @ParameterizedTest(name = "{1} {0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            {"prompt":"hi","max_tokens":2,"prompt":"ho"}            | v1/completions
+            {"inputs":"hi","add_special_tokens":true,"inputs":{}}   | tokenize
+            {"tokens":[1],"tokens":[2]}                             | detokenize
+            {"inputs":"hi","parameters":{"max_new_tokens":2,"max_new_tokens":3}} | generate
+            """)
+    void duplicateNamesAreRefused(String body, String route) {
+        given().contentType(ContentType.JSON).body(body).post("/" + route).then()
+                .statusCode(route.startsWith("v1/") ? 400 : 422).contentType(ContentType.JSON)
+                .body(route.startsWith("v1/") ? "error.message" : "error", org.hamcrest.Matchers.containsString("Duplicate field"));
+    }
+
     @AfterEach
     void serviceStaysReady() {
         given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
