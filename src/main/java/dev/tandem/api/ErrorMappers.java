@@ -3,6 +3,7 @@ package dev.tandem.api;
 import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
@@ -63,9 +64,12 @@ public class ErrorMappers {
         return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }
 
+    /** Where the JSON broke, not the parser's own text (which names its settings and quotes the body). */
     @ServerExceptionMapper(priority = 1)
     public Response malformed(JsonParseException e, io.vertx.core.http.HttpServerRequest request) {
-        return render(request, 400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
+        var at = e.getLocation();
+        String where = at == null || at.getLineNr() < 1 ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+        return render(request, 400, ErrorBody.of("request body is not valid JSON" + where,
                 "invalid_request_error", null, "invalid_json"));
     }
 
@@ -85,10 +89,35 @@ public class ErrorMappers {
         } else if (e instanceof StreamReadException r && r.getProcessor() instanceof JsonParser p) {
             param = p.getParsingContext().getCurrentName();  // e.g. a number out of range
         }
-        String message = param == null
-                ? "request body does not match the schema: " + e.getOriginalMessage()
-                : "'" + param + "' has the wrong type or value: " + firstLine(e.getOriginalMessage());
+        String message;
+        if (e instanceof InputCoercionException) {  // a number too large for its field
+            message = param == null ? "request body has a number out of range" : "'" + param + "' is out of range";
+        } else if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            message = (param == null ? "request body" : "'" + param + "'") + " must be " + jsonType(m.getTargetType());
+        } else {
+            message = param == null ? "request body does not match the schema" : "'" + param + "' has the wrong type";
+        }
         return render(request, 400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
+    }
+
+    /** The JSON type a field of this Java type takes, as a client would name it. */
+    static String jsonType(Class<?> type) {
+        if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+            return "an integer";
+        }
+        if (Number.class.isAssignableFrom(type) || type == double.class || type == float.class) {
+            return "a number";
+        }
+        if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "a string";
+        }
+        if (type.isArray() || java.util.Collection.class.isAssignableFrom(type)) {
+            return "an array";
+        }
+        return "a JSON object";
     }
 
     @ServerExceptionMapper
@@ -110,14 +139,8 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response unexpected(Exception e, io.vertx.core.http.HttpServerRequest request) {
-        LOG.error("request failed", e);
-        return render(request, 500, ErrorBody.of("internal error: " + e.getClass().getSimpleName()
-                + (e.getMessage() == null ? "" : ": " + e.getMessage()), "server_error", null, "internal_error"));
-    }
-
-    private static String firstLine(String s) {
-        int nl = s == null ? -1 : s.indexOf('\n');
-        return nl < 0 ? s : s.substring(0, nl);
+        LOG.error("request failed", e);  // the details are for the log, not for the client
+        return render(request, 500, ErrorBody.of("internal error", "server_error", null, "internal_error"));
     }
 
     static Response json(int status, ErrorBody body) {

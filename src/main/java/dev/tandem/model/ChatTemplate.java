@@ -69,6 +69,9 @@ public final class ChatTemplate {
      * @throws IllegalArgumentException when the template rejects the conversation (raise_exception)
      *     or fails to render
      */
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(ChatTemplate.class);
+    private static final String CANNOT_RENDER = "the model's chat template cannot render these messages";
+
     public String render(List<Message> messages, boolean addGenerationPrompt) {
         Map<String, Object> vars = new HashMap<>();
         vars.put("messages", messages.stream().map(m -> Map.of("role", m.role(), "content", m.content())).toList());
@@ -83,12 +86,16 @@ public final class ChatTemplate {
             }
             for (TemplateError e : result.getErrors()) {
                 if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                    throw new IllegalArgumentException("chat template: " + e.getMessage());
+                    LOG.warnf("chat template failed: %s", e.getMessage());  // the engine's text names its internals
+                    throw new IllegalArgumentException(CANNOT_RENDER);
                 }
             }
             return result.getOutput();
         } catch (FatalTemplateErrorsException e) {
-            throw new IllegalArgumentException(RAISED.get() != null ? RAISED.get() : "chat template: " + e.getMessage(), e);
+            if (RAISED.get() == null) {
+                LOG.warnf("chat template failed: %s", e.getMessage());
+            }
+            throw new IllegalArgumentException(RAISED.get() != null ? RAISED.get() : CANNOT_RENDER, e);
         } finally {
             RAISED.remove();
         }
