@@ -66,9 +66,12 @@ public class ErrorMappers {
         return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }
 
+    /** Where the JSON broke, not the parser's own text (which names its settings and quotes the body). */
     @ServerExceptionMapper(priority = 1)
     public Response malformed(JsonParseException e, io.vertx.core.http.HttpServerRequest request) {
-        return render(request, 400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
+        var at = e.getLocation();
+        String where = at == null || at.getLineNr() < 1 ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+        return render(request, 400, ErrorBody.of("request body is not valid JSON" + where,
                 "invalid_request_error", null, "invalid_json"));
     }
 
@@ -175,9 +178,8 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response unexpected(Exception e, io.vertx.core.http.HttpServerRequest request) {
-        LOG.error("request failed", e);
-        return render(request, 500, ErrorBody.of("internal error: " + e.getClass().getSimpleName()
-                + (e.getMessage() == null ? "" : ": " + e.getMessage()), "server_error", null, "internal_error"));
+        LOG.error("request failed", e);  // the details are for the log, not for the client
+        return render(request, 500, ErrorBody.of("internal error", "server_error", null, "internal_error"));
     }
 
     private static String firstLine(String s) {

@@ -151,7 +151,7 @@ public class ModelRegistry {
             }
             return new Opened(OrtCausalLm.open(dir.graph(), dir.config().shape(),
                     new OnnxRuntimeOptions(threads, shared, ort.spinning(), ort.optimizationLevel(),
-                            ort.executionProvider(), ort.openvinoDevice())), "onnxruntime");
+                            ort.executionProvider(), ort.openvinoDevice(), ort.telemetry())), "onnxruntime");
         }, () -> {
             TandemConfig.OpenVino ov = config.openvino();
             OpenVinoRuntime rt = openvino();

@@ -56,6 +56,21 @@ public interface TandemConfig {
 
     Memory memory();
 
+    Security security();
+
+    /** Who may call the API (see dev.tandem.api.ApiKeys). */
+    interface Security {
+        /**
+         * Keys a client must send as {@code Authorization: Bearer <key>}; unset or empty leaves the API
+         * open. Comma-separated in one property or environment variable (TANDEM_SECURITY_API_KEYS).
+         */
+        Optional<java.util.List<String>> apiKeys();
+
+        /** Paths (and everything under them) that stay open when keys are set: probes and metrics. */
+        @WithDefault("/q/health,/q/metrics")
+        java.util.List<String> openPaths();
+    }
+
     /** Memory planning and KV-cache admission (see dev.tandem.memory). */
     interface Memory {
         /**
@@ -163,6 +178,10 @@ public interface TandemConfig {
         /** Device for the OpenVINO execution provider: CPU, GPU, NPU, AUTO. */
         @WithDefault("CPU")
         String openvinoDevice();
+
+        /** ONNX Runtime's own telemetry (Windows ETW events; nothing on Linux). Off unless asked for. */
+        @WithDefault("false")
+        boolean telemetry();
     }
 
     /** Assisted generation: what a request gets when it does not say. */
@@ -215,5 +234,23 @@ public interface TandemConfig {
         /** Most stop strings per request. */
         @WithDefault("16")
         int maxStopStrings();
+
+        /**
+         * Largest request header block, in bytes (431 beyond it, in JSON). The HTTP codec's own limit,
+         * quarkus.http.limits.max-header-size, is set above it as a backstop that answers without a body.
+         */
+        @WithDefault("16384")
+        int maxHeaderBytes();
+
+        /** Longest request URI, path and query, in bytes (414 beyond it, in JSON); backstop as above. */
+        @WithDefault("4096")
+        int maxUriBytes();
+
+        /**
+         * Longest time from a request's headers to the last byte of its body; a client still sending
+         * then gets a 408 and its connection is closed (a body trickled byte by byte never goes idle).
+         */
+        @WithDefault("30s")
+        Duration bodyTimeout();
     }
 }

@@ -1,6 +1,8 @@
 package dev.tandem.api;
 
 import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.anyOf;
+import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.notNullValue;
@@ -69,9 +71,14 @@ class BadInputTest {
                 .statusCode(status)
                 .contentType(ContentType.JSON)
                 .body("error.message", not(emptyOrNullString()))
+                .body("error.message", NO_INTERNALS)
                 .body("error.type", notNullValue())
                 .body("error.param", equalTo(param));
     }
+
+    /** Messages speak of the request, never of the Java types or libraries that read it. */
+    static final org.hamcrest.Matcher<String> NO_INTERNALS = not(anyOf(containsString("java."), containsString("Exception"),
+            containsString("com.fasterxml"), containsString("dev.tandem"), containsString("`")));
 
     @Test
     void promptLongerThanTheContext() {
@@ -86,7 +93,8 @@ class BadInputTest {
     void malformedJson() {
         for (String body : new String[] {"{\"prompt\": \"hi\"", "not json at all", "[1,2,3]", "{\"prompt\":\"hi\"} trailing"}) {
             given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().log().ifValidationFails()
-                    .statusCode(400).contentType(ContentType.JSON).body("error.message", not(emptyOrNullString()));
+                    .statusCode(400).contentType(ContentType.JSON).body("error.message", not(emptyOrNullString()))
+                    .body("error.message", NO_INTERNALS);
         }
     }
 

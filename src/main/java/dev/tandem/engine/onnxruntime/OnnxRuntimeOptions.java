@@ -11,9 +11,16 @@ package dev.tandem.engine.onnxruntime;
  * @param optimizationLevel ONNX Runtime graph optimisation: none, basic, extended or all
  * @param executionProvider cpu (default), openvino (ORT's OpenVINO EP) or dnnl (oneDNN EP)
  * @param openvinoDevice    device for the OpenVINO execution provider (CPU, GPU, NPU, AUTO)
+ * @param telemetry         ONNX Runtime's telemetry (Windows ETW events; a no-op on Linux builds): off
+ *                          unless asked for, applied to the process-wide environment by every session opened
  */
 public record OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel,
-                                 String executionProvider, String openvinoDevice) {
+                                 String executionProvider, String openvinoDevice, boolean telemetry) {
+
+    public OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel,
+                              String executionProvider, String openvinoDevice) {
+        this(intraOpThreads, globalThreadPool, spinning, optimizationLevel, executionProvider, openvinoDevice, false);
+    }
 
     public OnnxRuntimeOptions(int intraOpThreads, boolean globalThreadPool, boolean spinning, String optimizationLevel) {
         this(intraOpThreads, globalThreadPool, spinning, optimizationLevel, "cpu", "CPU");

@@ -18,10 +18,37 @@ final class OrtRuntime {
     private OrtRuntime() {
     }
 
+    /** The telemetry setting last applied to the environment; null before the first. */
+    private static Boolean telemetry;
+
     static synchronized OrtEnvironment environment(OnnxRuntimeOptions options) {
-        if (env != null) {
-            return env;
+        if (env == null) {
+            create(options);
         }
+        applyTelemetry(options.telemetry());
+        return env;
+    }
+
+    /**
+     * ONNX Runtime's telemetry (ETW events) is on by default in its official Windows builds and does
+     * nothing elsewhere; it is switched to the configured value (default off) on every open, so the
+     * last configuration wins. A failure to switch is logged, not fatal: it sends nothing on Linux anyway.
+     */
+    private static void applyTelemetry(boolean enabled) {
+        try {
+            env.setTelemetry(enabled);
+            telemetry = enabled;
+        } catch (OrtException e) {
+            LOG.warnf("ONNX Runtime telemetry could not be switched %s: %s", enabled ? "on" : "off", e.getMessage());
+        }
+    }
+
+    /** The telemetry setting applied to the environment, or null if none was. */
+    static synchronized Boolean telemetry() {
+        return telemetry;
+    }
+
+    private static void create(OnnxRuntimeOptions options) {
         if (options.globalThreadPool()) {
             try (OrtEnvironment.ThreadingOptions threading = new OrtEnvironment.ThreadingOptions()) {
                 threading.setGlobalIntraOpNumThreads(options.intraOpThreads());
@@ -38,7 +65,6 @@ final class OrtRuntime {
         } else {
             env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "tandem");
         }
-        return env;
     }
 
     static synchronized boolean hasGlobalThreadPool() {
