@@ -66,13 +66,24 @@ public class ErrorMappers {
         return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }
 
-    /** Where the JSON broke, not the parser's own text (which names its settings and quotes the body). */
+    /**
+     * Where the JSON broke and what the parser found there, without the parser's hints about its own
+     * settings (Jackson appends "(JSON `StreamReadFeature...` not enabled)"-style text).
+     */
     @ServerExceptionMapper(priority = 1)
     public Response malformed(JsonParseException e, io.vertx.core.http.HttpServerRequest request) {
         var at = e.getLocation();
         String where = at == null || at.getLineNr() < 1 ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
-        return render(request, 400, ErrorBody.of("request body is not valid JSON" + where,
+        String what = withoutParserSettings(firstLine(e.getOriginalMessage()));
+        return render(request, 400, ErrorBody.of("request body is not valid JSON" + where + (what.isEmpty() ? "" : ": " + what),
                 "invalid_request_error", null, "invalid_json"));
+    }
+
+    private static final Pattern PARSER_SETTINGS = Pattern.compile("\\s*[(;][^()]*(Feature|`)[^()]*\\)?.*$");
+
+    /** The parser's message up to any mention of its settings. */
+    static String withoutParserSettings(String message) {
+        return message == null ? "" : PARSER_SETTINGS.matcher(message).replaceFirst("").trim();
     }
 
     /** Wrong JSON types ("5" for an integer, an array for the body); more specific than Quarkus' own mapper. */
