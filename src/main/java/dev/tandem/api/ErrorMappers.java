@@ -63,6 +63,17 @@ public class ErrorMappers {
         return Response.fromResponse(r).header("Retry-After", retryAfterSeconds).build();
     }
 
+    /**
+     * The model's scores cannot be sampled (NaN or infinity). Request parameters are range-checked so
+     * they cannot cause it, so it is the served model's fault: a 500 that says so, not an index error.
+     */
+    @ServerExceptionMapper
+    public Response invalidLogits(dev.tandem.generation.InvalidLogitsException e, io.vertx.core.http.HttpServerRequest request) {
+        LOG.error("generation failed: " + e.getMessage());
+        return render(request, 500, ErrorBody.of("generation failed: " + e.getMessage()
+                + "; this is a fault of the served model, not of the request", "server_error", null, "invalid_model_output"));
+    }
+
     @ServerExceptionMapper(priority = 1)
     public Response malformed(JsonParseException e, io.vertx.core.http.HttpServerRequest request) {
         return render(request, 400, ErrorBody.of("request body is not valid JSON: " + e.getOriginalMessage(),
