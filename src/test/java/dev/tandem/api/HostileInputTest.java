@@ -5,9 +5,13 @@ import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.emptyOrNullString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.not;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.generation.InvalidLogitsException;
 import io.quarkus.test.junit.QuarkusTest;
 import io.restassured.http.ContentType;
+import jakarta.inject.Inject;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.AfterEach;
@@ -117,6 +121,21 @@ class HostileInputTest {
     void wellFormedMultiByteUtf8IsAccepted() {
         given().contentType(ContentType.JSON).body("{\"prompt\":\"naïve café ✓ 😀 \uDBFF\uDFFF\",\"max_tokens\":2}"
                 .getBytes(StandardCharsets.UTF_8)).post("/v1/completions").then().statusCode(200);
+    }
+
+    @Inject
+    ErrorMappers errors;
+
+    /** A model's NaN reaches the client as a server error that says what happened (it was an index -1 error). */
+    @Test
+    void nonFiniteLogitsAreAServerErrorThatBlamesTheModel() {
+        var r = errors.invalidLogits(new InvalidLogitsException(
+                "the model produced a non-finite score (NaN) for token 7, so no token can be chosen"), null);
+        assertEquals(500, r.getStatus());
+        ErrorBody.Detail d = ((ErrorBody) r.getEntity()).error();
+        assertEquals("invalid_model_output", d.code());
+        assertTrue(d.message().contains("non-finite score (NaN) for token 7")
+                && d.message().contains("fault of the served model") && !d.message().contains("Exception"), d.message());
     }
 
     @AfterEach
