@@ -12,6 +12,14 @@ import java.util.List;
 final class CompletionParams {
     /** Below this a temperature is treated as greedy (as vLLM does), avoiding overflow in 1/T. */
     private static final double GREEDY_BELOW = 1e-5;
+    /**
+     * The repetition penalty divides (or multiplies) the float logits of seen tokens. vLLM only asks
+     * for a finite p &gt; 0, but a tiny p is 0 or denormal as a float and the division overflows to
+     * infinity (1e-300 was a 500). Outside [0.01, 100] a seen token is as good as banned (or forced)
+     * already, so the bounds cost nothing useful (1 is off, 1.1 to 1.3 is the usual range).
+     */
+    static final double MIN_REPETITION_PENALTY = 0.01;
+    static final double MAX_REPETITION_PENALTY = 100;
 
     private CompletionParams() {
     }
@@ -69,8 +77,9 @@ final class CompletionParams {
             throw ApiException.invalid("min_p", "min_p must be in [0, 1], got " + minP);
         }
         double repetition = number(r.repetitionPenalty(), 1.0, "repetition_penalty");
-        if (repetition <= 0) {
-            throw ApiException.invalid("repetition_penalty", "repetition_penalty must be > 0 (1 disables it), got " + repetition);
+        if (!(repetition >= MIN_REPETITION_PENALTY && repetition <= MAX_REPETITION_PENALTY)) {
+            throw ApiException.invalid("repetition_penalty", "repetition_penalty must be in [" + MIN_REPETITION_PENALTY
+                    + ", " + MAX_REPETITION_PENALTY + "] (1 disables it), got " + repetition);
         }
         double presence = penalty(r.presencePenalty(), "presence_penalty");
         double frequency = penalty(r.frequencyPenalty(), "frequency_penalty");
@@ -109,11 +118,13 @@ final class CompletionParams {
             int vocab = model.lm().shape().vocabSize();
             int[] ids = new int[p.size()];
             for (int i = 0; i < ids.length; i++) {
-                long v = p.get(i).asLong();
-                if (v < 0 || v >= vocab) {
-                    throw ApiException.invalid("prompt", "token id " + v + " at prompt[" + i + "] is outside the vocabulary [0, " + vocab + ")");
+                JsonNode id = p.get(i);
+                // canConvertToInt first: asLong() would wrap an id beyond 64 bits (2^64 + 5 read as 5)
+                if (!id.canConvertToInt() || id.intValue() < 0 || id.intValue() >= vocab) {
+                    throw ApiException.invalid("prompt", "token id " + id.asText() + " at prompt[" + i
+                            + "] is outside the vocabulary [0, " + vocab + ")");
                 }
-                ids[i] = (int) v;
+                ids[i] = id.intValue();
             }
             return ids;
         }

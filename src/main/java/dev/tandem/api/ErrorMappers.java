@@ -67,6 +67,17 @@ public class ErrorMappers {
     }
 
     /**
+     * The model's scores cannot be sampled (NaN or infinity). Request parameters are range-checked so
+     * they cannot cause it, so it is the served model's fault: a 500 that says so, not an index error.
+     */
+    @ServerExceptionMapper
+    public Response invalidLogits(dev.tandem.generation.InvalidLogitsException e, io.vertx.core.http.HttpServerRequest request) {
+        LOG.error("generation failed: " + e.getMessage());
+        return render(request, 500, ErrorBody.of("generation failed: " + e.getMessage()
+                + "; this is a fault of the served model, not of the request", "server_error", null, "invalid_model_output"));
+    }
+
+    /**
      * Where the JSON broke and what the parser found there, without the parser's hints about its own
      * settings (Jackson appends "(JSON `StreamReadFeature...` not enabled)"-style text).
      */

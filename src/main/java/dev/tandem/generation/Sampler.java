@@ -7,6 +7,11 @@ import java.util.SplittableRandom;
  * Chooses tokens from logits for one sequence: penalties, then greedy argmax, or temperature,
  * softmax, top-k, top-p and min-p filtering and a draw from the seeded random stream.
  *
+ * <p>Every row is checked before a token is chosen: a NaN or infinite logit (from the model; request
+ * parameters are range-checked so that penalties keep finite logits finite) fails with
+ * {@link InvalidLogitsException} instead of turning the softmax into NaNs and the draw into an
+ * invalid id.
+ *
  * <p>{@link #distribution} exposes the exact distribution a draw is made from, so that a
  * speculative decoder can compare the target's and the draft's probabilities after the same
  * transforms. Scratch arrays are allocated once per sequence, not per token.
@@ -47,6 +52,7 @@ public final class Sampler {
     /** Chooses the next token from {@code logits}, which it overwrites. */
     public int next(float[] logits) {
         applyPenalties(logits);
+        requireFinite(logits);
         if (params.isGreedy()) {
             return argmax(logits);
         }
@@ -60,6 +66,7 @@ public final class Sampler {
      */
     public float[] distribution(float[] logits) {
         applyPenalties(logits);
+        requireFinite(logits);
         if (params.isGreedy()) {
             int best = argmax(logits);
             Arrays.fill(logits, 0f);
@@ -84,12 +91,29 @@ public final class Sampler {
                 }
             }
         }
+        if (last < 0) {  // no token has a positive probability: not a distribution
+            throw new InvalidLogitsException("no token has a positive probability to draw from");
+        }
         return last;  // rounding left u just above the total
     }
 
     /** A uniform number in [0, 1) from this sequence's stream (for accept/reject tests). */
     public double uniform() {
         return random.nextDouble();
+    }
+
+    /**
+     * Fails on the first NaN or infinite logit. With finite logits the rest is safe: the softmax
+     * subtracts the maximum (so exp never overflows and the maximum contributes exactly 1 to the sum),
+     * whatever the temperature (see {@link #toDistribution}).
+     */
+    private void requireFinite(float[] logits) {
+        for (int t = 0; t < vocab; t++) {
+            if (!Float.isFinite(logits[t])) {
+                throw new InvalidLogitsException("the model produced a non-finite score (" + logits[t] + ") for token "
+                        + t + ", so no token can be chosen");
+            }
+        }
     }
 
     private void applyPenalties(float[] logits) {
@@ -110,15 +134,20 @@ public final class Sampler {
         }
     }
 
+    /**
+     * Softmax at the temperature, then the filters. The shifted logit is divided by T in double
+     * rather than multiplied by 1/T: for a tiny T, 1/T is infinite and the maximum's 0 * inf would be
+     * NaN, while 0 / T stays 0 (so the most likely token keeps probability 1 before normalising).
+     */
     private void toDistribution(float[] logits) {
-        float invT = (float) (1.0 / params.temperature());
+        double temperature = params.temperature();
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
             max = Math.max(max, logits[i]);
         }
         double sum = 0;
         for (int i = 0; i < vocab; i++) {
-            float p = (float) Math.exp((logits[i] - max) * invT);
+            float p = (float) Math.exp((logits[i] - max) / temperature);
             logits[i] = p;
             sum += p;
         }

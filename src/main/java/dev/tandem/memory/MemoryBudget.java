@@ -26,6 +26,7 @@ public record MemoryBudget(long bytes, String source) {
         return bytes != Long.MAX_VALUE;
     }
 
+    /** The budget {@code setting} means; IllegalArgumentException naming the key when it means nothing. */
     public static MemoryBudget resolve(String setting) {
         String s = setting == null ? "auto" : setting.trim().toLowerCase(Locale.ROOT);
         if (s.equals("unlimited") || s.equals("none")) {
@@ -41,7 +42,14 @@ public record MemoryBudget(long bytes, String source) {
             return new MemoryBudget(free / 2, "auto: (" + ByteSize.human(total) + " memory - " + ByteSize.human(heap)
                     + " max heap) / 2");
         }
-        return new MemoryBudget(ByteSize.parse(setting), "tandem.memory.budget=" + setting.trim());
+        long bytes;
+        try {
+            bytes = ByteSize.parse(setting);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("tandem.memory.budget (TANDEM_MEMORY_BUDGET): " + e.getMessage()
+                    + "; or auto, or unlimited", e);
+        }
+        return new MemoryBudget(bytes, "tandem.memory.budget=" + setting.trim());
     }
 
     /** Physical memory, or the container's limit (the JVM is container-aware); 0 when unknown. */

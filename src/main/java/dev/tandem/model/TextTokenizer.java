@@ -3,6 +3,7 @@ package dev.tandem.model;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -20,11 +21,13 @@ public final class TextTokenizer implements AutoCloseable {
     private final HuggingFaceTokenizer hf;
     private final int bosId;
     private final boolean addBos;
+    private final int vocabSize;
 
-    private TextTokenizer(HuggingFaceTokenizer hf, int bosId, boolean addBos) {
+    private TextTokenizer(HuggingFaceTokenizer hf, int bosId, boolean addBos, int vocabSize) {
         this.hf = hf;
         this.bosId = bosId;
         this.addBos = addBos;
+        this.vocabSize = vocabSize;
     }
 
     public static TextTokenizer load(ModelDirectory model) {
@@ -46,7 +49,41 @@ public final class TextTokenizer implements AutoCloseable {
             long[] withSpecial = hf.encode("a", true, false).getIds();
             addBos = bos >= 0 && withSpecial.length > 0 && withSpecial[0] == bos;
         }
-        return new TextTokenizer(hf, bos, addBos && bos >= 0);
+        int vocab;
+        try {
+            vocab = vocabSize(new ObjectMapper().readTree(file.toFile()));
+        } catch (IOException e) {
+            hf.close();
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
+        }
+        return new TextTokenizer(hf, bos, addBos && bos >= 0, vocab);
+    }
+
+    /**
+     * One more than the largest id in a {@code tokenizer.json}: its model's vocabulary (a piece-to-id
+     * object for BPE and WordPiece, a list of [piece, score] pairs for Unigram) and its added tokens.
+     * The binding does not expose it, and the ids the tokenizer can produce must all be rows of the
+     * model's output layer (see ModelRegistry's start-up checks).
+     */
+    static int vocabSize(JsonNode tokenizerJson) {
+        long max = -1;
+        JsonNode vocab = tokenizerJson.path("model").path("vocab");
+        if (vocab.isObject()) {
+            for (JsonNode id : vocab) {
+                max = Math.max(max, id.asLong(-1));
+            }
+        } else if (vocab.isArray()) {
+            max = vocab.size() - 1;
+        }
+        for (JsonNode added : tokenizerJson.path("added_tokens")) {
+            max = Math.max(max, added.path("id").asLong(-1));
+        }
+        return (int) Math.min(Integer.MAX_VALUE, max + 1);
+    }
+
+    /** How many token ids the tokenizer uses (one more than its largest). */
+    public int vocabSize() {
+        return vocabSize;
     }
 
     /** Prompt ids: BOS (when the model uses one) followed by the encoded text. */

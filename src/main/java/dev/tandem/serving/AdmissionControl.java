@@ -2,7 +2,9 @@ package dev.tandem.serving;
 
 import dev.tandem.memory.ByteSize;
 import dev.tandem.memory.MemoryBudget;
+import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.spi.ObserverMethod;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -19,8 +21,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * request is not starved by smaller ones behind it. Beyond the queue, or after the timeout, a request
  * is refused (429 with Retry-After); one that needs more than the whole budget is refused at once
  * (413); while draining every new request is refused (503). The refusals carry the numbers.
+ *
+ * <p>Created at start-up rather than on first use, so that an invalid {@code tandem.memory.budget}
+ * fails start-up naming the key instead of leaving a server that starts but fails every request.
  */
 @ApplicationScoped
+@Startup(ObserverMethod.DEFAULT_PRIORITY - 1)  // before the models load: a bad tandem.memory.budget fails start-up at once
 public class AdmissionControl {
     private final int maxConcurrent;
     private final int maxQueued;

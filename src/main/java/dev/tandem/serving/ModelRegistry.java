@@ -169,6 +169,13 @@ public class ModelRegistry {
             lm.close();
             throw e;
         }
+        try {
+            checkTokenizerFits(dir, tokenizer, lm.shape().vocabSize());
+        } catch (RuntimeException e) {
+            tokenizer.close();
+            lm.close();
+            throw e;
+        }
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
@@ -249,6 +256,20 @@ public class ModelRegistry {
     }
 
     /**
+     * Every id the tokenizer can produce must be a row of the model's output layer (its logits' last
+     * dimension). A tokenizer with more ids belongs to another model: prompts would hold ids the model
+     * has no embedding for, and the model's ids mean other text (the service answered empty text).
+     * Fewer is fine: output layers are often padded beyond the tokenizer (to a multiple of 64).
+     */
+    static void checkTokenizerFits(ModelDirectory dir, TextTokenizer tokenizer, int modelVocab) {
+        if (tokenizer.vocabSize() > modelVocab) {
+            throw new IllegalArgumentException(dir.tokenizerJson() + " has " + tokenizer.vocabSize() + " token ids, but the"
+                    + " model " + dir.graph() + " scores only " + modelVocab + " tokens: the tokenizer belongs to another"
+                    + " model. Use the tokenizer.json exported with this model.");
+        }
+    }
+
+    /**
      * A draft can only propose tokens the target understands: same vocabulary size, and every id
      * decodes to the same text, and a probe text encodes to the same ids.
      */
@@ -258,21 +279,30 @@ public class ModelRegistry {
         String which = "draft " + draft.directory().dir() + " and target " + target.directory().dir();
         if (vt != vd) {
             throw new IllegalArgumentException(which + " do not share a vocabulary: " + vd + " vs " + vt
-                    + " tokens. Assisted generation needs a draft trained with the target's tokenizer.");
+                    + " tokens. Assisted generation needs a draft trained with the target's tokenizer." + WITHOUT_DRAFT);
         }
         for (int id = 0; id < vt; id++) {
             String a = target.tokenizer().decode(new int[] {id});
             String b = draft.tokenizer().decode(new int[] {id});
             if (!a.equals(b)) {
                 throw new IllegalArgumentException(which + " do not share a vocabulary: token " + id + " is '" + b
-                        + "' in the draft's tokenizer.json but '" + a + "' in the target's.");
+                        + "' in the draft's tokenizer.json but '" + a + "' in the target's." + WITHOUT_DRAFT);
             }
         }
         String probe = "The quick brown fox, 1234 — naïve café! \n\t";
         if (!java.util.Arrays.equals(target.tokenizer().encodePrompt(probe), draft.tokenizer().encodePrompt(probe))) {
-            throw new IllegalArgumentException(which + " tokenize text differently; assisted generation needs one tokenizer.");
+            throw new IllegalArgumentException(which + " tokenize text differently; assisted generation needs one tokenizer."
+                    + WITHOUT_DRAFT);
         }
     }
+
+    /**
+     * How to get past a draft that does not fit: the default configuration names the bundled draft, so
+     * whoever points tandem.target.model-dir at another model meets this first.
+     */
+    static final String WITHOUT_DRAFT = " To serve the target without a draft (plain decoding and prompt lookup still"
+            + " work), set TANDEM_DRAFT_ENABLED=false (tandem.draft.enabled=false); or point TANDEM_DRAFT_MODEL_DIR"
+            + " (tandem.draft.model-dir) at a draft that shares the target's tokenizer.";
 
     public ServedModel target() {
         return target;

@@ -3,6 +3,7 @@ package dev.tandem.generation;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
@@ -100,6 +101,42 @@ class SamplerTest {
         int[] a = draws(7L);
         assertArrayEquals(a, draws(7L));
         assertNotEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(draws(8L)));
+    }
+
+    @Test
+    void nonFiniteLogitsAreRefusedNotTurnedIntoAnInvalidToken() {
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] l = logits();
+            l[2] = bad;
+            var e = assertThrows(InvalidLogitsException.class, () -> new Sampler(params(1, 0, 1, 0), 4, new int[0]).next(l.clone()));
+            assertTrue(e.getMessage().contains("token 2"), e.getMessage());
+            assertThrows(InvalidLogitsException.class, () -> new Sampler(SamplingParams.greedy(), 4, new int[0]).next(l.clone()));
+            assertThrows(InvalidLogitsException.class, () -> new Sampler(params(0.7, 2, 0.9, 0.1), 4, new int[0]).distribution(l.clone()));
+        }
+    }
+
+    @Test
+    void aPenaltyThatOverflowsTheLogitsIsRefused() {
+        // a factor the API refuses (1e-300 is 0 as a float): the seen token's logit becomes infinite
+        Sampler s = new Sampler(new SamplingParams(1, 0, 1, 0, 1e-300, 0, 0, 1L), 4, new int[] {0});
+        float[] l = {1f, 0.5f, 0.25f, 0f};
+        assertThrows(InvalidLogitsException.class, () -> s.next(l));
+    }
+
+    @Test
+    void aTinyTemperatureIsAlmostGreedyNotNaN() {
+        // 1/T overflows (to infinity in float from T < 3e-39; in double from 5e-324), and 0 * inf is NaN
+        for (double t : new double[] {1e-30, 1e-40, Double.MIN_VALUE}) {
+            float[] p = new Sampler(params(t, 0, 1, 0), 4, new int[0]).distribution(logits());
+            assertProbs(new float[] {1, 0, 0, 0}, p);
+            assertEquals(0, new Sampler(params(t, 0, 1, 0), 4, new int[0]).next(logits()));
+        }
+    }
+
+    @Test
+    void aDrawFromNothingIsRefused() {
+        Sampler s = new Sampler(params(1, 0, 1, 0), 4, new int[0]);
+        assertThrows(InvalidLogitsException.class, () -> s.draw(new float[4]));
     }
 
     private static int[] draws(long seed) {

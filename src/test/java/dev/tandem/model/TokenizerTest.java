@@ -22,6 +22,17 @@ class TokenizerTest {
     static final String MIXED = "Café naïve — 日本語 🙂 ok";
 
     @Test
+    void vocabularySizeCountsTheModelsVocabularyAndTheAddedTokens() throws IOException {
+        try (TextTokenizer t = TextTokenizer.load(ModelDirectory.open(Path.of("models/kjv-draft")))) {
+            assertEquals(4096, t.vocabSize());
+        }
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        assertEquals(3, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2,\"c\":1}}}")));
+        assertEquals(10, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":9}]}")));
+        assertEquals(2, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0.0],[\"a\",-1.5]]}}")));
+    }
+
+    @Test
     @RequiresSharedModels
     void llamaStyleBpeWithByteFallback() {
         try (TextTokenizer t = TextTokenizer.load(ModelDirectory.open(SharedModels.stories260kHf()))) {
