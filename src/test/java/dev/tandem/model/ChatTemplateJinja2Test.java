@@ -135,12 +135,14 @@ class ChatTemplateJinja2Test {
     /**
      * Where Jinjava still renders otherwise than Jinja2, so none of the shared templates may rely on it
      * (none of those of ../shared/chat-templates does): Python prints True/False/None, Jinjava
-     * true/false/nothing; transformers passes tools=None, which Jinja2 calls defined, Jinjava not.
+     * true/false/nothing (and null/true inside a printed list); transformers passes tools=None,
+     * which Jinja2 calls defined, Jinjava not (a null variable is undefined to it).
      * If Jinjava changes, this test says so, and ChatTemplate's notes need updating.
      */
     @Test
     void jinjavaStillDiffersHere(@TempDir Path dir) throws IOException {
         assertEquals("true|false|", template(dir, "{{ true }}|{{ false }}|{{ none }}").render(MESSAGES, true));  // Python: True|False|None
+        assertEquals("[null, true, 'a']", template(dir, "{{ [none, true, 'a'] }}").render(MESSAGES, true));  // Python: [None, True, 'a']
         assertEquals("undefined", template(dir, "{% if tools is defined %}defined{% else %}undefined{% endif %}")
                 .render(MESSAGES, true));  // Python: defined
     }
