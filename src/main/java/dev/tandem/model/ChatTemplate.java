@@ -3,29 +3,55 @@ package dev.tandem.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.el.JinjavaProcessors;
 import com.hubspot.jinjava.interpret.CollectionTooBigException;
+import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.OutputTooBigException;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
 import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
+import com.hubspot.jinjava.util.LengthLimitingStringBuilder;
 import java.io.IOException;
 import java.nio.charset.Charset;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import jinjava.javax.el.CompositeELResolver;
 import org.jboss.logging.Logger;
 
 /**
  * The model's chat template ({@code chat_template} in {@code tokenizer_config.json}, a Jinja
- * template as Hugging Face's {@code apply_chat_template} renders it), rendered with Jinjava.
- * Variables: {@code messages} (role, content), {@code add_generation_prompt}, {@code bos_token},
- * {@code eos_token}; function {@code raise_exception(msg)}.
+ * template as Hugging Face's {@code apply_chat_template} renders it), rendered with Jinjava set up
+ * to render it as transformers' Jinja2 environment does ({@code _compile_jinja_template} in
+ * {@code transformers/utils/chat_template_utils.py}), so the prompt is the one the model was
+ * trained on, byte for byte:
+ * <ul>
+ *   <li>Jinja2's whitespace rules with {@code trim_blocks} and {@code lstrip_blocks} on, applied to
+ *       the source by {@link Jinja2Whitespace} (Jinjava's own lstrip_blocks is not Jinja2's);</li>
+ *   <li>the variables {@code render(messages=..., tools=None, documents=None, add_generation_prompt=...,
+ *       **special_tokens_map)} passes: {@code bos_token}, {@code eos_token}, {@code unk_token},
+ *       {@code sep_token}, {@code pad_token}, {@code cls_token}, {@code mask_token} (those the
+ *       tokenizer config sets) and {@code additional_special_tokens};</li>
+ *   <li>the globals {@code raise_exception(msg)} and {@code strftime_now(format)} (the server's
+ *       local time, {@link PythonStrftime}), the filter {@code tojson} ({@link PythonJson}),
+ *       {@code break}/{@code continue} in loops, and the {@code generation} block;</li>
+ *   <li>strings behave as Python's {@code str}: {@code .strip()}, {@code .split()},
+ *       {@code .startswith()}, ... and the {@code trim} filter ({@link PythonStrings}).</li>
+ * </ul>
+ * Where Jinjava still renders otherwise than Jinja2, see ChatTemplateJinja2Test#jinjavaStillDiffersHere.
  *
  * <p>The template is the operator's code; the messages are the client's data and stay data:
  * <ul>
@@ -52,6 +78,23 @@ public final class ChatTemplate {
     private static final Logger LOG = Logger.getLogger(ChatTemplate.class);
     private static final Set<TemplateError.ErrorReason> OVER_A_LIMIT = Set.of(TemplateError.ErrorReason.OUTPUT_TOO_BIG,
             TemplateError.ErrorReason.OVER_LIMIT, TemplateError.ErrorReason.COLLECTION_TOO_BIG);
+    /**
+     * Jinja2's semantics where Jinjava keeps older ones by default: {@code {{ -1 }}} is minus one
+     * (a dash is whitespace control only where it touches the brace, and Jinja2Whitespace has
+     * removed those); dict literal keys are expressions; a for loop over a dict gives its keys;
+     * lists and dicts print the Python way ({@code {'a': 1}}, not {@code {a=1}}). Not taken:
+     * required whitespace inside {@code {{x}}} (Jinja2 has none); Jinjava's "natural" operator
+     * precedence, which reads {@code not x is defined} as {@code (not x) is defined} where Jinja2
+     * (and Jinjava's default) tests first; and its nullable loop values, which print a none item as
+     * "null" and fail {@code is none}.
+     */
+    private static final LegacyOverrides JINJA2_SEMANTICS = LegacyOverrides.newBuilder()
+            .withParseWhitespaceControlStrictly(true)
+            .withEvaluateMapKeys(true).withIterateOverMapKeys(true).withUsePyishObjectMapper(true)
+            .build();
+    /** The special tokens transformers passes to a template, when the tokenizer config sets them. */
+    private static final List<String> SPECIAL_TOKENS = List.of("bos_token", "eos_token", "unk_token", "sep_token",
+            "pad_token", "cls_token", "mask_token");
     /** The render running on this thread (Jinjava calls raise_exception and the node hook without a handle to us). */
     private static final ThreadLocal<Render> CURRENT = new ThreadLocal<>();
 
@@ -73,17 +116,23 @@ public final class ChatTemplate {
     }
 
     private final String source;
-    private final String bos;
-    private final String eos;
+    private final Map<String, Object> specialTokens;
     private final Limits limits;
+    private final Clock clock;
     private final Jinjava jinjava;
 
-    private ChatTemplate(String source, String bos, String eos, Limits limits) {
-        this.source = source;
-        this.bos = bos;
-        this.eos = eos;
+    private ChatTemplate(String source, Map<String, Object> specialTokens, Limits limits, Clock clock) {
+        this.source = Jinja2Whitespace.apply(source);
+        this.specialTokens = specialTokens;
         this.limits = limits;
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(false).withLstripBlocks(false)
+        this.clock = clock;
+        CompositeELResolver resolver = new CompositeELResolver();  // strings answer as Python's, all else as before
+        resolver.add(new PythonStrings(limits.maxListSize()));
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder()
+                .withTrimBlocks(false).withLstripBlocks(false)  // Jinja2Whitespace applies Jinja2's
+                .withLegacyOverrides(JINJA2_SEMANTICS)
+                .withElResolver(resolver)
                 .withFailOnUnknownTokens(false)
                 .withNestedInterpretationEnabled(false)
                 .withMaxOutputSize(limits.maxOutputChars())
@@ -93,8 +142,14 @@ public final class ChatTemplate {
                 .withProcessors(JinjavaProcessors.newBuilder().withNodePreProcessor(ChatTemplate::checkTime).build())
                 .build());
         jinjava.setResourceLocator(ChatTemplate::refuseResource);
-        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
-                "raiseException", String.class));
+        Context globals = jinjava.getGlobalContext();
+        globals.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException",
+                String.class));
+        globals.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow",
+                String.class));
+        globals.registerFilter(new PythonJson());
+        globals.registerFilter(new PythonStrings.TrimFilter());
+        globals.registerTag(new GenerationTag());
     }
 
     /** The directory's template, if its tokenizer_config.json has one (a string, or the "default" of a named list). */
@@ -104,6 +159,11 @@ public final class ChatTemplate {
 
     /** {@link #of(ModelDirectory)} with other bounds (tests use small ones). */
     static Optional<ChatTemplate> of(ModelDirectory model, Limits limits) {
+        return of(model, limits, Clock.systemDefaultZone());
+    }
+
+    /** {@link #of(ModelDirectory, Limits)} with another clock for {@code strftime_now} (tests fix the date). */
+    static Optional<ChatTemplate> of(ModelDirectory model, Limits limits, Clock clock) {
         JsonNode cfg = model.tokenizerConfig();
         JsonNode t = cfg.path("chat_template");
         String source = null;
@@ -119,12 +179,22 @@ public final class ChatTemplate {
         if (source == null || source.isBlank()) {
             return Optional.empty();
         }
-        return Optional.of(new ChatTemplate(source, tokenText(cfg.path("bos_token")), tokenText(cfg.path("eos_token")),
-                limits));
+        Map<String, Object> tokens = new LinkedHashMap<>();
+        for (String name : SPECIAL_TOKENS) {
+            tokenText(cfg.path(name)).ifPresent(text -> tokens.put(name, text));
+        }
+        List<String> additional = new ArrayList<>();
+        cfg.path("additional_special_tokens").forEach(token -> tokenText(token).ifPresent(additional::add));
+        if (!additional.isEmpty()) {
+            tokens.put("additional_special_tokens", additional);
+        }
+        return Optional.of(new ChatTemplate(source, Map.copyOf(tokens), limits, clock));
     }
 
-    private static String tokenText(JsonNode n) {
-        return n.isTextual() ? n.asText() : n.path("content").asText("");
+    /** A token as tokenizer_config.json writes it: a string or an AddedToken object; absent, null or empty is unset. */
+    private static Optional<String> tokenText(JsonNode n) {
+        String text = n.isTextual() ? n.asText() : n.path("content").asText("");
+        return text.isEmpty() ? Optional.empty() : Optional.of(text);
     }
 
     /** A chat message as the template sees it. */
@@ -141,12 +211,12 @@ public final class ChatTemplate {
         if (messages.size() > limits.maxMessages()) {
             throw new IllegalArgumentException("at most " + limits.maxMessages() + " messages per chat, got " + messages.size());
         }
-        Map<String, Object> vars = new HashMap<>();
-        vars.put("messages", messages.stream().map(m -> Map.of("role", m.role(), "content", m.content())).toList());
+        Map<String, Object> vars = new HashMap<>(specialTokens);
+        vars.put("messages", messages.stream().map(ChatTemplate::asDict).toList());
+        vars.put("tools", null);
+        vars.put("documents", null);
         vars.put("add_generation_prompt", addGenerationPrompt);
-        vars.put("bos_token", bos);
-        vars.put("eos_token", eos);
-        Render render = new Render(System.nanoTime() + limits.maxRenderTime().toNanos());
+        Render render = new Render(System.nanoTime() + limits.maxRenderTime().toNanos(), LocalDateTime.now(clock));
         CURRENT.set(render);
         RenderResult result = null;
         try {
@@ -159,6 +229,14 @@ public final class ChatTemplate {
         }
         rejectIfStopped(render, messages.size());  // always rejects when Jinjava threw
         return result.getOutput();
+    }
+
+    /** A message as transformers passes it: a dict with its keys in the client's order (what tojson prints). */
+    private static Map<String, Object> asDict(Message m) {
+        Map<String, Object> dict = new LinkedHashMap<>();
+        dict.put("role", m.role());
+        dict.put("content", m.content());
+        return dict;
     }
 
     /** Rejects the conversation if the render was stopped, naming the first cause (the stop also leaves a Jinjava error). */
@@ -180,17 +258,19 @@ public final class ChatTemplate {
         }
     }
 
-    /** One render: its deadline, and what stopped it. */
+    /** One render: its deadline, its time for strftime_now, and what stopped it. */
     private static final class Render {
         final long deadlineNanos;
+        final LocalDateTime now;
         boolean timedOut;
         String raised;
         boolean overLimit;
         /** Jinjava's own account of a failure: for the log only. */
         String failure;
 
-        Render(long deadlineNanos) {
+        Render(long deadlineNanos, LocalDateTime now) {
             this.deadlineNanos = deadlineNanos;
+            this.now = now;
         }
 
         void noteErrors(List<TemplateError> errors) {
@@ -239,6 +319,42 @@ public final class ChatTemplate {
             render.raised = String.valueOf(message);
         }
         throw new RenderStopped(message);
+    }
+
+    /**
+     * {@code strftime_now} for templates: the render's time (the server's local clock, read once per
+     * render) formatted as Python's {@code datetime.now().strftime(format)}.
+     */
+    public static String strftimeNow(String format) {
+        Render render = CURRENT.get();
+        return PythonStrftime.format(render != null ? render.now : LocalDateTime.now(), String.valueOf(format));
+    }
+
+    /**
+     * {@code {% generation %}...{% endgeneration %}}: transformers marks the assistant's part with it
+     * (to find those tokens when asked); rendering a prompt, it renders its body unchanged.
+     */
+    static final class GenerationTag implements Tag {
+        @Override
+        public String getName() {
+            return "generation";
+        }
+
+        @Override
+        public String getEndTagName() {
+            return "endgeneration";
+        }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            LengthLimitingStringBuilder out = new LengthLimitingStringBuilder(interpreter.getConfig().getMaxOutputSize());
+            try (var scope = interpreter.enterScope()) {  // Jinja2 renders the body as a macro: its sets stay inside
+                for (Node child : tagNode.getChildren()) {
+                    out.append(child.render(interpreter).getValue());
+                }
+            }
+            return out.toString();
+        }
     }
 
     /** Stops the render (the reason is in {@link Render}; Jinjava reports only that something failed). */
