@@ -90,11 +90,24 @@ public class ErrorMappers {
                 "invalid_request_error", null, "invalid_json"));
     }
 
-    private static final Pattern PARSER_SETTINGS = Pattern.compile("\\s*[(;][^()]*(Feature|`)[^()]*\\)?.*$");
+    private static final Pattern PARSER_SETTING = Pattern.compile("`|\\benable\\b|[A-Z][A-Za-z]+Feature\\b");
 
-    /** The parser's message up to any mention of its settings. */
+    /**
+     * The parser's message up to any mention of its settings: Jackson ends some messages with
+     * "(JSON `StreamReadFeature...` not enabled)" or ": enable `JsonReadFeature...` to allow".
+     */
     static String withoutParserSettings(String message) {
-        return message == null ? "" : PARSER_SETTINGS.matcher(message).replaceFirst("").trim();
+        if (message == null) {
+            return "";
+        }
+        Matcher m = PARSER_SETTING.matcher(message);
+        if (!m.find()) {
+            return message.trim();
+        }
+        int cut = m.start();
+        int clause = Math.max(message.lastIndexOf('(', cut), Math.max(message.lastIndexOf(':', cut),
+                message.lastIndexOf(';', cut)));
+        return message.substring(0, clause >= 0 ? clause : cut).trim();
     }
 
     /** Wrong JSON types ("5" for an integer, an array for the body); more specific than Quarkus' own mapper. */
@@ -129,13 +142,13 @@ public class ErrorMappers {
             cause = inner;
         }
         if (cause instanceof InputCoercionException c) {  // a number too large for its field: Jackson's text is plain
-            return "is out of range: " + firstLine(c.getOriginalMessage());
+            return "is out of range: " + withoutParserSettings(firstLine(c.getOriginalMessage()));
         }
         if (cause instanceof StreamConstraintsException) {
             return "is over a JSON parsing limit (nesting depth, or length of a number, string or name)";
         }
         if (cause instanceof JsonParseException p) {  // bad JSON inside a field's value, e.g. a duplicate name
-            return "is not valid JSON: " + firstLine(p.getOriginalMessage());
+            return "is not valid JSON: " + withoutParserSettings(firstLine(p.getOriginalMessage()));
         }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             // what Jackson found is only in its message: "from Array value", "Cannot coerce String value ("5")"
@@ -200,8 +213,21 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response unexpected(Exception e, io.vertx.core.http.HttpServerRequest request) {
-        LOG.error("request failed", e);  // the details are for the log, not for the client
+        if (clientWentAway(e)) {  // the client closed the connection while its body was read: nothing to answer
+            LOG.debugf("client closed the connection: %s", e.getMessage());
+        } else {
+            LOG.error("request failed", e);  // the details are for the log, not for the client
+        }
         return render(request, 500, ErrorBody.of("internal error", "server_error", null, "internal_error"));
+    }
+
+    private static boolean clientWentAway(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof io.vertx.core.http.HttpClosedException || t instanceof java.nio.channels.ClosedChannelException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static String firstLine(String s) {

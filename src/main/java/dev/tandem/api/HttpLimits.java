@@ -90,6 +90,9 @@ public class HttpLimits {
         ctx.next();
     }
 
+    private static final java.util.Set<io.vertx.core.http.HttpMethod> BODY_METHODS = java.util.Set.of(
+            io.vertx.core.http.HttpMethod.POST, io.vertx.core.http.HttpMethod.PUT, io.vertx.core.http.HttpMethod.PATCH);
+
     private static void body(RoutingContext ctx, TandemConfig.Limits limits, BodyHandler chunked) {
         String length = ctx.request().getHeader("Content-Length");
         long n;
@@ -119,7 +122,9 @@ public class HttpLimits {
             }
         });
         ctx.addEndHandler(done -> ctx.vertx().cancelTimer(timer));
-        if (length == null && ctx.request().headers().contains("Transfer-Encoding")) {
+        boolean http2Body = ctx.request().version() == io.vertx.core.http.HttpVersion.HTTP_2
+                && BODY_METHODS.contains(ctx.request().method());  // DATA frames, no content-length header
+        if (length == null && (ctx.request().headers().contains("Transfer-Encoding") || http2Body)) {
             ctx.put(READ_HERE, true);
             chunked.handle(ctx);  // the resources then read the body from the routing context
         } else {

@@ -37,6 +37,15 @@ final class RouteErrors {
             throw new IllegalStateException(e);
         }
         var response = ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json");
+        if (ctx.request().version() == io.vertx.core.http.HttpVersion.HTTP_2) {
+            // one stream of a shared connection: end it (its unread body is reset with it), keep the connection
+            response.end(json).onComplete(done -> {
+                if (!ctx.request().isEnded()) {
+                    ctx.response().reset();
+                }
+            });
+            return;
+        }
         if (!close) {
             response.end(json);
             return;

@@ -31,6 +31,35 @@ class HttpLimitsTest {
         return Integer.toHexString(data.getBytes(StandardCharsets.US_ASCII).length) + "\r\n" + data + "\r\n";
     }
 
+    /**
+     * HTTP/2 (cleartext, prior knowledge: Vert.x serves it by default) frames the body in DATA
+     * frames with neither Content-Length nor Transfer-Encoding; the limit must hold there too.
+     */
+    @Test
+    void http2BodyWithoutALengthOverTheLimitIs413Json() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            io.vertx.core.http.HttpClient client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+            String body = "{\"prompt\":\"" + "a".repeat(1024 * 1024 + 1024) + "\",\"max_tokens\":1}";
+            var answer = client.request(io.vertx.core.http.HttpMethod.POST, server.getPort(), server.getHost(), "/v1/completions")
+                    .compose(req -> {
+                        req.putHeader("Content-Type", "application/json").setChunked(true);  // HTTP/2: no length sent
+                        req.write(body);
+                        req.end();
+                        return req.response().compose(resp -> resp.body().map(b -> new String[] {
+                                String.valueOf(resp.statusCode()), String.valueOf(resp.version()),
+                                String.valueOf(resp.getHeader("content-type")), b.toString()}));
+                    }).toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals("HTTP_2", answer[1]);
+            assertEquals("413", answer[0], answer[3]);
+            assertTrue(answer[2].startsWith("application/json"), answer[2]);
+            assertEquals("request_too_large", JsonPath.from(answer[3]).getString("error.code"));
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void chunkedBodyOverTheLimitIs413Json() throws IOException {
         try (RawHttp http = new RawHttp(server, 20_000)) {
