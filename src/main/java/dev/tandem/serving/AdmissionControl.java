@@ -39,6 +39,8 @@ public class AdmissionControl {
     private volatile int waiting;
     private volatile long reserved;
     private volatile boolean draining;
+    /** Set by shutdown once it stops waiting: queued requests are refused (guarded by the lock). */
+    private boolean refuseWaiting;
 
     @Inject
     AdmissionControl(TandemConfig config) {
@@ -155,6 +157,9 @@ public class AdmissionControl {
             try {
                 long left = queueTimeoutNanos;
                 while (queue.peekFirst() != me || !fits(bytes)) {
+                    if (refuseWaiting) {
+                        throw new Rejected("the server is shutting down", true);
+                    }
                     if (left <= 0) {
                         throw new Rejected("not admitted within " + TimeUnit.NANOSECONDS.toMillis(queueTimeoutNanos)
                                 + " ms (" + running + " of " + maxConcurrent + " decoding slots busy, "
@@ -257,8 +262,28 @@ public class AdmissionControl {
         draining = true;
     }
 
-    /** True when nothing decodes and nothing waits. */
+    /** True when nothing decodes and nothing waits (read together, under the lock). */
     public boolean idle() {
-        return running == 0 && waiting == 0;
+        lock.lock();
+        try {
+            return running == 0 && queue.isEmpty();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Shutdown has stopped waiting: requests still in the queue are refused (503) instead of starting
+     * on models about to close.
+     */
+    void refuseWaiting() {
+        lock.lock();
+        try {
+            draining = true;
+            refuseWaiting = true;
+            queue.forEach(w -> w.turn().signal());
+        } finally {
+            lock.unlock();
+        }
     }
 }

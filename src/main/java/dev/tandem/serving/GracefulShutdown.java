@@ -118,15 +118,19 @@ public class GracefulShutdown {
     void onShutdown(@Observes @Priority(1) ShutdownEvent event) {
         drain();
         long deadline = drainStarted + delay.toNanos() + timeout.toNanos();
-        if (!awaitIdle(deadline)) {
-            LOG.warnf("shutdown: %d generation(s) still running after %s; stopping them at their next step",
-                    admission.running(), timeout);
+        boolean idle = awaitIdle(deadline);
+        if (!idle) {
+            LOG.warnf("shutdown: %d generation(s) still running and %d queued after %s; stopping them at their next step",
+                    admission.running(), admission.waiting(), timeout);
+            admission.refuseWaiting();
             generation.abandonAll();
-            if (!awaitIdle(System.nanoTime() + TimeUnit.SECONDS.toNanos(5))) {
-                LOG.warnf("shutdown: %d generation(s) did not stop; closing the models anyway", admission.running());
+            idle = awaitIdle(System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
+            if (!idle) {
+                LOG.warnf("shutdown: %d generation(s) did not stop; closing the engines, leaving the tokenizers to the"
+                        + " process exit", admission.running());
             }
         }
-        registry.close();
+        registry.close(idle);
         LOG.infof("shutdown: models closed %d ms after draining began", (System.nanoTime() - drainStarted) / 1_000_000);
     }
 

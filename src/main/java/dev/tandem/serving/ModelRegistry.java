@@ -106,15 +106,25 @@ public class ModelRegistry {
      * engines also refuse, rather than crash on, a forward pass that comes after). Idempotent.
      */
     synchronized void close() {
+        close(true);
+    }
+
+    /**
+     * As {@link #close()}; with {@code everything} false only the engines close (they must, before ONNX
+     * Runtime's exit hook frees its environment) and the tokenizers, which have no such guard and may
+     * still be in use by a generation that did not stop, are left to the process exit.
+     */
+    synchronized void close(boolean everything) {
         if (closed) {
             return;
         }
         closed = true;
-        if (draft != null) {
-            draft.close();
-        }
-        if (target != null) {
-            target.close();
+        for (ServedModel m : new ServedModel[] {draft, target}) {
+            if (m != null && everything) {
+                m.close();
+            } else if (m != null) {
+                m.closeEngine();
+            }
         }
         if (openvino != null) {
             openvino.close();

@@ -46,4 +46,9 @@ public record ServedModel(String id, String engine, ModelDirectory directory, Te
         lm.close();
         tokenizer.close();
     }
+
+    /** Only the engine (it refuses later forward passes): for a shutdown that could not wait for every generation. */
+    void closeEngine() {
+        lm.close();
+    }
 }

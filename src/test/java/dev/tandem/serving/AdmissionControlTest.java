@@ -203,4 +203,30 @@ class AdmissionControlTest {
             Thread.sleep(2);
         }
     }
+
+    /** Draining refuses new requests at once; once shutdown stops waiting, queued ones are refused too. */
+    @Test
+    void drainingRefusesNewRequestsAndShutdownRefusesTheQueue() throws Exception {
+        AdmissionControl ac = new AdmissionControl(1, 4, Duration.ofSeconds(30), new MemoryBudget(BUDGET, "test"));
+        AdmissionControl.Permit running = ac.admit();
+        CompletableFuture<Integer> queued = CompletableFuture.supplyAsync(() -> {
+            try (AdmissionControl.Permit p = ac.admit()) {
+                return 200;
+            } catch (AdmissionControl.Rejected r) {
+                return r.status();
+            }
+        });
+        while (ac.waiting() == 0) {
+            Thread.sleep(1);
+        }
+        ac.startDraining();
+        assertEquals(503, assertThrows(AdmissionControl.Rejected.class, ac::admit).status());
+        assertFalse(ac.idle());
+        assertFalse(queued.isDone(), "a request queued before the drain keeps its place");
+        ac.refuseWaiting();
+        assertEquals(503, queued.get(5, TimeUnit.SECONDS));
+        assertFalse(ac.idle(), "one still running");
+        running.close();
+        assertTrue(ac.idle());
+    }
 }

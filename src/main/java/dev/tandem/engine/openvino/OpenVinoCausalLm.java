@@ -285,8 +285,13 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     @Override
     public KvCache newCache() {
-        ensureOpen();
-        return new Cache();
+        lifetime.enter();  // an infer request is created from the compiled model: not while it is being freed
+        try {
+            ensureOpen();
+            return new Cache();
+        } finally {
+            lifetime.exit();
+        }
     }
 
     private void ensureOpen() {
