@@ -154,7 +154,7 @@ class HttpLimitsTest {
     @Test
     void idleTimeoutIsBounded() {
         Duration idle = ConfigProvider.getConfig().getValue("quarkus.http.idle-timeout", Duration.class);
-        assertTrue(idle.compareTo(Duration.ofMinutes(5)) <= 0, "quarkus.http.idle-timeout=" + idle);
+        assertTrue(idle.compareTo(Duration.ofMinutes(10)) <= 0, "quarkus.http.idle-timeout=" + idle);  // Quarkus' default: 30 min
     }
 
     /** Swagger UI is packaged but off unless quarkus.swagger-ui.enabled=true; the OpenAPI document stays. */
