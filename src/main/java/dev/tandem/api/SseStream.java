@@ -42,6 +42,14 @@ final class SseStream {
         default boolean done() {
             return true;
         }
+
+        /**
+         * The event that reports a failure after the stream has begun (the status line has gone out):
+         * OpenAI-style servers (vLLM) send an {@code error} object as the last event.
+         */
+        default Object error(String message) {
+            return ErrorBody.of(message, "server_error", null, "generation_failed");
+        }
     }
 
     private SseStream() {
@@ -74,6 +82,21 @@ final class SseStream {
                 }
             } catch (IOException e) {
                 LOG.debugf("stream closed: %s", e.getMessage());
+            } catch (RuntimeException e) {  // the status line has gone out: say so in the stream, then end it
+                LOG.error("generation failed mid-stream", e);
+                String message = e instanceof dev.tandem.generation.InvalidLogitsException
+                        ? "generation failed: " + e.getMessage() + "; this is a fault of the served model, not of the request"
+                        : e instanceof dev.tandem.engine.EngineException && e.getMessage() != null
+                                && e.getMessage().contains("closed") ? "generation stopped: the server is shutting down"
+                                : "generation failed: internal error";
+                try {
+                    sse.event(events.error(message));
+                    if (events.done()) {
+                        sse.done();
+                    }
+                } catch (IOException gone) {
+                    LOG.debugf("stream closed: %s", gone.getMessage());
+                }
             } finally {
                 permit.close();  // generate() closes it too; closing is idempotent
             }

@@ -188,6 +188,11 @@ public class TgiResource {
             public boolean done() {
                 return false;
             }
+
+            @Override
+            public Object error(String message) {  // TGI's stream ends with {"error", "error_type"}
+                return new TgiResponse.Error(message, "generation");
+            }
         }, false);
     }
 
