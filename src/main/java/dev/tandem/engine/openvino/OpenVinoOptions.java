@@ -16,8 +16,14 @@ import java.util.function.Function;
  *                               (a device index such as {@code GPU.1} is accepted too)
  * @param performanceHint        {@code LATENCY} or {@code THROUGHPUT} ({@code PERFORMANCE_HINT})
  * @param inferenceNumThreads    CPU threads for inference, 0 for the plugin's default
- * @param inferencePrecisionHint compute precision, e.g. {@code f32}, {@code bf16}, {@code f16};
- *                               empty for the device default
+ * @param inferencePrecisionHint compute precision, e.g. {@code f32}, {@code bf16}, {@code f16}.
+ *                               Absent on CPU means {@code f32}: the model's own numbers. The CPU
+ *                               plugin's own default is bf16 wherever the CPU has bf16 instructions
+ *                               (Intel Xeon since Cooper Lake, AMD Zen 4), which changes logits by up to
+ *                               ~0.3 on the bundled models: a rolled-back cache then no longer equals a
+ *                               fresh prefill, and greedy assisted text can depart from plain. Reduced
+ *                               precision is an explicit choice. Absent on other devices: the device's
+ *                               default
  * @param kvCachePrecision       the plugin's internal KV-cache precision ({@code KV_CACHE_PRECISION}).
  *                               It affects caches the plugin keeps itself (stateful models); this
  *                               engine keeps the cache in its own memory in the graph's past-tensor
@@ -65,11 +71,14 @@ public record OpenVinoOptions(String device, PerformanceHint performanceHint, in
             throw new IllegalArgumentException("inferenceNumThreads must be >= 0 (0 = OpenVINO's default), is " + inferenceNumThreads);
         }
         inferencePrecisionHint = normalise(inferencePrecisionHint, PRECISIONS, "inference precision hint");
+        if (inferencePrecisionHint.isEmpty() && base.equals("CPU")) {
+            inferencePrecisionHint = Optional.of("f32");  // exact by default; see the parameter's note
+        }
         kvCachePrecision = normalise(kvCachePrecision, KV_PRECISIONS, "KV cache precision");
         cacheDir = cacheDir == null ? Optional.empty() : cacheDir;
     }
 
-    /** CPU, latency-oriented, default threads and precisions, no model cache. */
+    /** CPU, latency-oriented, default threads, f32, no model cache. */
     public static OpenVinoOptions defaults() {
         return new OpenVinoOptions("CPU", PerformanceHint.LATENCY, 0, Optional.empty(), Optional.empty(), Optional.empty());
     }

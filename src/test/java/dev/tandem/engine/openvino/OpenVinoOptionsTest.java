@@ -21,9 +21,15 @@ class OpenVinoOptionsTest {
             "ov_property_key_cache_dir", "CACHE_DIR");
     static final Function<String, Optional<String>> KEYS = s -> Optional.ofNullable(EXPORTED.get(s));
 
+    /** f32 on CPU unless asked otherwise: the plugin's own default is bf16 on CPUs that have it, which is not exact. */
     @Test
-    void defaultsOnlySetTheLatencyHint() {
-        assertEquals(List.of(Map.entry("PERFORMANCE_HINT", "LATENCY")), OpenVinoOptions.defaults().compileProperties(KEYS));
+    void defaultsAreLatencyAndTheModelsOwnPrecisionOnCpu() {
+        assertEquals(List.of(Map.entry("PERFORMANCE_HINT", "LATENCY"), Map.entry("INFERENCE_PRECISION_HINT", "f32")),
+                OpenVinoOptions.defaults().compileProperties(KEYS));
+        var gpu = new OpenVinoOptions("GPU", PerformanceHint.LATENCY, 0, Optional.empty(), Optional.empty(), Optional.empty());
+        assertEquals(List.of(Map.entry("PERFORMANCE_HINT", "LATENCY")), gpu.compileProperties(KEYS), "other devices: their default");
+        var bf16 = new OpenVinoOptions("CPU", PerformanceHint.LATENCY, 0, Optional.of("bf16"), Optional.empty(), Optional.empty());
+        assertEquals(Optional.of("bf16"), bf16.inferencePrecisionHint(), "reduced precision is opt-in");
     }
 
     @Test
