@@ -14,8 +14,10 @@ import java.util.Optional;
  * The engine a benchmark opens a model on, written on the command line so that one run can put
  * several engines and settings side by side on the same graph:
  * <ul>
- *   <li>{@code ort} or {@code ort:threads=2}: ONNX Runtime, the global pool as the service's target
- *       ({@code shared=false}: a session with threads of its own, as the service's draft);</li>
+ *   <li>{@code ort}: ONNX Runtime on the process-wide pool, as the service's target;
+ *       {@code ort:threads=1}: a session with threads of its own, as the service's draft. (The global
+ *       pool is created once per process with the first session's thread count, so a second
+ *       thread count can only be had in a session of its own.)</li>
  *   <li>{@code openvino} or {@code openvino:hint=THROUGHPUT,precision=bf16,threads=2}: OpenVINO on CPU
  *       ({@code OPENVINO_HOME} or {@code -Dopenvino.library.path}); precision absent is f32, as in
  *       the service.</li>
@@ -34,15 +36,17 @@ final class BenchEngines {
         int threads = defaultThreads;
         String hint = "LATENCY";
         String precision = null;
-        boolean shared = true;
+        boolean shared = true;  // ONNX Runtime's global pool unless the spec names a thread count
         if (spec.contains(":")) {
             for (String kv : spec.substring(spec.indexOf(':') + 1).split(",")) {
                 String[] p = kv.split("=", 2);
                 switch (p[0]) {
-                    case "threads" -> threads = Integer.parseInt(p[1]);
+                    case "threads" -> {
+                        threads = Integer.parseInt(p[1]);
+                        shared = false;
+                    }
                     case "hint" -> hint = p[1].toUpperCase(Locale.ROOT);
                     case "precision" -> precision = p[1];
-                    case "shared" -> shared = Boolean.parseBoolean(p[1]);
                     default -> throw new IllegalArgumentException("unknown engine setting '" + p[0] + "' in " + spec);
                 }
             }

@@ -132,11 +132,12 @@ public final class DecodeBenchmark {
             double[][] decode = new double[n][max * runs];
             double[][][] verify = new double[n][MAX_FED + 1][VERIFY_REPS * runs];
             int[][] ids = new int[n][];
+            float[][][] logitRows = new float[n][max][];  // the warm-up run's logits, for the difference to the first engine
             for (int run = 0; run <= runs; run++) {
                 for (int j = 0; j < n; j++) {
                     int e = (run + j) % n;  // rotate the order so drift hits every engine alike
                     int[] out = new int[max];
-                    greedyRun(lms.get(e), prompt, max, run == 0 ? null : decode[e], (run - 1) * max, out);
+                    greedyRun(lms.get(e), prompt, max, run == 0 ? null : decode[e], (run - 1) * max, out, run == 0 ? logitRows[e] : null);
                     ids[e] = out;
                     verifyRun(lms.get(e), out, run == 0 ? null : verify[e], (run - 1) * VERIFY_REPS);
                 }
@@ -147,11 +148,18 @@ public final class DecodeBenchmark {
             for (int f = 1; f <= MAX_FED; f++) {
                 rows.append(",verify_fed").append(f).append("_ms");
             }
-            rows.append(",greedy_equal_first\n");
+            rows.append(",greedy_equal_first,max_logit_diff_first\n");
             for (int e = 0; e < n; e++) {
                 int diverge = firstDifference(ids[0], ids[e]);
-                System.out.printf(Locale.ROOT, "  %-40s decode %s | x%.2f of first | greedy ids %s%n", specs.get(e), summary(decode[e]),
-                        median(decode[e]) / median(decode[0]), diverge < 0 ? "equal to first" : "differ from step " + diverge);
+                double maxDiff = 0;  // over the steps both engines fed the same tokens
+                for (int st = 0; st < (diverge < 0 ? max : diverge + 1); st++) {
+                    for (int v = 0; v < logitRows[e][st].length; v++) {
+                        maxDiff = Math.max(maxDiff, Math.abs(logitRows[e][st][v] - logitRows[0][st][v]));
+                    }
+                }
+                System.out.printf(Locale.ROOT, "  %-40s decode %s | x%.2f of first | greedy ids %s, max logit difference %.4f%n", specs.get(e),
+                        summary(decode[e]), median(decode[e]) / median(decode[0]),
+                        diverge < 0 ? "equal to first" : "differ from step " + diverge, maxDiff);
                 StringBuilder v = new StringBuilder("      verify ms, fed 1..8:");
                 rows.append(String.format(Locale.ROOT, "%s,\"%s\",%.4f,%.4f,%.4f,%.3f", model.name(), specs.get(e),
                         median(decode[e]), percentile(decode[e], 10), percentile(decode[e], 90), median(decode[e]) / median(decode[0])));
@@ -159,7 +167,7 @@ public final class DecodeBenchmark {
                     v.append(String.format(Locale.ROOT, " %.3f", median(verify[e][f])));
                     rows.append(String.format(Locale.ROOT, ",%.4f", median(verify[e][f])));
                 }
-                rows.append(',').append(diverge < 0).append('\n');
+                rows.append(',').append(diverge < 0).append(String.format(Locale.ROOT, ",%.5f", maxDiff)).append('\n');
                 System.out.println(v);
             }
             if (csv != null) {
@@ -173,7 +181,7 @@ public final class DecodeBenchmark {
     }
 
     /** Prefill BOS, then {@code steps} greedy steps; the ids go to {@code out}. */
-    private static void greedyRun(CausalLm lm, int[] prompt, int steps, double[] ms, int at, int[] out) {
+    private static void greedyRun(CausalLm lm, int[] prompt, int steps, double[] ms, int at, int[] out, float[][] keep) {
         try (KvCache cache = lm.newCache()) {
             Logits logits = lm.forward(cache, prompt);
             float[] row = new float[lm.shape().vocabSize()];
@@ -185,6 +193,9 @@ public final class DecodeBenchmark {
                 logits = lm.forward(cache, one);
                 long t1 = System.nanoTime();
                 out[s] = one[0];
+                if (keep != null) {
+                    keep[s] = row.clone();
+                }
                 if (ms != null) {
                     ms[at + s] = (t1 - t0) / 1e6;
                 }
