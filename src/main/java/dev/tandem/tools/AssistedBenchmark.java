@@ -36,7 +36,7 @@ import java.util.Map;
  *      target=models/kjv-target draft=models/kjv-draft prompts=tools/bench/prompts/heldout.txt \
  *      [copy=tools/bench/prompts/copy.txt] [tokens=128] [threads=2] [runs=3] [ks=1,2,3,4,5,6,8,10]
  *      [temperatures=0,0.8] [prompt-count=32] [ignore-eos=false] [out=docs/bench/assisted]
- *      [draft-threads=1] [pooled-ks=] [thresholds=] [threshold-k=8]
+ *      [draft-threads=1] [pooled-ks=] [thresholds=] [threshold-k=8] [engine=ort|openvino[:hint=,precision=,threads=]]
  * </pre>
  *
  * For each temperature and run, every prompt is decoded in every mode (plain; draft with each k,
@@ -105,8 +105,14 @@ public final class AssistedBenchmark {
         OnnxRuntimeOptions draftOptions = draftThreads > 0 ? OnnxRuntimeOptions.ownThreads(draftThreads) : options;
         int[] pooledKs = a.getOrDefault("pooled-ks", "").isBlank() ? new int[0]
                 : Arrays.stream(a.get("pooled-ks").split(",")).mapToInt(Integer::parseInt).toArray();
-        try (TimedLm target = new TimedLm(OrtCausalLm.open(td.graph(), td.config().shape(), options));
-             TimedLm draft = new TimedLm(OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions));
+        // engine=openvino[:hint=..,precision=..,threads=..] (BenchEngines) runs both models on that engine
+        // instead; the draft then gets draft-threads threads unless the spec names its own
+        String engine = a.getOrDefault("engine", "ort");
+        boolean onOrt = engine.equals("ort") || engine.equals("onnxruntime");
+        try (TimedLm target = new TimedLm(onOrt ? OrtCausalLm.open(td.graph(), td.config().shape(), options)
+                     : BenchEngines.open(engine, td, threads));
+             TimedLm draft = new TimedLm(onOrt ? OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions)
+                     : BenchEngines.open(engine, dd, draftThreads > 0 ? draftThreads : threads));
              TimedLm pooledDraft = pooledKs.length == 0 ? null
                      : new TimedLm(OrtCausalLm.open(dd.graph(), dd.config().shape(), options));
              TextTokenizer tokenizer = TextTokenizer.load(td)) {
@@ -138,6 +144,7 @@ public final class AssistedBenchmark {
                 }
             }
 
+            System.out.println("engine=" + engine);
             System.out.printf(Locale.ROOT, "target=%s draft=%s prompts=%d max tokens=%d (%s) threads=%d draft threads=%s runs=%d%n",
                     td.name(), dd.name(), prompts.size(), tokens, eos.isEmpty() ? "EOS ignored" : "or EOS", threads,
                     draftThreads > 0 ? draftThreads + " (own session)" : "shared pool", runs);
