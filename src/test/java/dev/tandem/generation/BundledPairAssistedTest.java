@@ -79,24 +79,37 @@ class BundledPairAssistedTest {
 
     @Test
     void greedyAssistedEqualsPlainWithTheBundledDraft() {
-        int rounds = 0;
-        int accepted = 0;
+        long[] tally = new long[2];
         for (AssistOptions o : OPTIONS) {
             for (String p : PROMPTS) {
-                GenerationResult expected = plain.generate(greedy(p));
-                GenerationResult actual = assisted.generate(greedy(p), o);
-                assertArrayEquals(expected.tokens(), actual.tokens(), o + ", prompt '" + p + "'");
-                assertEquals(expected.text(), actual.text());
-                assertEquals(expected.finishReason(), actual.finishReason());
-                if (o.assistant() == Assistant.DRAFT) {
-                    rounds += actual.stats().numSpecSteps();
-                    accepted += actual.stats().numAcceptedTokens();
-                }
+                assertEqualsPlain(plain.generate(greedy(p)), assisted.generate(greedy(p), o), o, p, tally);
             }
         }
-        // the draft was trained to agree with the target (per-token greedy agreement 0.87, see its model card), so
-        // a round emits well over 2 tokens on average; a mismatched or broken pair accepts next to nothing (~1)
-        double meanAcceptanceLength = 1 + (double) accepted / rounds;
+        assertDraftAgrees(tally);
+    }
+
+    /**
+     * A greedy assisted result must be plain decoding's, token for token; a draft's rounds and accepted
+     * tokens are added to {@code tally} (rounds, accepted).
+     */
+    static void assertEqualsPlain(GenerationResult expected, GenerationResult actual, AssistOptions o, String prompt,
+                                  long[] tally) {
+        assertArrayEquals(expected.tokens(), actual.tokens(), o + ", prompt '" + prompt + "'");
+        assertEquals(expected.text(), actual.text());
+        assertEquals(expected.finishReason(), actual.finishReason());
+        if (o.assistant() == Assistant.DRAFT) {
+            tally[0] += actual.stats().numSpecSteps();
+            tally[1] += actual.stats().numAcceptedTokens();
+        }
+    }
+
+    /**
+     * The draft was trained to agree with the target (per-token greedy agreement 0.87, see its model
+     * card), so a round emits well over 2 tokens on average; a mismatched or broken pair accepts next to
+     * nothing (~1).
+     */
+    static void assertDraftAgrees(long[] tally) {
+        double meanAcceptanceLength = 1 + (double) tally[1] / tally[0];
         assertTrue(meanAcceptanceLength > 2, "mean acceptance length " + meanAcceptanceLength);
     }
 
