@@ -1,5 +1,8 @@
 package dev.tandem.engine;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * A causal language model with explicit, per-sequence KV caches: the engine SPI.
  *
@@ -11,9 +14,10 @@ package dev.tandem.engine;
  * <p>Implementations are thread-safe for calls on <em>different</em> caches; one cache is used by
  * one thread at a time.
  *
- * <p>A batched step (several sequences in one runtime call) fits beside {@code forward} as a method
- * taking a list of (cache, tokens) pairs, with a default that loops over {@code forward}; nothing
- * here assumes one sequence per call except that default.
+ * <p>{@link #forward(List)} is the batched step: several sequences, each with its own block of
+ * tokens and its own cache, in as few runtime calls as the engine can make (the scheduler calls it
+ * once per step for every running sequence). The default loops over {@link #forward(KvCache, int[],
+ * int, int)}; engines that can run a batch in one call override it.
  */
 public interface CausalLm extends AutoCloseable {
 
@@ -45,6 +49,30 @@ public interface CausalLm extends AutoCloseable {
      */
     default boolean supportsRollback() {
         return true;
+    }
+
+    /**
+     * Feeds every sequence its block of tokens and returns each feed's logits, in the order of
+     * {@code feeds} (one row per fed token). The caches must be distinct.
+     *
+     * <p>The returned logits are valid until the next {@code forward} of this model that involves
+     * any of these caches (a batched engine hands out views of one output buffer), or until one of
+     * the caches is truncated or closed. The outcome for a feed is the outcome {@link #forward(KvCache,
+     * int[], int, int)} would have given it alone: engines document where batching changes the last
+     * bits of float results (the bundled target's graph is built so that it does not).
+     *
+     * @throws IllegalArgumentException as {@link #forward(KvCache, int[], int, int)}, for any feed; then no
+     *     cache has changed
+     */
+    default List<Logits> forward(List<Feed> feeds) {
+        for (Feed f : feeds) {  // validate all before running any, so a bad feed changes nothing
+            GraphChecks.checkStep(shape(), f.cache().length(), f.tokens(), f.offset(), f.length());
+        }
+        List<Logits> out = new ArrayList<>(feeds.size());
+        for (Feed f : feeds) {
+            out.add(forward(f.cache(), f.tokens(), f.offset(), f.length()));
+        }
+        return out;
     }
 
     /** Convenience for feeding a whole array. */
