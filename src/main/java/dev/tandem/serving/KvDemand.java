@@ -41,16 +41,15 @@ public record KvDemand(long bytes, String description) {
     }
 
     /**
-     * Where {@code m}'s engine keeps a cache: inside the runtime when it cannot roll back (stateful OpenVINO, see
-     * ServedModel), in Java arrays for the reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
+     * Where {@code m}'s engine keeps a cache, as the engine says ({@link dev.tandem.engine.CausalLm#cacheStorage()}):
+     * inside the runtime when it cannot roll back (stateful OpenVINO, see ServedModel), in Java arrays for the
+     * reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
      */
     static KvFootprint.Layout layout(ServedModel m) {
-        if (!m.lm().supportsRollback()) {
-            return KvFootprint.Layout.RUNTIME_STATE;
-        }
-        if (m.lm() instanceof dev.tandem.engine.reference.ReferenceCausalLm) {
-            return KvFootprint.Layout.JAVA_HEAP;
-        }
-        return KvFootprint.Layout.KV_BUFFERS;
+        return switch (m.lm().cacheStorage()) {
+            case RUNTIME_STATE -> KvFootprint.Layout.RUNTIME_STATE;
+            case JAVA_HEAP -> KvFootprint.Layout.JAVA_HEAP;
+            case KV_BUFFERS -> KvFootprint.Layout.KV_BUFFERS;
+        };
     }
 }
