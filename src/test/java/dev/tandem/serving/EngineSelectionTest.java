@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineProvider;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.ModelFiles;
@@ -42,6 +43,7 @@ class EngineSelectionTest {
             assertTrue(lm instanceof ReferenceCausalLm);
             assertEquals(dir.config().shape(), lm.shape());
             assertTrue(lm.supportsRollback());
+            assertEquals(CausalLm.CacheStorage.JAVA_HEAP, lm.cacheStorage(), "memory planning counts Java arrays");
             try (KvCache cache = lm.newCache()) {
                 assertEquals(1, lm.forward(cache, 1).rows());
             }
