@@ -75,6 +75,21 @@ public interface CausalLm extends AutoCloseable {
         return out;
     }
 
+    /** Where an engine keeps a sequence's KV cache: what memory planning and admission count. */
+    enum CacheStorage {
+        /** Native buffers of the engine's own ({@link KvBuffers}: ONNX Runtime, stateless OpenVINO). */
+        KV_BUFFERS,
+        /** Java arrays on the heap (the reference engine). */
+        JAVA_HEAP,
+        /** Inside the runtime, not observable (a stateful OpenVINO IR). */
+        RUNTIME_STATE
+    }
+
+    /** Where this model's caches live; a model that cannot roll back keeps them inside the runtime. */
+    default CacheStorage cacheStorage() {
+        return supportsRollback() ? CacheStorage.KV_BUFFERS : CacheStorage.RUNTIME_STATE;
+    }
+
     /** Convenience for feeding a whole array. */
     default Logits forward(KvCache cache, int... tokens) {
         return forward(cache, tokens, 0, tokens.length);

@@ -3,7 +3,6 @@ package dev.tandem.memory;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.engine.ModelShape;
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.model.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -88,8 +87,15 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Worst-case rows a step feeds after the prefill: a verification of the most candidates plus one. */
-    public static final int MAX_STEP_FEED = AssistOptions.MAX_ASSISTANT_TOKENS + 1;
+    /**
+     * Worst-case rows a step feeds after the prefill when decoding proposes up to {@code maxCandidates}
+     * tokens a round: a verification feeds the candidates plus the last accepted token. The caller
+     * passes the decoding's limit (generation's AssistOptions.MAX_ASSISTANT_TOKENS): memory sits below
+     * generation and learns it as a number.
+     */
+    public static int maxStepFeed(int maxCandidates) {
+        return maxCandidates + 1;
+    }
 
     /**
      * The plan for a model directory.
@@ -98,10 +104,11 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
      * @param context       the sequence length planned for ("full context"): the model's context, or less
      * @param layout        where the engine keeps the cache: KvBuffers (ONNX Runtime, stateless OpenVINO), Java arrays
      *                      (reference engine), or inside the runtime (stateful OpenVINO: only the theoretical figures exist)
+     * @param maxStepFeed   the most rows a step feeds after the prefill ({@link #maxStepFeed(int)})
      * @param draft         for a target served with a draft: the draft's worst full-context footprint, else null
      */
     public static MemoryPlan of(ModelDirectory dir, ModelShape shape, String shapeSource, int context,
-                                KvFootprint.Layout layout, MemoryBudget budget, KvFootprint draft) {
+                                KvFootprint.Layout layout, int maxStepFeed, MemoryBudget budget, KvFootprint draft) {
         if (context < 1 || context > shape.maxContext()) {
             throw new IllegalArgumentException("context " + context + " is outside 1.." + shape.maxContext()
                     + " (the model's context)");
@@ -144,15 +151,15 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
         Integer worstPrompt = null;
         String allocation;
         if (layout == KvFootprint.Layout.KV_BUFFERS) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, MAX_STEP_FEED);
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
             allocation = "two ping-pong regions (past read, present written) of the cache's capacity; capacity starts at"
                     + " max(prompt, 64) tokens and doubles up to the context, an outgrown region freed once copied (the peak"
                     + " is the last growth's old and new regions together); plus logits and token-id step buffers (worst case over prompt lengths and"
-                    + " assisted steps of up to " + MAX_STEP_FEED + " tokens)";
+                    + " assisted steps of up to " + maxStepFeed + " tokens)";
         } else if (layout == KvFootprint.Layout.JAVA_HEAP) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, MAX_STEP_FEED);
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
             allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (max(prompt,"

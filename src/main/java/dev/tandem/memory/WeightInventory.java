@@ -1,6 +1,6 @@
 package dev.tandem.memory;
 
-import dev.tandem.engine.reference.OnnxFile;
+import dev.tandem.onnx.OnnxFile;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;

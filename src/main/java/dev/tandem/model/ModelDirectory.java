@@ -3,6 +3,7 @@ package dev.tandem.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
+import dev.tandem.engine.ModelFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -47,6 +48,11 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         Path tokCfgPath = d.resolve("tokenizer_config.json");
         JsonNode tokenizerConfig = Files.isRegularFile(tokCfgPath) ? readJson(tokCfgPath) : MissingNode.getInstance();
         return new ModelDirectory(d, graph, ModelConfig.read(configJson, config, generation), tokenizerConfig);
+    }
+
+    /** What an engine needs to open this model: the graph, config.json and the sizes it declares. */
+    public ModelFiles files() {
+        return new ModelFiles(graph, dir.resolve("config.json"), config.shape());
     }
 
     public Path tokenizerJson() {

@@ -18,11 +18,14 @@ import dev.tandem.memory.MemoryPlan;
 public record KvDemand(long bytes, String description) {
     public static final KvDemand NONE = new KvDemand(0, "nothing");
 
+    /** Worst-case rows an assisted step feeds: a verification of the most candidates decoding proposes, plus one. */
+    static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
+
     /** The demand of {@code request} on {@code target}, with {@code draft} (may be null) when {@code assist} uses it. */
     public static KvDemand of(ServedModel target, ServedModel draft, GenerationRequest request, AssistOptions assist) {
         int prompt = request.prompt().length;
         long tokens = Math.min((long) prompt + request.maxTokens(), target.maxContext());
-        int maxFeed = assist == null ? 1 : MemoryPlan.MAX_STEP_FEED;
+        int maxFeed = assist == null ? 1 : MAX_STEP_FEED;
         long bytes = footprint(target, prompt, (int) tokens, maxFeed);
         StringBuilder d = new StringBuilder().append(tokens).append(" tokens (prompt ").append(prompt)
                 .append(" + max_tokens ").append(request.maxTokens()).append(") on ").append(target.id());
@@ -38,16 +41,15 @@ public record KvDemand(long bytes, String description) {
     }
 
     /**
-     * Where {@code m}'s engine keeps a cache: inside the runtime when it cannot roll back (stateful OpenVINO, see
-     * ServedModel), in Java arrays for the reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
+     * Where {@code m}'s engine keeps a cache, as the engine says ({@link dev.tandem.engine.CausalLm#cacheStorage()}):
+     * inside the runtime when it cannot roll back (stateful OpenVINO, see ServedModel), in Java arrays for the
+     * reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
      */
     static KvFootprint.Layout layout(ServedModel m) {
-        if (!m.lm().supportsRollback()) {
-            return KvFootprint.Layout.RUNTIME_STATE;
-        }
-        if (m.lm() instanceof dev.tandem.engine.reference.ReferenceCausalLm) {
-            return KvFootprint.Layout.JAVA_HEAP;
-        }
-        return KvFootprint.Layout.KV_BUFFERS;
+        return switch (m.lm().cacheStorage()) {
+            case RUNTIME_STATE -> KvFootprint.Layout.RUNTIME_STATE;
+            case JAVA_HEAP -> KvFootprint.Layout.JAVA_HEAP;
+            case KV_BUFFERS -> KvFootprint.Layout.KV_BUFFERS;
+        };
     }
 }

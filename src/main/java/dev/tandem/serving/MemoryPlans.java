@@ -29,9 +29,9 @@ public class MemoryPlans {
             ServedModel draft = registry.draft().orElse(null);
             KvFootprint draftWorst = isTarget && draft != null
                     ? KvFootprint.worst(KvDemand.layout(draft), draft.lm().shape(), Math.min(m.maxContext(), draft.maxContext()),
-                    MemoryPlan.MAX_STEP_FEED).footprint() : null;
+                    KvDemand.MAX_STEP_FEED).footprint() : null;
             return MemoryPlan.of(m.directory(), m.lm().shape(), "engine", m.maxContext(), KvDemand.layout(m),
-                    admission.budget(), draftWorst);
+                    KvDemand.MAX_STEP_FEED, admission.budget(), draftWorst);
         });
     }
 }

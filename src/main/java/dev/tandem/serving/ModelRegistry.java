@@ -1,21 +1,19 @@
 package dev.tandem.serving;
 
 import dev.tandem.engine.CausalLm;
-import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
-import dev.tandem.engine.onnxruntime.OrtCausalLm;
-import dev.tandem.engine.openvino.OpenVinoCausalLm;
-import dev.tandem.engine.openvino.OpenVinoOptions;
-import dev.tandem.engine.openvino.OpenVinoRuntime;
-import dev.tandem.engine.reference.ReferenceCausalLm;
+import dev.tandem.engine.EngineProvider;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
+import io.quarkus.arc.All;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 import org.jboss.logging.Logger;
 
@@ -28,12 +26,15 @@ public class ModelRegistry {
     private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
 
     private final TandemConfig config;
+    /** Every engine there is (each engine's folder has its provider bean); serving knows none by name. */
+    private final List<EngineProvider> engines;
     private volatile ServedModel target;
     private volatile ServedModel draft;
     private final java.util.concurrent.atomic.AtomicInteger loaded = new java.util.concurrent.atomic.AtomicInteger();
 
-    ModelRegistry(TandemConfig config) {
+    ModelRegistry(TandemConfig config, @All List<EngineProvider> engines) {
         this.config = config;
+        this.engines = List.copyOf(engines);
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -126,52 +127,17 @@ public class ModelRegistry {
                 m.closeEngine();
             }
         }
-        if (openvino != null) {
-            openvino.close();
-        }
-    }
-
-    /** The OpenVINO runtime, loaded once for every model on the openvino engine. */
-    private OpenVinoRuntime openvino;
-
-    private synchronized OpenVinoRuntime openvino() {
-        if (openvino == null) {
-            try {
-                openvino = OpenVinoRuntime.load();
-            } catch (OpenVinoRuntime.NotAvailableException e) {
-                throw new IllegalArgumentException("engine=openvino, but " + e.getMessage(), e);
-            }
-            LOG.infof("OpenVINO runtime %s", openvino.description());
-        }
-        return openvino;
+        engines.forEach(EngineProvider::close);  // their runtimes, after the models opened on them
     }
 
     private ServedModel load(TandemConfig.Model m, boolean isDraft) {
-        String engine = m.engine().orElse("onnxruntime");
-        checkEngine(engine, m.modelDir());
+        String engine = m.engine();
+        EngineProvider provider = provider(engine, m.modelDir(), engines);
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
         loaded.incrementAndGet();
-        Opened opened = open(engine, dir, () -> {
-            TandemConfig.OnnxRuntime ort = config.onnxruntime();
-            int threads = ort.intraOpThreads() > 0 ? ort.intraOpThreads() : Runtime.getRuntime().availableProcessors();
-            boolean shared = ort.globalThreadPool();
-            if (isDraft && ort.draftIntraOpThreads() > 0) {  // the draft on its own few threads, out of the shared pool
-                threads = ort.draftIntraOpThreads();
-                shared = false;
-            }
-            return new Opened(OrtCausalLm.open(dir.graph(), dir.config().shape(),
-                    new OnnxRuntimeOptions(threads, shared, ort.spinning(), ort.optimizationLevel(),
-                            ort.executionProvider(), ort.openvinoDevice(), ort.telemetry())), "onnxruntime");
-        }, () -> {
-            TandemConfig.OpenVino ov = config.openvino();
-            OpenVinoRuntime rt = openvino();
-            return new Opened(OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), new OpenVinoOptions(ov.device(),
-                    OpenVinoOptions.PerformanceHint.valueOf(ov.performanceHint().toUpperCase(java.util.Locale.ROOT)),
-                    ov.inferenceNumThreads(), ov.inferencePrecisionHint(), ov.kvCachePrecision(), ov.cacheDir())),
-                    "openvino " + rt.version() + " (" + ov.device() + ")");
-        });
+        EngineProvider.Opened opened = provider.open(engine, dir.files(), isDraft);
         CausalLm lm = opened.lm();
-        String engineName = opened.engineName();
+        String engineName = opened.description();
         TextTokenizer tokenizer;
         try {
             tokenizer = TextTokenizer.load(dir);
@@ -192,36 +158,26 @@ public class ModelRegistry {
                 ChatTemplate.of(dir), dir.quantization());
     }
 
-    /** The engines a model can run on ({@code tandem.target.engine}, {@code tandem.draft.engine}). */
-    static final java.util.List<String> ENGINES = java.util.List.of("onnxruntime", "openvino", "reference",
-            "reference-offload");
-
-    /** A loaded model and the engine description it is served with (shown in /v1/models). */
-    record Opened(CausalLm lm, String engineName) {
-    }
-
-    static void checkEngine(String engine, java.nio.file.Path modelDir) {
-        if (!ENGINES.contains(engine)) {
-            throw new IllegalArgumentException("unknown engine '" + engine + "' for " + modelDir + " (available: "
-                    + String.join(", ", ENGINES) + ")");
-        }
-    }
-
     /**
-     * Opens {@code dir} on the named engine. The native runtimes are reached only through their
-     * suppliers, so choosing {@code reference} (plain Java, weights read from the ONNX graph's
-     * initializers, see engine/reference) loads no native library; {@code reference-offload} is the
-     * same engine with the weights left in the file, mapped a layer at a time.
+     * The provider of the engine called {@code engine} ({@code tandem.target.engine},
+     * {@code tandem.draft.engine}), checked before the model directory is read.
+     *
+     * @throws IllegalArgumentException for a name no provider serves, listing the names there are
      */
-    static Opened open(String engine, ModelDirectory dir, java.util.function.Supplier<Opened> onnxruntime,
-                       java.util.function.Supplier<Opened> openvino) {
-        checkEngine(engine, dir.dir());
-        return switch (engine) {
-            case "openvino" -> openvino.get();
-            case "reference" -> new Opened(ReferenceCausalLm.open(dir), "reference");
-            case "reference-offload" -> new Opened(ReferenceCausalLm.open(dir, true), "reference-offload");
-            default -> onnxruntime.get();
-        };
+    static EngineProvider provider(String engine, java.nio.file.Path modelDir, List<EngineProvider> engines) {
+        return engines.stream().filter(e -> e.names().contains(engine)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("unknown engine '" + engine + "' for " + modelDir
+                        + " (available: " + String.join(", ", engineNames(engines)) + ")"));
+    }
+
+    /** The names a model can select an engine by, sorted. */
+    List<String> engineNames() {
+        return engineNames(engines);
+    }
+
+    /** The names of every engine, sorted. */
+    static List<String> engineNames(List<EngineProvider> engines) {
+        return engines.stream().flatMap(e -> e.names().stream()).sorted(Comparator.naturalOrder()).toList();
     }
 
     /**

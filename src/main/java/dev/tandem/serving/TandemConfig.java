@@ -16,34 +16,6 @@ public interface TandemConfig {
     /** The optional draft model for assisted generation (must share the target's tokenizer). */
     Optional<Model> draft();
 
-    OnnxRuntime onnxruntime();
-
-    OpenVino openvino();
-
-    /** The OpenVINO engine (models with engine=openvino); needs an OpenVINO runtime on the machine. */
-    interface OpenVino {
-        /** CPU, GPU, NPU or AUTO (GPU.1 etc. accepted). */
-        @WithDefault("CPU")
-        String device();
-
-        /** LATENCY or THROUGHPUT. */
-        @WithDefault("LATENCY")
-        String performanceHint();
-
-        /** CPU inference threads; 0 is OpenVINO's default. */
-        @WithDefault("0")
-        int inferenceNumThreads();
-
-        /** f32, f16 or bf16; absent is the device default. */
-        Optional<String> inferencePrecisionHint();
-
-        /** The plugin's internal KV-cache precision (stateful models only). */
-        Optional<String> kvCachePrecision();
-
-        /** Compiled-model cache directory. */
-        Optional<Path> cacheDir();
-    }
-
     Assisted assisted();
 
     Limits limits();
@@ -149,9 +121,13 @@ public interface TandemConfig {
 
         /**
          * Inference engine: onnxruntime (the default), openvino, reference (plain Java, engine/reference),
-         * or reference-offload (the same, weights read from the file a layer at a time).
+         * or reference-offload (the same, weights read from the file a layer at a time); any name an
+         * engine's provider (dev.tandem.engine.EngineProvider) serves. Each engine's own settings are
+         * its config group in its folder: tandem.onnxruntime.* (engine/onnxruntime/OnnxRuntimeConfig),
+         * tandem.openvino.* (engine/openvino/OpenVinoConfig).
          */
-        Optional<String> engine();
+        @WithDefault("onnxruntime")
+        String engine();
 
         /**
          * For the draft only: false serves the target without the configured draft
@@ -159,43 +135,6 @@ public interface TandemConfig {
          */
         @WithDefault("true")
         boolean enabled();
-    }
-
-    interface OnnxRuntime {
-        /** Intra-op threads; 0 means one per available core. */
-        @WithDefault("0")
-        int intraOpThreads();
-
-        /** One thread pool shared by all sessions (target and draft) instead of one per session. */
-        @WithDefault("true")
-        boolean globalThreadPool();
-
-        /**
-         * Intra-op threads of the draft's session: 1 runs the draft on the calling thread (no pool
-         * hand-off for its tiny operators); 0 puts it in the shared pool with the target.
-         */
-        @WithDefault("1")
-        int draftIntraOpThreads();
-
-        /** Let idle pool threads spin-wait. */
-        @WithDefault("false")
-        boolean spinning();
-
-        /** Graph optimisation level: none, basic, extended, all. */
-        @WithDefault("all")
-        String optimizationLevel();
-
-        /** Execution provider: cpu, openvino (ORT's OpenVINO EP) or dnnl (oneDNN); non-CPU ones need a provider-enabled ORT build. */
-        @WithDefault("cpu")
-        String executionProvider();
-
-        /** Device for the OpenVINO execution provider: CPU, GPU, NPU, AUTO. */
-        @WithDefault("CPU")
-        String openvinoDevice();
-
-        /** ONNX Runtime's own telemetry (Windows ETW events; nothing on Linux). Off unless asked for. */
-        @WithDefault("false")
-        boolean telemetry();
     }
 
     /** Assisted generation: what a request gets when it does not say. */

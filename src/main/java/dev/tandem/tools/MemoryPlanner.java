@@ -3,6 +3,7 @@ package dev.tandem.tools;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.memory.ByteSize;
 import dev.tandem.memory.KvFootprint;
 import dev.tandem.memory.MemoryBudget;
@@ -31,6 +32,9 @@ import java.util.function.Function;
  * {@code --context N} plans sequences of N tokens instead of the model's full context.
  */
 public final class MemoryPlanner {
+    /** Worst-case rows an assisted step feeds, as the service plans with. */
+    static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
+
     private MemoryPlanner() {
     }
 
@@ -79,11 +83,11 @@ public final class MemoryPlanner {
             Loaded d = draft == null ? null : load(draft);
             int ctx = context == null ? t.shape.maxContext() : context;
             KvFootprint draftWorst = d == null ? null
-                    : KvFootprint.worst(d.layout, d.shape, Math.min(ctx, d.shape.maxContext()), MemoryPlan.MAX_STEP_FEED).footprint();
-            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, t.layout, budget, draftWorst);
+                    : KvFootprint.worst(d.layout, d.shape, Math.min(ctx, d.shape.maxContext()), MAX_STEP_FEED).footprint();
+            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, t.layout, MAX_STEP_FEED, budget, draftWorst);
             MemoryPlan dp = d == null ? null
                     : MemoryPlan.of(d.dir, d.shape, d.source, Math.min(ctx, d.shape.maxContext()), d.layout,
-                    budget, null);
+                    MAX_STEP_FEED, budget, null);
             print(out, t, tp, d, dp, budgetText != null);
             return 0;
         } catch (RuntimeException e) {

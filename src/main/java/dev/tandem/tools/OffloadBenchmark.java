@@ -54,7 +54,7 @@ public final class OffloadBenchmark {
 
         ModelDirectory model = ModelDirectory.open(dir);
         long t0 = System.nanoTime();
-        try (ReferenceCausalLm lm = ReferenceCausalLm.open(model, mode.equals("offload"))) {
+        try (ReferenceCausalLm lm = ReferenceCausalLm.open(model.files(), mode.equals("offload"))) {
             double loadMs = (System.nanoTime() - t0) / 1e6;
             System.gc();
             long residentAfterLoad = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();

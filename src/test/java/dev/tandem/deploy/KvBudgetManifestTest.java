@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.memory.ByteSize;
 import dev.tandem.memory.KvFootprint;
 import dev.tandem.memory.MemoryPlan;
@@ -21,6 +22,9 @@ import org.junit.jupiter.api.Test;
  * max-concurrent full-context assisted sequences of the bundled pair as really allocated.
  */
 class KvBudgetManifestTest {
+    /** The worst-case step the service plans with (a verification of the most candidates, plus one). */
+    static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
+
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     @Test
@@ -43,8 +47,8 @@ class KvBudgetManifestTest {
         // what is left (metaspace, code cache, threads, ONNX Runtime's arenas) keeps at least an eighth of the limit
         assertTrue(limit - heap - budget - weights > limit / 8, "too little left for the runtime's own native memory");
 
-        long pair = KvFootprint.worst(t.config().shape(), 256, MemoryPlan.MAX_STEP_FEED).footprint().total()
-                + KvFootprint.worst(d.config().shape(), 256, MemoryPlan.MAX_STEP_FEED).footprint().total();
+        long pair = KvFootprint.worst(t.config().shape(), 256, MAX_STEP_FEED).footprint().total()
+                + KvFootprint.worst(d.config().shape(), 256, MAX_STEP_FEED).footprint().total();
         assertTrue(budget >= slots * pair, "the budget (" + budget + ") does not hold " + slots
                 + " full-context assisted sequences (" + pair + " bytes each)");
     }

@@ -49,9 +49,9 @@ class EngineContractTest {
         ENGINES.put("openvino", d -> OpenVinoCausalLm.open(OpenVinoRuntime.load(), d.graph(), d.config().shape(),
                 OpenVinoOptions.defaults()));
         // plain Java, weights read from the graph's initializers (engine/reference)
-        ENGINES.put("reference", ReferenceCausalLm::open);
+        ENGINES.put("reference", d -> ReferenceCausalLm.open(d.files()));
         // the same, weights left in the file and mapped a layer at a time (offload mode)
-        ENGINES.put("reference-offload", d -> ReferenceCausalLm.open(d, true));
+        ENGINES.put("reference-offload", d -> ReferenceCausalLm.open(d.files(), true));
     }
 
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or the reason it could not load

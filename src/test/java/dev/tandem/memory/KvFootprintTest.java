@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.ModelShape;
+import dev.tandem.generation.AssistOptions;
 import java.lang.reflect.Field;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -16,6 +17,9 @@ import org.junit.jupiter.api.Test;
  * logits and ids) is read from its fields and added up, then compared with the model.
  */
 class KvFootprintTest {
+    /** The worst-case step the service plans with (a verification of the most candidates, plus one). */
+    static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
+
     static final ModelShape STORIES = new ModelShape(512, 512, 5, 4, 8, 4);
     static final ModelShape KJV_TARGET = new ModelShape(4096, 256, 8, 4, 64, 4);
     static final ModelShape ODD = new ModelShape(300, 200, 3, 2, 16, 2);  // context not a power of two, float16
@@ -101,12 +105,12 @@ class KvFootprintTest {
                 try (Meter m = new Meter(s)) {
                     m.step(prompt);
                     while (m.kv.length() < tokens) {  // verify 1..17 tokens, then roll back the rejected ones
-                        int fed = Math.min(1 + rnd.nextInt(MemoryPlan.MAX_STEP_FEED), tokens - m.kv.length());
+                        int fed = Math.min(1 + rnd.nextInt(MAX_STEP_FEED), tokens - m.kv.length());
                         int before = m.kv.length();
                         m.step(fed);
                         m.kv.truncate(before + 1 + rnd.nextInt(fed));
                     }
-                    KvFootprint bound = KvFootprint.of(s, prompt, tokens, MemoryPlan.MAX_STEP_FEED);
+                    KvFootprint bound = KvFootprint.of(s, prompt, tokens, MAX_STEP_FEED);
                     KvFootprint got = m.measured();
                     assertEquals(bound.kvBufferBytes(), got.kvBufferBytes(), s + " prompt " + prompt + " to " + tokens);
                     assertTrue(got.stepBufferBytes() <= bound.stepBufferBytes(), s + " prompt " + prompt + ": " + got + " > " + bound);
@@ -115,10 +119,10 @@ class KvFootprintTest {
             // the worst step pattern: a short prompt, then every verification one token longer than the last
             try (Meter m = new Meter(s)) {
                 m.step(3);
-                for (int fed = 9; fed <= MemoryPlan.MAX_STEP_FEED; fed++) {
+                for (int fed = 9; fed <= MAX_STEP_FEED; fed++) {
                     m.step(fed);
                 }
-                assertEquals(KvFootprint.of(s, 3, m.kv.length(), MemoryPlan.MAX_STEP_FEED), m.measured());
+                assertEquals(KvFootprint.of(s, 3, m.kv.length(), MAX_STEP_FEED), m.measured());
             }
         }
     }
@@ -127,7 +131,7 @@ class KvFootprintTest {
     void theReferenceEngineKeepsOneCopyOnTheHeap() {
         // Java arrays of the final capacity (outgrown ones are garbage) and one logits array of max(rows fed, 8) rows
         assertEquals(new KvFootprint(512L * 1280, 8L * 4 * 512), KvFootprint.onHeap(STORIES, 1, 512, 1));
-        assertEquals(new KvFootprint(128L * 1280, 17L * 4 * 512), KvFootprint.onHeap(STORIES, 5, 100, MemoryPlan.MAX_STEP_FEED));
+        assertEquals(new KvFootprint(128L * 1280, 17L * 4 * 512), KvFootprint.onHeap(STORIES, 5, 100, MAX_STEP_FEED));
         assertEquals(KvFootprint.onHeap(STORIES, 5, 100, 17), KvFootprint.Layout.JAVA_HEAP.footprint(STORIES, 5, 100, 17));
         // a cache inside the runtime counts the textbook bytes
         assertEquals(new KvFootprint(100L * 1280, 0), KvFootprint.Layout.RUNTIME_STATE.footprint(STORIES, 5, 100, 17));
@@ -135,9 +139,9 @@ class KvFootprintTest {
 
     @Test
     void worstCaseIsTheMaximumOverPromptLengths() {
-        KvFootprint.Worst w = KvFootprint.worst(KJV_TARGET, 256, MemoryPlan.MAX_STEP_FEED);
+        KvFootprint.Worst w = KvFootprint.worst(KJV_TARGET, 256, MAX_STEP_FEED);
         for (int p = 1; p <= 256; p++) {
-            assertTrue(KvFootprint.of(KJV_TARGET, p, 256, MemoryPlan.MAX_STEP_FEED).total() <= w.footprint().total());
+            assertTrue(KvFootprint.of(KJV_TARGET, p, 256, MAX_STEP_FEED).total() <= w.footprint().total());
         }
         // a 255-token prompt: capacity 255, grown to 256 at the first decode step while the 255 still exists:
         // 2 x (255 + 256) x 16,384 KV bytes, plus the prompt's 255 logits rows of 4 x 4096 + 8 bytes

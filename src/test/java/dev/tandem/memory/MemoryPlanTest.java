@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.ModelShape;
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.testing.RequiresSharedModels;
 import dev.tandem.testing.SharedModels;
@@ -19,7 +20,8 @@ class MemoryPlanTest {
     static MemoryPlan plan(Path dir, MemoryBudget budget) {
         ModelDirectory d = ModelDirectory.open(dir);
         ModelShape s = d.config().shape();
-        return MemoryPlan.of(d, s, "config.json", s.maxContext(), KvFootprint.Layout.KV_BUFFERS, budget, null);
+        return MemoryPlan.of(d, s, "config.json", s.maxContext(), KvFootprint.Layout.KV_BUFFERS,
+                MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS), budget, null);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.tandem.engine.reference;
 
+import dev.tandem.onnx.OnnxFile;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;

@@ -2,8 +2,9 @@ package dev.tandem.engine.reference;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tandem.engine.reference.OnnxFile.Node;
-import dev.tandem.engine.reference.OnnxFile.Tensor;
+import dev.tandem.onnx.OnnxFile;
+import dev.tandem.onnx.OnnxFile.Node;
+import dev.tandem.onnx.OnnxFile.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

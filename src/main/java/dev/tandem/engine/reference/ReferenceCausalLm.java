@@ -4,8 +4,8 @@ import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
+import dev.tandem.engine.ModelFiles;
 import dev.tandem.engine.ModelShape;
-import dev.tandem.model.ModelDirectory;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -76,23 +76,23 @@ public final class ReferenceCausalLm implements CausalLm {
      * A model directory in the Optimum layout: the weights from its ONNX graph's initializers, the
      * sizes and constants from its {@code config.json} ({@link OnnxLlama}).
      */
-    public static ReferenceCausalLm open(ModelDirectory dir) {
-        return open(dir, false);
+    public static ReferenceCausalLm open(ModelFiles model) {
+        return open(model, false);
     }
 
-    /** As {@link #open(ModelDirectory)}; {@code offload} leaves the weights in the file (layered mode). */
-    public static ReferenceCausalLm open(ModelDirectory dir, boolean offload) {
-        if (dir.graph().getFileName().toString().endsWith(".xml")) {
-            throw new IllegalArgumentException(dir.graph() + ": is an OpenVINO IR, which the reference engine cannot read:"
+    /** As {@link #open(ModelFiles)}; {@code offload} leaves the weights in the file (layered mode). */
+    public static ReferenceCausalLm open(ModelFiles model, boolean offload) {
+        if (model.graph().getFileName().toString().endsWith(".xml")) {
+            throw new IllegalArgumentException(model.graph() + ": is an OpenVINO IR, which the reference engine cannot read:"
                     + " serve it with engine=openvino, or point the model directory at an ONNX export");
         }
-        ReferenceCausalLm lm = openOnnx(dir.graph(), dir.dir().resolve("config.json"), offload);
-        ModelShape expected = dir.config().shape();
+        ReferenceCausalLm lm = openOnnx(model.graph(), model.configJson(), offload);
+        ModelShape expected = model.declared();
         if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() != expected.maxContext()
                 || lm.shape().layers() != expected.layers() || lm.shape().kvHeads() != expected.kvHeads()
                 || lm.shape().headDim() != expected.headDim()) {
             lm.close();
-            throw new IllegalArgumentException(dir.graph() + ": the weights give " + lm.shape() + " but config.json says "
+            throw new IllegalArgumentException(model.graph() + ": the weights give " + lm.shape() + " but config.json says "
                     + expected);
         }
         return lm;
@@ -135,6 +135,11 @@ public final class ReferenceCausalLm implements CausalLm {
     /** True in the offload (layered) mode. */
     public boolean offloaded() {
         return layered != null;
+    }
+
+    @Override
+    public CacheStorage cacheStorage() {
+        return CacheStorage.JAVA_HEAP;
     }
 
     @Override

@@ -3,7 +3,8 @@ package dev.tandem.engine.reference;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.engine.reference.OnnxFileTest.Proto;
+import dev.tandem.onnx.OnnxFile;
+import dev.tandem.onnx.OnnxFileTest.Proto;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;

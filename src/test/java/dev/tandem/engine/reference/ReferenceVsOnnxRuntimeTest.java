@@ -184,7 +184,7 @@ class ReferenceVsOnnxRuntimeTest {
         for (String model : List.of("kjv-draft", "kjv-target")) {
             ModelDirectory dir = ModelDirectory.open(MODELS.resolve(model));
             try (CausalLm ort = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
-                 CausalLm ref = ReferenceCausalLm.open(dir);
+                 CausalLm ref = ReferenceCausalLm.open(dir.files());
                  TextTokenizer tokenizer = TextTokenizer.load(dir)) {
                 for (String p : List.of("", "And God said", "The LORD is my shepherd;")) {
                     int[] prompt = tokenizer.encodePrompt(p);

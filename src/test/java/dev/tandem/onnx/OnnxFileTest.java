@@ -1,4 +1,4 @@
-package dev.tandem.engine.reference;
+package dev.tandem.onnx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -17,40 +17,40 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The hand-written protobuf reader, on ONNX messages encoded here field by field. */
-class OnnxFileTest {
+public class OnnxFileTest {
 
     /** A minimal protobuf writer for the test: tags, varints, length-delimited fields. */
-    static final class Proto {
+    public static final class Proto {
         final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-        Proto varint(int field, long v) {
+        public Proto varint(int field, long v) {
             key(field, 0);
             raw(v);
             return this;
         }
 
-        Proto bytes(int field, byte[] b) {
+        public Proto bytes(int field, byte[] b) {
             key(field, 2);
             raw(b.length);
             out.writeBytes(b);
             return this;
         }
 
-        Proto string(int field, String s) {
+        public Proto string(int field, String s) {
             return bytes(field, s.getBytes(StandardCharsets.UTF_8));
         }
 
-        Proto message(int field, Proto m) {
+        public Proto message(int field, Proto m) {
             return bytes(field, m.out.toByteArray());
         }
 
-        Proto fixed32(int field, float f) {
+        public Proto fixed32(int field, float f) {
             key(field, 5);
             out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(f).array());
             return this;
         }
 
-        Proto packedVarints(int field, long... vs) {
+        public Proto packedVarints(int field, long... vs) {
             Proto p = new Proto();
             for (long v : vs) {
                 p.raw(v);
@@ -70,12 +70,12 @@ class OnnxFileTest {
             out.write((int) v);
         }
 
-        byte[] toBytes() {
+        public byte[] toBytes() {
             return out.toByteArray();
         }
     }
 
-    static byte[] floatsLE(float... fs) {
+    public static byte[] floatsLE(float... fs) {
         ByteBuffer b = ByteBuffer.allocate(4 * fs.length).order(ByteOrder.LITTLE_ENDIAN);
         for (float f : fs) {
             b.putFloat(f);

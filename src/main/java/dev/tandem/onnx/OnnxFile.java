@@ -1,4 +1,4 @@
-package dev.tandem.engine.reference;
+package dev.tandem.onnx;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -12,7 +12,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The part of an ONNX file the reference engine reads, decoded with a small hand-written protobuf
+ * The part of an ONNX file Tandem reads itself (the reference engine's weights, the memory planner's
+ * weight inventory), decoded with a small hand-written protobuf
  * reader (no protobuf library): {@code ModelProto.graph} → {@code GraphProto} initializers, nodes
  * (op type, name, inputs, outputs, attributes), and the names of its inputs and outputs.
  *
@@ -41,7 +42,7 @@ public final class OnnxFile {
                          long rawOffset) {
 
         /** This tensor with its raw_data read from {@code window}, a mapping of the file's bytes from {@code start}. */
-        Tensor at(java.lang.foreign.MemorySegment window, long start) {
+        public Tensor at(java.lang.foreign.MemorySegment window, long start) {
             if (rawOffset < 0) {
                 return this;
             }
@@ -50,7 +51,7 @@ public final class OnnxFile {
         }
 
         /** The byte range [rawOffset, rawEnd) of raw_data in the file. */
-        long rawEnd() {
+        public long rawEnd() {
             return rawOffset < 0 ? -1 : rawOffset + raw.capacity();
         }
 
