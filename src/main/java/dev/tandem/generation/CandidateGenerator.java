@@ -1,18 +1,40 @@
 package dev.tandem.generation;
 
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.Feed;
+import dev.tandem.engine.Logits;
+
 /**
  * Proposes tokens for the target to verify (Hugging Face's {@code CandidateGenerator}, vLLM's
  * proposer). One instance serves one sequence.
+ *
+ * <p>A proposal is driven from outside, so that the draft model's steps of every sequence in a batch
+ * run as one batched call ({@link BatchStep}): {@link #start} begins it and returns the first feed
+ * for the draft model; each {@link #next} takes the draft's logits for the previous feed, adds a
+ * candidate, and returns the next feed; {@code null} means the proposal is complete. A generator
+ * without a model (prompt lookup) completes in {@code start} and never costs an engine call.
  */
 interface CandidateGenerator extends AutoCloseable {
 
     /**
-     * Proposes up to {@code max} tokens to follow {@code sequence[0..length)} (the prompt and every
-     * token emitted so far) into {@code out}, and returns how many. A generator that samples writes
-     * the distribution each candidate was drawn from into {@code out}; one that proposes
-     * deterministically leaves them null (one-hot).
+     * Begins proposing up to {@code max} tokens to follow {@code sequence[0..length)} (the prompt and
+     * every token emitted so far) into {@code out} (cleared first). A generator that samples writes the
+     * distribution each candidate was drawn from into {@code out}; one that proposes deterministically
+     * leaves them null (one-hot).
+     *
+     * @return the draft model's next feed, or null when the proposal is complete ({@code out.count} holds it)
      */
-    int propose(int[] sequence, int length, int max, Candidates out);
+    Feed start(int[] sequence, int length, int max, Candidates out);
+
+    /** The draft model's logits for the last feed: adds a candidate; returns the next feed or null when complete. */
+    default Feed next(Logits logits, Candidates out) {
+        throw new IllegalStateException("this generator has no model to feed");
+    }
+
+    /** The model {@link #start}'s and {@link #next}'s feeds are for; null for a generator without one. */
+    default CausalLm model() {
+        return null;
+    }
 
     /** How many of the last {@code proposed} candidates the target accepted (the strategy update). */
     void update(int proposed, int accepted);

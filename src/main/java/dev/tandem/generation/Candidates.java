@@ -3,6 +3,8 @@ package dev.tandem.generation;
 /** A round's proposed tokens and, when they were sampled, the distribution each was drawn from. Reused across rounds. */
 final class Candidates {
     final int[] tokens;
+    /** Tokens proposed this round: tokens[0..count). */
+    int count;
     private final float[][] q;
     private final boolean[] hasQ;
     private final int vocab;
@@ -12,6 +14,11 @@ final class Candidates {
         this.q = new float[max][];
         this.hasQ = new boolean[max];
         this.vocab = vocab;
+    }
+
+    /** Appends a deterministic (one-hot) candidate. */
+    void add(int token) {
+        tokens[count++] = token;
     }
 
     /** The buffer for candidate {@code i}'s distribution; marks it as present. */
@@ -29,6 +36,7 @@ final class Candidates {
     }
 
     void clear() {
+        count = 0;
         java.util.Arrays.fill(hasQ, false);
     }
 }

@@ -1,6 +1,7 @@
 package dev.tandem.generation;
 
 import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.Feed;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import java.util.Arrays;
@@ -8,8 +9,9 @@ import java.util.Arrays;
 /**
  * Candidates from a small draft model with its own KV cache. Each round it first catches up with
  * the sequence (rolling back what the target rejected, feeding the target's own tokens in one
- * call), then drafts token by token with the request's sampling rules, so that q (the draft's
- * distribution) and p (the target's) come from the same transforms.
+ * feed), then drafts token by token with the request's sampling rules, so that q (the draft's
+ * distribution) and p (the target's) come from the same transforms. The feeds are run by the
+ * caller ({@link BatchStep}), batched with those of the other sequences.
  */
 final class DraftModelCandidates implements CandidateGenerator {
     private final CausalLm draft;
@@ -22,6 +24,7 @@ final class DraftModelCandidates implements CandidateGenerator {
     private final float[] row;
     private int[] mine;                      // what the draft believes the sequence is
     private int mineLength;                  // the cache holds mine[0..cache.length()), the sampler counts mine[prompt..mineLength)
+    private int max;                         // candidates asked for in this round
 
     DraftModelCandidates(CausalLm draft, SamplingParams params, int[] prompt, double confidenceThreshold, int[] eosIds) {
         this.draft = draft;
@@ -40,40 +43,46 @@ final class DraftModelCandidates implements CandidateGenerator {
     }
 
     @Override
-    public int propose(int[] seq, int length, int max, Candidates out) {
+    public CausalLm model() {
+        return draft;
+    }
+
+    @Override
+    public Feed start(int[] seq, int length, int max, Candidates out) {
         out.clear();
-        max = Math.min(max, draft.shape().maxContext() - length);  // the draft's context may be shorter
-        if (max <= 0) {
-            return 0;
+        this.max = Math.min(max, draft.shape().maxContext() - length);  // the draft's context may be shorter
+        if (this.max <= 0) {
+            return null;
         }
         syncWith(seq, length);
         if (cache.length() == length) {  // everything fed already: refeed the last token for its logits
             cache.truncate(length - 1);
         }
-        Logits logits = draft.forward(cache, mine, cache.length(), length - cache.length());
-        int n = 0;
-        while (true) {
-            logits.copyRow(logits.rows() - 1, row);
-            int token;
-            double confidence;
-            if (greedy) {
-                token = sampler.next(row);  // the penalised argmax; row now holds the penalised logits
-                confidence = confidenceThreshold > 0 ? softmaxAt(row, token) : 1;
-            } else {
-                float[] q = out.distribution(n);
-                System.arraycopy(row, 0, q, 0, row.length);
-                sampler.distribution(q);
-                token = sampler.draw(q);
-                confidence = q[token];
-            }
-            out.tokens[n++] = token;
-            sampler.accept(token);
-            append(token);
-            if (n == max || confidence < confidenceThreshold || isEos(token)) {  // nothing follows an EOS
-                return n;
-            }
-            logits = draft.forward(cache, mine, mineLength - 1, 1);
+        return new Feed(cache, mine, cache.length(), length - cache.length());
+    }
+
+    @Override
+    public Feed next(Logits logits, Candidates out) {
+        logits.copyRow(logits.rows() - 1, row);
+        int token;
+        double confidence;
+        if (greedy) {
+            token = sampler.next(row);  // the penalised argmax; row now holds the penalised logits
+            confidence = confidenceThreshold > 0 ? softmaxAt(row, token) : 1;
+        } else {
+            float[] q = out.distribution(out.count);
+            System.arraycopy(row, 0, q, 0, row.length);
+            sampler.distribution(q);
+            token = sampler.draw(q);
+            confidence = q[token];
         }
+        out.add(token);
+        sampler.accept(token);
+        append(token);
+        if (out.count == max || confidence < confidenceThreshold || isEos(token)) {  // nothing follows an EOS
+            return null;
+        }
+        return new Feed(cache, mine, mineLength - 1, 1);
     }
 
     /** Rolls back drafted tokens the target did not keep and takes on the target's own tokens. */
@@ -122,7 +131,7 @@ final class DraftModelCandidates implements CandidateGenerator {
 
     @Override
     public void update(int proposed, int accepted) {
-        // the next propose() rolls back to the accepted sequence itself
+        // the next start() rolls back to the accepted sequence itself
     }
 
     @Override

@@ -1,25 +1,31 @@
 package dev.tandem.generation;
 
 import dev.tandem.engine.CausalLm;
-import dev.tandem.engine.KvCache;
-import dev.tandem.engine.Logits;
 import dev.tandem.model.TextTokenizer;
 import java.util.List;
 
 /**
- * Plain autoregressive decoding: one forward pass over the prompt, then one token per step, each
- * step feeding only the newest token (the KV cache holds everything before it).
+ * Plain autoregressive decoding of one request on the calling thread: one forward pass over the
+ * prompt, then one token per step, each step feeding only the newest token (the KV cache holds
+ * everything before it). A batch of one through the same {@link Sequence} and {@link BatchStep} the
+ * server's scheduler runs, for tools and tests; the server batches requests instead.
  */
 public final class PlainDecoder {
     private final CausalLm lm;
     private final TextTokenizer tokenizer;
     private final int[] eosIds;
-    private static final int[] NO_EOS = {};
+    private final BatchStep step;
 
     public PlainDecoder(CausalLm lm, TextTokenizer tokenizer, List<Integer> eosIds) {
         this.lm = lm;
         this.tokenizer = tokenizer;
         this.eosIds = eosIds.stream().mapToInt(Integer::intValue).toArray();
+        this.step = new BatchStep(lm);
+    }
+
+    /** A sequence for the scheduler: plain decoding of {@code req}, telling {@code listener} the text as it becomes final. */
+    public Sequence newSequence(GenerationRequest req, GenerationListener listener) {
+        return new Sequence(lm, null, tokenizer, eosIds, req, null, listener);
     }
 
     public GenerationResult generate(GenerationRequest req) {
@@ -28,43 +34,6 @@ public final class PlainDecoder {
 
     /** Generates, telling {@code listener} the text as it becomes final; stops early when it asks. */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
-        int vocab = lm.shape().vocabSize();
-        int maxContext = lm.shape().maxContext();
-        int[] prompt = req.prompt();
-        try (KvCache cache = lm.newCache()) {
-            long start = System.nanoTime();
-            Logits logits = lm.forward(cache, prompt);
-            long prefillNanos = System.nanoTime() - start;
-            List<TokenLogprob> promptLogprobs = PromptLogprobs.of(req, logits, tokenizer);
-
-            Sampler sampler = new Sampler(req.sampling(), vocab, prompt);
-            CompletionBuilder out = new CompletionBuilder(tokenizer, req, req.ignoreEos() ? NO_EOS : eosIds, listener);
-            float[] row = new float[vocab];
-            float[] raw = req.wantsLogprobs() ? new float[vocab] : null;
-            int[] one = new int[1];
-            while (true) {
-                if (listener.isCancelled()) {
-                    out.cancel();
-                    break;
-                }
-                logits.copyRow(logits.rows() - 1, row);
-                if (raw != null) {
-                    System.arraycopy(row, 0, raw, 0, vocab);
-                }
-                int token = sampler.next(row);
-                sampler.accept(token);
-                if (out.add(token, raw)) {
-                    break;
-                }
-                if (cache.length() + 1 >= maxContext) {  // the sequence fills the context
-                    out.endByLength();
-                    break;
-                }
-                one[0] = token;
-                logits = lm.forward(cache, one);
-            }
-            long decodeNanos = System.nanoTime() - start - prefillNanos;
-            return out.result(promptLogprobs, prefillNanos, decodeNanos, DecodingStats.plain());
-        }
+        return AssistedDecoder.runAlone(newSequence(req, listener), step);
     }
 }

@@ -1,10 +1,12 @@
 package dev.tandem.generation;
 
+import dev.tandem.engine.Feed;
+
 /**
  * Prompt lookup decoding (Saxena 2023; Hugging Face's {@code PromptLookupCandidateGenerator}):
  * find the latest earlier occurrence of the sequence's last n tokens (n from the configured size
- * down to 1) and propose the tokens that followed it. No model; candidates are one-hot. Pays off
- * when the output copies from the input (summaries, edits, code, quoting).
+ * down to 1) and propose the tokens that followed it. No model (no engine call); candidates are
+ * one-hot. Pays off when the output copies from the input (summaries, edits, code, quoting).
  */
 final class PromptLookupCandidates implements CandidateGenerator {
     private final int maxNgram;
@@ -14,7 +16,7 @@ final class PromptLookupCandidates implements CandidateGenerator {
     }
 
     @Override
-    public int propose(int[] seq, int length, int max, Candidates out) {
+    public Feed start(int[] seq, int length, int max, Candidates out) {
         out.clear();
         for (int n = Math.min(maxNgram, length - 1); n >= 1; n--) {
             int tail = length - n;
@@ -22,12 +24,14 @@ final class PromptLookupCandidates implements CandidateGenerator {
                 if (matches(seq, start, tail, n)) {
                     int from = start + n;
                     int count = Math.min(max, length - from);
-                    System.arraycopy(seq, from, out.tokens, 0, count);
-                    return count;
+                    for (int i = 0; i < count; i++) {
+                        out.add(seq[from + i]);
+                    }
+                    return null;
                 }
             }
         }
-        return 0;
+        return null;
     }
 
     private static boolean matches(int[] seq, int a, int b, int n) {
@@ -41,7 +45,7 @@ final class PromptLookupCandidates implements CandidateGenerator {
 
     @Override
     public void update(int proposed, int accepted) {
-        // nothing to adapt: the draft length schedule lives in the decoder
+        // nothing to adapt: the draft length schedule lives in the sequence
     }
 
     @Override

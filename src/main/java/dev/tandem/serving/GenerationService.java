@@ -1,15 +1,22 @@
 package dev.tandem.serving;
 
 import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.Sequence;
 import dev.tandem.generation.FinishReason;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
+import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -25,13 +32,18 @@ public class GenerationService {
     private final ExperimentStats experiment;
     private final AtomicLong finished = new AtomicLong();
     private final AtomicLong cancelled = new AtomicLong();
-    private final AtomicLong ids = new AtomicLong();
     /** Set when shutdown can wait no longer: every running generation stops at its next step. */
     private volatile boolean abandonAll;
-    /** Running generation -> System.nanoTime() of its last decoding step. */
-    private final Map<Long, AtomicLong> heartbeats = new ConcurrentHashMap<>();
+    /** The decoding loop of each served target, by model id. */
+    private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
+    private final int maxBatchedTokens;
 
-    GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment) {
+    GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment,
+                      TandemConfig config) {
+        this.maxBatchedTokens = config.scheduler().maxBatchedTokens();
+        if (maxBatchedTokens < 1) {
+            throw new IllegalArgumentException("tandem.scheduler.max-batched-tokens must be at least 1, is " + maxBatchedTokens);
+        }
         this.admission = admission;
         this.registry = registry;
         this.metrics = metrics;
@@ -58,16 +70,19 @@ public class GenerationService {
         return generate(permit, model, request, assist, listener, Experiment.NONE);
     }
 
-    /** As above, recording the request under experiment arm {@code arm}. */
+    /**
+     * As above, recording the request under experiment arm {@code arm}. The sequence joins the model's scheduler
+     * (the running batch) at its next step; this thread relays its text to {@code listener} and passes on a
+     * cancellation, so a slow or vanished client never holds up the batch.
+     */
     public GenerationResult generate(AdmissionControl.Permit permit, ServedModel model, GenerationRequest request,
                                      AssistOptions assist, GenerationListener listener, String arm) {
-        long id = ids.incrementAndGet();
-        AtomicLong heartbeat = new AtomicLong(System.nanoTime());
-        heartbeats.put(id, heartbeat);
-        Tracking tracking = new Tracking(listener, heartbeat, this);
         try (permit) {
-            GenerationResult r = assist == null ? model.decoder().generate(request, tracking)
-                    : model.assisted().generate(request, assist, tracking);
+            Relay relay = new Relay();
+            Sequence sequence = assist == null ? model.decoder().newSequence(request, relay)
+                    : model.assisted().newSequence(request, assist, relay);
+            Scheduler.Entry entry = scheduler(model).submit(sequence);
+            GenerationResult r = relay.relay(entry.done, listener, this);
             long end = System.nanoTime();
             if (r.finishReason() == FinishReason.CANCELLED) {
                 cancelled.incrementAndGet();
@@ -76,25 +91,34 @@ public class GenerationService {
             }
             finished.incrementAndGet();
             long e2e = end - permit.requestedAt();
-            long ttft = (tracking.firstText == 0 ? end : tracking.firstText) - permit.requestedAt();
+            long ttft = (relay.firstText == 0 ? end : relay.firstText) - permit.requestedAt();
             metrics.record(arm, r, permit.queueNanos(), e2e, ttft);
             experiment.record(arm, r.completionTokens(), e2e / 1e9, ttft / 1e9, r.stats().numDraftTokens(),
                     r.stats().numAcceptedTokens());
             return r;
-        } finally {
-            heartbeats.remove(id);
         }
     }
 
-    /** Seconds since the least recent decoding step of any running generation (0 when none runs). */
+    /** The decoding loop of {@code model}, started on first use. */
+    private Scheduler scheduler(ServedModel model) {
+        return schedulers.computeIfAbsent(model.id(), id -> new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens,
+                SpeculationPolicy.FIXED, n -> { }));
+    }
+
+    /** Seconds the longest decoding step in progress has taken so far (0 when none runs): the liveness watchdog's input. */
     public double longestStepSeconds() {
-        long now = System.nanoTime();
-        return heartbeats.values().stream().mapToLong(h -> now - h.get()).max().orElse(0) / 1e9;
+        return schedulers.values().stream().mapToDouble(Scheduler::stepSeconds).max().orElse(0);
     }
 
     /** Stops every running generation at its next decoding step (shutdown past its time limit). */
     void abandonAll() {
         abandonAll = true;
+        schedulers.values().forEach(Scheduler::abandonAll);
+    }
+
+    @PreDestroy
+    void stopSchedulers() {
+        schedulers.values().forEach(Scheduler::close);
     }
 
     /** Generations that ran to their end (EOS, stop string, length). */
@@ -111,31 +135,62 @@ public class GenerationService {
         return admission;
     }
 
-    /** Passes everything through, noting the first text and a heartbeat at every step (decoders poll isCancelled each step). */
-    private static final class Tracking implements GenerationListener {
-        private final GenerationListener inner;
-        private final AtomicLong heartbeat;
-        private final GenerationService service;
-        private volatile long firstText;
+    /**
+     * The sequence's listener on the scheduler thread, and the request thread's side: text is queued by the
+     * scheduler and written to the client by the request thread; the request thread polls its client for
+     * cancellation and raises a flag the scheduler reads at its next step.
+     */
+    private static final class Relay implements GenerationListener {
+        private static final Object DONE = new Object();
+        private final LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        private volatile boolean cancelled;
+        private long firstText;
 
-        Tracking(GenerationListener inner, AtomicLong heartbeat, GenerationService service) {
-            this.inner = inner;
-            this.heartbeat = heartbeat;
-            this.service = service;
+        private record Text(String text, List<TokenLogprob> logprobs) {
         }
 
         @Override
-        public void onText(String text, List<TokenLogprob> logprobs) {
-            if (firstText == 0) {
-                firstText = System.nanoTime();
+        public void onText(String text, List<TokenLogprob> logprobs) {  // scheduler thread
+            events.add(new Text(text, logprobs));
+        }
+
+        @Override
+        public boolean isCancelled() {  // scheduler thread
+            return cancelled;
+        }
+
+        /** Request thread: relays text to {@code client} until the sequence is done, then returns its result. */
+        GenerationResult relay(CompletableFuture<GenerationResult> done, GenerationListener client,
+                               GenerationService service) {
+            done.whenComplete((r, e) -> events.add(DONE));
+            try {
+                while (true) {
+                    Object event = events.poll(50, TimeUnit.MILLISECONDS);
+                    if (event == DONE) {
+                        break;
+                    }
+                    if (event instanceof Text t) {
+                        if (firstText == 0) {
+                            firstText = System.nanoTime();
+                        }
+                        client.onText(t.text(), t.logprobs());
+                    }
+                    if (!cancelled && (client.isCancelled() || service.abandonAll)) {
+                        cancelled = true;
+                    }
+                }
+            } catch (InterruptedException e) {
+                cancelled = true;
+                Thread.currentThread().interrupt();
             }
-            inner.onText(text, logprobs);
-        }
-
-        @Override
-        public boolean isCancelled() {
-            heartbeat.set(System.nanoTime());
-            return service.abandonAll || inner.isCancelled();
+            try {
+                return done.join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw e;
+            }
         }
     }
 }

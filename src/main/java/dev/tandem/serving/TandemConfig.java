@@ -79,6 +79,20 @@ public interface TandemConfig {
         Duration stepTimeout();
     }
 
+    Scheduler scheduler();
+
+    /** The decoding loop (continuous batching). */
+    interface Scheduler {
+        /**
+         * Tokens one step feeds the target at most (vLLM's max_num_batched_tokens): every decoding sequence's
+         * token and candidates first, then prompt chunks in what is left, so a long prompt is fed over several
+         * steps while running streams keep their pace. Smaller keeps inter-token latency steadier when prompts
+         * arrive; larger gives a long prompt its first token sooner.
+         */
+        @WithDefault("128")
+        int maxBatchedTokens();
+    }
+
     /** Concurrency and backpressure. */
     interface Serving {
         /** Sequences that decode at the same time. */

@@ -32,10 +32,12 @@ class MidStreamFailureTest {
     RequestMetrics metrics;
     @Inject
     ExperimentStats experiment;
+    @Inject
+    TandemConfig config;
 
     @BeforeEach
     void failAfterTheFirstText() {
-        QuarkusMock.installMockForType(new GenerationService(admission, registry, metrics, experiment) {
+        QuarkusMock.installMockForType(new GenerationService(admission, registry, metrics, experiment, config) {
             @Override
             public GenerationResult generate(AdmissionControl.Permit permit, ServedModel model, GenerationRequest request,
                                              AssistOptions assist, GenerationListener listener, String arm) {

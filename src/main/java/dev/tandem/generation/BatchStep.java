@@ -1,0 +1,90 @@
+package dev.tandem.generation;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.Feed;
+import dev.tandem.engine.Logits;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs one step for a batch of planned {@link Sequence}s (vLLM's model runner, OpenVINO GenAI's
+ * {@code step()}): the draft model's proposal steps of every assisted sequence as batched calls,
+ * then ONE target call that feeds every sequence its block (a prompt chunk, a decode token, or the
+ * last token plus candidates), then each sequence takes its logits and keeps its tokens.
+ *
+ * <p>A sequence whose own logits fail it (a NaN from the model) fails alone; an engine failure fails
+ * the whole step (it is thrown to the step owner).
+ */
+public final class BatchStep {
+    private final CausalLm target;
+
+    public BatchStep(CausalLm target) {
+        this.target = target;
+    }
+
+    /** Runs the step for {@code batch}, every sequence planned ({@link Sequence#planPrefill} or {@link Sequence#planDecode}). */
+    public void run(List<Sequence> batch) {
+        propose(batch);
+        List<Sequence> live = new ArrayList<>(batch.size());
+        List<Feed> feeds = new ArrayList<>(batch.size());
+        for (Sequence s : batch) {
+            if (!s.finished()) {  // a draft's bad logits may have failed it
+                live.add(s);
+                feeds.add(s.targetFeed());
+            }
+        }
+        if (live.isEmpty()) {
+            return;
+        }
+        List<Logits> logits = target.forward(feeds);
+        for (int i = 0; i < live.size(); i++) {
+            Sequence s = live.get(i);
+            try {
+                s.consume(logits.get(i));
+            } catch (InvalidLogitsException e) {
+                s.fail(e);
+            }
+        }
+    }
+
+    /** Candidates for every decoding sequence: each draft step of all of them in one call per draft model. */
+    private static void propose(List<Sequence> batch) {
+        List<Sequence> drafting = new ArrayList<>();
+        List<Feed> feeds = new ArrayList<>();
+        for (Sequence s : batch) {
+            Feed f = s.startProposal();  // prompt lookup proposes here, without a model
+            if (f != null) {
+                drafting.add(s);
+                feeds.add(f);
+            }
+        }
+        while (!drafting.isEmpty()) {
+            CausalLm draft = drafting.get(0).draftModel();
+            List<Sequence> same = new ArrayList<>(drafting.size());
+            List<Feed> sameFeeds = new ArrayList<>(drafting.size());
+            List<Sequence> rest = new ArrayList<>();
+            List<Feed> restFeeds = new ArrayList<>();
+            for (int i = 0; i < drafting.size(); i++) {  // one server has one draft model; the split is for tests
+                boolean mine = drafting.get(i).draftModel() == draft;
+                (mine ? same : rest).add(drafting.get(i));
+                (mine ? sameFeeds : restFeeds).add(feeds.get(i));
+            }
+            List<Logits> logits = draft.forward(sameFeeds);
+            for (int i = 0; i < same.size(); i++) {
+                Feed next;
+                try {
+                    next = same.get(i).continueProposal(logits.get(i));
+                } catch (InvalidLogitsException e) {
+                    same.get(i).fail(e);
+                    continue;
+                }
+                if (next != null) {
+                    rest.add(same.get(i));
+                    restFeeds.add(next);
+                }
+            }
+            drafting = rest;
+            feeds = restFeeds;
+        }
+    }
+}

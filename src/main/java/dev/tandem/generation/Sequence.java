@@ -1,0 +1,337 @@
+package dev.tandem.generation;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.Feed;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.model.TextTokenizer;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * One request being decoded: its tokens, its KV cache in the target, its sampler, its candidate
+ * generator (none for plain decoding), its stop and stream state and its counters.
+ *
+ * <p>A sequence does not run itself: a step owner (the scheduler, or {@link PlainDecoder} and
+ * {@link AssistedDecoder} for a batch of one) plans each step for it, {@link BatchStep} runs the
+ * engine calls for every planned sequence together, and the sequence takes its share of the logits.
+ * A step is one of:
+ * <ul>
+ *   <li><b>prefill</b>: the next chunk of the prompt ({@link #planPrefill}); after the last chunk the
+ *       first token is sampled from the prompt's last row;</li>
+ *   <li><b>decode</b> with k candidates ({@link #planDecode}): the candidate generator proposes up to
+ *       k tokens, the target scores the last emitted token and the candidates in one feed, and the
+ *       {@link Verifier} keeps between 1 and k+1 tokens; the cache is then rolled back to the kept
+ *       tokens. k = 0 is a plain decoding step.</li>
+ * </ul>
+ * Used by one thread at a time.
+ */
+public final class Sequence implements AutoCloseable {
+    private static final int[] NO_EOS = {};
+
+    private final GenerationRequest request;
+    private final CausalLm target;
+    private final KvCache cache;
+    private final Sampler sampler;
+    private final CompletionBuilder out;
+    private final GenerationListener listener;
+    private final Verifier verifier;
+    private final CandidateGenerator proposer;   // null: plain decoding
+    private final AssistOptions options;         // null: plain decoding
+    private final DraftLength draftLength;       // null: plain decoding
+    private final Candidates candidates;
+    private final PromptLogprobs promptLogprobs; // null unless echo with logprobs
+    private final int maxContext;
+    private final int[] prompt;
+    private final int[] feed = new int[AssistOptions.MAX_ASSISTANT_TOKENS + 1];
+    private final int[] acceptedAt = new int[AssistOptions.MAX_ASSISTANT_TOKENS];
+    private final Verifier.Output emit = this::emit;
+
+    /** The prompt and emitted tokens; the target's cache holds all of them but the last once decoding. */
+    private int[] seq;
+    private int length;
+    private int prefilled;            // prompt tokens in the cache
+    private int plannedChunk;         // this step's prefill chunk, or 0
+    private int plannedK = -1;        // this step's candidates asked for, or -1 when not decoding this step
+    private boolean finished;
+    private RuntimeException failure;
+
+    private int specSteps;
+    private int drafted;
+    private int accepted;
+    private int longestRound;
+    private int lastK;                // candidates proposed in the latest decode step
+    private long prefillStartedAt;
+    private long prefillEndedAt;
+    private long prefillNanos;
+    private long finishedAt;
+    private RoundListener rounds;
+
+    /** Sees the target's cache and the sequence after each decode step (tests use it to check rollbacks). */
+    interface RoundListener {
+        void afterRound(KvCache targetCache, int[] sequence, int length, int proposed, int accepted);
+    }
+
+    /**
+     * A sequence for {@code request} on {@code target}; {@code options} null decodes plainly, otherwise candidates
+     * come from {@code draft} (may be null when no draft is configured; then only prompt lookup is possible).
+     */
+    Sequence(CausalLm target, CausalLm draft, TextTokenizer tokenizer, int[] eosIds, GenerationRequest request,
+             AssistOptions options, GenerationListener listener) {
+        this.request = request;
+        this.target = target;
+        this.options = options;
+        this.listener = listener;
+        int vocab = target.shape().vocabSize();
+        this.maxContext = target.shape().maxContext();
+        this.prompt = request.prompt();
+        int[] eos = request.ignoreEos() ? NO_EOS : eosIds;
+        this.proposer = options == null ? null : proposer(draft, eos);
+        this.cache = target.newCache();
+        this.sampler = new Sampler(request.sampling(), vocab, prompt);
+        this.verifier = new Verifier(sampler, request.sampling().isGreedy(), vocab, request.wantsLogprobs());
+        this.out = new CompletionBuilder(tokenizer, request, eos, listener);
+        this.draftLength = options == null ? null : new DraftLength(options);
+        this.candidates = new Candidates(AssistOptions.MAX_ASSISTANT_TOKENS, vocab);
+        this.promptLogprobs = PromptLogprobs.of(request, tokenizer, vocab);
+        this.seq = Arrays.copyOf(prompt, prompt.length + request.maxTokens());
+        this.length = prompt.length;
+    }
+
+    private CandidateGenerator proposer(CausalLm draft, int[] eos) {
+        return switch (options.assistant()) {
+            case PROMPT_LOOKUP -> new PromptLookupCandidates(options.ngramSize());
+            case DRAFT -> {
+                if (draft == null) {
+                    throw new IllegalStateException("no draft model is configured");
+                }
+                yield new DraftModelCandidates(draft, request.sampling(), prompt, options.confidenceThreshold(), eos);
+            }
+        };
+    }
+
+    void onRound(RoundListener rounds) {
+        this.rounds = rounds;
+    }
+
+    // ---- what the step owner asks
+
+    public boolean finished() {
+        return finished;
+    }
+
+    /** True while prompt tokens remain to be fed. */
+    public boolean prefilling() {
+        return prefilled < prompt.length;
+    }
+
+    /** Prompt tokens not yet fed. */
+    public int promptRemaining() {
+        return prompt.length - prefilled;
+    }
+
+    /** Whether this sequence is assisted (has a candidate generator); false for plain decoding. */
+    public boolean assisted() {
+        return proposer != null;
+    }
+
+    /** Whether its candidates come from a draft model (so proposing costs draft steps). */
+    public boolean usesDraftModel() {
+        return proposer != null && proposer.model() != null;
+    }
+
+    /**
+     * Candidates this sequence would like in its next decode step: the request's draft length schedule,
+     * capped by what can still be emitted (a step adds one token of the target's own) and by the context; 0 for
+     * plain decoding.
+     */
+    public int wantedCandidates() {
+        if (proposer == null) {
+            return 0;
+        }
+        int room = Math.min(out.remaining() - 1, maxContext - length - 1);
+        return Math.max(0, Math.min(draftLength.current(), room));
+    }
+
+    /** Candidates proposed in the latest decode step (the k the policy chose and the generator delivered). */
+    public int lastCandidates() {
+        return lastK;
+    }
+
+    /**
+     * Ends the sequence now if its listener asks to stop or if it has filled the context; true when it has ended
+     * (then it takes part in no more steps).
+     */
+    public boolean endIfDone() {
+        if (finished) {
+            return true;
+        }
+        if (listener.isCancelled()) {
+            out.cancel();
+            finish();
+        } else if (!prefilling() && length >= maxContext) {
+            out.endByLength();
+            finish();
+        }
+        return finished;
+    }
+
+    /** Ends the sequence as cancelled (shutdown that can wait no longer). */
+    public void cancel() {
+        if (!finished) {
+            out.cancel();
+            finish();
+        }
+    }
+
+    /** Ends the sequence with a failure (a fault of the model or engine); {@link #result} rethrows it. */
+    public void fail(RuntimeException e) {
+        if (!finished) {
+            failure = e;
+            finish();
+        }
+    }
+
+    /** Plans this step as the next {@code chunk} prompt tokens. */
+    public void planPrefill(int chunk) {
+        if (chunk < 1 || chunk > promptRemaining()) {
+            throw new IllegalArgumentException("prefill chunk " + chunk + " with " + promptRemaining() + " prompt tokens left");
+        }
+        plannedChunk = chunk;
+        plannedK = -1;
+        if (prefilled == 0) {
+            prefillStartedAt = System.nanoTime();
+        }
+    }
+
+    /** Plans this step as a decode step with at most {@code k} candidates (0: a plain step). */
+    public void planDecode(int k) {
+        if (prefilling()) {
+            throw new IllegalStateException("the prompt is not fed yet");
+        }
+        plannedChunk = 0;
+        plannedK = proposer == null ? 0 : Math.max(0, Math.min(k, wantedCandidates()));
+    }
+
+    /** Tokens this step feeds the target at most (for the step's token budget). */
+    public int plannedTokens() {
+        return plannedChunk > 0 ? plannedChunk : plannedK + 1;
+    }
+
+    // ---- what BatchStep does with it
+
+    /** Begins this step's proposal; returns the draft model's first feed, or null when none is needed. */
+    Feed startProposal() {
+        candidates.clear();
+        if (plannedChunk > 0 || plannedK <= 0) {
+            return null;
+        }
+        return proposer.start(seq, length, plannedK, candidates);
+    }
+
+    /** The draft's logits for the last proposal feed; the next feed or null. */
+    Feed continueProposal(Logits draftLogits) {
+        return proposer.next(draftLogits, candidates);
+    }
+
+    CausalLm draftModel() {
+        return proposer == null ? null : proposer.model();
+    }
+
+    /** This step's feed for the target: a prompt chunk, or the last emitted token and the candidates. */
+    Feed targetFeed() {
+        if (plannedChunk > 0) {
+            return new Feed(cache, prompt, prefilled, plannedChunk);
+        }
+        feed[0] = seq[length - 1];
+        System.arraycopy(candidates.tokens, 0, feed, 1, candidates.count);
+        return new Feed(cache, feed, 0, candidates.count + 1);
+    }
+
+    /** Takes the target's logits for {@link #targetFeed()}. */
+    void consume(Logits logits) {
+        if (plannedChunk > 0) {
+            consumePrefill(logits);
+        } else {
+            consumeDecode(logits);
+        }
+        plannedChunk = 0;
+        plannedK = -1;
+    }
+
+    private void consumePrefill(Logits logits) {
+        if (promptLogprobs != null) {
+            promptLogprobs.add(logits, prefilled);
+        }
+        prefilled += plannedChunk;
+        if (prefilling()) {
+            return;
+        }
+        prefillEndedAt = System.nanoTime();
+        prefillNanos = prefillEndedAt - prefillStartedAt;
+        if (verifier.first(logits, emit)) {  // the first token comes from the prompt's last row
+            finish();
+        }
+    }
+
+    private void consumeDecode(Logits logits) {
+        int proposed = candidates.count;
+        Verifier.Outcome o = verifier.verify(logits, candidates, proposed, emit);
+        cache.truncate(Math.min(cache.length(), length - 1));  // keep the keys and values of kept tokens only
+        lastK = proposed;
+        if (proposed > 0) {
+            longestRound = Math.max(longestRound, proposed);
+            specSteps++;
+            drafted += o.examined();
+            accepted += o.accepted();
+            for (int i = 0; i < o.accepted(); i++) {
+                acceptedAt[i]++;
+            }
+        }
+        if (proposer != null) {
+            proposer.update(proposed, o.accepted());
+            draftLength.update(proposed, o.accepted());
+        }
+        if (o.ended()) {
+            finish();
+        } else if (rounds != null) {
+            rounds.afterRound(cache, seq, length, proposed, o.accepted());
+        }
+    }
+
+    private boolean emit(int token, float[] raw) {
+        seq[length++] = token;
+        return out.add(token, raw);
+    }
+
+    private void finish() {
+        finished = true;
+        finishedAt = System.nanoTime();
+        close();
+    }
+
+    /** The completion; rethrows the failure that ended it, if one did. */
+    public GenerationResult result() {
+        if (!finished) {
+            throw new IllegalStateException("the sequence has not finished");
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        long decodeNanos = prefillEndedAt == 0 ? 0 : finishedAt - prefillEndedAt;
+        DecodingStats stats = proposer == null ? DecodingStats.plain()
+                : new DecodingStats("assisted", options.assistant().apiName(), specSteps, drafted, accepted,
+                        Arrays.copyOf(acceptedAt, longestRound));
+        List<TokenLogprob> echo = promptLogprobs == null ? List.of() : promptLogprobs.result();
+        return out.result(echo, prefillNanos, decodeNanos, stats);
+    }
+
+    /** Frees the caches (the target's and the draft's). Idempotent; {@link #finish} does it. */
+    @Override
+    public void close() {
+        cache.close();
+        if (proposer != null) {
+            proposer.close();
+        }
+    }
+}

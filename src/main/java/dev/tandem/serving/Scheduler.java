@@ -1,0 +1,246 @@
+package dev.tandem.serving;
+
+import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.GenerationResult;
+import dev.tandem.generation.Sequence;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import org.jboss.logging.Logger;
+
+/**
+ * The decoding loop of one served target: one thread advances every running sequence together,
+ * step after step (continuous batching, as vLLM's engine core and OpenVINO GenAI's {@code step()}).
+ *
+ * <p>Each step:
+ * <ol>
+ *   <li>takes in the sequences admitted since the last step (they join at once; admission control
+ *       has already reserved their slot and KV bytes);</li>
+ *   <li>ends the sequences whose client went away or that filled the context;</li>
+ *   <li>plans the step under a token budget ({@code tandem.scheduler.max-batched-tokens}, vLLM's
+ *       {@code max_num_batched_tokens}): every decoding sequence first, one token plus the candidates
+ *       the speculation policy grants it; then prompt chunks, oldest request first, in what the
+ *       budget leaves (chunked prefill: a long prompt is fed over several steps, so running streams
+ *       keep their inter-token latency);</li>
+ *   <li>runs the step ({@link BatchStep}: the draft's proposal steps batched, then one target call);</li>
+ *   <li>completes the sequences that ended.</li>
+ * </ol>
+ * Request threads wait on their sequence's future and relay its text to their clients
+ * ({@link GenerationService}); nothing a client does can block this loop.
+ */
+final class Scheduler implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Scheduler.class);
+
+    private final String name;
+    private final BatchStep step;
+    private final int maxBatchedTokens;
+    private final SpeculationPolicy policy;
+    private final IntConsumer onStep;  // running sequences per step, for metrics
+    private final LinkedBlockingQueue<Entry> inbox = new LinkedBlockingQueue<>();
+    private final List<Entry> running = new ArrayList<>();
+    private final Thread thread;
+    private volatile boolean closed;
+    private volatile boolean abandonAll;
+    /** System.nanoTime() when the step in progress began; 0 between steps. */
+    private volatile long stepStartedAt;
+    private volatile int runningCount;
+
+    /** A sequence in the loop and the future its request thread waits on. */
+    static final class Entry {
+        final Sequence sequence;
+        final CompletableFuture<GenerationResult> done = new CompletableFuture<>();
+        /** Running sequences at each step it took part in, summed (with steps: the mean load it ran under). */
+        long loadSum;
+        int steps;
+
+        Entry(Sequence sequence) {
+            this.sequence = sequence;
+        }
+
+        /** The mean number of sequences that ran alongside it (itself included); 0 before its first step. */
+        double meanLoad() {
+            return steps == 0 ? 0 : (double) loadSum / steps;
+        }
+    }
+
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep) {
+        this.name = name;
+        this.step = step;
+        this.maxBatchedTokens = maxBatchedTokens;
+        this.policy = policy;
+        this.onStep = onStep;
+        this.thread = Thread.ofPlatform().name("tandem-scheduler-" + name).daemon().unstarted(this::loop);
+        this.thread.start();
+    }
+
+    /** Adds {@code s} to the running batch at the next step. */
+    Entry submit(Sequence s) {
+        Entry e = new Entry(s);
+        if (closed) {
+            s.close();
+            e.done.completeExceptionally(new IllegalStateException("the scheduler of " + name + " has stopped"));
+            return e;
+        }
+        inbox.add(e);
+        return e;
+    }
+
+    /** Sequences in the running batch. */
+    int running() {
+        return runningCount;
+    }
+
+    /** Seconds the step in progress has taken so far; 0 between steps. */
+    double stepSeconds() {
+        long started = stepStartedAt;
+        return started == 0 ? 0 : (System.nanoTime() - started) / 1e9;
+    }
+
+    /** Ends every sequence (running and waiting to join) as cancelled at the next step: shutdown that can wait no longer. */
+    void abandonAll() {
+        abandonAll = true;
+        inbox.add(new Entry(null));  // wakes the loop if it is idle
+    }
+
+    private void loop() {
+        while (!closed) {
+            try {
+                if (running.isEmpty()) {
+                    Entry first = inbox.poll(1, TimeUnit.SECONDS);
+                    if (first != null) {
+                        join(first);
+                    }
+                }
+                for (Entry e; (e = inbox.poll()) != null; ) {
+                    join(e);
+                }
+                if (!running.isEmpty()) {
+                    runOneStep();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } catch (RuntimeException | Error e) {  // a bug in the loop: fail what runs, keep serving
+                LOG.error("the scheduler of " + name + " failed a step", e);
+                failAll(e instanceof RuntimeException re ? re : new IllegalStateException(e));
+            }
+        }
+        failAll(new IllegalStateException("the scheduler of " + name + " has stopped"));
+    }
+
+    private void join(Entry e) {
+        if (e.sequence != null) {
+            running.add(e);
+        }
+    }
+
+    private void runOneStep() {
+        // 1. end what the client left or what filled the context
+        List<Entry> batch = new ArrayList<>(running.size());
+        for (Entry e : running) {
+            if (abandonAll) {
+                e.sequence.cancel();
+            }
+            if (!e.sequence.endIfDone()) {
+                batch.add(e);
+            }
+        }
+        // 2. plan: decode steps first (always), then prompt chunks in what the budget leaves, oldest first
+        int budget = maxBatchedTokens;
+        int decoding = 0;
+        for (Entry e : batch) {
+            if (!e.sequence.prefilling()) {
+                decoding++;
+            }
+        }
+        List<Sequence> planned = new ArrayList<>(batch.size());
+        List<Entry> plannedEntries = new ArrayList<>(batch.size());
+        for (Entry e : batch) {
+            Sequence s = e.sequence;
+            if (!s.prefilling()) {
+                s.planDecode(policy.candidates(s, decoding));
+                budget -= s.plannedTokens();
+                planned.add(s);
+                plannedEntries.add(e);
+            }
+        }
+        for (Entry e : batch) {
+            Sequence s = e.sequence;
+            if (s.prefilling()) {
+                // a prompt always makes progress when nothing decodes, so a budget smaller than a prompt cannot stall it
+                int chunk = Math.min(s.promptRemaining(), planned.isEmpty() ? Math.max(budget, 1) : budget);
+                if (chunk > 0) {
+                    s.planPrefill(chunk);
+                    budget -= chunk;
+                    planned.add(s);
+                    plannedEntries.add(e);
+                }
+            }
+        }
+        // 3. run it
+        if (!planned.isEmpty()) {
+            stepStartedAt = System.nanoTime();
+            try {
+                step.run(planned);
+            } catch (RuntimeException e) {  // the engine failed the step: every sequence in it fails
+                for (Sequence s : planned) {
+                    s.fail(e);
+                }
+            } finally {
+                stepStartedAt = 0;
+            }
+            for (Entry e : plannedEntries) {
+                e.loadSum += planned.size();
+                e.steps++;
+            }
+            onStep.accept(planned.size());
+        }
+        // 4. complete what ended
+        running.removeIf(e -> {
+            if (e.sequence.finished()) {
+                complete(e);
+                return true;
+            }
+            return false;
+        });
+        runningCount = running.size();
+    }
+
+    private static void complete(Entry e) {
+        try {
+            e.done.complete(e.sequence.result());
+        } catch (RuntimeException failure) {
+            e.done.completeExceptionally(failure);
+        }
+    }
+
+    private void failAll(RuntimeException cause) {
+        for (Entry e : running) {
+            e.sequence.fail(cause);
+            complete(e);
+        }
+        running.clear();
+        for (Entry e; (e = inbox.poll()) != null; ) {
+            if (e.sequence != null) {
+                e.sequence.fail(cause);
+                complete(e);
+            }
+        }
+        runningCount = 0;
+    }
+
+    /** Stops the loop after the step in progress; sequences still running fail. */
+    @Override
+    public void close() {
+        closed = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,333 @@
+package dev.tandem.serving;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.AssistOptions.Assistant;
+import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.generation.AssistedDecoder;
+import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.DecodingStats;
+import dev.tandem.generation.FinishReason;
+import dev.tandem.generation.GenerationListener;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.generation.GenerationResult;
+import dev.tandem.generation.SamplingParams;
+import dev.tandem.generation.TokenLogprob;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.FakeLm;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The decoding loop over a fake model (plain Java, deterministic): a sequence gets exactly what it gets
+ * alone, whatever runs beside it; sequences join and leave mid-run; the batch really is one target call
+ * per step; prompts are fed in chunks under the token budget; statistics add up.
+ */
+class SchedulerTest {
+    static TextTokenizer tokenizer;
+    static final int VOCAB = 4096;
+
+    @BeforeAll
+    static void load() {
+        tokenizer = TextTokenizer.load(ModelDirectory.open(Path.of("models/kjv-target")));
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+    }
+
+    /** One request of a mixed workload: what to ask and how to decode it. */
+    record Job(GenerationRequest request, AssistOptions assist) {
+    }
+
+    static int[] prompt(Random r, int n) {
+        int[] p = new int[n];
+        p[0] = 1;
+        for (int i = 1; i < n; i++) {
+            p[i] = 3 + r.nextInt(VOCAB - 3);
+        }
+        return p;
+    }
+
+    static AssistOptions draft(int k, Schedule s) {
+        return new AssistOptions(Assistant.DRAFT, k, s, 0, 3);
+    }
+
+    static final AssistOptions LOOKUP = new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3);
+
+    /** Plain and assisted, greedy and seeded sampling, stop strings, logprobs and echo, ignore_eos, varied lengths. */
+    static List<Job> mixedJobs(int n, long seed) {
+        Random r = new Random(seed);
+        List<Job> jobs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int[] p = prompt(r, 3 + r.nextInt(40));
+            SamplingParams sampling = i % 2 == 0 ? SamplingParams.greedy()
+                    : new SamplingParams(0.8, 0, 0.95, 0, 1.0, 0, 0, 1000L + i);
+            List<String> stop = i % 5 == 3 ? List.of("e") : List.of();
+            int logprobs = i % 4 == 1 ? 2 : -1;
+            boolean echo = i % 8 == 1;
+            GenerationRequest req = new GenerationRequest(p, sampling, 8 + r.nextInt(40), stop, logprobs, echo, i % 3 == 0);
+            AssistOptions a = switch (i % 4) {
+                case 0 -> null;
+                case 1 -> draft(1 + r.nextInt(6), Schedule.HEURISTIC);
+                case 2 -> draft(4, Schedule.CONSTANT);
+                default -> i % 8 == 3 ? LOOKUP : null;
+            };
+            jobs.add(new Job(req, a));
+        }
+        return jobs;
+    }
+
+    static void assertSame(GenerationResult alone, GenerationResult batched, String what) {
+        assertArrayEquals(alone.tokens(), batched.tokens(), what + ": tokens");
+        assertEquals(alone.text(), batched.text(), what + ": text");
+        assertEquals(alone.finishReason(), batched.finishReason(), what + ": finish reason");
+        assertEquals(alone.logprobs(), batched.logprobs(), what + ": logprobs");
+        assertEquals(alone.promptLogprobs(), batched.promptLogprobs(), what + ": echo logprobs");
+        DecodingStats a = alone.stats();
+        DecodingStats b = batched.stats();
+        assertEquals(a.numSpecSteps(), b.numSpecSteps(), what + ": verification steps");
+        assertEquals(a.numDraftTokens(), b.numDraftTokens(), what + ": draft tokens");
+        assertEquals(a.numAcceptedTokens(), b.numAcceptedTokens(), what + ": accepted tokens");
+    }
+
+    static Scheduler scheduler(FakeLm target, int budget, AtomicInteger widest) {
+        return new Scheduler("test", new BatchStep(target), budget, SpeculationPolicy.FIXED,
+                n -> widest.accumulateAndGet(n, Math::max));
+    }
+
+    @Test
+    void everySequenceGetsWhatItGetsAloneAmidAMixedBatchThatJoinsAndLeaves() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        FakeLm draftLm = target.draft(1.5f);
+        AssistedDecoder decoding = new AssistedDecoder(target, draftLm, tokenizer, List.of(2));
+        List<Job> jobs = mixedJobs(24, 7);
+        List<GenerationResult> alone = new ArrayList<>();
+        for (Job j : jobs) {
+            alone.add(decoding.generate(j.request(), j.assist()));
+        }
+        target.clearCalls();
+        AtomicInteger widest = new AtomicInteger();
+        try (Scheduler s = scheduler(target, 64, widest)) {
+            List<Scheduler.Entry> entries = new ArrayList<>();
+            for (int i = 0; i < jobs.size(); i++) {
+                entries.add(s.submit(decoding.newSequence(jobs.get(i).request(), jobs.get(i).assist(), GenerationListener.NONE)));
+                if (i % 6 == 5) {  // later requests join a batch that is already decoding
+                    Thread.sleep(5);
+                }
+            }
+            for (int i = 0; i < jobs.size(); i++) {
+                assertSame(alone.get(i), entries.get(i).done.get(30, TimeUnit.SECONDS), "request " + i + " " + jobs.get(i));
+            }
+        }
+        assertTrue(widest.get() >= 8, "the steps batched several sequences, widest " + widest.get());
+        assertTrue(target.calls().stream().anyMatch(c -> c.length >= 8), "one target call carried several sequences");
+        assertEquals(0, target.openCaches(), "every target cache was closed");
+        assertEquals(0, draftLm.openCaches(), "every draft cache was closed");
+    }
+
+    @Test
+    void greedyAssistedEqualsPlainInABatch() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        AssistedDecoder decoding = new AssistedDecoder(target, target.draft(2f), tokenizer, List.of(2));
+        Random r = new Random(3);
+        try (Scheduler s = scheduler(target, 128, new AtomicInteger())) {
+            List<Scheduler.Entry> plain = new ArrayList<>();
+            List<Scheduler.Entry> assisted = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                GenerationRequest req = new GenerationRequest(prompt(r, 5 + i), SamplingParams.greedy(), 40, List.of(), -1,
+                        false, true);
+                plain.add(s.submit(decoding.newSequence(req, null, GenerationListener.NONE)));
+                assisted.add(s.submit(decoding.newSequence(req, draft(5, Schedule.HEURISTIC), GenerationListener.NONE)));
+            }
+            for (int i = 0; i < 10; i++) {
+                GenerationResult p = plain.get(i).done.get(30, TimeUnit.SECONDS);
+                GenerationResult a = assisted.get(i).done.get(30, TimeUnit.SECONDS);
+                assertArrayEquals(p.tokens(), a.tokens(), "request " + i);
+                assertTrue(a.stats().numDraftTokens() > 0, "request " + i + " was assisted");
+            }
+        }
+    }
+
+    @Test
+    void aLongPromptIsFedInChunksWithinTheBudgetWhileOthersDecode() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 1024);
+        AssistedDecoder decoding = new AssistedDecoder(target, null, tokenizer, List.of(2));
+        Random r = new Random(5);
+        GenerationRequest longPrompt = new GenerationRequest(prompt(r, 500), SamplingParams.greedy(), 10, List.of(), 3, true,
+                true);
+        GenerationResult alone = decoding.generate(longPrompt, null);
+        int budget = 48;
+        try (Scheduler s = scheduler(target, budget, new AtomicInteger())) {
+            List<Scheduler.Entry> decoders = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                decoders.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 200,
+                        List.of(), -1, false, true), null, GenerationListener.NONE)));
+            }
+            Thread.sleep(20);
+            target.clearCalls();
+            Scheduler.Entry big = s.submit(decoding.newSequence(longPrompt, null, GenerationListener.NONE));
+            assertSame(alone, big.done.get(30, TimeUnit.SECONDS), "the chunked prompt");
+            for (Scheduler.Entry d : decoders) {
+                d.done.get(30, TimeUnit.SECONDS);
+            }
+        }
+        List<int[]> calls = target.calls();
+        int chunks = 0;
+        for (int[] c : calls) {
+            int total = 0;
+            for (int n : c) {
+                total += n;
+                if (n > 1) {
+                    chunks++;
+                }
+            }
+            assertTrue(total <= budget, "a step fed " + total + " tokens with a budget of " + budget);
+        }
+        assertTrue(chunks >= 500 / budget, "the prompt went in " + chunks + " chunks");
+    }
+
+    @Test
+    void aCancelledSequenceLeavesAndTheOthersFinish() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        AssistedDecoder decoding = new AssistedDecoder(target, target.draft(1f), tokenizer, List.of(2));
+        Random r = new Random(9);
+        AtomicInteger pieces = new AtomicInteger();
+        GenerationListener leaving = new GenerationListener() {
+            @Override
+            public void onText(String text, List<TokenLogprob> logprobs) {
+                pieces.incrementAndGet();
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return pieces.get() >= 3;
+            }
+        };
+        try (Scheduler s = scheduler(target, 64, new AtomicInteger())) {
+            List<Scheduler.Entry> stay = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                stay.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 6), SamplingParams.greedy(), 120,
+                        List.of(), -1, false, true), i % 2 == 0 ? null : draft(4, Schedule.CONSTANT), GenerationListener.NONE)));
+            }
+            Scheduler.Entry gone = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 6), SamplingParams.greedy(),
+                    400, List.of(), -1, false, true), draft(3, Schedule.CONSTANT), leaving));
+            GenerationResult g = gone.done.get(30, TimeUnit.SECONDS);
+            assertEquals(FinishReason.CANCELLED, g.finishReason());
+            assertTrue(g.completionTokens() < 400);
+            for (Scheduler.Entry e : stay) {
+                GenerationResult res = e.done.get(30, TimeUnit.SECONDS);
+                assertEquals(120, res.completionTokens());
+                assertEquals(FinishReason.LENGTH, res.finishReason());
+            }
+        }
+        assertEquals(0, target.openCaches());
+    }
+
+    @Test
+    void statisticsCountWhatWasProposedAndAccepted() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        Random r = new Random(11);
+        GenerationRequest req = new GenerationRequest(prompt(r, 5), SamplingParams.greedy(), 21, List.of(), -1, false, true);
+        // a perfect draft (the target itself): every candidate is accepted; the first token comes from the prefill,
+        // then 4 rounds of 4 candidates + 1 bonus make the other 20
+        GenerationResult perfect = new AssistedDecoder(target, target, tokenizer, List.of(2)).generate(req, draft(4, Schedule.CONSTANT));
+        assertEquals(21, perfect.completionTokens());
+        assertEquals(4, perfect.stats().numSpecSteps());
+        assertEquals(16, perfect.stats().numDraftTokens());
+        assertEquals(16, perfect.stats().numAcceptedTokens());
+        assertArrayEquals(new int[] {4, 4, 4, 4}, perfect.stats().acceptedPerPosition());
+        // a draft that is always wrong: one token per round. Candidates are capped by what may still be emitted
+        // (a round adds one token of the target's own): 20 tokens left -> 16 rounds of 4, then 3, 2, 1, and the
+        // last token is a plain step (no candidate fits), so 19 verification rounds judged 70 candidates
+        FakeLm wrong = new FakeLm(VOCAB, 512, 99, 0, 0, 6, false, 2, -3f);
+        GenerationResult useless = new AssistedDecoder(target, wrong, tokenizer, List.of(2)).generate(req, draft(4, Schedule.CONSTANT));
+        assertEquals(21, useless.completionTokens());
+        assertEquals(19, useless.stats().numSpecSteps());
+        assertEquals(70, useless.stats().numDraftTokens());
+        assertEquals(0, useless.stats().numAcceptedTokens());
+    }
+
+    @Test
+    void eosInsideAnAcceptedBlockEndsThereAndIsCountedOnce() {
+        // EOS is the greedy choice now and then: generation ends inside a verified block of a perfect draft
+        FakeLm target = new FakeLm(VOCAB, 512, 5, 0, 0, 3, false, 2, 1.7f);
+        AssistedDecoder decoding = new AssistedDecoder(target, target, tokenizer, List.of(2));
+        Random r = new Random(2);
+        int endedOnACandidate = 0;
+        int k = 6;
+        for (int i = 0; i < 40; i++) {
+            GenerationRequest req = new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 60, List.of(), -1, false);
+            GenerationResult plain = decoding.generate(req, null);
+            GenerationResult assisted = decoding.generate(req, draft(k, Schedule.CONSTANT));
+            assertArrayEquals(plain.tokens(), assisted.tokens());
+            assertEquals(plain.finishReason(), assisted.finishReason());
+            // the rounds a perfect draft must have made for this text: candidates up to the EOS are judged, none after
+            int n = assisted.completionTokens();
+            int pos = 1;
+            int steps = 0;
+            int judged = 0;
+            boolean onCandidate = false;
+            while (pos < n) {
+                int kk = Math.min(k, 60 - pos - 1);
+                if (kk == 0) {
+                    pos++;
+                    continue;
+                }
+                steps++;
+                int last = n - 1;
+                if (last < pos + kk) {  // the generation ends on candidate (last - pos)
+                    judged += last - pos + 1;
+                    onCandidate = true;
+                    break;
+                }
+                judged += kk;
+                pos += kk + 1;
+            }
+            DecodingStats st = assisted.stats();
+            assertEquals(steps, st.numSpecSteps(), "request " + i);
+            assertEquals(judged, st.numDraftTokens(), "request " + i);
+            assertEquals(judged, st.numAcceptedTokens(), "request " + i);
+            if (onCandidate && plain.finishReason() == FinishReason.STOP) {
+                assertEquals(2, assisted.tokens()[n - 1], "EOS is the last token");
+                endedOnACandidate++;
+            }
+        }
+        assertTrue(endedOnACandidate > 0, "some generation ended with an EOS that was an accepted candidate");
+    }
+
+    @Test
+    void aSequenceThatCannotStartFailsAloneAndTheLoopGoesOn() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 64);
+        AssistedDecoder decoding = new AssistedDecoder(target, null, tokenizer, List.of(2));
+        try (Scheduler s = scheduler(target, 64, new AtomicInteger())) {
+            Random r = new Random(1);
+            Scheduler.Entry ok = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 5), SamplingParams.greedy(), 30,
+                    List.of(), -1, false, true), null, GenerationListener.NONE));
+            // a prompt longer than the context: the engine refuses the step
+            Scheduler.Entry bad = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 70), SamplingParams.greedy(), 5,
+                    List.of(), -1, false, true), null, GenerationListener.NONE));
+            CompletableFuture<GenerationResult> f = bad.done;
+            assertTrue(f.handle((x, e) -> e != null).get(30, TimeUnit.SECONDS), "the bad sequence failed");
+            // the good one was in the same failed step at worst; a new one still runs to its end
+            Scheduler.Entry after = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 5), SamplingParams.greedy(), 30,
+                    List.of(), -1, false, true), null, GenerationListener.NONE));
+            assertEquals(30, after.done.get(30, TimeUnit.SECONDS).completionTokens());
+            ok.done.handle((x, e) -> x).get(30, TimeUnit.SECONDS);
+        }
+        assertEquals(0, target.openCaches());
+    }
+}
