@@ -61,6 +61,8 @@ public final class Sequence implements AutoCloseable {
     private int accepted;
     private int longestRound;
     private int lastK;                // candidates proposed in the latest decode step
+    private int decodeSteps;
+    private int proposedTotal;
     private long prefillStartedAt;
     private long prefillEndedAt;
     private long prefillNanos;
@@ -279,6 +281,8 @@ public final class Sequence implements AutoCloseable {
         Verifier.Outcome o = verifier.verify(logits, candidates, proposed, emit);
         cache.truncate(Math.min(cache.length(), length - 1));  // keep the keys and values of kept tokens only
         lastK = proposed;
+        decodeSteps++;
+        proposedTotal += proposed;
         if (proposed > 0) {
             longestRound = Math.max(longestRound, proposed);
             specSteps++;
@@ -321,7 +325,7 @@ public final class Sequence implements AutoCloseable {
         long decodeNanos = prefillEndedAt == 0 ? 0 : finishedAt - prefillEndedAt;
         DecodingStats stats = proposer == null ? DecodingStats.plain()
                 : new DecodingStats("assisted", options.assistant().apiName(), specSteps, drafted, accepted,
-                        Arrays.copyOf(acceptedAt, longestRound));
+                        Arrays.copyOf(acceptedAt, longestRound), decodeSteps, proposedTotal);
         List<TokenLogprob> echo = promptLogprobs == null ? List.of() : promptLogprobs.result();
         return out.result(echo, prefillNanos, decodeNanos, stats);
     }
