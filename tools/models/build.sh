@@ -10,6 +10,7 @@
 #   tools/models/build.sh onpolicy        # phase C: fine-tune the distilled draft on its own samples, package models/kjv-draft
 #   tools/models/build.sh pair            # drafts-vs-target acceptance (greedy, T 0.8) into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
+#   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -130,6 +131,18 @@ stage_target() {
 }
 stage_package-target() {
   finish work/target kjv-target "${TARGET_STATUS:-$TARGET_CARD_STATUS}"
+}
+
+# the "slots" KV layout (/work/notes/slots.md, NOTES.md "Slots layout")
+check() { need_ort; $NICE "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED OnnxCheck.java "$@"; }
+stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte for byte
+  local out=../../src/test/resources/models/slots-tiny
+  $PY slots_fixture.py --out $out --work work/slots-tiny
+  check --ref work/slots-tiny/ref.bin --json work/slots-tiny/check.json "$out/model_fp32.onnx:1e-4" "$out/model.onnx"
+  local r
+  for r in work/slots-tiny/ref-p*.bin; do  # greedy of the other reference prompts (both graphs must match torch)
+    check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
+  done
 }
 
 stages=("$@")
