@@ -1,8 +1,10 @@
-// Checks an exported ONNX decoder (HF Optimum layout with KV cache) with ONNX Runtime Java
-// against reference data written by export_onnx.py, and measures held-out perplexity.
+// Checks an exported ONNX decoder (HF Optimum layout with KV cache, or the "slots" layout, recognised
+// by its metadata tandem.kv_layout=slots) with ONNX Runtime Java against reference data written by
+// export_onnx.py, and measures held-out perplexity.
 //
 //   java -cp onnxruntime-1.29.0.jar --enable-native-access=ALL-UNNAMED tools/models/OnnxCheck.java \
-//        --ref ref.bin --heldout heldout.bin [--json out.json] model_fp32.onnx:1e-4 model.onnx ...
+//        --ref ref.bin --heldout heldout.bin [--json out.json] [--prompts p.bin [--max-new 60]] \
+//        model_fp32.onnx:1e-4 model.onnx ...
 //
 // A model given as path:TOL fails (exit 1) if any logit differs from the reference by more than TOL
 // or if its greedy continuation differs. Checks per model:
@@ -12,6 +14,11 @@
 //              real token), prefill then 2 tokens at once after the past for both rows
 //   greedy   : greedy continuation of the reference prompt with the KV cache, compared to torch's
 //   ppl      : per held-out verse <s> verse </s>, exp(mean NLL of predicting verse </s>)
+//   slots graphs, in place of "batch": batch invariance: 3 rows of different lengths feeding different
+//              numbers of real tokens (padded), cache width 64 more than alone, unused slots random;
+//              each row's logits must be bit-identical to the row's alone (a model without TOL fails if not)
+//   --prompts: greedy continuations of the prompts in p.bin (int32 count, then int32 length + int64 ids
+//              each), which must be the same for every model (e.g. a re-export against the shipped graph)
 import ai.onnxruntime.*;
 
 import java.io.*;
@@ -402,8 +409,28 @@ public class OnnxCheck {
         return new Result(dPrefill, dCached, dBatch, dSteps, dBatchInv, agree, greedyOk, tPrefill, msPerTok, ppl, cnt, pplSec);
     }
 
+    /** Greedy continuation of {@code prompt} (up to maxNew tokens, stopping after EOS), one token per call. */
+    static List<Long> greedy(long[] prompt, int maxNew, boolean slots) throws OrtException {
+        int w = width(prompt.length + maxNew);
+        Out g = slots ? runSlots(one(prompt), one(range(0, prompt.length)), null, w)
+                : run(one(prompt), one(ones(prompt.length)), one(range(0, prompt.length)), null, 0);
+        List<Long> out = new ArrayList<>();
+        int cur = prompt.length;
+        while (out.size() < maxNew) {
+            int tok = argmax(g.logits, (g.s - 1) * vocab);
+            out.add((long) tok);
+            if (tok == 2) break;
+            g = slots ? runSlots(one(new long[]{tok}), one(new long[]{cur}), g.present, w)
+                    : run(one(new long[]{tok}), one(ones(cur + 1)), one(new long[]{cur}), g.present, cur);
+            cur++;
+        }
+        return out;
+    }
+
     public static void main(String[] args) throws Exception {
         String refPath = null, heldPath = null, jsonPath = null;
+        String promptsPath = null;  // extra prompts: every model's greedy continuation must be the same
+        int maxNew = 60;
         boolean stepVarianceOk = false;  // a draft's graph need not be step-invariant
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
@@ -412,6 +439,8 @@ public class OnnxCheck {
                 case "--heldout" -> heldPath = args[++i];
                 case "--json" -> jsonPath = args[++i];
                 case "--step-variance-ok" -> stepVarianceOk = true;
+                case "--prompts" -> promptsPath = args[++i];
+                case "--max-new" -> maxNew = Integer.parseInt(args[++i]);
                 default -> models.add(args[i]);
             }
         }
@@ -431,6 +460,13 @@ public class OnnxCheck {
             int n = hb.getInt();
             for (int i = 0; i < n; i++) docs.add(longs(hb, hb.getInt()));
         }
+        List<long[]> extraPrompts = new ArrayList<>();
+        if (promptsPath != null) {
+            ByteBuffer pb = readAll(promptsPath);
+            int n = pb.getInt();
+            for (int i = 0; i < n; i++) extraPrompts.add(longs(pb, pb.getInt()));
+        }
+        List<List<Long>> firstGreedy = null;
         boolean ok = true;
         StringBuilder json = new StringBuilder("{\n");
         for (int mi = 0; mi < models.size(); mi++) {
@@ -470,6 +506,13 @@ public class OnnxCheck {
             // graph is always exported step-invariant, so --step-variance-ok does not apply to it.
             boolean invariant = slots ? dSteps == 0 && batchLogitsDiffering == 0 : (dSteps == 0 || stepVarianceOk);
             boolean pass = Double.isNaN(tol) ? invariant : (maxDiff <= tol && greedyOk);
+            // --prompts: greedy continuations, which must equal the first model's (e.g. a re-export vs the shipped graph)
+            List<List<Long>> greedies = new ArrayList<>();
+            for (long[] pr : extraPrompts) greedies.add(greedy(pr, maxNew, slots));
+            int sameGreedy = 0;
+            if (firstGreedy == null) firstGreedy = greedies;
+            for (int i = 0; i < greedies.size(); i++) if (greedies.get(i).equals(firstGreedy.get(i))) sameGreedy++;
+            pass &= sameGreedy == greedies.size();
             ok &= pass;
             String name = Path.of(spec).getFileName().toString();
             System.out.printf(Locale.ROOT, "%s: layout=%s layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec,
@@ -484,13 +527,18 @@ public class OnnxCheck {
             }
             System.out.printf(Locale.ROOT, "  greedy: %d/%d tokens equal to torch; prefill %.1f ms (%d tok), decode %.2f ms/token%n",
                     agree, gen.length, tPrefill / 1e6, prompt.length, msPerTok);
+            if (!extraPrompts.isEmpty()) {
+                System.out.printf(Locale.ROOT, "  greedy on %d prompts (up to %d tokens): %d equal to the first model's%n",
+                        greedies.size(), maxNew, sameGreedy);
+                for (List<Long> gr : greedies) System.out.println("    " + gr);
+            }
             System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);
             json.append(String.format(Locale.ROOT,
                     "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
                             "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
-                            "\"heldout_tokens\": %d, \"pass\": %s}%s\n",
+                            "\"heldout_tokens\": %d, \"prompts_greedy\": %s, \"pass\": %s}%s\n",
                     name, maxDiff, dPrefill, dCached, dBatch, dSteps, slots ? "slots" : "optimum",
-                    slots ? String.format(Locale.ROOT, "%.6g", dBatchInv) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, pass,
+                    slots ? String.format(Locale.ROOT, "%.6g", dBatchInv) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, greedies, pass,
                     mi + 1 < models.size() ? "," : ""));
             sess.close();
         }
