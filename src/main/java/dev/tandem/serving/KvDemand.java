@@ -8,7 +8,8 @@ import dev.tandem.memory.MemoryPlan;
 /**
  * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
  * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
- * for KvBuffers, ping-pong regions at their peak during growth, step buffers), for the target and,
+ * for KvBuffers, ping-pong regions at their peak during growth, step buffers; for a slots graph on ONNX
+ * Runtime, one pool row of the full width and step buffers), for the target and,
  * when it is decoded with the draft model, for the draft too. A model whose runtime keeps the cache
  * as internal state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
  *
@@ -39,11 +40,15 @@ public record KvDemand(long bytes, String description) {
 
     /**
      * Where {@code m}'s engine keeps a cache: inside the runtime when it cannot roll back (stateful OpenVINO, see
-     * ServedModel), in Java arrays for the reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
+     * ServedModel), a slot-pool row for a slots graph on ONNX Runtime, in Java arrays for the reference engine,
+     * else in KvBuffers (ONNX Runtime, OpenVINO).
      */
     static KvFootprint.Layout layout(ServedModel m) {
         if (!m.lm().supportsRollback()) {
             return KvFootprint.Layout.RUNTIME_STATE;
+        }
+        if (m.lm() instanceof dev.tandem.engine.onnxruntime.OrtCausalLm ort && ort.slotLayout()) {
+            return KvFootprint.Layout.SLOT_POOL;
         }
         if (m.lm() instanceof dev.tandem.engine.reference.ReferenceCausalLm) {
             return KvFootprint.Layout.JAVA_HEAP;
