@@ -1,8 +1,10 @@
-// Checks an exported ONNX decoder (HF Optimum layout with KV cache) with ONNX Runtime Java
-// against reference data written by export_onnx.py, and measures held-out perplexity.
+// Checks an exported ONNX decoder (HF Optimum layout with KV cache, or the "slots" layout, recognised
+// by its metadata tandem.kv_layout=slots) with ONNX Runtime Java against reference data written by
+// export_onnx.py, and measures held-out perplexity.
 //
 //   java -cp onnxruntime-1.29.0.jar --enable-native-access=ALL-UNNAMED tools/models/OnnxCheck.java \
-//        --ref ref.bin --heldout heldout.bin [--json out.json] model_fp32.onnx:1e-4 model.onnx ...
+//        --ref ref.bin --heldout heldout.bin [--json out.json] [--prompts p.bin [--max-new 60]] \
+//        model_fp32.onnx:1e-4 model.onnx ...
 //
 // A model given as path:TOL fails (exit 1) if any logit differs from the reference by more than TOL
 // or if its greedy continuation differs. Checks per model:
@@ -12,6 +14,11 @@
 //              real token), prefill then 2 tokens at once after the past for both rows
 //   greedy   : greedy continuation of the reference prompt with the KV cache, compared to torch's
 //   ppl      : per held-out verse <s> verse </s>, exp(mean NLL of predicting verse </s>)
+//   slots graphs, in place of "batch": batch invariance: 3 rows of different lengths feeding different
+//              numbers of real tokens (padded), cache width 64 more than alone, unused slots random;
+//              each row's logits must be bit-identical to the row's alone (a model without TOL fails if not)
+//   --prompts: greedy continuations of the prompts in p.bin (int32 count, then int32 length + int64 ids
+//              each), which must be the same for every model (e.g. a re-export against the shipped graph)
 import ai.onnxruntime.*;
 
 import java.io.*;
@@ -112,8 +119,318 @@ public class OnnxCheck {
 
     static long[] longs(ByteBuffer bb, int n) { long[] r = new long[n]; for (int i = 0; i < n; i++) r[i] = bb.getLong(); return r; }
 
+    /** The numbers measured for one model (the same fields for both layouts). */
+    record Result(double prefill, double cached, double batch, double steps, double batchInvariance, int agree,
+                  boolean greedyOk, double prefillNanos, double msPerTok, double ppl, long pplTokens, double pplSec) {}
+    /** The Optimum layout (past grows by concatenation, attention_mask). */
+    static Result optimumChecks(long[] seq, float[] ref, long[] prompt, long[] gen, List<long[]> docs) throws OrtException {
+        int L = seq.length;
+        // prefill
+        Out o = run(one(seq), one(ones(L)), one(range(0, L)), null, 0);
+        double dPrefill = diff(o, 0, 0, ref, 0, L);
+        // cached: half, then 5 at once, then 1 at a time
+        int h = L / 2;
+        Out a = run(one(slice(seq, 0, h)), one(ones(h)), one(range(0, h)), null, 0);
+        double dCached = diff(a, 0, 0, ref, 0, h);
+        int p = h;
+        float[][] past = a.present;
+        while (p < L) {
+            int k = p == h ? Math.min(5, L - p) : 1;
+            Out x = run(one(slice(seq, p, p + k)), one(ones(p + k)), one(range(p, k)), past, p);
+            dCached = Math.max(dCached, diff(x, 0, 0, ref, p, k));
+            past = x.present;
+            p += k;
+        }
+        // step invariance: the same positions computed one token per call, in one 5-token call after a
+        // past, and in the prefill must give the same bits (assisted decoding verifies blocks that plain
+        // decoding computes one token at a time; a last-bit difference can flip a greedy near-tie)
+        double dSteps = 0;
+        {
+            Out pre = run(one(slice(seq, 0, h)), one(ones(h)), one(range(0, h)), null, 0);
+            int k5 = Math.min(5, L - h);
+            Out block = run(one(slice(seq, h, h + k5)), one(ones(h + k5)), one(range(h, k5)), pre.present, h);
+            float[][] pst = pre.present;
+            for (int j = 0; j < k5; j++) {
+                Out one = run(one(slice(seq, h + j, h + j + 1)), one(ones(h + j + 1)), one(range(h + j, 1)), pst, h + j);
+                for (int v = 0; v < vocab; v++) {
+                    float x = one.logits[v];
+                    dSteps = Math.max(dSteps, Math.abs(x - block.logits[j * vocab + v]));
+                    dSteps = Math.max(dSteps, Math.abs(x - o.logits[(h + j) * vocab + v]));
+                }
+                pst = one.present;
+            }
+        }
+        // batch 2 with left padding
+        int P = L - 8, pad = 3;
+        long[][] ids = new long[2][P], mask = new long[2][P], pos = new long[2][P];
+        for (int i = 0; i < P; i++) {
+            ids[0][i] = seq[i]; mask[0][i] = 1; pos[0][i] = i;
+            if (i < pad) { ids[1][i] = 0; mask[1][i] = 0; pos[1][i] = 1; }
+            else { ids[1][i] = seq[i - pad]; mask[1][i] = 1; pos[1][i] = i - pad; }
+        }
+        Out bo = run(ids, mask, pos, null, 0);
+        double dBatch = Math.max(diff(bo, 0, 0, ref, 0, P), diff(bo, 1, pad, ref, 0, P - pad));
+        long[][] ids2 = {{seq[P], seq[P + 1]}, {seq[P - pad], seq[P - pad + 1]}};
+        long[][] mask2 = new long[2][P + 2];
+        for (int i = 0; i < P + 2; i++) { mask2[0][i] = 1; mask2[1][i] = i < pad ? 0 : 1; }
+        long[][] pos2 = {{P, P + 1}, {P - pad, P - pad + 1}};
+        Out b2 = run(ids2, mask2, pos2, bo.present, P);
+        dBatch = Math.max(dBatch, Math.max(diff(b2, 0, 0, ref, P, 2), diff(b2, 1, 0, ref, P - pad, 2)));
+        // greedy with cache
+        long t0 = System.nanoTime();
+        Out g = run(one(prompt), one(ones(prompt.length)), one(range(0, prompt.length)), null, 0);
+        long tPrefill = System.nanoTime() - t0;
+        List<Long> out = new ArrayList<>();
+        int cur = prompt.length;
+        long t1 = System.nanoTime();
+        int steps = 0;
+        while (out.size() < gen.length) {
+            int tok = argmax(g.logits, (g.s - 1) * vocab);
+            out.add((long) tok);
+            if (tok == 2) break;
+            g = run(one(new long[]{tok}), one(ones(cur + 1)), one(new long[]{cur}), g.present, cur);
+            cur++;
+            steps++;
+        }
+        double msPerTok = steps == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / steps;
+        int agree = 0;
+        while (agree < Math.min(out.size(), gen.length) && out.get(agree) == gen[agree]) agree++;
+        boolean greedyOk = agree == gen.length && out.size() == gen.length;
+        // perplexity
+        double nll = 0;
+        long n = 0;
+        long t2 = System.nanoTime();
+        for (long[] d : docs) {
+            int m = d.length - 1;
+            Out x = run(one(slice(d, 0, m)), one(ones(m)), one(range(0, m)), null, 0);
+            for (int i = 0; i < m; i++) {
+                int off = i * vocab;
+                double mx = Double.NEGATIVE_INFINITY;
+                for (int k = 0; k < vocab; k++) mx = Math.max(mx, x.logits[off + k]);
+                double se = 0;
+                for (int k = 0; k < vocab; k++) se += Math.exp(x.logits[off + k] - mx);
+                nll += Math.log(se) + mx - x.logits[off + (int) d[i + 1]];
+                n++;
+            }
+        }
+        double ppl = n == 0 ? Double.NaN : Math.exp(nll / n);
+        double pplSec = (System.nanoTime() - t2) / 1e9;
+        return new Result(dPrefill, dCached, dBatch, dSteps, Double.NaN, agree, greedyOk, tPrefill, msPerTok, ppl, n, pplSec);
+    }
+
+    // ---- the slots layout (/work/notes/slots.md): past [b, kvh, W, hd], keys written at position_ids ----
+
+    /** One call of a slots graph; past = null means all slots zero. Every row's present is [kvh, W, hd]. */
+    static Out runSlots(long[][] ids, long[][] pos, float[][] past, int w) throws OrtException {
+        int b = ids.length, s = ids[0].length;
+        Map<String, OnnxTensor> in = new LinkedHashMap<>();
+        try {
+            in.put("input_ids", t(flat(ids), b, s));
+            in.put("position_ids", t(flat(pos), b, s));
+            for (int i = 0; i < layers; i++) {
+                for (int j = 0; j < 2; j++) {
+                    float[] p = past == null ? new float[b * kvh * w * hd] : past[2 * i + j];
+                    in.put("past_key_values." + i + (j == 0 ? ".key" : ".value"),
+                            OnnxTensor.createTensor(env, FloatBuffer.wrap(p), new long[]{b, kvh, w, hd}));
+                }
+            }
+            try (OrtSession.Result r = sess.run(in)) {
+                Out o = new Out();
+                o.b = b; o.s = s; o.total = w;
+                o.logits = arr(((OnnxTensor) r.get("logits").get()).getFloatBuffer());
+                o.present = new float[2 * layers][];
+                for (int i = 0; i < layers; i++) {
+                    o.present[2 * i] = arr(((OnnxTensor) r.get("present." + i + ".key").get()).getFloatBuffer());
+                    o.present[2 * i + 1] = arr(((OnnxTensor) r.get("present." + i + ".value").get()).getFloatBuffer());
+                }
+                return o;
+            }
+        } finally {
+            for (OnnxTensor x : in.values()) x.close();
+        }
+    }
+
+    /** The cache width the engine would use for n positions: a multiple of 64 above the last position. */
+    static int width(int n) { return (n + 63) / 64 * 64; }
+
+    /**
+     * Rows' caches of width {@code w} (each [layers*2][kvh*w*hd], batch 1) stacked into one batch of width
+     * {@code w2 >= w}; every slot at or beyond the row's length {@code len[r]} gets random values (stale keys
+     * of rolled-back tokens, as the engine may leave them: they must be masked, not zero).
+     */
+    static float[][] stack(List<float[][]> rows, int w, int w2, int[] len, Random rnd) {
+        float[][] out = new float[2 * layers][rows.size() * kvh * w2 * hd];
+        for (int li = 0; li < 2 * layers; li++) {
+            for (int r = 0; r < rows.size(); r++) {
+                for (int h = 0; h < kvh; h++) {
+                    for (int j = 0; j < w2; j++) {
+                        int dst = ((r * kvh + h) * w2 + j) * hd;
+                        for (int d = 0; d < hd; d++) {
+                            out[li][dst + d] = j < len[r] ? rows.get(r)[li][(h * w + j) * hd + d] : (float) rnd.nextGaussian();
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Number of logits of row {@code r}'s first {@code n} tokens in {@code a} that differ (bitwise) from {@code alone}'s. */
+    static int bitDiffs(Out a, int r, Out alone, int n) {
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < vocab; k++) {
+                float x = a.logits[(r * a.s + i) * vocab + k], y = alone.logits[i * vocab + k];
+                if (Float.floatToRawIntBits(x) != Float.floatToRawIntBits(y)) bad++;
+            }
+        }
+        return bad;
+    }
+
+    static double maxAbs(Out a, int r, Out alone, int n) {
+        double m = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < vocab; k++) m = Math.max(m, Math.abs(a.logits[(r * a.s + i) * vocab + k] - alone.logits[i * vocab + k]));
+        return m;
+    }
+
+    static int batchLogitsCompared, batchLogitsDiffering;
+
+    static Result slotsChecks(long[] seq, float[] ref, long[] prompt, long[] gen, List<long[]> docs) throws OrtException {
+        int L = seq.length, w1 = width(L);
+        Out o = runSlots(one(seq), one(range(0, L)), null, w1);
+        double dPrefill = diff(o, 0, 0, ref, 0, L);
+        // cached: half, then 5 at once, then 1 at a time
+        int h = L / 2;
+        Out a = runSlots(one(slice(seq, 0, h)), one(range(0, h)), null, w1);
+        double dCached = diff(a, 0, 0, ref, 0, h);
+        int p = h;
+        float[][] past = a.present;
+        while (p < L) {
+            int k = p == h ? Math.min(5, L - p) : 1;
+            Out x = runSlots(one(slice(seq, p, p + k)), one(range(p, k)), past, w1);
+            dCached = Math.max(dCached, diff(x, 0, 0, ref, p, k));
+            past = x.present;
+            p += k;
+        }
+        // step invariance: one token per call vs one 5-token call after a past vs the prefill, to the bit
+        double dSteps = 0;
+        {
+            int k5 = Math.min(5, L - h);
+            Out block = runSlots(one(slice(seq, h, h + k5)), one(range(h, k5)), a.present, w1);
+            float[][] pst = a.present;
+            for (int j = 0; j < k5; j++) {
+                Out one = runSlots(one(slice(seq, h + j, h + j + 1)), one(range(h + j, 1)), pst, w1);
+                for (int v = 0; v < vocab; v++) {
+                    float x = one.logits[v];
+                    dSteps = Math.max(dSteps, Math.abs(x - block.logits[j * vocab + v]));
+                    dSteps = Math.max(dSteps, Math.abs(x - o.logits[(h + j) * vocab + v]));
+                }
+                pst = one.present;
+            }
+        }
+        // batch invariance: each row of a 3-row call (different lengths, different numbers of real tokens,
+        // padded as slots.md says, cache width w2 != w1, stale values in unused slots) must give the bits the
+        // row gets alone (batch 1, width w1). Two calls: a batched prefill, then a batched step after a past.
+        batchLogitsCompared = 0;
+        batchLogitsDiffering = 0;
+        double dBatchInv = 0, dBatch = 0;
+        Random rnd = new Random(15);
+        int w2 = w1 + 64;
+        {
+            int[] start = {0, 3, 7};                 // each row is a different slice of seq
+            int[] n = {L - 7, L - 18, L - 12};       // prompt lengths
+            int[] t = {5, 1, 3};                     // real tokens fed in the step after the prompt
+            long pad = 0;                            // any valid id (slots.md: padding writes beyond the row)
+            int T0 = Arrays.stream(n).max().getAsInt(), T1 = Arrays.stream(t).max().getAsInt();
+            long[][] ids = new long[3][T0], pos = new long[3][T0], ids2 = new long[3][T1], pos2 = new long[3][T1];
+            List<float[][]> alonePast = new ArrayList<>();
+            List<Out> alonePre = new ArrayList<>(), aloneStep = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                long[] toks = slice(seq, start[r], start[r] + n[r] + t[r]);
+                for (int i = 0; i < T0; i++) { ids[r][i] = i < n[r] ? toks[i] : pad; pos[r][i] = i; }
+                for (int i = 0; i < T1; i++) { ids2[r][i] = i < t[r] ? toks[n[r] + i] : pad; pos2[r][i] = n[r] + i; }
+                Out pre = runSlots(one(slice(toks, 0, n[r])), one(range(0, n[r])), null, w1);
+                alonePre.add(pre);
+                alonePast.add(pre.present);
+                aloneStep.add(runSlots(one(slice(toks, n[r], n[r] + t[r])), one(range(n[r], t[r])), pre.present, w1));
+            }
+            // batched prefill from an all-stale cache (every slot random): nothing but the row's own keys may count
+            Out bp = runSlots(ids, pos, stack(alonePast, w1, w2, new int[3], rnd), w2);
+            // batched step after each row's own past (built alone, at width w1), unused slots stale
+            Out bs = runSlots(ids2, pos2, stack(alonePast, w1, w2, n, rnd), w2);
+            for (int r = 0; r < 3; r++) {
+                batchLogitsCompared += (n[r] + t[r]) * vocab;
+                batchLogitsDiffering += bitDiffs(bp, r, alonePre.get(r), n[r]) + bitDiffs(bs, r, aloneStep.get(r), t[r]);
+                dBatchInv = Math.max(dBatchInv, Math.max(maxAbs(bp, r, alonePre.get(r), n[r]), maxAbs(bs, r, aloneStep.get(r), t[r])));
+            }
+            // against torch: row 0 is a prefix of seq, so the reference applies to its prefill and step
+            dBatch = Math.max(diff(bp, 0, 0, ref, 0, n[0]), diff(bs, 0, 0, ref, n[0], t[0]));
+        }
+        // greedy with cache
+        int wg = width(prompt.length + gen.length);
+        long t0 = System.nanoTime();
+        Out g = runSlots(one(prompt), one(range(0, prompt.length)), null, wg);
+        long tPrefill = System.nanoTime() - t0;
+        List<Long> out = new ArrayList<>();
+        int cur = prompt.length;
+        long t1 = System.nanoTime();
+        int steps = 0;
+        while (out.size() < gen.length) {
+            int tok = argmax(g.logits, (g.s - 1) * vocab);
+            out.add((long) tok);
+            if (tok == 2) break;
+            g = runSlots(one(new long[]{tok}), one(new long[]{cur}), g.present, wg);
+            cur++;
+            steps++;
+        }
+        double msPerTok = steps == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / steps;
+        int agree = 0;
+        while (agree < Math.min(out.size(), gen.length) && out.get(agree) == gen[agree]) agree++;
+        boolean greedyOk = agree == gen.length && out.size() == gen.length;
+        double nll = 0;
+        long cnt = 0;
+        long t2 = System.nanoTime();
+        for (long[] d : docs) {
+            int m = d.length - 1;
+            Out x = runSlots(one(slice(d, 0, m)), one(range(0, m)), null, width(m));
+            for (int i = 0; i < m; i++) {
+                int off = i * vocab;
+                double mx = Double.NEGATIVE_INFINITY;
+                for (int k = 0; k < vocab; k++) mx = Math.max(mx, x.logits[off + k]);
+                double se = 0;
+                for (int k = 0; k < vocab; k++) se += Math.exp(x.logits[off + k] - mx);
+                nll += Math.log(se) + mx - x.logits[off + (int) d[i + 1]];
+                cnt++;
+            }
+        }
+        double ppl = cnt == 0 ? Double.NaN : Math.exp(nll / cnt);
+        double pplSec = (System.nanoTime() - t2) / 1e9;
+        return new Result(dPrefill, dCached, dBatch, dSteps, dBatchInv, agree, greedyOk, tPrefill, msPerTok, ppl, cnt, pplSec);
+    }
+
+    /** Greedy continuation of {@code prompt} (up to maxNew tokens, stopping after EOS), one token per call. */
+    static List<Long> greedy(long[] prompt, int maxNew, boolean slots) throws OrtException {
+        int w = width(prompt.length + maxNew);
+        Out g = slots ? runSlots(one(prompt), one(range(0, prompt.length)), null, w)
+                : run(one(prompt), one(ones(prompt.length)), one(range(0, prompt.length)), null, 0);
+        List<Long> out = new ArrayList<>();
+        int cur = prompt.length;
+        while (out.size() < maxNew) {
+            int tok = argmax(g.logits, (g.s - 1) * vocab);
+            out.add((long) tok);
+            if (tok == 2) break;
+            g = slots ? runSlots(one(new long[]{tok}), one(new long[]{cur}), g.present, w)
+                    : run(one(new long[]{tok}), one(ones(cur + 1)), one(new long[]{cur}), g.present, cur);
+            cur++;
+        }
+        return out;
+    }
+
     public static void main(String[] args) throws Exception {
         String refPath = null, heldPath = null, jsonPath = null;
+        String promptsPath = null;  // extra prompts: every model's greedy continuation must be the same
+        int maxNew = 60;
         boolean stepVarianceOk = false;  // a draft's graph need not be step-invariant
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
@@ -122,6 +439,8 @@ public class OnnxCheck {
                 case "--heldout" -> heldPath = args[++i];
                 case "--json" -> jsonPath = args[++i];
                 case "--step-variance-ok" -> stepVarianceOk = true;
+                case "--prompts" -> promptsPath = args[++i];
+                case "--max-new" -> maxNew = Integer.parseInt(args[++i]);
                 default -> models.add(args[i]);
             }
         }
@@ -141,6 +460,13 @@ public class OnnxCheck {
             int n = hb.getInt();
             for (int i = 0; i < n; i++) docs.add(longs(hb, hb.getInt()));
         }
+        List<long[]> extraPrompts = new ArrayList<>();
+        if (promptsPath != null) {
+            ByteBuffer pb = readAll(promptsPath);
+            int n = pb.getInt();
+            for (int i = 0; i < n; i++) extraPrompts.add(longs(pb, pb.getInt()));
+        }
+        List<List<Long>> firstGreedy = null;
         boolean ok = true;
         StringBuilder json = new StringBuilder("{\n");
         for (int mi = 0; mi < models.size(); mi++) {
@@ -164,117 +490,55 @@ public class OnnxCheck {
                     kvh = (int) sh[1]; hd = (int) sh[3];
                 }
             }
-            // prefill
-            Out o = run(one(seq), one(ones(L)), one(range(0, L)), null, 0);
-            double dPrefill = diff(o, 0, 0, ref, 0, L);
-            // cached: half, then 5 at once, then 1 at a time
-            int h = L / 2;
-            Out a = run(one(slice(seq, 0, h)), one(ones(h)), one(range(0, h)), null, 0);
-            double dCached = diff(a, 0, 0, ref, 0, h);
-            int p = h;
-            float[][] past = a.present;
-            while (p < L) {
-                int k = p == h ? Math.min(5, L - p) : 1;
-                Out x = run(one(slice(seq, p, p + k)), one(ones(p + k)), one(range(p, k)), past, p);
-                dCached = Math.max(dCached, diff(x, 0, 0, ref, p, k));
-                past = x.present;
-                p += k;
-            }
-            // step invariance: the same positions computed one token per call, in one 5-token call after a
-            // past, and in the prefill must give the same bits (assisted decoding verifies blocks that plain
-            // decoding computes one token at a time; a last-bit difference can flip a greedy near-tie)
-            double dSteps = 0;
-            {
-                Out pre = run(one(slice(seq, 0, h)), one(ones(h)), one(range(0, h)), null, 0);
-                int k5 = Math.min(5, L - h);
-                Out block = run(one(slice(seq, h, h + k5)), one(ones(h + k5)), one(range(h, k5)), pre.present, h);
-                float[][] pst = pre.present;
-                for (int j = 0; j < k5; j++) {
-                    Out one = run(one(slice(seq, h + j, h + j + 1)), one(ones(h + j + 1)), one(range(h + j, 1)), pst, h + j);
-                    for (int v = 0; v < vocab; v++) {
-                        float x = one.logits[v];
-                        dSteps = Math.max(dSteps, Math.abs(x - block.logits[j * vocab + v]));
-                        dSteps = Math.max(dSteps, Math.abs(x - o.logits[(h + j) * vocab + v]));
-                    }
-                    pst = one.present;
-                }
-            }
-            // batch 2 with left padding
-            int P = L - 8, pad = 3;
-            long[][] ids = new long[2][P], mask = new long[2][P], pos = new long[2][P];
-            for (int i = 0; i < P; i++) {
-                ids[0][i] = seq[i]; mask[0][i] = 1; pos[0][i] = i;
-                if (i < pad) { ids[1][i] = 0; mask[1][i] = 0; pos[1][i] = 1; }
-                else { ids[1][i] = seq[i - pad]; mask[1][i] = 1; pos[1][i] = i - pad; }
-            }
-            Out bo = run(ids, mask, pos, null, 0);
-            double dBatch = Math.max(diff(bo, 0, 0, ref, 0, P), diff(bo, 1, pad, ref, 0, P - pad));
-            long[][] ids2 = {{seq[P], seq[P + 1]}, {seq[P - pad], seq[P - pad + 1]}};
-            long[][] mask2 = new long[2][P + 2];
-            for (int i = 0; i < P + 2; i++) { mask2[0][i] = 1; mask2[1][i] = i < pad ? 0 : 1; }
-            long[][] pos2 = {{P, P + 1}, {P - pad, P - pad + 1}};
-            Out b2 = run(ids2, mask2, pos2, bo.present, P);
-            dBatch = Math.max(dBatch, Math.max(diff(b2, 0, 0, ref, P, 2), diff(b2, 1, 0, ref, P - pad, 2)));
-            // greedy with cache
-            long t0 = System.nanoTime();
-            Out g = run(one(prompt), one(ones(prompt.length)), one(range(0, prompt.length)), null, 0);
-            long tPrefill = System.nanoTime() - t0;
-            List<Long> out = new ArrayList<>();
-            int cur = prompt.length;
-            long t1 = System.nanoTime();
-            int steps = 0;
-            while (out.size() < gen.length) {
-                int tok = argmax(g.logits, (g.s - 1) * vocab);
-                out.add((long) tok);
-                if (tok == 2) break;
-                g = run(one(new long[]{tok}), one(ones(cur + 1)), one(new long[]{cur}), g.present, cur);
-                cur++;
-                steps++;
-            }
-            double msPerTok = steps == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / steps;
-            int agree = 0;
-            while (agree < Math.min(out.size(), gen.length) && out.get(agree) == gen[agree]) agree++;
-            boolean greedyOk = agree == gen.length && out.size() == gen.length;
-            // perplexity
-            double nll = 0;
-            long n = 0;
-            long t2 = System.nanoTime();
-            for (long[] d : docs) {
-                int m = d.length - 1;
-                Out x = run(one(slice(d, 0, m)), one(ones(m)), one(range(0, m)), null, 0);
-                for (int i = 0; i < m; i++) {
-                    int off = i * vocab;
-                    double mx = Double.NEGATIVE_INFINITY;
-                    for (int k = 0; k < vocab; k++) mx = Math.max(mx, x.logits[off + k]);
-                    double se = 0;
-                    for (int k = 0; k < vocab; k++) se += Math.exp(x.logits[off + k] - mx);
-                    nll += Math.log(se) + mx - x.logits[off + (int) d[i + 1]];
-                    n++;
-                }
-            }
-            double ppl = n == 0 ? Double.NaN : Math.exp(nll / n);
-            double pplSec = (System.nanoTime() - t2) / 1e9;
+            boolean slots = "slots".equals(sess.getMetadata().getCustomMetadata().get("tandem.kv_layout"));
+            Result res = slots ? slotsChecks(seq, ref, prompt, gen, docs) : optimumChecks(seq, ref, prompt, gen, docs);
+            double dPrefill = res.prefill, dCached = res.cached, dBatch = res.batch, dSteps = res.steps, ppl = res.ppl;
+            double dBatchInv = res.batchInvariance, msPerTok = res.msPerTok, tPrefill = res.prefillNanos, pplSec = res.pplSec;
+            int agree = res.agree;
+            long n = res.pplTokens;
+            boolean greedyOk = res.greedyOk;
             double maxDiff = Math.max(dPrefill, Math.max(dCached, dBatch));
             // A graph given with a tolerance (fp32) is checked against torch; one without (the int8 graph the
             // service serves) must be step-invariant to the bit. fp32 cannot be: its weight MatMuls run as GEMV
             // for one token and as GEMM for several (last-bit differences, ~1e-6); int8 weight products are
             // integer-exact and the attention is exported row by row (model.Attention.row_wise).
-            boolean pass = Double.isNaN(tol) ? (dSteps == 0 || stepVarianceOk) : (maxDiff <= tol && greedyOk);
+            // A slots graph without a tolerance must also be batch-invariant to the bit (slots.md); a slots
+            // graph is always exported step-invariant, so --step-variance-ok does not apply to it.
+            boolean invariant = slots ? dSteps == 0 && batchLogitsDiffering == 0 : (dSteps == 0 || stepVarianceOk);
+            boolean pass = Double.isNaN(tol) ? invariant : (maxDiff <= tol && greedyOk);
+            // --prompts: greedy continuations, which must equal the first model's (e.g. a re-export vs the shipped graph)
+            List<List<Long>> greedies = new ArrayList<>();
+            for (long[] pr : extraPrompts) greedies.add(greedy(pr, maxNew, slots));
+            int sameGreedy = 0;
+            if (firstGreedy == null) firstGreedy = greedies;
+            for (int i = 0; i < greedies.size(); i++) if (greedies.get(i).equals(firstGreedy.get(i))) sameGreedy++;
+            pass &= sameGreedy == greedies.size();
             ok &= pass;
             String name = Path.of(spec).getFileName().toString();
-            System.out.printf(Locale.ROOT, "%s: layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec, layers, kvh, hd, vocab);
+            System.out.printf(Locale.ROOT, "%s: layout=%s layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec,
+                    slots ? "slots" : "optimum", layers, kvh, hd, vocab);
             System.out.printf(Locale.ROOT, "  max_abs_logit_diff prefill=%.3g cached=%.3g batch_padded=%.3g (tol %s) %s%n",
                     dPrefill, dCached, dBatch, Double.isNaN(tol) ? "none" : tol, pass ? "PASS" : "FAIL");
             System.out.printf(Locale.ROOT, "  step invariance (one token per call vs a 5-token call vs prefill): max diff %.3g%s%n", dSteps,
                     Double.isNaN(tol) && !stepVarianceOk ? " (must be 0)" : "");
+            if (slots) {
+                System.out.printf(Locale.ROOT, "  batch invariance (3 rows, width %s vs alone): %d of %d logits differ, max diff %.3g%s%n",
+                        "w+64", batchLogitsDiffering, batchLogitsCompared, dBatchInv, Double.isNaN(tol) ? " (must be 0)" : "");
+            }
             System.out.printf(Locale.ROOT, "  greedy: %d/%d tokens equal to torch; prefill %.1f ms (%d tok), decode %.2f ms/token%n",
                     agree, gen.length, tPrefill / 1e6, prompt.length, msPerTok);
+            if (!extraPrompts.isEmpty()) {
+                System.out.printf(Locale.ROOT, "  greedy on %d prompts (up to %d tokens): %d equal to the first model's%n",
+                        greedies.size(), maxNew, sameGreedy);
+                for (List<Long> gr : greedies) System.out.println("    " + gr);
+            }
             System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);
             json.append(String.format(Locale.ROOT,
                     "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
-                            "\"step_invariance\": %.6g, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
-                            "\"heldout_tokens\": %d, \"pass\": %s}%s\n",
-                    name, maxDiff, dPrefill, dCached, dBatch, dSteps, agree, gen.length, msPerTok, ppl, n, pass,
+                            "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
+                            "\"heldout_tokens\": %d, \"prompts_greedy\": %s, \"pass\": %s}%s\n",
+                    name, maxDiff, dPrefill, dCached, dBatch, dSteps, slots ? "slots" : "optimum",
+                    slots ? String.format(Locale.ROOT, "%.6g", dBatchInv) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, greedies, pass,
                     mi + 1 < models.size() ? "," : ""));
             sess.close();
         }

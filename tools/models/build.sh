@@ -12,6 +12,7 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
+#   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -152,6 +153,18 @@ stage_target() {
 }
 stage_package-target() {
   finish work/target kjv-target "${TARGET_STATUS:-$TARGET_CARD_STATUS}"
+}
+
+# the "slots" KV layout (/work/notes/slots.md, NOTES.md "Slots layout")
+check() { need_ort; $NICE "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED OnnxCheck.java "$@"; }
+stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte for byte
+  local out=../../src/test/resources/models/slots-tiny
+  $PY slots_fixture.py --out $out --work work/slots-tiny
+  check --ref work/slots-tiny/ref.bin --json work/slots-tiny/check.json "$out/model_fp32.onnx:1e-4" "$out/model.onnx"
+  local r
+  for r in work/slots-tiny/ref-p*.bin; do  # greedy of the other reference prompts (both graphs must match torch)
+    check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
+  done
 }
 
 stages=("$@")

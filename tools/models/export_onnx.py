@@ -1,5 +1,7 @@
 #!/usr/bin/python3
 """Export a checkpoint to the HF Optimum ONNX layout (text-generation-with-past), opset 14, fp32,
+or (--layout slots) to the "slots" KV layout (/work/notes/slots.md: past [B,kv_heads,W,head_dim] updated
+in place at position_ids, no attention_mask; model metadata tandem.kv_layout=slots),
 plus config.json / generation_config.json, and write reference data for OnnxCheck.java:
 
   <out>/model_fp32.onnx, config.json, generation_config.json
@@ -33,6 +35,59 @@ class OnnxWrapper(torch.nn.Module):
         for k, v in presents:
             out += [k, v]
         return tuple(out)
+
+
+class SlotsWrapper(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, position_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        logits, presents = self.m.forward_slots(input_ids, position_ids, past)
+        out = [logits]
+        for k, v in presents:
+            out += [k, v]
+        return tuple(out)
+
+
+KV_LAYOUT_KEY = "tandem.kv_layout"
+
+
+def export_slots(model, path):
+    """The slots layout: inputs input_ids, position_ids [B,T], past_key_values.{i}.key|value [B,kvh,W,hd];
+    outputs logits, present.{i}.key|value [B,kvh,W,hd] (the past with the new tokens written at their
+    positions). Always with the step-invariant (row-wise, padded) attention."""
+    c = model.config
+    L, kvh, hd = c.num_hidden_layers, c.num_key_value_heads, c.head_dim
+    b, s, w = 2, 3, 64
+    ids = torch.randint(3, c.vocab_size, (b, s))
+    pos = torch.tensor([[4, 5, 6], [10, 11, 12]])
+    past = [torch.randn(b, kvh, w, hd) for _ in range(2 * L)]
+    in_names = ["input_ids", "position_ids"]
+    out_names = ["logits"]
+    dyn = {"input_ids": {0: "batch_size", 1: "sequence_length"},
+           "position_ids": {0: "batch_size", 1: "sequence_length"},
+           "logits": {0: "batch_size", 1: "sequence_length"}}
+    for i in range(L):
+        for kv in ("key", "value"):
+            n = "past_key_values.%d.%s" % (i, kv)
+            in_names.append(n); dyn[n] = {0: "batch_size", 2: "cache_width"}
+            n = "present.%d.%s" % (i, kv)
+            out_names.append(n); dyn[n] = {0: "batch_size", 2: "cache_width"}
+    Attention.row_wise = True
+    try:
+        with torch.no_grad():
+            torch.onnx.export(SlotsWrapper(model), (ids, pos, *past), path, opset_version=14,
+                              input_names=in_names, output_names=out_names, dynamic_axes=dyn,
+                              do_constant_folding=True)
+    finally:
+        Attention.row_wise = False
+    m = onnx.load(path)
+    onnx.helper.set_model_props(m, {KV_LAYOUT_KEY: "slots"})
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+    return m
 
 
 def export(model, path, step_invariant=True):
@@ -90,11 +145,17 @@ def main():
     ap.add_argument("--attention", choices=["step-invariant", "plain"], default="step-invariant",
                     help="step-invariant (the target: verification must equal decoding to the bit) or plain "
                          "(faster; fine for a draft, whose proposals need not be reproducible)")
+    ap.add_argument("--layout", choices=["optimum", "slots"], default="optimum",
+                    help="KV cache layout: optimum (past grows by concatenation, attention_mask) or slots "
+                         "(/work/notes/slots.md; batch-invariant; always step-invariant attention)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     model, ck = load_checkpoint(a.ckpt)
     c = model.config
-    export(model, os.path.join(a.out, "model_fp32.onnx"), a.attention == "step-invariant")
+    if a.layout == "slots":
+        export_slots(model, os.path.join(a.out, "model_fp32.onnx"))
+    else:
+        export(model, os.path.join(a.out, "model_fp32.onnx"), a.attention == "step-invariant")
     json.dump(c.hf_config(), open(os.path.join(a.out, "config.json"), "w"), indent=2)
     json.dump({"bos_token_id": 1, "eos_token_id": 2}, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
 

@@ -3,6 +3,7 @@ attention, SwiGLU), parameter names as in Hugging Face's LlamaForCausalLM.
 
 One forward serves training (no cache) and the ONNX export (KV cache, attention_mask,
 position_ids; several new tokens after a past allowed; causal mask by index in past+current).
+`Llama.forward_slots` is the export of the "slots" KV layout (/work/notes/slots.md, NOTES.md "Slots").
 """
 import json, math
 from dataclasses import dataclass, asdict
@@ -102,14 +103,20 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(c.hidden_size, self.kvh * self.hd, bias=False)
         self.o_proj = nn.Linear(self.h * self.hd, c.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, keep, past_k=None, past_v=None):
+    def forward(self, x, cos, sin, keep, past_k=None, past_v=None, slots=None):
+        """slots [b,s] (slots layout only): write the new keys/values into the past [b,kvh,W,hd] at these
+        positions (ScatterElements in ONNX) instead of appending them after it."""
         b, s, _ = x.shape
         q = self.q_proj(x).view(b, s, self.h, self.hd).transpose(1, 2)
         k = self.k_proj(x).view(b, s, self.kvh, self.hd).transpose(1, 2)
         v = self.v_proj(x).view(b, s, self.kvh, self.hd).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        if past_k is not None:
+        if slots is not None:
+            idx = slots[:, None, :, None].expand(b, self.kvh, s, self.hd)
+            k = past_k.scatter(2, idx, k)
+            v = past_v.scatter(2, idx, v)
+        elif past_k is not None:
             k = torch.cat([past_k, k], dim=2)
             v = torch.cat([past_v, v], dim=2)
         present = (k, v)
@@ -158,8 +165,8 @@ class Layer(nn.Module):
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
-    def forward(self, x, cos, sin, keep, past_k=None, past_v=None):
-        a, present = self.self_attn(self.input_layernorm(x), cos, sin, keep, past_k, past_v)
+    def forward(self, x, cos, sin, keep, past_k=None, past_v=None, slots=None):
+        a, present = self.self_attn(self.input_layernorm(x), cos, sin, keep, past_k, past_v, slots)
         x = x + a
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, present
@@ -196,6 +203,29 @@ class Llama(nn.Module):
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
 
+    def rotary(self, position_ids):
+        freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
+        emb = torch.cat([freqs, freqs], dim=-1)
+        return emb.cos()[:, None], emb.sin()[:, None]  # [b,1,s,hd]
+
+    def forward_slots(self, input_ids, position_ids, past):
+        """The "slots" KV layout (export only, with Attention.row_wise): past is a list of (k, v)
+        [b,kvh,W,hd], one slot per position; every token's keys/values are written at its position_ids
+        entry and it attends to the slots j <= its position (causal mask from position_ids, no
+        attention_mask). Each row's keys sit at their own positions with only masked slots after them, so
+        a row's logits do not depend on the other rows of the call nor on W (batch invariance, see
+        /work/notes/slots.md). Returns logits [b,s,V] and the presents (the pasts with the new slots)."""
+        assert Attention.row_wise, "the slots layout is exported with the row-wise attention"
+        cos, sin = self.rotary(position_ids)
+        width = padded_length(past[0][0].shape[2])
+        keep = torch.arange(width)[None, None, None, :] <= position_ids[:, None, :, None]  # [b,1,s,width]
+        x = self.model.embed_tokens(input_ids)
+        presents = []
+        for i, layer in enumerate(self.model.layers):
+            x, pr = layer(x, cos, sin, keep, past[i][0], past[i][1], slots=position_ids)
+            presents.append(pr)
+        return self.lm_head(self.model.norm(x)), presents
+
     def forward(self, input_ids, attention_mask=None, position_ids=None, past=None, return_hidden=False):
         """input_ids [b,s]; attention_mask [b,past+s] (1 keep, 0 masked) or None;
         position_ids [b,s] or None (= past..past+s-1); past: list of (k,v) [b,kvh,past,hd] or None.
@@ -205,9 +235,7 @@ class Llama(nn.Module):
         total = past_len + s
         if position_ids is None:
             position_ids = (torch.arange(s) + past_len)[None, :].expand(b, s)
-        freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
-        emb = torch.cat([freqs, freqs], dim=-1)
-        cos, sin = emb.cos()[:, None], emb.sin()[:, None]  # [b,1,s,hd]
+        cos, sin = self.rotary(position_ids)
         q_idx = torch.arange(s) + past_len
         width = padded_length(total) if Attention.row_wise else total
         k_idx = torch.arange(width)

@@ -82,7 +82,9 @@ public interface CausalLm extends AutoCloseable {
         /** Java arrays on the heap (the reference engine). */
         JAVA_HEAP,
         /** Inside the runtime, not observable (a stateful OpenVINO IR). */
-        RUNTIME_STATE
+        RUNTIME_STATE,
+        /** A row of a pool shared by every cache of the model (a slots-layout graph on ONNX Runtime). */
+        SLOT_POOL
     }
 
     /** Where this model's caches live; a model that cannot roll back keeps them inside the runtime. */

@@ -40,7 +40,12 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         /** Java arrays (the reference engine): one copy of the capacity, outgrown arrays garbage: {@link #onHeap}. */
         JAVA_HEAP,
         /** Inside the runtime (stateful OpenVINO): not observable; the theoretical bytes are counted. */
-        RUNTIME_STATE;
+        RUNTIME_STATE,
+        /**
+         * A row of ONNX Runtime's slot pool (graphs marked {@code tandem.kv_layout=slots}): {@link #slotRow}. One
+         * copy (keys and values are written in place), a fixed width, nothing grows.
+         */
+        SLOT_POOL;
 
         /** The footprint of a sequence under this layout (see {@link KvFootprint#of}). */
         public KvFootprint footprint(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
@@ -49,6 +54,7 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
                 case JAVA_HEAP -> onHeap(shape, firstFeed, tokens, maxFeed);
                 case RUNTIME_STATE -> new KvFootprint((long) Math.max(1, Math.min(tokens, shape.maxContext()))
                         * shape.kvBytesPerToken(), 0);
+                case SLOT_POOL -> slotRow(shape, firstFeed, tokens, maxFeed);
             };
         }
     }
@@ -67,6 +73,26 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         }
         long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
         return new KvFootprint((long) capacity * shape.kvBytesPerToken(), rows * 4L * shape.vocabSize());
+    }
+
+    /** The slot pool's width: the context rounded up to a multiple of 64 (as OrtCausalLm's SlotPool). */
+    public static int slotWidth(int maxContext) {
+        return (maxContext + 63) / 64 * 64;
+    }
+
+    /**
+     * A sequence on a slots graph: one pool row of {@link #slotWidth} positions whatever its length (pages of it
+     * that are never written take no memory, so this is the most it takes), and its own step buffers: logits
+     * ({@code 4 x vocab} bytes per row), token ids and positions (8 bytes each per row), rows = {@code max(tokens
+     * fed, 8)}. A batched step also holds, for the duration of the call, one padded logits buffer for the whole
+     * batch ({@code rows in the batch x longest feed x 4 x vocab}), freed when the call returns.
+     */
+    public static KvFootprint slotRow(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
+        int last = Math.max(1, Math.min(tokens, shape.maxContext()));
+        int first = Math.max(1, Math.min(firstFeed, last));
+        long kv = (long) slotWidth(shape.maxContext()) * shape.kvBytesPerToken();
+        long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
+        return new KvFootprint(kv, rows * (4L * shape.vocabSize() + 16L));
     }
 
     public long total() {

@@ -8,7 +8,8 @@ import dev.tandem.memory.MemoryPlan;
 /**
  * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
  * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
- * for KvBuffers, ping-pong regions at their peak during growth, step buffers), for the target and,
+ * for KvBuffers, ping-pong regions at their peak during growth, step buffers; for a slots graph on ONNX
+ * Runtime, one pool row of the full width and step buffers), for the target and,
  * when it is decoded with the draft model, for the draft too. A model whose runtime keeps the cache
  * as internal state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
  *
@@ -43,13 +44,14 @@ public record KvDemand(long bytes, String description) {
     /**
      * Where {@code m}'s engine keeps a cache, as the engine says ({@link dev.tandem.engine.CausalLm#cacheStorage()}):
      * inside the runtime when it cannot roll back (stateful OpenVINO, see ServedModel), in Java arrays for the
-     * reference engine, else in KvBuffers (ONNX Runtime, OpenVINO).
+     * reference engine, a slot-pool row for a slots graph on ONNX Runtime, else in KvBuffers (ONNX Runtime, OpenVINO).
      */
     static KvFootprint.Layout layout(ServedModel m) {
         return switch (m.lm().cacheStorage()) {
             case RUNTIME_STATE -> KvFootprint.Layout.RUNTIME_STATE;
             case JAVA_HEAP -> KvFootprint.Layout.JAVA_HEAP;
             case KV_BUFFERS -> KvFootprint.Layout.KV_BUFFERS;
+            case SLOT_POOL -> KvFootprint.Layout.SLOT_POOL;
         };
     }
 }

@@ -48,12 +48,20 @@ import java.util.Map;
  * {@code openvino:hint=THROUGHPUT,precision=bf16,threads=1}, ...) it instead puts those engines
  * side by side on the same graph: greedy ms/token and the verification cost of 1..8 fed tokens,
  * runs rotating through the engines; {@code --csv=FILE} appends the medians.
+ *
+ * <p>{@code --batched MODEL_DIR [threads] [reps] [past]}: the cost of the batched step for 1..16 sequences
+ * ({@link BatchedStepBenchmark}).
  */
 public final class DecodeBenchmark {
     private DecodeBenchmark() {
     }
 
     public static void main(String[] args) throws OrtException, IOException {
+        if (args.length > 1 && args[0].equals("--batched")) {
+            BatchedStepBenchmark.run(ModelDirectory.open(Path.of(args[1])), args.length > 2 ? Integer.parseInt(args[2]) : 2,
+                    args.length > 3 ? Integer.parseInt(args[3]) : 20, args.length > 4 ? Integer.parseInt(args[4]) : 30);
+            return;
+        }
         List<String> engines = new ArrayList<>();
         Path csv = null;
         List<String> positional = new ArrayList<>();

@@ -213,6 +213,14 @@ class EngineContractTest {
         assertThrows(IllegalStateException.class, () -> lm.forward(closed, 1));
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void batchedStepEqualsSingleForwards(String engine) {
+        CausalLm lm = lm(engine);
+        int[] text = tokenizer.encodePrompt("Once upon a time, there was a little girl named Lily who loved cats. ".repeat(8));
+        BatchedStepChecks.check(lm, text, 1e-4);
+    }
+
     static void assertClose(float[] expected, float[] actual, double tolerance, String where) {
         assertEquals(expected.length, actual.length);
         double worst = 0;

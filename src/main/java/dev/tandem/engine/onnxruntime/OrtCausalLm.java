@@ -10,6 +10,7 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.Feed;
 import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
@@ -44,6 +45,14 @@ import org.jboss.logging.Logger;
  * alternating between two buffers so that this step's present becomes the next step's past. The
  * logits are written into a native buffer too and handed out as a view. The only per-step work
  * outside {@code session.run} is wrapping those buffers as tensors (a few microseconds each).
+ *
+ * <p>Graphs marked {@code tandem.kv_layout=slots} (metadata) keep every cache as a row of one pool
+ * ({@link SlotPool}) and run a batched step {@link #forward(List)} as one {@code session.run} whose
+ * logits are bit for bit those of single forwards. On Optimum graphs the batched step is the
+ * default loop of single forwards: their graph appends new keys at one shared past length, so a
+ * padded batch of rows of different lengths has holes that change the last bits of the results,
+ * and the padded batch tensor would need every sequence's cache copied into it at each step (a
+ * sequence's cache lives in its own buffers; the batch needs them side by side at one stride).
  */
 public final class OrtCausalLm implements CausalLm {
     private static final Logger LOG = Logger.getLogger(OrtCausalLm.class);
@@ -58,6 +67,8 @@ public final class OrtCausalLm implements CausalLm {
     private final boolean hasAttentionMask;
     private final boolean hasPositionIds;
     private final boolean hasUseCacheBranch;
+    /** The caches of a slots-layout graph; null for Optimum graphs (caches in KvBuffers). */
+    private final SlotPool slots;
     /** Read-only constants shared by every cache: 0..maxContext-1 and maxContext ones. */
     private final Arena constantsArena = Arena.ofShared();
     private final LongBuffer positions;
@@ -69,7 +80,7 @@ public final class OrtCausalLm implements CausalLm {
     private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
 
     private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
-                        String[] presentNames, OnnxJavaType kvType, Set<String> inputs) throws OrtException {
+                        String[] presentNames, OnnxJavaType kvType, Set<String> inputs, boolean slotLayout) throws OrtException {
         this.env = env;
         this.session = session;
         this.shape = shape;
@@ -88,6 +99,8 @@ public final class OrtCausalLm implements CausalLm {
         }
         // Optimum's merged decoder: the with-past branch also serves the first step (zero-length past).
         this.useCacheBranch = hasUseCacheBranch ? OnnxTensor.createTensor(env, new boolean[] {true}) : null;
+        this.slots = slotLayout ? new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS)
+                : null;
     }
 
     /**
@@ -119,8 +132,9 @@ public final class OrtCausalLm implements CausalLm {
             addExecutionProvider(so, options, graph);
             session = env.createSession(graph.toString(), so);
             OrtCausalLm lm = inspect(env, session, graph, expected);
-            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
-                    lm.kvType, lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
+            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s%s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
+                    lm.kvType, lm.slots == null ? "" : " in a slot pool of width " + lm.slots.width(),
+                    lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
                     pooled ? "shared intra-op pool" : options.intraOpThreads() + " intra-op thread(s) of its own");
             return lm;
         } catch (OrtException e) {
@@ -177,7 +191,11 @@ public final class OrtCausalLm implements CausalLm {
             layers++;
         }
         require(layers > 0, graph, "has no 'past_key_values.0.key' input: export it with past (text-generation-with-past)");
-        Set<String> known = new LinkedHashSet<>(List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        boolean slotLayout = SLOTS.equals(session.getMetadata().getCustomMetadata().get(KV_LAYOUT));
+        Set<String> known = new LinkedHashSet<>(slotLayout ? List.of("input_ids", "position_ids")
+                : List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        require(!slotLayout || inputs.containsKey("position_ids"), graph,
+                "is marked " + KV_LAYOUT + "=" + SLOTS + " but has no input 'position_ids'");
         String[] past = new String[2 * layers];
         String[] present = new String[2 * layers];
         for (int l = 0; l < layers; l++) {
@@ -208,7 +226,39 @@ public final class OrtCausalLm implements CausalLm {
         int vocab = dim(logitDims[logitDims.length - 1], expected.vocabSize(), graph, "vocabulary size (vocab_size)");
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 kvType == OnnxJavaType.FLOAT ? 4 : 2);
-        return new OrtCausalLm(env, session, shape, past, present, kvType, inputs.keySet());
+        return new OrtCausalLm(env, session, shape, past, present, kvType, inputs.keySet(), slotLayout);
+    }
+
+    /** Model metadata key that names the KV layout of a graph, and its value for the slots layout. */
+    static final String KV_LAYOUT = "tandem.kv_layout";
+    static final String SLOTS = "slots";
+
+    /**
+     * Whether the caches are rows of a slot pool (a {@code tandem.kv_layout=slots} graph): a batched step is one
+     * {@code session.run}, and a cache takes one row of {@link #slotRowBytes()} however long it is.
+     */
+    public boolean slotLayout() {
+        return slots != null;
+    }
+
+    @Override
+    public CacheStorage cacheStorage() {
+        return slots != null ? CacheStorage.SLOT_POOL : CacheStorage.KV_BUFFERS;
+    }
+
+    /** Bytes of one slot-pool row (every layer's keys and values at the pool's width); 0 for Optimum graphs. */
+    public long slotRowBytes() {
+        return slots == null ? 0 : slots.rowBytes();
+    }
+
+    /** The slot pool's width in positions; 0 for Optimum graphs. */
+    public int slotWidth() {
+        return slots == null ? 0 : slots.width();
+    }
+
+    /** Slot-pool rows in use (sequences open on a slots graph); 0 for Optimum graphs. */
+    public int slotRowsInUse() {
+        return slots == null ? 0 : slots.used();
     }
 
 
@@ -220,7 +270,43 @@ public final class OrtCausalLm implements CausalLm {
 
     @Override
     public KvCache newCache() {
+        if (slots != null) {
+            lifetime.enter();
+            try {
+                return slots.newRow();
+            } finally {
+                lifetime.exit();
+            }
+        }
         return new Cache();
+    }
+
+    /**
+     * The batched step. On a slots graph: one {@code session.run} for every feed, each feed's logits bit for bit
+     * those of its single forward (see {@link SlotPool}); otherwise the default loop of single forwards.
+     */
+    @Override
+    public List<Logits> forward(List<Feed> feeds) {
+        if (slots == null) {
+            return CausalLm.super.forward(feeds);
+        }
+        for (Feed f : feeds) {
+            if (!slots.owns(f.cache())) {
+                throw new IllegalArgumentException("cache belongs to another model");
+            }
+        }
+        lifetime.enter();
+        try {
+            long started = System.nanoTime();
+            List<Logits> out = slots.forward(feeds);
+            long took = System.nanoTime() - started;
+            runNanos.add(took);
+            forwardNanos.add(took);
+            steps.increment();
+            return out;
+        } finally {
+            lifetime.exit();
+        }
     }
 
     @Override
@@ -234,6 +320,18 @@ public final class OrtCausalLm implements CausalLm {
     }
 
     private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
+        if (slots != null) {
+            if (!slots.owns(kvCache)) {
+                throw new IllegalArgumentException("cache belongs to another model");
+            }
+            long started = System.nanoTime();
+            Logits out = slots.forward((SlotPool.Row) kvCache, tokens, offset, length);
+            long took = System.nanoTime() - started;
+            runNanos.add(took);
+            forwardNanos.add(took);
+            steps.increment();
+            return out;
+        }
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
@@ -320,6 +418,9 @@ public final class OrtCausalLm implements CausalLm {
         lifetime.close(() -> {
             if (useCacheBranch != null) {
                 useCacheBranch.close();
+            }
+            if (slots != null) {
+                slots.close();
             }
             closeQuietly(session);
             constantsArena.close();

@@ -1,0 +1,326 @@
+package dev.tandem.engine.onnxruntime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.BatchedStepChecks;
+import dev.tandem.engine.Feed;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.engine.ModelShape;
+import dev.tandem.memory.KvFootprint;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The slots layout on ONNX Runtime, on the tiny fixture graph (src/test/resources/models/slots-tiny: a random
+ * Llama exported with {@code tandem.kv_layout=slots}, int8): the batched step is one run whose logits are the
+ * single forwards' bit for bit, the in-place cache equals a run into separate outputs, and greedy decoding
+ * matches the torch reference the fixture was exported with.
+ */
+class OrtSlotsTest {
+    static final Path FIXTURE = Path.of(System.getProperty("tandem.test.slots-fixture", "src/test/resources/models/slots-tiny"));
+    static ModelDirectory dir;
+    static OrtCausalLm lm;
+    static TextTokenizer tokenizer;
+
+    @BeforeAll
+    static void open() {
+        dir = ModelDirectory.open(FIXTURE);
+        lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
+        tokenizer = TextTokenizer.load(dir);
+        graphDifference = graphBatchDifference();
+        tolerance = graphDifference == 0 ? 0 : 1e-4;
+    }
+
+    /** Largest logit difference the graph itself shows for one token alone vs the same row twice in a batch. */
+    static double graphDifference;
+    /** 0 (the same bits) where the graph is batch invariant; else what the engine is held to until it is. */
+    static double tolerance;
+
+    /**
+     * The graph on its own, through ONNX Runtime without the engine: one token after a past of 1..64 random
+     * keys, as a batch of one and as a batch of the same row twice. A batch-invariant graph gives the same bits.
+     */
+    static double graphBatchDifference() {
+        try (OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+             OrtSession session = OrtEnvironment.getEnvironment().createSession(dir.graph().toString(), so)) {
+            double worst = 0;
+            for (int past = 1; past <= 64; past++) {
+                worst = Math.max(worst, graphBatchDifference(session, past));
+            }
+            return worst;
+        } catch (ai.onnxruntime.OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static double graphBatchDifference(OrtSession session, int past) {
+        try {
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            ModelShape s = lm.shape();
+            int w = lm.slotWidth();
+            java.util.Random rnd = new java.util.Random(1);
+            float[] keys = new float[s.kvHeads() * w * s.headDim()];
+            for (int h = 0; h < s.kvHeads(); h++) {
+                for (int i = 0; i < past * s.headDim(); i++) {
+                    keys[h * w * s.headDim() + i] = (float) rnd.nextGaussian();
+                }
+            }
+            float[][] logits = new float[2][];
+            {
+                for (int batch = 1; batch <= 2; batch++) {
+                    Map<String, OnnxTensor> in = new HashMap<>();
+                    long[][] ids = new long[batch][];
+                    long[][] pos = new long[batch][];
+                    float[] kv = new float[batch * keys.length];
+                    for (int b = 0; b < batch; b++) {
+                        ids[b] = new long[] {777};
+                        pos[b] = new long[] {past};
+                        System.arraycopy(keys, 0, kv, b * keys.length, keys.length);
+                    }
+                    in.put("input_ids", OnnxTensor.createTensor(env, ids));
+                    in.put("position_ids", OnnxTensor.createTensor(env, pos));
+                    for (int i = 0; i < 2 * s.layers(); i++) {
+                        in.put("past_key_values." + i / 2 + (i % 2 == 0 ? ".key" : ".value"), OnnxTensor.createTensor(env,
+                                FloatBuffer.wrap(kv), new long[] {batch, s.kvHeads(), w, s.headDim()}));
+                    }
+                    try (OrtSession.Result r = session.run(in)) {
+                        FloatBuffer l = ((OnnxTensor) r.get("logits").get()).getFloatBuffer();
+                        logits[batch - 1] = new float[s.vocabSize()];
+                        l.get(logits[batch - 1]);
+                    } finally {
+                        in.values().forEach(OnnxTensor::close);
+                    }
+                }
+            }
+            double worst = 0;
+            for (int i = 0; i < s.vocabSize(); i++) {
+                worst = Math.max(worst, Math.abs(logits[0][i] - logits[1][i]));
+            }
+            return worst;
+        } catch (ai.onnxruntime.OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        lm.close();
+        tokenizer.close();
+    }
+
+    static int[] text() {
+        return tokenizer.encodePrompt("And it came to pass, when the king heard the words of the law, that he rent his clothes. "
+                .repeat(8));
+    }
+
+    @Test
+    void detectsTheSlotLayout() {
+        assertTrue(lm.slotLayout());
+        assertEquals(256, lm.slotWidth(), "the context (256) rounded up to a multiple of 64");
+        ModelShape s = lm.shape();
+        assertEquals(2L * s.layers() * s.kvHeads() * 256 * s.headDim() * 4, lm.slotRowBytes());
+        // what the KV budget reserves per sequence is what the pool takes per row
+        assertEquals(KvFootprint.slotWidth(s.maxContext()), lm.slotWidth());
+        assertEquals(lm.slotRowBytes(), KvFootprint.Layout.SLOT_POOL.footprint(s, 5, 100, 6).kvBufferBytes());
+    }
+
+    /**
+     * The graph's own batch invariance, which the bitwise checks below rest on. The fixture exported at 60f6e63
+     * computes the rotary angles' Cos and Sin in the graph, and ONNX Runtime's CPU Cos/Sin give different last
+     * bits for an element depending on where it falls in the tensor (vectorised or scalar tail): one token's
+     * 6 angles alone vs 12 in a batch of two differ. A rotary table gathered by position_ids (as Hugging Face's
+     * cos/sin cache) is exact. Until the fixture is re-exported so, this is skipped with that reason and the
+     * engine checks hold it to 1e-4 (a padding or row mix-up differs by far more: 0.55 on the edge test below).
+     */
+    @Test
+    void theFixtureGraphIsBatchInvariant() {
+        Assumptions.assumeTrue(graphDifference == 0, "the fixture graph itself is not batch invariant (max logit difference "
+                + graphDifference + " for one token alone vs twice in a batch: in-graph Cos/Sin), so the engine's batched"
+                + " step is checked within " + tolerance + " instead of bit for bit");
+    }
+
+    @Test
+    void batchedStepGivesEveryFeedTheBitsOfItsSingleForward() {
+        BatchedStepChecks.check(lm, text(), tolerance);
+        assertEquals(0, lm.slotRowsInUse(), "every row went back");
+    }
+
+    @Test
+    void refusesTheSameCacheTwiceAndAnotherModelsCache() {
+        int[] text = text();
+        try (KvCache a = lm.newCache(); OrtCausalLm other = OrtCausalLm.open(dir.graph(), dir.config().shape(),
+                OnnxRuntimeOptions.defaults()); KvCache foreign = other.newCache()) {
+            lm.forward(a, text, 0, 3);
+            assertThrows(IllegalArgumentException.class, () -> lm.forward(List.of(new Feed(a, text, 3, 1), new Feed(a, text, 4, 1))));
+            assertThrows(IllegalArgumentException.class, () -> lm.forward(List.of(new Feed(a, text, 3, 1), Feed.of(foreign, 1))));
+            assertThrows(IllegalArgumentException.class, () -> lm.forward(foreign, 1));
+            assertEquals(3, a.length());
+        }
+    }
+
+    /**
+     * A row that reaches the context exactly, in a step that feeds another row more tokens: its padding has no
+     * column left but the last one, which holds its last real token; padding must not change that token's keys.
+     */
+    @Test
+    void aRowReachingTheContextInABatchKeepsItsBits() {
+        int[] text = text();
+        int max = lm.shape().maxContext();
+        int[] full = new int[max];
+        for (int i = 0; i < max; i++) {
+            full[i] = text[i % 100 + 1];
+        }
+        full[0] = text[0];
+        try (KvCache edge = lm.newCache(); KvCache other = lm.newCache(); KvCache alone = lm.newCache()) {
+            lm.forward(edge, full, 0, max - 3);
+            lm.forward(alone, full, 0, max - 3);
+            lm.forward(other, text, 0, 20);
+            List<Logits> out = lm.forward(List.of(new Feed(edge, full, max - 3, 3), new Feed(other, text, 20, 6)));
+            float[] last = out.get(0).row(2);
+            same(lm.forward(alone, full, max - 3, 3).row(2), last, "the token at the last position");
+            assertEquals(max, edge.length());
+            // the full row stays in the batch range (not fed) while the other one goes on, then rolls back and goes on
+            try (KvCache third = lm.newCache()) {
+                lm.forward(third, text, 0, 4);
+                lm.forward(List.of(new Feed(other, text, 26, 6), new Feed(third, text, 4, 6)));
+            }
+            edge.truncate(max - 10);
+            alone.truncate(max - 10);
+            float[] resumed = lm.forward(List.of(new Feed(edge, text, 30, 5), new Feed(other, text, 32, 1))).get(0).row(4);
+            same(lm.forward(alone, text, 30, 5).row(4), resumed, "after rolling back from the edge");
+        }
+    }
+
+    /**
+     * The engine binds present.* to the memory past_key_values.* is read from. The same steps run with ONNX
+     * Runtime allocating separate outputs (the present of one step fed as the next step's past) give the same bits.
+     */
+    @Test
+    void inPlaceCacheEqualsSeparateOutputs() throws Exception {
+        int[] text = text();
+        ModelShape s = lm.shape();
+        int w = lm.slotWidth();
+        int[][] steps = {{0, 12}, {12, 1}, {13, 5}, {18, 1}};
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (KvCache cache = lm.newCache(); OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+             OrtSession session = env.createSession(dir.graph().toString(), so)) {
+            float[][] past = new float[2 * s.layers()][s.kvHeads() * w * s.headDim()];
+            for (int[] st : steps) {
+                float[] engine = lm.forward(cache, text, st[0], st[1]).row(st[1] - 1);
+                Map<String, OnnxTensor> in = new HashMap<>();
+                long[][] ids = {Arrays.stream(text, st[0], st[0] + st[1]).asLongStream().toArray()};
+                long[][] pos = {java.util.stream.LongStream.range(st[0], st[0] + st[1]).toArray()};
+                in.put("input_ids", OnnxTensor.createTensor(env, ids));
+                in.put("position_ids", OnnxTensor.createTensor(env, pos));
+                for (int i = 0; i < past.length; i++) {
+                    in.put("past_key_values." + i / 2 + (i % 2 == 0 ? ".key" : ".value"), OnnxTensor.createTensor(env,
+                            FloatBuffer.wrap(past[i]), new long[] {1, s.kvHeads(), w, s.headDim()}));
+                }
+                try (OrtSession.Result r = session.run(in)) {
+                    FloatBuffer logits = ((OnnxTensor) r.get("logits").get()).getFloatBuffer();
+                    float[] separate = new float[s.vocabSize()];
+                    logits.position((st[1] - 1) * s.vocabSize());
+                    logits.get(separate);
+                    BatchedStepChecks.assertBitwise(separate, engine, "step at " + st[0]);
+                    for (int i = 0; i < past.length; i++) {
+                        past[i] = ((OnnxTensor) r.get("present." + i / 2 + (i % 2 == 0 ? ".key" : ".value")).get())
+                                .getFloatBuffer().array();
+                    }
+                } finally {
+                    in.values().forEach(OnnxTensor::close);
+                }
+            }
+        }
+    }
+
+    /** Greedy decoding through the engine gives the continuations torch computed from the same weights. */
+    @Test
+    void greedyMatchesTheTorchReference() throws Exception {
+        JsonNode ref = new ObjectMapper().readTree(FIXTURE.resolve("reference.json").toFile());
+        assertEquals("slots", ref.get("kv_layout").asText());
+        for (JsonNode p : ref.get("prompts")) {
+            int[] prompt = ints(p.get("prompt_ids"));
+            int[] expected = ints(p.get("greedy_ids"));
+            assertArrayEquals(prompt, tokenizer.encodePrompt(p.get("prompt").asText()));
+            int[] got = new int[expected.length];
+            try (KvCache cache = lm.newCache()) {
+                Logits l = lm.forward(cache, prompt);
+                for (int i = 0; i < expected.length; i++) {
+                    got[i] = argmax(l.row(l.rows() - 1));
+                    if (i + 1 < expected.length) {
+                        l = lm.forward(cache, got[i]);
+                    }
+                }
+            }
+            assertArrayEquals(expected, got, p.get("prompt").asText());
+        }
+    }
+
+    /** Rows go back when caches close: the batch after a burst covers only the sequences still open. */
+    @Test
+    void closedRowsAreGivenBack() {
+        int before = lm.slotRowsInUse();
+        KvCache[] caches = new KvCache[5];
+        for (int i = 0; i < caches.length; i++) {
+            caches[i] = lm.newCache();
+            lm.forward(caches[i], 1, 5 + i);
+        }
+        assertEquals(before + 5, lm.slotRowsInUse());
+        caches[1].close();
+        caches[3].close();
+        caches[3].close();
+        assertEquals(before + 3, lm.slotRowsInUse());
+        assertThrows(IllegalStateException.class, () -> caches[1].truncate(0));
+        for (KvCache c : caches) {
+            c.close();
+        }
+        assertEquals(before, lm.slotRowsInUse());
+    }
+
+    /** The same bits, or within {@link #tolerance} while the fixture graph is not batch invariant. */
+    static void same(float[] expected, float[] actual, String where) {
+        if (tolerance == 0) {
+            BatchedStepChecks.assertBitwise(expected, actual, where);
+        } else {
+            BatchedStepChecks.assertClose(expected, actual, tolerance, where);
+        }
+    }
+
+    static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.get(i).asInt();
+        }
+        return out;
+    }
+
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int i = 1; i < row.length; i++) {
+            if (row[i] > row[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
