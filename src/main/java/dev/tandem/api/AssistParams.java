@@ -76,7 +76,7 @@ final class AssistParams {
             throw ApiException.invalid("assistant", "assistant 'draft' needs a draft model, and none is configured"
                     + " (tandem.draft.model-dir); use assistant 'prompt_lookup' or assisted=false");
         }
-        return new AssistOptions(assistant, k, schedule, threshold, ngram);
+        return new AssistOptions(assistant, k, schedule, threshold, ngram, r.numAssistantTokens() != null);
     }
 
     private static Assistant assistant(String name, String param) {

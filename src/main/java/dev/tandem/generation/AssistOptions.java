@@ -9,9 +9,16 @@ package dev.tandem.generation;
  * @param confidenceThreshold  the draft stops a round early after a token it gave less than this
  *                             probability; 0 turns it off
  * @param ngramSize            prompt lookup: longest n-gram matched (tries n..1)
+ * @param lengthFixed          the request chose {@code numAssistantTokens} itself: a load-aware policy honours it
+ *                             instead of choosing k
  */
 public record AssistOptions(Assistant assistant, int numAssistantTokens, Schedule schedule, double confidenceThreshold,
-                            int ngramSize) {
+                            int ngramSize, boolean lengthFixed) {
+
+    public AssistOptions(Assistant assistant, int numAssistantTokens, Schedule schedule, double confidenceThreshold,
+                         int ngramSize) {
+        this(assistant, numAssistantTokens, schedule, confidenceThreshold, ngramSize, false);
+    }
 
     public static final int MAX_ASSISTANT_TOKENS = 16;
     public static final int MAX_NGRAM = 8;

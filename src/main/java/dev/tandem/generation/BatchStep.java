@@ -17,6 +17,28 @@ import java.util.List;
  */
 public final class BatchStep {
     private final CausalLm target;
+    private Timing last = Timing.NONE;
+
+    /**
+     * What the latest {@link #run} did and how long it took, for the speculation policy's cost model.
+     *
+     * @param targetRows     sequences fed to the target
+     * @param targetTokens   tokens fed to the target (prompt chunks, decode tokens and candidates)
+     * @param targetMaxFeed  the most tokens one sequence fed (a padded batch computes rows x this)
+     * @param targetNanos    time of the target call
+     * @param draftCalls     batched calls of the draft model
+     * @param draftRows      sequence-feeds over those calls
+     * @param draftNanos     time of the proposals (draft calls and prompt lookup)
+     * @param candidates     candidates proposed over all sequences
+     */
+    public record Timing(int targetRows, int targetTokens, int targetMaxFeed, long targetNanos, int draftCalls,
+                         int draftRows, long draftNanos, int candidates) {
+        static final Timing NONE = new Timing(0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    public Timing lastTiming() {
+        return last;
+    }
 
     public BatchStep(CausalLm target) {
         this.target = target;
@@ -24,7 +46,9 @@ public final class BatchStep {
 
     /** Runs the step for {@code batch}, every sequence planned ({@link Sequence#planPrefill} or {@link Sequence#planDecode}). */
     public void run(List<Sequence> batch) {
-        propose(batch);
+        long started = System.nanoTime();
+        long[] draft = propose(batch);
+        long proposed = System.nanoTime();
         List<Sequence> live = new ArrayList<>(batch.size());
         List<Feed> feeds = new ArrayList<>(batch.size());
         for (Sequence s : batch) {
@@ -36,7 +60,17 @@ public final class BatchStep {
         if (live.isEmpty()) {
             return;
         }
+        int tokens = 0;
+        int maxFeed = 0;
+        int candidates = 0;
+        for (int i = 0; i < feeds.size(); i++) {
+            tokens += feeds.get(i).length();
+            maxFeed = Math.max(maxFeed, feeds.get(i).length());
+            candidates += live.get(i).prefilling() ? 0 : feeds.get(i).length() - 1;
+        }
         List<Logits> logits = target.forward(feeds);
+        last = new Timing(feeds.size(), tokens, maxFeed, System.nanoTime() - proposed, (int) draft[0], (int) draft[1],
+                proposed - started, candidates);
         for (int i = 0; i < live.size(); i++) {
             Sequence s = live.get(i);
             try {
@@ -47,8 +81,13 @@ public final class BatchStep {
         }
     }
 
-    /** Candidates for every decoding sequence: each draft step of all of them in one call per draft model. */
-    private static void propose(List<Sequence> batch) {
+    /**
+     * Candidates for every decoding sequence: each draft step of all of them in one call per draft model. Returns
+     * the draft calls made and the sequence-feeds over them.
+     */
+    private static long[] propose(List<Sequence> batch) {
+        long calls = 0;
+        long rows = 0;
         List<Sequence> drafting = new ArrayList<>();
         List<Feed> feeds = new ArrayList<>();
         for (Sequence s : batch) {
@@ -70,6 +109,8 @@ public final class BatchStep {
                 (mine ? sameFeeds : restFeeds).add(feeds.get(i));
             }
             List<Logits> logits = draft.forward(sameFeeds);
+            calls++;
+            rows += sameFeeds.size();
             for (int i = 0; i < same.size(); i++) {
                 Feed next;
                 try {
@@ -86,5 +127,6 @@ public final class BatchStep {
             drafting = rest;
             feeds = restFeeds;
         }
+        return new long[] {calls, rows};
     }
 }

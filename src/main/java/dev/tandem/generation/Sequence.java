@@ -28,6 +28,8 @@ import java.util.List;
  */
 public final class Sequence implements AutoCloseable {
     private static final int[] NO_EOS = {};
+    /** Weight of a round in the acceptance estimate after n more rounds: 0.9^n (about the last ten rounds count). */
+    private static final double ACCEPTANCE_DECAY = 0.9;
 
     private final GenerationRequest request;
     private final CausalLm target;
@@ -63,6 +65,10 @@ public final class Sequence implements AutoCloseable {
     private int lastK;                // candidates proposed in the latest decode step
     private int decodeSteps;
     private int proposedTotal;
+    private int lastAccepted;         // of the latest decode step's candidates, how many were kept
+    private int lastJudged;           // and how many were judged (fewer than proposed when generation ended inside)
+    private double acceptedWeight;    // recent candidates accepted, decayed per round (the acceptance estimate)
+    private double rejectedWeight;    // recent rounds that ended in a rejection, decayed per round
     private long prefillStartedAt;
     private long prefillEndedAt;
     private long prefillNanos;
@@ -153,6 +159,44 @@ public final class Sequence implements AutoCloseable {
         }
         int room = Math.min(out.remaining() - 1, maxContext - length - 1);
         return Math.max(0, Math.min(draftLength.current(), room));
+    }
+
+    /**
+     * The most candidates a policy may give this sequence in its next decode step: what can still be emitted (a
+     * step adds one token of the target's own) and held, at most {@link AssistOptions#MAX_ASSISTANT_TOKENS}; 0 for
+     * plain decoding.
+     */
+    public int maxCandidates() {
+        if (proposer == null) {
+            return 0;
+        }
+        return Math.max(0, Math.min(AssistOptions.MAX_ASSISTANT_TOKENS, Math.min(out.remaining() - 1, maxContext - length - 1)));
+    }
+
+    /** Whether the request fixed its number of candidates itself (a load-aware policy honours it). */
+    public boolean candidatesFixedByRequest() {
+        return options != null && options.lengthFixed();
+    }
+
+    /**
+     * This sequence's candidate acceptance probability, estimated as accepted / (accepted + rejections) over its
+     * recent rounds (each round accepts a prefix of its candidates and ends with at most one rejection, so under
+     * independent acceptance with probability a this is the maximum-likelihood a), shrunk towards {@code prior} with
+     * the weight of {@code priorRounds} rounds, so a new sequence starts at the prior.
+     */
+    public double acceptance(double prior, double priorRounds) {
+        double a = acceptedWeight + prior / Math.max(1e-9, 1 - prior) * priorRounds;
+        return Math.min(0.995, a / (a + rejectedWeight + priorRounds));
+    }
+
+    /** Candidates the latest decode step kept. */
+    public int lastAccepted() {
+        return lastAccepted;
+    }
+
+    /** Candidates the latest decode step judged. */
+    public int lastJudged() {
+        return lastJudged;
     }
 
     /** Candidates proposed in the latest decode step (the k the policy chose and the generator delivered). */
@@ -281,6 +325,12 @@ public final class Sequence implements AutoCloseable {
         Verifier.Outcome o = verifier.verify(logits, candidates, proposed, emit);
         cache.truncate(Math.min(cache.length(), length - 1));  // keep the keys and values of kept tokens only
         lastK = proposed;
+        lastAccepted = o.accepted();
+        lastJudged = o.examined();
+        if (proposed > 0) {
+            acceptedWeight = ACCEPTANCE_DECAY * acceptedWeight + o.accepted();
+            rejectedWeight = ACCEPTANCE_DECAY * rejectedWeight + (o.accepted() < o.examined() ? 1 : 0);
+        }
         decodeSteps++;
         proposedTotal += proposed;
         if (proposed > 0) {

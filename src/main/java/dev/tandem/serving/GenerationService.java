@@ -9,7 +9,9 @@ import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import jakarta.annotation.PreDestroy;
+import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -37,10 +39,15 @@ public class GenerationService {
     /** The decoding loop of each served target, by model id. */
     private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
     private final int maxBatchedTokens;
+    private final String policy;
 
     GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment,
                       TandemConfig config) {
         this.maxBatchedTokens = config.scheduler().maxBatchedTokens();
+        this.policy = config.assisted().policy();
+        if (!policy.equals("auto") && !policy.equals("fixed")) {
+            throw new IllegalArgumentException("tandem.assisted.policy must be 'auto' or 'fixed', is '" + policy + "'");
+        }
         if (maxBatchedTokens < 1) {
             throw new IllegalArgumentException("tandem.scheduler.max-batched-tokens must be at least 1, is " + maxBatchedTokens);
         }
@@ -99,10 +106,25 @@ public class GenerationService {
         }
     }
 
-    /** The decoding loop of {@code model}, started on first use. */
+    /** Starts the target's decoding loop at start-up, so its profile runs before the first request. */
+    void onStart(@Observes @jakarta.annotation.Priority(jakarta.interceptor.Interceptor.Priority.APPLICATION + 1000)
+                 StartupEvent event) {  // after ModelRegistry's (default priority) has loaded the models
+        if (registry.isReady()) {
+            scheduler(registry.target());
+        }
+    }
+
+    /** The decoding loop of {@code model}, started on first use (the target's at start-up). */
     private Scheduler scheduler(ServedModel model) {
-        return schedulers.computeIfAbsent(model.id(), id -> new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens,
-                SpeculationPolicy.FIXED, n -> { }));
+        return schedulers.computeIfAbsent(model.id(), id -> {
+            dev.tandem.engine.CausalLm draft = registry.draft().map(ServedModel::lm).orElse(null);
+            if (!"auto".equals(policy)) {
+                return new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, SpeculationPolicy.FIXED, n -> { });
+            }
+            StepCostModel cost = new StepCostModel();
+            return new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new AutoSpeculation(cost), n -> { },
+                    () -> StepProfile.run(model.lm(), draft, cost));
+        });
     }
 
     /** Seconds the longest decoding step in progress has taken so far (0 when none runs): the liveness watchdog's input. */

@@ -33,6 +33,8 @@ import org.jboss.logging.Logger;
  */
 final class Scheduler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Scheduler.class);
+    /** The oldest waiting prompt gets at least this many tokens a step, whatever the decoding sequences take. */
+    static final int MIN_CHUNK = 16;
 
     private final String name;
     private final BatchStep step;
@@ -47,6 +49,8 @@ final class Scheduler implements AutoCloseable {
     /** System.nanoTime() when the step in progress began; 0 between steps. */
     private volatile long stepStartedAt;
     private volatile int runningCount;
+    private int[] ks = new int[16];  // the policy's k per decoding sequence (reused)
+    private final Runnable beforeFirstStep;
 
     /** A sequence in the loop and the future its request thread waits on. */
     static final class Entry {
@@ -67,6 +71,13 @@ final class Scheduler implements AutoCloseable {
     }
 
     Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep) {
+        this(name, step, maxBatchedTokens, policy, onStep, () -> { });
+    }
+
+    /** As above, running {@code beforeFirstStep} (the start-up profile of the models) on the loop's thread first. */
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep,
+              Runnable beforeFirstStep) {
+        this.beforeFirstStep = beforeFirstStep;
         this.name = name;
         this.step = step;
         this.maxBatchedTokens = maxBatchedTokens;
@@ -106,6 +117,11 @@ final class Scheduler implements AutoCloseable {
     }
 
     private void loop() {
+        try {
+            beforeFirstStep.run();
+        } catch (RuntimeException e) {
+            LOG.warn("the start-up profile of " + name + " failed; the speculation policy learns from live steps", e);
+        }
         while (!closed) {
             try {
                 if (running.isEmpty()) {
@@ -148,36 +164,62 @@ final class Scheduler implements AutoCloseable {
                 batch.add(e);
             }
         }
-        // 2. plan: decode steps first (always), then prompt chunks in what the budget leaves, oldest first
-        int budget = maxBatchedTokens;
-        int decoding = 0;
-        for (Entry e : batch) {
-            if (!e.sequence.prefilling()) {
-                decoding++;
-            }
-        }
-        List<Sequence> planned = new ArrayList<>(batch.size());
+        // 2. plan: every decoding sequence steps, with the candidates the policy gives it; prompt chunks take what
+        //    the token budget leaves, oldest first (the oldest always gets at least MIN_CHUNK)
+        List<Sequence> decoding = new ArrayList<>(batch.size());
         List<Entry> plannedEntries = new ArrayList<>(batch.size());
         for (Entry e : batch) {
-            Sequence s = e.sequence;
-            if (!s.prefilling()) {
-                s.planDecode(policy.candidates(s, decoding));
-                budget -= s.plannedTokens();
-                planned.add(s);
+            if (!e.sequence.prefilling()) {
+                decoding.add(e.sequence);
                 plannedEntries.add(e);
             }
         }
+        List<Sequence> prefilling = new ArrayList<>();
+        List<Integer> chunks = new ArrayList<>();
+        int budget = maxBatchedTokens - decoding.size();
         for (Entry e : batch) {
             Sequence s = e.sequence;
             if (s.prefilling()) {
-                // a prompt always makes progress when nothing decodes, so a budget smaller than a prompt cannot stall it
-                int chunk = Math.min(s.promptRemaining(), planned.isEmpty() ? Math.max(budget, 1) : budget);
+                // the oldest prompt is always fed some tokens, so decoding sequences cannot starve it
+                int chunk = Math.min(s.promptRemaining(), prefilling.isEmpty() ? Math.max(budget, MIN_CHUNK) : budget);
                 if (chunk > 0) {
-                    s.planPrefill(chunk);
-                    budget -= chunk;
-                    planned.add(s);
+                    prefilling.add(s);
+                    chunks.add(chunk);
                     plannedEntries.add(e);
+                    budget -= chunk;
                 }
+            }
+        }
+        int prefillTokens = 0;
+        int longestChunk = 0;
+        for (int c : chunks) {
+            prefillTokens += c;
+            longestChunk = Math.max(longestChunk, c);
+        }
+        if (ks.length < decoding.size()) {
+            ks = new int[Math.max(decoding.size(), 2 * ks.length)];
+        }
+        policy.choose(decoding, prefilling.size(), prefillTokens, longestChunk, ks);
+        int candidates = 0;
+        for (int i = 0; i < decoding.size(); i++) {
+            decoding.get(i).planDecode(ks[i]);
+            candidates += decoding.get(i).plannedTokens() - 1;
+        }
+        // candidates come out of the prompt chunks' share of the budget (the newest prompt gives way first)
+        for (int i = prefilling.size() - 1; i >= 0 && candidates > 0; i--) {
+            int cut = Math.min(candidates, chunks.get(i) - (i == 0 ? Math.min(chunks.get(0), MIN_CHUNK) : 0));
+            if (cut > 0) {
+                chunks.set(i, chunks.get(i) - cut);
+                candidates -= cut;
+            }
+        }
+        List<Sequence> planned = new ArrayList<>(decoding);
+        for (int i = 0; i < prefilling.size(); i++) {
+            if (chunks.get(i) > 0) {
+                prefilling.get(i).planPrefill(chunks.get(i));
+                planned.add(prefilling.get(i));
+            } else {
+                plannedEntries.remove(batchEntry(plannedEntries, prefilling.get(i)));
             }
         }
         // 3. run it
@@ -185,6 +227,7 @@ final class Scheduler implements AutoCloseable {
             stepStartedAt = System.nanoTime();
             try {
                 step.run(planned);
+                policy.observe(decoding, step.lastTiming());
             } catch (RuntimeException e) {  // the engine failed the step: every sequence in it fails
                 for (Sequence s : planned) {
                     s.fail(e);
@@ -207,6 +250,15 @@ final class Scheduler implements AutoCloseable {
             return false;
         });
         runningCount = running.size();
+    }
+
+    private static Entry batchEntry(List<Entry> entries, Sequence s) {
+        for (Entry e : entries) {
+            if (e.sequence == s) {
+                return e;
+            }
+        }
+        return null;
     }
 
     private static void complete(Entry e) {

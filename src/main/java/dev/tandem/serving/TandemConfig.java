@@ -162,6 +162,16 @@ public interface TandemConfig {
         @WithDefault("0")
         double confidenceThreshold();
 
+        /**
+         * How many candidates an assisted request gets each step: {@code auto} chooses k per request and step (0 =
+         * none) to maximise the batch's expected tokens per second, from the steps' measured cost and each request's
+         * acceptance, so speculation gives way as the load rises; {@code fixed} always uses the request's schedule
+         * ({@code num-assistant-tokens}, {@code schedule}). A request that sets num_assistant_tokens gets its schedule
+         * under both.
+         */
+        @WithDefault("auto")
+        String policy();
+
         /** Prompt lookup: longest n-gram matched, 1..8. */
         @WithDefault("3")
         int promptLookupNgramSize();

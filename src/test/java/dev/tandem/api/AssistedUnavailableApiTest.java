@@ -44,6 +44,7 @@ class AssistedUnavailableApiTest {
             public String schedule() { return "constant"; }
             public double confidenceThreshold() { return 0; }
             public int promptLookupNgramSize() { return 3; }
+            public String policy() { return "auto"; }
         };
     }
 

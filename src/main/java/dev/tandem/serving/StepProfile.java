@@ -1,0 +1,88 @@
+package dev.tandem.serving;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.Feed;
+import dev.tandem.engine.KvCache;
+import dev.tandem.generation.BatchStep;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Times batched steps of the loaded models at start-up (before the first request is stepped), so the
+ * speculation policy's cost model starts from this machine's and these models' numbers: the target
+ * with 1..8 sequences feeding 1..6 tokens each, the draft with 1..8 sequences feeding one token. The
+ * caches live only for the profile (a few hundred kilobytes, outside admission control); it takes
+ * well under a second on the bundled pair.
+ */
+final class StepProfile {
+    private static final int PAST = 16;
+    private static final int[] ROWS = {1, 2, 4, 8};
+    private static final int[] FEEDS = {1, 3, 6};
+    private static final int REPEATS = 2;
+
+    private StepProfile() {
+    }
+
+    static void run(CausalLm target, CausalLm draft, StepCostModel cost) {
+        if (!target.supportsRollback()) {
+            return;  // served plain only (a stateful model): nothing to choose
+        }
+        for (int rows : ROWS) {
+            for (int feed : FEEDS) {
+                long nanos = time(target, rows, feed);
+                if (nanos > 0) {
+                    cost.observe(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0));
+                }
+            }
+            if (draft != null) {
+                long nanos = time(draft, rows, 1);
+                if (nanos > 0) {
+                    cost.observe(new BatchStep.Timing(0, 0, 0, 0, 1, rows, nanos, 0));
+                }
+            }
+        }
+        cost.refit();
+    }
+
+    /** The fastest of a few batched calls of {@code rows} sequences (each holding PAST tokens) feeding {@code feed} tokens. */
+    private static long time(CausalLm lm, int rows, int feed) {
+        if (PAST + feed > lm.shape().maxContext()) {
+            return 0;
+        }
+        int vocab = lm.shape().vocabSize();
+        int[] tokens = new int[PAST + feed];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = (3 + 7 * i) % vocab;
+        }
+        List<KvCache> caches = new ArrayList<>(rows);
+        try {
+            List<Feed> prefill = new ArrayList<>(rows);
+            for (int r = 0; r < rows; r++) {
+                caches.add(lm.newCache());
+                prefill.add(new Feed(caches.get(r), tokens, 0, PAST));
+            }
+            lm.forward(prefill);
+            List<Feed> step = new ArrayList<>(rows);
+            for (KvCache c : caches) {
+                step.add(new Feed(c, tokens, PAST, feed));
+            }
+            long best = Long.MAX_VALUE;
+            for (int i = 0; i < REPEATS + 1; i++) {  // the first call warms up
+                long started = System.nanoTime();
+                lm.forward(step);
+                long took = System.nanoTime() - started;
+                if (i > 0) {
+                    best = Math.min(best, took);
+                }
+                for (KvCache c : caches) {
+                    c.truncate(PAST);
+                }
+            }
+            return best;
+        } finally {
+            for (KvCache c : caches) {
+                c.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package dev.tandem.serving;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.generation.BatchStep;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The load-aware speculation policy and its cost model, on numbers whose right answer is known. */
+class AutoSpeculationTest {
+
+    /** A cost model fitted to steps of a known cost: target = a + b rows + c tokens + d rows*maxFeed, draft = e calls + f rows. */
+    static StepCostModel model(double a, double b, double c, double d, double e, double f) {
+        StepCostModel m = new StepCostModel();
+        Random r = new Random(1);
+        for (int i = 0; i < 200; i++) {
+            int rows = 1 + r.nextInt(16);
+            int maxFeed = 1 + r.nextInt(8);
+            int tokens = rows + r.nextInt(rows * (maxFeed - 1) + 1);
+            double t = a + b * rows + c * tokens + d * rows * maxFeed;
+            int calls = 1 + r.nextInt(8);
+            int drows = calls * (1 + r.nextInt(8));
+            double dt = e * calls + f * drows;
+            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, (long) (dt * 1e9), 0));
+        }
+        m.refit();
+        return m;
+    }
+
+    @Test
+    void theCostModelRecoversTheCostItWasShown() {
+        StepCostModel m = model(3e-3, 0.4e-3, 0.05e-3, 0.2e-3, 0.3e-3, 0.05e-3);
+        double[] t = m.targetCoefficients();
+        double[] d = m.draftCoefficients();
+        assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0.2e-3}, t, 1e-6, Arrays.toString(t));
+        assertArrayEquals(new double[] {0.3e-3, 0.05e-3}, d, 1e-6, Arrays.toString(d));
+        assertEquals(3e-3 + 0.4e-3 * 8 + 0.05e-3 * 20 + 0.2e-3 * 8 * 4, m.targetSeconds(8, 20, 4), 1e-6);
+    }
+
+    @Test
+    void oneSequenceOnAStepBoundMachineSpeculates() {
+        // the bundled pair's shape: a step is mostly fixed cost, a verified token costs little, the draft is cheap
+        AutoSpeculation p = new AutoSpeculation(model(3e-3, 0, 0.15e-3, 0, 0.35e-3, 0));
+        int[] k = new int[1];
+        double tps = p.choose(new double[] {0.8}, new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
+        assertTrue(k[0] >= 3, "k = " + k[0]);
+        assertTrue(tps > 1.5 / 3.15e-3, "predicted " + tps + " tokens/s");
+    }
+
+    @Test
+    void aFullBatchWhoseTokensCostTheirShareDoesNotSpeculate() {
+        // a machine whose step cost is all in the tokens (compute bound): every candidate costs as much as a token,
+        // and an imperfect draft can only lose
+        AutoSpeculation p = new AutoSpeculation(model(0, 0, 1e-3, 0, 0.3e-3, 0.1e-3));
+        int n = 16;
+        double[] a = new double[n];
+        Arrays.fill(a, 0.7);
+        int[] cap = new int[n];
+        Arrays.fill(cap, 16);
+        boolean[] drafts = new boolean[n];
+        Arrays.fill(drafts, true);
+        int[] k = new int[n];
+        p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
+        assertArrayEquals(new int[n], k);
+    }
+
+    @Test
+    void speculationGivesWayAsTheBatchGrows() {
+        // fixed cost per step, a cost per row and per padded token (a padded batch): one sequence speculates deeply,
+        // sixteen speculate less or not at all
+        AutoSpeculation p = new AutoSpeculation(model(3e-3, 0.2e-3, 0, 0.3e-3, 0.4e-3, 0.02e-3));
+        int[] sum = new int[17];
+        for (int n : new int[] {1, 4, 16}) {
+            double[] a = new double[n];
+            Arrays.fill(a, 0.75);
+            int[] cap = new int[n];
+            Arrays.fill(cap, 16);
+            boolean[] drafts = new boolean[n];
+            Arrays.fill(drafts, true);
+            int[] k = new int[n];
+            p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
+            sum[n] = Arrays.stream(k).max().orElse(0);
+        }
+        assertTrue(sum[1] > sum[4] && sum[4] >= sum[16], "largest k at 1, 4, 16 sequences: " + sum[1] + ", " + sum[4] + ", " + sum[16]);
+    }
+
+    @Test
+    void theSequenceWhoseDraftIsRightGetsTheCandidates() {
+        AutoSpeculation p = new AutoSpeculation(model(3e-3, 0.1e-3, 0.3e-3, 0, 0.2e-3, 0.02e-3));
+        int[] k = new int[2];
+        p.choose(new double[] {0.95, 0.05}, new int[2], new int[] {16, 16}, new boolean[] {false, false}, 0, 0, 0, k);
+        assertTrue(k[0] > 0, Arrays.toString(k));
+        assertEquals(0, k[1], Arrays.toString(k));
+    }
+
+    @Test
+    void aRequestThatFixedItsKGetsIt() {
+        AutoSpeculation p = new AutoSpeculation(model(0, 0, 1e-3, 0, 0.3e-3, 0.1e-3));  // where auto would choose 0
+        int[] k = new int[2];
+        p.choose(new double[] {0.5, 0.05}, new int[] {6, 0}, new int[] {6, 16}, new boolean[] {true, true}, 0, 0, 0, k);
+        assertEquals(6, k[0], "the fixed request");
+        assertEquals(0, k[1], "the other, whose draft is nearly always wrong");
+    }
+
+    @Test
+    void neverPredictedSlowerThanThePlainStep() {
+        Random r = new Random(7);
+        for (int trial = 0; trial < 200; trial++) {
+            AutoSpeculation p = new AutoSpeculation(model(r.nextDouble() * 5e-3, r.nextDouble() * 1e-3, r.nextDouble() * 1e-3,
+                    r.nextDouble() * 1e-3, r.nextDouble() * 1e-3, r.nextDouble() * 1e-3));
+            int n = 1 + r.nextInt(16);
+            double[] a = new double[n];
+            int[] cap = new int[n];
+            boolean[] drafts = new boolean[n];
+            for (int i = 0; i < n; i++) {
+                a[i] = r.nextDouble();
+                cap[i] = r.nextInt(17);
+                drafts[i] = r.nextBoolean();
+            }
+            int[] k = new int[n];
+            double chosen = p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
+            double plain = p.choose(a, new int[n], new int[n], drafts, 0, 0, 0, new int[n]);
+            assertTrue(chosen >= plain, "trial " + trial);
+            for (int i = 0; i < n; i++) {
+                assertTrue(k[i] >= 0 && k[i] <= cap[i]);
+            }
+        }
+    }
+
+    @Test
+    void expectedTokensFollowTheGeometricSeries() {
+        assertEquals(1, AutoSpeculation.expected(0.9, 0), 1e-12);
+        assertEquals(1 + 0.5 + 0.25 + 0.125, AutoSpeculation.expected(0.5, 3), 1e-12);
+        assertEquals(5, AutoSpeculation.expected(1.0, 4), 1e-12);
+    }
+}
