@@ -12,6 +12,8 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
+#   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
+#                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -41,6 +43,12 @@ onpolicy_round() {  # $1 = checkpoint dir to start from (and sample with), $2 = 
     --kd-temp 0.8 --samples "$3" --samples-frac 1.0 --tokens "$6" --batch 32 --lr "$4" --warmup 20 \
     --ckpt-minutes 5 --out "$2"
 }
+# second edition: the first edition's target rebuilt from its packaged int8 ONNX (from_onnx.py), continued on
+# passages (a chapter's verses joined with "\n") at context 1024. One torch thread at nice 19: the other core
+# belongs to the Java engineers. Token budget from the measured 147 tok/s under load (NOTES.md "Passages").
+PASSAGES_TARGET_ARGS=(--preset t-512x8 --data passages --seq 1024 --init work/target-v1/ckpt.pt
+                      --tokens ${PASSAGES_TARGET_TOKENS:-3e6} --batch 4 --lr 5e-4 --warmup 30 --threads 1
+                      --ckpt-minutes 5 --eval-minutes 30 --out work/target-passages)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -125,6 +133,20 @@ stage_pair() {   # acceptance of the drafts against the target (for the model ca
 }
 stage_package-distilled() {
   finish work/draft-kd kjv-draft "${DRAFT_STATUS:-distilled from kjv-target (KL to its next-token distribution), initialised from the directly trained draft.}"
+}
+stage_passages-target() {
+  # the start: the packaged first-edition target, unless a run to resume exists (work/ or the mirror)
+  if [ ! -f work/target-passages/ckpt.pt ] && [ ! -f "${TANDEM_CKPT_MIRROR:-/var/tmp/tandem-models}/target-passages/ckpt.pt" ] \
+      && [ ! -f work/target-v1/ckpt.pt ]; then
+    $NICE $PY from_onnx.py --onnx ../../models/kjv-target/model.onnx --out work/target-v1
+  fi
+  # its pid in work/train-target.pid: `kill -STOP <pid>` pauses it (a quiet machine for benchmarks), `kill -CONT <pid>`
+  # resumes it; killing it loses at most 5 minutes (rerun this stage to resume)
+  OMP_NUM_THREADS=1 nice -n 19 $PY train.py "${PASSAGES_TARGET_ARGS[@]}" &
+  local pid=$!
+  echo $pid > work/train-target.pid
+  wait $pid
+  rm -f work/train-target.pid
 }
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"

@@ -173,7 +173,13 @@ def verify():
     hf = HFBPE(os.path.join(OUT, "tokenizer.json"))
     held = open(os.path.join(CORPUS, "heldout.txt")).read().splitlines()
     train_lines = open(os.path.join(CORPUS, "train.txt")).read().splitlines()[::97]
-    extra = ["Hello, world!", "naïve café — “quoted” 你好 🙂", "  two  spaces ", "x", "1234567 Zzyzx"]
+    extra = ["Hello, world!", "naïve café — “quoted” 你好 🙂", "  two  spaces ", "x", "1234567 Zzyzx", "a\nb\n\nc\n"]
+    # second edition: passages are a chapter's verses joined with "\n" (byte token <0x0A>); the held-out chapters
+    chapters = {}
+    for line in open(os.path.join(CORPUS, "heldout_meta.tsv")).read().splitlines():
+        b_, c_, _, t_ = line.split("\t")
+        chapters.setdefault((b_, c_), []).append(t_)
+    extra += ["\n".join(v) for v in chapters.values()]
     bad = 0
     total = 0
     for line in held + train_lines + extra:
@@ -188,8 +194,9 @@ def verify():
             bad += 1
             print("DECODE MISMATCH", repr(line), repr(hf.decode(b)))
     ntok = sum(len(sp.encode(l)) for l in held)
-    print("verify: %d texts (%d held-out verses), mismatches %d; held-out tokens/verse %.1f, chars/token %.2f"
-          % (total, len(held), bad, ntok / len(held), sum(map(len, held)) / ntok))
+    print("verify: %d texts (%d held-out verses, %d held-out chapters joined with \"\\n\"), mismatches %d; "
+          "held-out tokens/verse %.1f, chars/token %.2f"
+          % (total, len(held), len(chapters), bad, ntok / len(held), sum(map(len, held)) / ntok))
     if bad:
         sys.exit(1)
 

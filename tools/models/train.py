@@ -8,13 +8,19 @@ Log lines: step, tokens, loss, lr, tokens/s. Held-out per-verse perplexity at ea
 
   train.py --preset draft --tokens 9e6 --batch 32 --lr 3e-3 --out work/draft
   train.py --bench 60 --preset t-512x8 --batch 16        # throughput only, no checkpoint
+  train.py --data passages --seq 1024 --init work/target-v1/ckpt.pt ...   # second edition (NOTES.md "Passages")
+
+--data verses (first edition): windows start at a random verse's <s>. --data passages: the stream is made of
+passages (a chapter's verses joined with "\n", <s> ... </s>, cut to fit the context); a window starts at a
+random verse, re-encoded as the start of a text after <s> (data.load_passages). Held-out perplexity: per
+verse always; in passage mode also per token over the held-out passages, each alone (`heldout_passage_ppl`).
 """
 import argparse, json, math, os, shutil, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("TANDEM_TORCH_THREADS", "2")))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Config, Llama, load_checkpoint  # noqa: E402
 import data  # noqa: E402
@@ -26,6 +32,17 @@ def get_batch(stream, starts, step, batch, seq, seed):
     idx = ok[rng.integers(0, len(ok), size=batch)]
     x = np.stack([stream[i:i + seq + 1] for i in idx]).astype(np.int64)
     x = torch.from_numpy(x)
+    return x[:, :-1], x[:, 1:]
+
+
+def get_batch_passages(stream, pre, vend, step, batch, seq, seed):
+    """seq+1 tokens from a random verse on: <s>, the verse encoded as a fresh text, then the stream after it
+    (the rest of its passage, </s>, the next passages). Same seeding as get_batch, so resume is exact."""
+    rng = np.random.default_rng(seed * 1000003 + step)
+    ok = np.nonzero(vend + seq + 1 <= len(stream))[0]
+    ks = ok[rng.integers(0, len(ok), size=batch)]
+    x = np.stack([np.concatenate([[data.BOS], pre[k], stream[vend[k]:vend[k] + seq - len(pre[k])]]) for k in ks])
+    x = torch.from_numpy(x.astype(np.int64))
     return x[:, :-1], x[:, 1:]
 
 
@@ -43,7 +60,7 @@ def mix_samples(x, y, samples, step, a):
 
 @torch.no_grad()
 def eval_ppl(model, docs, batch=32, limit=None):
-    """Per-verse perplexity: each held-out verse alone, input <s> verse, predict verse </s>."""
+    """Per-document perplexity per token: each held-out verse (or passage) alone, input <s> doc, predict doc </s>."""
     model.eval()
     docs = docs[::max(1, len(docs) // limit)][:limit] if limit else docs  # evenly spread subset
     nll, n = 0.0, 0
@@ -83,12 +100,18 @@ def main():
     ap.add_argument("--tokens", type=float, default=5e6, help="total training tokens (schedule length)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--data", choices=["verses", "passages"], default="verses",
+                    help="training documents: single verses (first edition) or passages of a chapter (second)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: env TANDEM_TORCH_THREADS or 2)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None)
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
+    ap.add_argument("--eval-minutes", type=float, default=0,
+                    help="evaluate held-out perplexity at a checkpoint only if this long since the last evaluation "
+                         "(0 = at every checkpoint); the final checkpoint always evaluates")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after checkpointing) after this wall time of this run")
     ap.add_argument("--bench", type=float, default=0, help="measure tokens/s for this many seconds, then exit")
     ap.add_argument("--mirror", default=os.environ.get("TANDEM_CKPT_MIRROR", "/var/tmp/tandem-models"),
@@ -104,7 +127,13 @@ def main():
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer and schedule); ignored on resume")
     a = ap.parse_args()
 
-    stream, starts, _ = data.load("train")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.data == "passages":
+        stream, pre, vend, _ = data.load_passages("train", a.seq)
+        _, _, _, held_passages = data.load_passages("heldout", a.seq)
+    else:
+        stream, starts, _ = data.load("train")
     samples = np.load(a.samples) if a.samples else None
     _, _, held = data.load("heldout")
     tokens_per_step = a.batch * a.seq
@@ -141,11 +170,20 @@ def main():
           % (a.preset, cfg.tie_word_embeddings, model.num_params(), a.batch, a.seq, tokens_per_step, total_steps,
              total_steps * tokens_per_step / 1e6, total_steps * tokens_per_step / len(stream), len(stream)), flush=True)
 
+    last_eval = [0.0]
+
     def checkpoint(final=False):
-        ppl = eval_ppl(model, held, limit=None if final else a.eval_limit)
-        key = "heldout_ppl" if final or not a.eval_limit else "heldout%d_ppl" % a.eval_limit
-        history.append({"step": step, "tokens": step * tokens_per_step, key: ppl,
-                        "minutes": (elapsed_prev + time.time() - t0) / 60})
+        evaluate = final or time.time() - last_eval[0] >= a.eval_minutes * 60
+        key, ppl, entry = None, None, {}
+        if evaluate:
+            last_eval[0] = time.time()
+            ppl = eval_ppl(model, held, limit=None if final else a.eval_limit)
+            key = "heldout_ppl" if final or not a.eval_limit else "heldout%d_ppl" % a.eval_limit
+            entry = {"step": step, "tokens": step * tokens_per_step, key: ppl}
+            if a.data == "passages":  # all 30 held-out passages every time (~20k tokens)
+                entry["heldout_passage_ppl"] = eval_ppl(model, held_passages, batch=4)
+            entry["minutes"] = (elapsed_prev + time.time() - t0) / 60
+            history.append(entry)
         save(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg.__dict__,
                        "step": step, "total_steps": total_steps, "elapsed": elapsed_prev + time.time() - t0,
                        "history": history, "args": vars(a), "done": final})
@@ -153,13 +191,20 @@ def main():
             os.makedirs(os.path.dirname(mirror), exist_ok=True)
             shutil.copyfile(ck_path, mirror + ".tmp")
             os.replace(mirror + ".tmp", mirror)
-        print("checkpoint step %d %s %.3f%s" % (step, key, ppl, " (final)" if final else ""), flush=True)
+        if not evaluate:
+            print("checkpoint step %d" % step, flush=True)
+            return
+        print("checkpoint step %d %s %.3f%s%s" % (step, key, ppl, "".join(" %s %.3f" % (k, v) for k, v in entry.items()
+              if k == "heldout_passage_ppl"), " (final)" if final else ""), flush=True)
 
     model.train()
     t0 = time.time(); t_last_ck = t0; t_log = t0; tok_log = 0; loss_acc, n_acc = 0.0, 0
     bench_t0, bench_steps = None, 0
     while step < total_steps or a.bench:
-        x, y = get_batch(stream, starts, step, a.batch, a.seq, a.seed)
+        if a.data == "passages":
+            x, y = get_batch_passages(stream, pre, vend, step, a.batch, a.seq, a.seed)
+        else:
+            x, y = get_batch(stream, starts, step, a.batch, a.seq, a.seed)
         if samples is not None:
             x, y = mix_samples(x, y, samples, step, a)
         lr = lr_at(step, total_steps, a.warmup, a.lr)
