@@ -10,9 +10,10 @@
 #   tools/models/build.sh onpolicy        # phase C: fine-tune the distilled draft on its own samples, package models/kjv-draft
 #   tools/models/build.sh pair            # drafts-vs-target acceptance (greedy, T 0.8) into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
+#   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
+#   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
-#   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -165,6 +166,34 @@ stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte
   for r in work/slots-tiny/ref-p*.bin; do  # greedy of the other reference prompts (both graphs must match torch)
     check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
   done
+}
+# The bundled target in the slots layout. Its fp32 checkpoint is not kept: from_onnx.py rebuilds one from the
+# shipped int8 graph (dequantised); the slots graph is exported from it, quantised, and given the shipped
+# quantised weight bytes (slots_target.py transplant; NOTES.md "Slots layout").
+# The result is a model directory in work/ (not in models/, which must stay small).
+stage_slots-target() {
+  local dir=work/slots-target shipped=../../models/kjv-target
+  # --max-pos 256: the shipped config (from_onnx.py defaults to the second edition's 1024)
+  [ -f $dir/ckpt.pt ] || $NICE $PY from_onnx.py --onnx $shipped/model.onnx --out $dir --max-pos 256
+  $NICE $PY export_onnx.py --layout slots --ckpt $dir/ckpt.pt --out $dir/export
+  $NICE $PY quantize.py --embedding $dir/export/model_fp32.onnx $dir/export/model_int8_requant.onnx
+  # re-quantising the dequantised weights gives the shipped uint8 weights back, but some scales differ by 1 ulp
+  # (recorded in compare_requant.json; enough to flip a greedy near-tie): the served graph takes the shipped bytes
+  $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/compare_requant.json || true
+  $PY slots_target.py transplant $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/model_int8.onnx
+  $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8.onnx $dir/export/compare.json
+  $PY slots_target.py prompts $dir/card_prompts.bin
+  # the fp32 graph against torch; then the shipped graph and the slots int8 graph: both invariant to the bit
+  # (the slots one also across batches), and the same greedy continuations of the model card's prompts
+  check --ref $dir/export/ref.bin --json $dir/export/check_fp32.json "$dir/export/model_fp32.onnx:1e-4"
+  check --ref $dir/export/ref.bin --heldout $dir/export/heldout.bin --json $dir/export/check.json \
+    --prompts $dir/card_prompts.bin --max-new 60 $shipped/model.onnx $dir/export/model_int8.onnx
+  $PY slots_target.py texts $dir/export/check.json
+  local out=$dir/kjv-target-slots
+  mkdir -p $out
+  cp $dir/export/model_int8.onnx $out/model.onnx
+  cp $shipped/config.json $shipped/generation_config.json $shipped/tokenizer.json $shipped/tokenizer_config.json $out/
+  echo "slots-layout target: $HERE/$out"
 }
 
 stages=("$@")

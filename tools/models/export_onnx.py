@@ -44,7 +44,7 @@ class SlotsWrapper(torch.nn.Module):
 
     def forward(self, input_ids, position_ids, *past_flat):
         past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
-        logits, presents = self.m.forward_slots(input_ids, position_ids, past)
+        logits, presents = self.m(input_ids, None, position_ids, past, slots=True)
         out = [logits]
         for k, v in presents:
             out += [k, v]

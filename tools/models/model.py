@@ -226,10 +226,14 @@ class Llama(nn.Module):
             presents.append(pr)
         return self.lm_head(self.model.norm(x)), presents
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, past=None, return_hidden=False):
-        """input_ids [b,s]; attention_mask [b,past+s] (1 keep, 0 masked) or None;
+    def forward(self, input_ids, attention_mask=None, position_ids=None, past=None, return_hidden=False, slots=False):
+        """slots=True: forward_slots (called through here so that the ONNX node names carry this module's
+        scope, as in the Optimum export: quantize.py names the weights after them).
+        input_ids [b,s]; attention_mask [b,past+s] (1 keep, 0 masked) or None;
         position_ids [b,s] or None (= past..past+s-1); past: list of (k,v) [b,kvh,past,hd] or None.
         Returns logits [b,s,V], presents list of (k,v)."""
+        if slots:
+            return self.forward_slots(input_ids, position_ids, past)
         b, s = input_ids.shape
         past_len = 0 if past is None else past[0][0].shape[2]
         total = past_len + s

@@ -3,8 +3,14 @@
 
   slots_target.py prompts OUT.bin          the model card's greedy-sample prompts (as export_onnx.py picks them)
                                            in OnnxCheck's --prompts format
-  slots_target.py compare SHIPPED NEW      quantised weight initializers of two int8 graphs (quantize.py), matched
-                                           by name: byte-identical or how they differ; exit 1 if a weight is missing
+  slots_target.py compare SHIPPED NEW [JSON]  quantised weight initializers of two int8 graphs (quantize.py),
+                                           matched by name: byte-identical or how they differ; exit 1 unless all
+                                           are byte-identical
+  slots_target.py transplant SHIPPED NEW OUT   NEW with every quantised weight initializer replaced by SHIPPED's
+                                           of the same name (same shape and type required): the re-quantised
+                                           scales differ from the shipped ones by 1 ulp here and there (compare),
+                                           enough to flip a greedy near-tie; with the shipped bytes the slots graph
+                                           computes with exactly the shipped weights
   slots_target.py texts CHECK.json         decodes OnnxCheck's prompts_greedy of every model
 """
 import json, os, struct, sys
@@ -74,7 +80,26 @@ def compare(shipped, new):
     for name in missing:
         print("  only in %s: %s" % ("shipped" if name in a else "new", name))
     result = {"shipped": len(a), "new": len(b), "identical": same, "differ": dict(differ), "unmatched": missing}
-    return result, 0 if not missing else 1
+    return result, 0 if not missing and not differ else 1
+
+
+def transplant(shipped, new, out):
+    import onnx
+    src = {i.name: i for i in onnx.load(shipped).graph.initializer if i.name.endswith(QUANT_SUFFIXES)}
+    m = onnx.load(new)
+    n = 0
+    for i in m.graph.initializer:
+        if i.name.endswith(QUANT_SUFFIXES):
+            s = src.pop(i.name, None)
+            if s is None or list(s.dims) != list(i.dims) or s.data_type != i.data_type:
+                sys.exit("transplant: %s has no match of the same shape and type in %s" % (i.name, shipped))
+            i.CopyFrom(s)
+            n += 1
+    if src:
+        sys.exit("transplant: not in the new graph: %s" % sorted(src)[:5])
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
+    print("transplanted %d quantised initializers from %s -> %s" % (n, shipped, out))
 
 
 def texts(check_json):
@@ -96,6 +121,8 @@ if __name__ == "__main__":
         if len(sys.argv) > 4:
             json.dump(res, open(sys.argv[4], "w"), indent=2)
         sys.exit(rc)
+    elif cmd == "transplant":
+        transplant(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "texts":
         texts(sys.argv[2])
     else:
