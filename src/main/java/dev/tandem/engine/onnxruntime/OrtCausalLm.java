@@ -283,12 +283,13 @@ public final class OrtCausalLm implements CausalLm {
 
     /**
      * The batched step. On a slots graph: one {@code session.run} for every feed, each feed's logits bit for bit
-     * those of its single forward (see {@link SlotPool}); otherwise the default loop of single forwards.
+     * those of its single forward (see {@link SlotPool}); otherwise single forwards, up to {@link #CONCURRENT_RUNS}
+     * at a time (each on its own cache, so exactly what it gives alone).
      */
     @Override
     public List<Logits> forward(List<Feed> feeds) {
         if (slots == null) {
-            return CausalLm.super.forward(feeds);
+            return feeds.size() <= 1 ? CausalLm.super.forward(feeds) : forwardConcurrently(feeds);
         }
         for (Feed f : feeds) {
             if (!slots.owns(f.cache())) {
@@ -386,6 +387,64 @@ public final class OrtCausalLm implements CausalLm {
         forwardNanos.add(System.nanoTime() - started);
         steps.increment();
         return new Logits(logits.asReadOnlyBuffer(), length, shape.vocabSize());
+    }
+
+    /**
+     * Concurrent {@code session.run} calls for an Optimum graph's batch: the runs share the intra-op pool, and
+     * overlapping them fills what one run leaves idle (its serial operators, the Java side of a step); this is the
+     * concurrency the server had when every request ran its own steps on its own thread (docs/benchmarks.md).
+     */
+    static final int CONCURRENT_RUNS = 4;
+    private static final java.util.concurrent.ExecutorService RUNS = java.util.concurrent.Executors.newFixedThreadPool(
+            CONCURRENT_RUNS - 1, r -> Thread.ofPlatform().name("tandem-ort-run").daemon().unstarted(r));
+
+    private List<Logits> forwardConcurrently(List<Feed> feeds) {
+        java.util.Set<KvCache> distinct = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (Feed f : feeds) {  // validate all before running any, so a bad batch changes nothing
+            if (!distinct.add(f.cache())) {
+                throw new IllegalArgumentException("a cache is fed twice in one batch");
+            }
+            if (!(f.cache() instanceof Cache c) || c.owner() != this) {
+                throw new IllegalArgumentException("cache belongs to another model");
+            }
+            c.buffers.ensureOpen();
+            GraphChecks.checkStep(shape, f.cache().length(), f.tokens(), f.offset(), f.length());
+        }
+        Logits[] out = new Logits[feeds.size()];
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        Runnable worker = () -> {
+            for (int i; (i = next.getAndIncrement()) < feeds.size(); ) {
+                Feed f = feeds.get(i);
+                out[i] = forward(f.cache(), f.tokens(), f.offset(), f.length());
+            }
+        };
+        int helpers = Math.min(CONCURRENT_RUNS, feeds.size()) - 1;
+        List<java.util.concurrent.Future<?>> running = new ArrayList<>(helpers);
+        for (int h = 0; h < helpers; h++) {
+            running.add(RUNS.submit(worker));
+        }
+        RuntimeException failure = null;
+        try {
+            worker.run();  // the calling thread takes its share
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        for (java.util.concurrent.Future<?> f : running) {
+            try {
+                f.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (failure == null) {
+                    failure = e.getCause() instanceof RuntimeException re ? re : new EngineException(e.getCause().getMessage(), e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure = new EngineException("interrupted while a batched step ran", e);
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return java.util.Arrays.asList(out);
     }
 
     private static ByteBuffer buffer(MemorySegment segment) {
