@@ -173,9 +173,15 @@ public final class Sequence implements AutoCloseable {
         return Math.max(0, Math.min(AssistOptions.MAX_ASSISTANT_TOKENS, Math.min(out.remaining() - 1, maxContext - length - 1)));
     }
 
-    /** Whether the request fixed its number of candidates itself (a load-aware policy honours it). */
+    /**
+     * Whether this sequence keeps its own schedule's k (a load-aware policy must not choose it): the request set
+     * num_assistant_tokens itself, or it samples with a seed. Speculative sampling draws from the request's random
+     * stream differently for another k, so a seeded request gives the same text whatever the load only if its k
+     * does not depend on the load. (Greedy output does not depend on k at all.)
+     */
     public boolean candidatesFixedByRequest() {
-        return options != null && options.lengthFixed();
+        return options != null && (options.lengthFixed()
+                || request.sampling().seed() != null && !request.sampling().isGreedy());
     }
 
     /**

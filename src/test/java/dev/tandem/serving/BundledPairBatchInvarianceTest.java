@@ -1,0 +1,114 @@
+package dev.tandem.serving;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.AssistOptions.Assistant;
+import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.generation.AssistedDecoder;
+import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.GenerationListener;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.generation.GenerationResult;
+import dev.tandem.generation.SamplingParams;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Batch invariance on the pair the service ships: a greedy request gets the same tokens alone and amid
+ * concurrent load of mixed plain, assisted (draft and prompt lookup) and sampled requests, decoded by
+ * the scheduler with the load-aware policy (so k changes with the load); and greedy assisted still
+ * equals greedy plain. A seeded sampled request is reproduced too.
+ */
+class BundledPairBatchInvarianceTest {
+    static final String[] PROMPTS = {
+        "Now it came to pass in the days when the judges ruled, that there", "And they said unto",
+        "All things are full of labour; man", "And I gave my heart to know", "Better is an handful with",
+        "Hear this, ye old men, and give ear,", "Rejoice in the Lord alway:", "I can do all things through Christ",
+        "My little children, these things write I unto you,", "Beloved, let us love one another: for love is of God;",
+    };
+    static OrtCausalLm target;
+    static OrtCausalLm draft;
+    static TextTokenizer tokenizer;
+    static AssistedDecoder decoding;
+    static List<Integer> eos;
+
+    @BeforeAll
+    static void load() {
+        ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"));
+        ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"));
+        target = OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults());
+        draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.ownThreads(1));
+        tokenizer = TextTokenizer.load(td);
+        eos = td.config().eosTokenIds();
+        decoding = new AssistedDecoder(target, draft, tokenizer, eos);
+    }
+
+    @AfterAll
+    static void close() {
+        target.close();
+        draft.close();
+        tokenizer.close();
+    }
+
+    static GenerationRequest greedy(String prompt) {
+        return new GenerationRequest(tokenizer.encodePrompt(prompt), SamplingParams.greedy(), 48, List.of(), -1, false, true);
+    }
+
+    static GenerationRequest sampled(String prompt, long seed) {
+        return new GenerationRequest(tokenizer.encodePrompt(prompt), new SamplingParams(0.8, 0, 0.95, 0, 1.0, 0, 0, seed),
+                40, List.of(), -1, false, true);
+    }
+
+    @Test
+    void greedyTokensAreTheSameAloneAndAmidMixedLoad() throws Exception {
+        AssistOptions draftK = new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3);
+        AssistOptions lookup = new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3);
+        List<int[]> alone = new ArrayList<>();
+        for (String p : PROMPTS) {
+            alone.add(decoding.generate(greedy(p), null).tokens());
+        }
+        GenerationResult sampledAlone = decoding.generate(sampled(PROMPTS[0], 42), draftK);
+
+        StepCostModel cost = new StepCostModel();
+        AtomicInteger widest = new AtomicInteger();
+        try (Scheduler s = new Scheduler("kjv-target", new BatchStep(target), 64, new AutoSpeculation(cost),
+                n -> widest.accumulateAndGet(n, Math::max), () -> StepProfile.run(target, draft, cost))) {
+            List<Scheduler.Entry> plain = new ArrayList<>();
+            List<Scheduler.Entry> assisted = new ArrayList<>();
+            List<Scheduler.Entry> noise = new ArrayList<>();
+            for (int i = 0; i < PROMPTS.length; i++) {
+                plain.add(s.submit(decoding.newSequence(greedy(PROMPTS[i]), null, GenerationListener.NONE)));
+                assisted.add(s.submit(decoding.newSequence(greedy(PROMPTS[i]), i % 3 == 2 ? lookup : draftK,
+                        GenerationListener.NONE)));
+                noise.add(s.submit(decoding.newSequence(sampled(PROMPTS[(i + 3) % PROMPTS.length], i), i % 2 == 0 ? null : draftK,
+                        GenerationListener.NONE)));
+            }
+            Scheduler.Entry seeded = s.submit(decoding.newSequence(sampled(PROMPTS[0], 42), draftK, GenerationListener.NONE));
+            for (int i = 0; i < PROMPTS.length; i++) {
+                assertArrayEquals(alone.get(i), plain.get(i).done.get(120, TimeUnit.SECONDS).tokens(), "plain, prompt " + i);
+                GenerationResult a = assisted.get(i).done.get(120, TimeUnit.SECONDS);
+                assertArrayEquals(alone.get(i), a.tokens(), "assisted, prompt " + i);
+                assertEquals(a.stats().numDecodeSteps() > 0, true);
+            }
+            for (Scheduler.Entry e : noise) {
+                e.done.get(120, TimeUnit.SECONDS);
+            }
+            assertArrayEquals(sampledAlone.tokens(), seeded.done.get(120, TimeUnit.SECONDS).tokens(),
+                    "a seeded sampled assisted request");
+        }
+        assertTrue(widest.get() >= 10, "steps carried many sequences: widest " + widest.get());
+    }
+}
