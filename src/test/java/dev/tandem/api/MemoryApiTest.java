@@ -57,6 +57,42 @@ class MemoryApiTest {
     }
 
     @Test
+    void concurrentLoadNeverReservesMoreThanTheBudget() throws Exception {
+        // 12 clients at once, plain and assisted, each reserving 2,228,288 bytes or more: at most 3 fit in 8 MiB, the
+        // rest wait in the queue; the scheduler batches what is admitted
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(12);
+        var statuses = java.util.Collections.synchronizedList(new java.util.ArrayList<Integer>());
+        java.util.concurrent.atomic.AtomicLong peak = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread sampler = Thread.ofPlatform().start(() -> {
+            while (!done.get()) {
+                peak.accumulateAndGet(admission.reservedKvBytes(), Math::max);
+                Thread.onSpinWait();
+            }
+        });
+        try {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+            for (int i = 0; i < 12; i++) {
+                String assisted = i % 2 == 0 ? "" : ",\"assisted\":true";
+                String body = "{\"prompt\":[1,100,200,300],\"max_tokens\":40,\"temperature\":0,\"ignore_eos\":true" + assisted + "}";
+                futures.add(pool.submit(() -> statuses.add(given().contentType(ContentType.JSON).body(body)
+                        .post("/v1/completions").then().extract().statusCode())));
+            }
+            for (var f : futures) {
+                f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            done.set(true);
+            sampler.join();
+            pool.shutdownNow();
+        }
+        assertTrue(statuses.stream().allMatch(s -> s == 200), "every request ran (some after waiting): " + statuses);
+        assertTrue(peak.get() > 0 && peak.get() <= 8_388_608, "peak reserved " + peak.get() + " bytes");
+        assertTrue(peak.get() >= 2 * 2_228_288, "several ran at once: peak " + peak.get());
+        assertEquals(0, admission.reservedKvBytes(), "released when the generations ended");
+    }
+
+    @Test
     void retrieveReportsTheMemoryPlanOfTargetAndDraft() {
         given().get("/v1/models/kjv-target").then().statusCode(200)
                 .body("id", equalTo("kjv-target")).body("object", equalTo("model")).body("role", equalTo("target"))
