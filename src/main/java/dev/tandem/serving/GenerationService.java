@@ -92,17 +92,21 @@ public class GenerationService {
             finished.incrementAndGet();
             long e2e = end - permit.requestedAt();
             long ttft = (relay.firstText == 0 ? end : relay.firstText) - permit.requestedAt();
-            metrics.record(arm, r, permit.queueNanos(), e2e, ttft);
+            metrics.record(arm, r, permit.queueNanos(), e2e, ttft, entry.meanLoad());
             experiment.record(arm, r.completionTokens(), e2e / 1e9, ttft / 1e9, r.stats().numDraftTokens(),
-                    r.stats().numAcceptedTokens());
+                    r.stats().numAcceptedTokens(), entry.meanLoad());
             return r;
         }
     }
 
-    /** The decoding loop of {@code model}, started on first use. */
+    /** The decoding loop of {@code model}, started on first use, its steps measured ({@link RequestMetrics#steps}). */
     private Scheduler scheduler(ServedModel model) {
-        return schedulers.computeIfAbsent(model.id(), id -> new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens,
-                SpeculationPolicy.FIXED, n -> { }));
+        return schedulers.computeIfAbsent(model.id(), id -> {
+            Scheduler s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, SpeculationPolicy.FIXED,
+                    metrics.steps(id));
+            metrics.runningSequences(id, s::running);
+            return s;
+        });
     }
 
     /** Seconds the longest decoding step in progress has taken so far (0 when none runs): the liveness watchdog's input. */

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntConsumer;
+import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
@@ -38,7 +38,7 @@ final class Scheduler implements AutoCloseable {
     private final BatchStep step;
     private final int maxBatchedTokens;
     private final SpeculationPolicy policy;
-    private final IntConsumer onStep;  // running sequences per step, for metrics
+    private final Consumer<StepStats> onStep;  // what each step did, for metrics
     private final LinkedBlockingQueue<Entry> inbox = new LinkedBlockingQueue<>();
     private final List<Entry> running = new ArrayList<>();
     private final Thread thread;
@@ -66,7 +66,7 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep) {
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, Consumer<StepStats> onStep) {
         this.name = name;
         this.step = step;
         this.maxBatchedTokens = maxBatchedTokens;
@@ -182,7 +182,18 @@ final class Scheduler implements AutoCloseable {
         }
         // 3. run it
         if (!planned.isEmpty()) {
-            stepStartedAt = System.nanoTime();
+            int promptBefore = 0;
+            int emittedBefore = 0;
+            int proposedBefore = 0;
+            int prefilling = 0;
+            for (Sequence s : planned) {
+                prefilling += s.prefilling() ? 1 : 0;
+                promptBefore += s.promptRemaining();
+                emittedBefore += s.emittedTokens();
+                proposedBefore += s.proposedTokens();
+            }
+            long started = System.nanoTime();
+            stepStartedAt = started;
             try {
                 step.run(planned);
             } catch (RuntimeException e) {  // the engine failed the step: every sequence in it fails
@@ -196,7 +207,8 @@ final class Scheduler implements AutoCloseable {
                 e.loadSum += planned.size();
                 e.steps++;
             }
-            onStep.accept(planned.size());
+            onStep.accept(stepStats(planned, prefilling, System.nanoTime() - started, promptBefore, emittedBefore,
+                    proposedBefore));
         }
         // 4. complete what ended
         running.removeIf(e -> {
@@ -207,6 +219,24 @@ final class Scheduler implements AutoCloseable {
             return false;
         });
         runningCount = running.size();
+    }
+
+    /** The step's facts, from the planned sequences' counters after the step and their sums before it. */
+    private static StepStats stepStats(List<Sequence> planned, int prefilling, long nanos, int promptBefore, int emittedBefore,
+                                       int proposedBefore) {
+        int promptAfter = 0;
+        int emittedAfter = 0;
+        int proposedAfter = 0;
+        for (Sequence s : planned) {
+            promptAfter += s.promptRemaining();
+            emittedAfter += s.emittedTokens();
+            proposedAfter += s.proposedTokens();
+        }
+        int prompt = promptBefore - promptAfter;
+        int proposed = proposedAfter - proposedBefore;
+        int decoding = planned.size() - prefilling;
+        return new StepStats(planned.size(), decoding, prefilling, prompt + decoding + proposed, prompt,
+                proposed, emittedAfter - emittedBefore, nanos);
     }
 
     private static void complete(Entry e) {
