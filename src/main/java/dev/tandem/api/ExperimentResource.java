@@ -28,7 +28,9 @@ public class ExperimentResource {
     @GET
     @Produces(MediaType.APPLICATION_JSON)
     @Operation(summary = "Per arm: requests, tokens, tokens/s, TTFT and inter-token latency percentiles, acceptance,"
-            + " and the estimated speed-up of assisted decoding with a bootstrap 95% interval")
+            + " and the estimated speed-up of assisted decoding with a bootstrap 95% interval; by_load repeats the"
+            + " comparison per load bucket (mean sequences decoding together while the request ran: 1, 2, 3-4, 5-8, 9-16,"
+            + " 17+) with the assisted/plain ratios, to show where assisted decoding stops paying")
     public Map<String, Object> report() {
         // configured on, but without an assisted arm on a target that cannot be rolled back (see AssistParams.decide)
         boolean running = experiment.enabled() && registry.target().assistedUnavailableReason().isEmpty();

@@ -210,6 +210,16 @@ public final class Sequence implements AutoCloseable {
         return lastK;
     }
 
+    /** Tokens emitted so far (what {@link GenerationResult#completionTokens()} will count). */
+    public int emittedTokens() {
+        return length - prompt.length;
+    }
+
+    /** Candidates proposed over all its decode steps so far. */
+    public int proposedTokens() {
+        return proposedTotal;
+    }
+
     /**
      * Ends the sequence now if its listener asks to stop or if it has filled the context; true when it has ended
      * (then it takes part in no more steps).

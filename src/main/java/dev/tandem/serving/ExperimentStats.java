@@ -1,6 +1,7 @@
 package dev.tandem.serving;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -13,27 +14,67 @@ import java.util.SplittableRandom;
  * percentiles, acceptance, and the estimated speed-up of assisted over plain decoding with a
  * bootstrap confidence interval. Assisted decoding is lossless, so the experiment measures cost
  * and latency only: both arms produce text from the same distribution.
+ *
+ * <p>The report also splits each arm by load, the number of sequences decoding together when the
+ * request ran ({@link #loadBucket}): assisted decoding buys latency with extra compute, which pays on
+ * an idle server and stops paying as the batch fills, so an operator needs the comparison per load,
+ * not only overall.
  */
 @ApplicationScoped
 public class ExperimentStats {
-    /** One request: tokens generated, decode seconds (after the first token), latencies, draft counters. */
-    record Sample(int tokens, double e2e, double ttft, double itl, int drafted, int accepted) {
+    /**
+     * One request: tokens generated, latencies (end to end, first token, mean inter-token), draft counters, and the
+     * load it ran under (mean sequences per step over the steps it took part in).
+     */
+    record Sample(int tokens, double e2e, double ttft, double itl, int drafted, int accepted, double load) {
+    }
+
+    /** The load buckets of the report, in order: a bucket holds mean loads that round to at most its upper bound. */
+    static final List<String> LOAD_BUCKETS = List.of("1", "2", "3-4", "5-8", "9-16", "17+");
+
+    /**
+     * The bucket of a mean load (sequences per step, the request itself included): rounded to the nearest whole
+     * number, then 1, 2, 3-4, 5-8, 9-16 or 17+. Below 1 (no step at all) counts as 1.
+     */
+    static String loadBucket(double meanLoad) {
+        long n = Math.round(meanLoad);
+        if (n <= 1) {
+            return "1";
+        }
+        if (n == 2) {
+            return "2";
+        }
+        if (n <= 4) {
+            return "3-4";
+        }
+        if (n <= 8) {
+            return "5-8";
+        }
+        return n <= 16 ? "9-16" : "17+";
     }
 
     private final int capacity;
     private final Map<String, List<Sample>> arms = new LinkedHashMap<>();
 
+    @Inject
     ExperimentStats(TandemConfig config) {
-        this.capacity = config.experiment().samples();
+        this(config.experiment().samples());
     }
 
-    public synchronized void record(String arm, int tokens, double e2eSeconds, double ttftSeconds, int drafted, int accepted) {
+    /** Keeps the latest {@code capacity} requests per arm. */
+    ExperimentStats(int capacity) {
+        this.capacity = capacity;
+    }
+
+    /** Records a finished request of {@code arm} that ran under a mean load of {@code meanLoad} sequences per step. */
+    public synchronized void record(String arm, int tokens, double e2eSeconds, double ttftSeconds, int drafted, int accepted,
+                                    double meanLoad) {
         List<Sample> s = arms.computeIfAbsent(arm, a -> new ArrayList<>());
         if (s.size() == capacity) {
             s.remove(0);
         }
         double itl = tokens > 1 ? Math.max(0, e2eSeconds - ttftSeconds) / (tokens - 1) : 0;
-        s.add(new Sample(tokens, e2eSeconds, ttftSeconds, itl, drafted, accepted));
+        s.add(new Sample(tokens, e2eSeconds, ttftSeconds, itl, drafted, accepted, meanLoad));
     }
 
     /** The report for {@code GET /v1/experiments/assisted}. */
@@ -53,18 +94,74 @@ public class ExperimentStats {
         if (a.size() >= 2 && p.size() >= 2) {
             out.put("speedup", speedup(a, p));
         }
+        out.put("by_load", byLoad());
         return out;
+    }
+
+    /**
+     * Each load bucket that has requests, in order: {@code load}, per-arm figures as in {@code arms}, and, when both
+     * experiment arms have requests there, {@code assisted_vs_plain}: the ratios of assisted to plain tokens/s and
+     * mean TTFT, and the speed-up (plain / assisted mean inter-token latency, with its bootstrap interval once each arm
+     * has two requests of more than one token there). Assisted pays in a bucket while the speed-up is above 1.
+     */
+    private List<Map<String, Object>> byLoad() {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (String bucket : LOAD_BUCKETS) {
+            Map<String, List<Sample>> inBucket = new LinkedHashMap<>();
+            for (Map.Entry<String, List<Sample>> e : arms.entrySet()) {
+                List<Sample> s = e.getValue().stream().filter(x -> loadBucket(x.load()).equals(bucket)).toList();
+                if (!s.isEmpty()) {
+                    inBucket.put(e.getKey(), s);
+                }
+            }
+            if (inBucket.isEmpty()) {
+                continue;
+            }
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("load", bucket);
+            Map<String, Object> perArm = new LinkedHashMap<>();
+            inBucket.forEach((arm, s) -> perArm.put(arm, arm(s)));
+            b.put("arms", perArm);
+            List<Sample> a = inBucket.get(Experiment.ASSISTED);
+            List<Sample> p = inBucket.get(Experiment.PLAIN);
+            if (a != null && p != null) {
+                b.put("assisted_vs_plain", compare(a, p));
+            }
+            out.add(b);
+        }
+        return out;
+    }
+
+    /** Assisted against plain within one load bucket; a ratio is null when the plain figure is 0. */
+    static Map<String, Object> compare(List<Sample> assisted, List<Sample> plain) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("tokens_per_second_ratio", ratio(tokensPerSecond(assisted), tokensPerSecond(plain)));
+        m.put("time_to_first_token_ratio", ratio(mean(assisted.stream().mapToDouble(Sample::ttft).toArray()),
+                mean(plain.stream().mapToDouble(Sample::ttft).toArray())));
+        Map<String, Object> speedup = speedup(assisted, plain);
+        if (!speedup.isEmpty()) {
+            m.put("speedup", speedup);
+        }
+        return m;
+    }
+
+    private static Double ratio(double a, double b) {
+        return b == 0 ? null : a / b;
+    }
+
+    private static double tokensPerSecond(List<Sample> s) {
+        double seconds = s.stream().mapToDouble(Sample::e2e).sum();
+        return seconds == 0 ? 0 : s.stream().mapToLong(Sample::tokens).sum() / seconds;
     }
 
     private static Map<String, Object> arm(List<Sample> s) {
         Map<String, Object> m = new LinkedHashMap<>();
         long tokens = s.stream().mapToLong(Sample::tokens).sum();
-        double seconds = s.stream().mapToDouble(Sample::e2e).sum();
         long drafted = s.stream().mapToLong(Sample::drafted).sum();
         long accepted = s.stream().mapToLong(Sample::accepted).sum();
         m.put("requests", s.size());
         m.put("tokens", tokens);
-        m.put("tokens_per_second", seconds == 0 ? 0 : tokens / seconds);
+        m.put("tokens_per_second", tokensPerSecond(s));
         m.put("time_to_first_token_seconds", percentiles(s.stream().mapToDouble(Sample::ttft).toArray()));
         m.put("inter_token_latency_seconds", percentiles(s.stream().filter(x -> x.tokens() > 1).mapToDouble(Sample::itl).toArray()));
         m.put("draft_tokens", drafted);

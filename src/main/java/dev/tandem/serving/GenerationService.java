@@ -99,9 +99,9 @@ public class GenerationService {
             finished.incrementAndGet();
             long e2e = end - permit.requestedAt();
             long ttft = (relay.firstText == 0 ? end : relay.firstText) - permit.requestedAt();
-            metrics.record(arm, r, permit.queueNanos(), e2e, ttft);
+            metrics.record(arm, r, permit.queueNanos(), e2e, ttft, entry.meanLoad());
             experiment.record(arm, r.completionTokens(), e2e / 1e9, ttft / 1e9, r.stats().numDraftTokens(),
-                    r.stats().numAcceptedTokens());
+                    r.stats().numAcceptedTokens(), entry.meanLoad());
             return r;
         }
     }
@@ -114,16 +114,23 @@ public class GenerationService {
         }
     }
 
-    /** The decoding loop of {@code model}, started on first use (the target's at start-up). */
+    /**
+     * The decoding loop of {@code model}, started on first use (the target's at start-up), its steps measured
+     * ({@link RequestMetrics#steps}).
+     */
     private Scheduler scheduler(ServedModel model) {
         return schedulers.computeIfAbsent(model.id(), id -> {
             dev.tandem.engine.CausalLm draft = registry.draft().map(ServedModel::lm).orElse(null);
-            if (!"auto".equals(policy)) {
-                return new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, SpeculationPolicy.FIXED, n -> { });
+            Scheduler s;
+            if ("auto".equals(policy)) {
+                StepCostModel cost = new StepCostModel();
+                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new AutoSpeculation(cost),
+                        metrics.steps(id), () -> StepProfile.run(model.lm(), draft, cost));
+            } else {
+                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, SpeculationPolicy.FIXED, metrics.steps(id));
             }
-            StepCostModel cost = new StepCostModel();
-            return new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new AutoSpeculation(cost), n -> { },
-                    () -> StepProfile.run(model.lm(), draft, cost));
+            metrics.runningSequences(id, s::running);
+            return s;
         });
     }
 

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntConsumer;
+import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
@@ -40,7 +40,7 @@ final class Scheduler implements AutoCloseable {
     private final BatchStep step;
     private final int maxBatchedTokens;
     private final SpeculationPolicy policy;
-    private final IntConsumer onStep;  // running sequences per step, for metrics
+    private final Consumer<StepStats> onStep;  // what each step did, for metrics
     private final LinkedBlockingQueue<Entry> inbox = new LinkedBlockingQueue<>();
     private final List<Entry> running = new ArrayList<>();
     private final Thread thread;
@@ -70,12 +70,12 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep) {
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, Consumer<StepStats> onStep) {
         this(name, step, maxBatchedTokens, policy, onStep, () -> { });
     }
 
     /** As above, running {@code beforeFirstStep} (the start-up profile of the models) on the loop's thread first. */
-    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, IntConsumer onStep,
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, Consumer<StepStats> onStep,
               Runnable beforeFirstStep) {
         this.beforeFirstStep = beforeFirstStep;
         this.name = name;
@@ -224,7 +224,18 @@ final class Scheduler implements AutoCloseable {
         }
         // 3. run it
         if (!planned.isEmpty()) {
-            stepStartedAt = System.nanoTime();
+            int promptBefore = 0;
+            int emittedBefore = 0;
+            int proposedBefore = 0;
+            int prefillRows = 0;
+            for (Sequence s : planned) {
+                prefillRows += s.prefilling() ? 1 : 0;
+                promptBefore += s.promptRemaining();
+                emittedBefore += s.emittedTokens();
+                proposedBefore += s.proposedTokens();
+            }
+            long started = System.nanoTime();
+            stepStartedAt = started;
             try {
                 step.run(planned);
                 policy.observe(decoding, step.lastTiming());
@@ -239,7 +250,8 @@ final class Scheduler implements AutoCloseable {
                 e.loadSum += planned.size();
                 e.steps++;
             }
-            onStep.accept(planned.size());
+            onStep.accept(stepStats(planned, prefillRows, System.nanoTime() - started, promptBefore, emittedBefore,
+                    proposedBefore));
         }
         // 4. complete what ended
         running.removeIf(e -> {
@@ -259,6 +271,24 @@ final class Scheduler implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /** The step's facts, from the planned sequences' counters after the step and their sums before it. */
+    private static StepStats stepStats(List<Sequence> planned, int prefilling, long nanos, int promptBefore, int emittedBefore,
+                                       int proposedBefore) {
+        int promptAfter = 0;
+        int emittedAfter = 0;
+        int proposedAfter = 0;
+        for (Sequence s : planned) {
+            promptAfter += s.promptRemaining();
+            emittedAfter += s.emittedTokens();
+            proposedAfter += s.proposedTokens();
+        }
+        int prompt = promptBefore - promptAfter;
+        int proposed = proposedAfter - proposedBefore;
+        int decoding = planned.size() - prefilling;
+        return new StepStats(planned.size(), decoding, prefilling, prompt + decoding + proposed, prompt,
+                proposed, emittedAfter - emittedBefore, nanos);
     }
 
     private static void complete(Entry e) {

@@ -3,10 +3,12 @@ package dev.tandem.api;
 import static io.restassured.RestAssured.given;
 import static org.hamcrest.Matchers.equalTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.CausalLm;
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.serving.ModelRegistry;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
@@ -54,6 +56,17 @@ class AssistedApiTest {
             assertTrue(draft.getFloat("decoding.mean_acceptance_length") > 1);
             assertEquals(draft.getInt("decoding.num_accepted_tokens"),
                     draft.getList("decoding.acceptance_histogram", Integer.class).stream().mapToInt(Integer::intValue).sum());
+            // the k chosen: 4 candidates per decode step to start with (the schedule may grow it), all accepted (the draft is the target); each step emits its
+            // accepted candidates and the target's own token (not when an accepted EOS ends it), after the prompt's first
+            int steps = draft.getInt("decoding.num_decode_steps");
+            double k = draft.getDouble("decoding.mean_candidates_per_step");
+            assertTrue(steps >= draft.getInt("decoding.num_spec_steps") && k > 1
+                    && k <= AssistOptions.MAX_ASSISTANT_TOKENS, draft.getString("decoding"));
+            int byStep = steps + draft.getInt("decoding.num_accepted_tokens");
+            int after = draft.getInt("usage.completion_tokens") - 1;
+            assertTrue(after == byStep || after == byStep - 1, after + " tokens after the first: " + draft.getString("decoding"));
+            assertTrue(Math.round(k * steps) >= draft.getInt("decoding.num_draft_tokens"), "proposed covers judged");
+            assertNull(plain.get("decoding.num_decode_steps"), "plain decoding proposes nothing");
         }
         assertSame(target, registry.target().lm(), "one loaded target serves both modes");
         assertEquals(2, registry.loadedModels(), "target and draft were loaded once each");

@@ -69,7 +69,20 @@ class ExperimentTest {
         assertTrue(report.getFloat("speedup.ci95_low") <= report.getFloat("speedup.estimate"));
         assertTrue(report.getFloat("speedup.estimate") <= report.getFloat("speedup.ci95_high"));
 
+        // by load: one request at a time, so every request ran alone (load 1), and both arms are compared there
+        assertEquals(1, report.getList("by_load").size(), "one load bucket: " + report.getList("by_load"));
+        assertEquals("1", report.getString("by_load[0].load"));
+        assertEquals(sent.get("assisted"), report.getInt("by_load[0].arms.assisted.requests"));
+        assertEquals(sent.get("plain"), report.getInt("by_load[0].arms.plain.requests"));
+        assertEquals(report.getFloat("arms.assisted.tokens_per_second") / report.getFloat("arms.plain.tokens_per_second"),
+                report.getFloat("by_load[0].assisted_vs_plain.tokens_per_second_ratio"), 1e-4);
+        assertEquals(report.getFloat("speedup.estimate"), report.getFloat("by_load[0].assisted_vs_plain.speedup.estimate"), 1e-6);
+
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertEquals(30.0 * sent.get("assisted"), metric(metrics, "tandem_experiment_generation_tokens_total",
+                "arm=\"assisted\",load=\"1\""), 0.001, "the experiment by load, for Prometheus");
+        assertEquals(sent.get("plain"), metric(metrics, "tandem_experiment_inter_token_latency_seconds_count",
+                "arm=\"plain\",load=\"1\""), 0.001);
         assertEquals(30.0 * sent.get("assisted"), metric(metrics, "tandem_generation_tokens_total", "arm=\"assisted\""), 0.001);
         assertEquals(30.0 * sent.get("plain"), metric(metrics, "tandem_generation_tokens_total", "arm=\"plain\""), 0.001);
         assertTrue(metric(metrics, "tandem_spec_decode_num_draft_tokens_total", "arm=\"assisted\"") > 0);

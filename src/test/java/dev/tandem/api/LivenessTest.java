@@ -97,12 +97,17 @@ class LivenessTest {
         run.get(10, TimeUnit.SECONDS);
     }
 
-    /** Passes everything to the real model, but its second batched step waits for {@code release}. */
+    /**
+     * Passes everything to the real model, but the second batched step that feeds the first cache made (the request's:
+     * its sequence exists before the model's scheduler, whose start-up profile makes caches of its own) waits for
+     * {@code release}.
+     */
     private static final class Wedging implements CausalLm {
         private final CausalLm lm;
         private final CountDownLatch stuck;
         private final CountDownLatch release;
         private int steps;
+        private KvCache first;
 
         Wedging(CausalLm lm, CountDownLatch stuck, CountDownLatch release) {
             this.lm = lm;
@@ -116,8 +121,12 @@ class LivenessTest {
         }
 
         @Override
-        public KvCache newCache() {
-            return lm.newCache();
+        public synchronized KvCache newCache() {
+            KvCache c = lm.newCache();
+            if (first == null) {
+                first = c;
+            }
+            return c;
         }
 
         @Override
@@ -127,7 +136,7 @@ class LivenessTest {
 
         @Override
         public List<Logits> forward(List<Feed> feeds) {
-            if (++steps == 2) {
+            if (feeds.stream().anyMatch(f -> f.cache() == first) && ++steps == 2) {
                 stuck.countDown();
                 try {
                     release.await(10, TimeUnit.SECONDS);

@@ -1,6 +1,7 @@
 package dev.tandem.api;
 
 import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.hasKey;
 import static org.hamcrest.Matchers.hasItems;
 
@@ -34,6 +35,9 @@ class OpenApiTest {
         doc.body("components.schemas.GenerateParameters.properties.keySet()", hasItems("max_new_tokens", "do_sample",
                 "decoder_input_details", "top_n_tokens", "assisted"));
         doc.body("paths.'/v1/completions'.post.responses", hasKey("429"));
+        doc.body("components.schemas.Decoding.properties.keySet()", hasItems("mode", "num_spec_steps", "num_draft_tokens",
+                "num_decode_steps", "mean_candidates_per_step"));
+        doc.body("components.schemas.Decoding.properties.mean_candidates_per_step.description", containsString("k chosen"));
     }
 
     static JsonNode openapi() throws Exception {

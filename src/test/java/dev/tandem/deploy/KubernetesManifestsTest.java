@@ -289,7 +289,7 @@ class KubernetesManifestsTest {
                 .then().statusCode(400);
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
         String dashboard = Files.readString(Path.of("k8s/dashboards/tandem-assisted-vs-plain.json"));
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("tandem_[a-z_]+").matcher(dashboard);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("tandem_[a-z0-9_]+").matcher(dashboard);
         int n = 0;
         while (m.find()) {
             assertTrue(metrics.contains(m.group() + "{") || metrics.contains(m.group() + " "),

@@ -24,8 +24,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -105,8 +107,11 @@ class SchedulerTest {
     }
 
     static Scheduler scheduler(FakeLm target, int budget, AtomicInteger widest) {
-        return new Scheduler("test", new BatchStep(target), budget, SpeculationPolicy.FIXED,
-                n -> widest.accumulateAndGet(n, Math::max));
+        return scheduler(target, budget, step -> widest.accumulateAndGet(step.sequences(), Math::max));
+    }
+
+    static Scheduler scheduler(FakeLm target, int budget, Consumer<StepStats> onStep) {
+        return new Scheduler("test", new BatchStep(target), budget, SpeculationPolicy.FIXED, onStep);
     }
 
     @Test
@@ -137,6 +142,72 @@ class SchedulerTest {
         assertTrue(target.calls().stream().anyMatch(c -> c.length >= 8), "one target call carried several sequences");
         assertEquals(0, target.openCaches(), "every target cache was closed");
         assertEquals(0, draftLm.openCaches(), "every draft cache was closed");
+    }
+
+    /**
+     * The step listener's facts add up to what the requests got: prompt tokens fed, tokens emitted, candidates
+     * proposed and decode steps, summed over the steps, equal the sums over the results; and each request's mean load
+     * is the mean batch size of the steps it took part in.
+     */
+    @Test
+    void stepStatsAddUpToWhatTheRequestsGot() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        AssistedDecoder decoding = new AssistedDecoder(target, target.draft(1.5f), tokenizer, List.of(2));
+        List<Job> jobs = mixedJobs(16, 13);
+        ConcurrentLinkedQueue<StepStats> steps = new ConcurrentLinkedQueue<>();
+        int budget = 24;  // small: the longer prompts go in chunks
+        List<Scheduler.Entry> entries = new ArrayList<>();
+        List<GenerationResult> results = new ArrayList<>();
+        try (Scheduler s = scheduler(target, budget, steps::add)) {
+            for (Job j : jobs) {
+                entries.add(s.submit(decoding.newSequence(j.request(), j.assist(), GenerationListener.NONE)));
+            }
+            for (Scheduler.Entry e : entries) {
+                results.add(e.done.get(30, TimeUnit.SECONDS));
+            }
+        }
+        long prompt = 0;
+        long emitted = 0;
+        long proposed = 0;
+        long decodeSteps = 0;
+        long entrySteps = 0;
+        long entryLoad = 0;
+        for (int i = 0; i < results.size(); i++) {
+            GenerationResult r = results.get(i);
+            prompt += r.promptTokens();
+            emitted += r.completionTokens();
+            proposed += r.stats().numProposedTokens();
+            // a plain step emits one token, and the first token comes from the prompt
+            decodeSteps += jobs.get(i).assist() == null ? r.completionTokens() - 1 : r.stats().numDecodeSteps();
+            entrySteps += entries.get(i).steps;
+            entryLoad += entries.get(i).loadSum;
+            assertTrue(entries.get(i).meanLoad() >= 1, "request " + i + " ran in steps of at least itself");
+        }
+        assertTrue(proposed > 0, "some candidates were proposed");
+        long sequences = 0;
+        long squares = 0;
+        boolean chunked = false;
+        for (StepStats st : steps) {
+            assertTrue(st.sequences() >= 1, st.toString());
+            assertEquals(st.sequences(), st.decoding() + st.prefilling(), st.toString());
+            assertEquals(st.promptTokensFed() + st.decoding() + st.candidatesProposed(), st.tokensFed(), st.toString());
+            // decoding sequences always step; prompts get what the budget leaves, the oldest at least MIN_CHUNK
+            assertTrue(st.promptTokensFed() <= Math.max(budget - st.decoding() - st.candidatesProposed(), Scheduler.MIN_CHUNK),
+                    "a step fed " + st.promptTokensFed() + " prompt tokens beside " + (st.decoding() + st.candidatesProposed())
+                    + " decode tokens with a budget of " + budget);
+            assertTrue(st.nanos() > 0, st.toString());
+            sequences += st.sequences();
+            squares += (long) st.sequences() * st.sequences();
+            chunked |= st.prefilling() > 0 && st.decoding() > 0;
+        }
+        assertEquals(prompt, steps.stream().mapToLong(StepStats::promptTokensFed).sum(), "prompt tokens fed");
+        assertEquals(emitted, steps.stream().mapToLong(StepStats::tokensEmitted).sum(), "tokens emitted");
+        assertEquals(prompt + emitted, steps.stream().mapToLong(StepStats::iterationTokens).sum(), "vLLM's iteration tokens");
+        assertEquals(proposed, steps.stream().mapToLong(StepStats::candidatesProposed).sum(), "candidates proposed");
+        assertEquals(decodeSteps, steps.stream().mapToLong(StepStats::decoding).sum(), "decode steps");
+        assertEquals(sequences, entrySteps, "each sequence of a step counts one step of its request");
+        assertEquals(squares, entryLoad, "a request's load is the batch size of each of its steps");
+        assertTrue(chunked, "some step fed a prompt chunk beside decoding sequences");
     }
 
     @Test
