@@ -17,6 +17,8 @@
 //   slots graphs, in place of "batch": batch invariance: 3 rows of different lengths feeding different
 //              numbers of real tokens (padded), cache width 64 more than alone, unused slots random;
 //              each row's logits must be bit-identical to the row's alone (a model without TOL fails if not)
+//              and by placement: rows alone (batch 1, mostly 1 token) vs at each batch index of 3-row batches
+//              with T = 1..11 (padded), at positions 1..~130 (catches per-element kernel differences, e.g. Cos)
 //   --prompts: greedy continuations of the prompts in p.bin (int32 count, then int32 length + int64 ids
 //              each), which must be the same for every model (e.g. a re-export against the shipped graph)
 import ai.onnxruntime.*;
@@ -295,6 +297,98 @@ public class OnnxCheck {
     }
 
     static int batchLogitsCompared, batchLogitsDiffering;
+    /** The placement part of the batch-invariance check ({@link #placementChecks}). */
+    static int placementCalls, placementLogitsCompared, placementLogitsDiffering;
+    static double placementMaxDiff;
+
+    /** {@code n} tokens of {@code seq} from {@code start}, wrapping around (positions beyond the reference). */
+    static long[] cyclic(long[] seq, int start, int n) {
+        long[] r = new long[n];
+        for (int i = 0; i < n; i++) r[i] = seq[(start + i) % seq.length];
+        return r;
+    }
+
+    /**
+     * Batch invariance by placement: a row's step alone (batch 1, T = its real tokens, mostly 1 as in plain
+     * decoding) against the same row inside 3-row batches at every batch index (0, 1, 2), with T = the most real
+     * tokens of the batch, 6 or 11 (the rest padding), after pasts of many lengths (positions 1 to ~130). Why
+     * so many placements: an elementwise kernel may compute an element differently depending on where it sits
+     * in the tensor (ONNX Runtime's CPU Cos/Sin: vectorised body vs scalar tail, last bits), so a graph that
+     * computes anything per token in such a kernel (e.g. rotary angles) differs only for some positions and
+     * some placements; the 3-row check above missed in-graph Cos/Sin, this one does not (NOTES.md "Slots layout").
+     */
+    static void placementChecks(long[] seq) throws OrtException {
+        placementCalls = 0;
+        placementLogitsCompared = 0;
+        placementLogitsDiffering = 0;
+        placementMaxDiff = 0;
+        int[][] realTokens = {{1, 1, 1}, {1, 3, 2}, {5, 1, 4}};
+        int maxT = 11, w1 = width(121 + maxT), w2 = w1 + 64;
+        Random rnd = new Random(16);
+        int c = 0;
+        for (int[] t : realTokens) {
+            int mostReal = Arrays.stream(t).max().getAsInt();
+            for (int T : new int[]{mostReal, 6, maxT}) {
+                for (int rot = 0; rot < 3; rot++, c++) {
+                    // row r sits at batch index (r + rot) % 3, after a past of n[r] tokens of its own slice of seq
+                    int[] n = new int[3], at = new int[3];
+                    long[][] toks = new long[3][];
+                    List<float[][]> pasts = new ArrayList<>(List.of(new float[0][], new float[0][], new float[0][]));
+                    List<Out> alone = new ArrayList<>(List.of(new Out(), new Out(), new Out()));
+                    long[][] ids = new long[3][T], pos = new long[3][T];
+                    int[] len = new int[3];
+                    for (int r = 0; r < 3; r++) {
+                        n[r] = 1 + (7 * c + 41 * r) % 121;
+                        at[r] = (r + rot) % 3;
+                        toks[r] = cyclic(seq, 3 * c + 5 * r, n[r] + t[r]);
+                        Out pre = runSlots(one(slice(toks[r], 0, n[r])), one(range(0, n[r])), null, w1);
+                        alone.set(at[r], runSlots(one(slice(toks[r], n[r], n[r] + t[r])), one(range(n[r], t[r])), pre.present, w1));
+                        pasts.set(at[r], pre.present);
+                        len[at[r]] = n[r];
+                        for (int i = 0; i < T; i++) {
+                            ids[at[r]][i] = i < t[r] ? toks[r][n[r] + i] : 0;  // padding: any valid id, positions continuing
+                            pos[at[r]][i] = n[r] + i;
+                        }
+                    }
+                    Out b = runSlots(ids, pos, stack(pasts, w1, w2, len, rnd), w2);
+                    for (int r = 0; r < 3; r++) comparePlacement(b, at[r], alone.get(at[r]), t[r]);
+                }
+            }
+        }
+        // decode at every position 1..127: the token alone (batch 1, T = 1) vs in a batch of 2 (T = 1) and in a batch
+        // of 3 with T = 6 (the others feeding 6 and 3 real tokens at other positions), at a batch index that rotates
+        // with the position. The past is one prefill of 128 tokens: slots at or beyond a row's position are masked.
+        int P = 128;
+        long[] toks = cyclic(seq, 0, P);
+        float[][] full = runSlots(one(toks), one(range(0, P)), null, w1).present;
+        for (int p = 1; p < P; p++) {
+            Out alone = runSlots(one(new long[]{toks[p]}), one(new long[]{p}), full, w1);
+            int q = 1 + (p + 40) % (P - 7), r = 1 + (p + 80) % (P - 7);  // the other rows' first positions
+            long[][] ids2 = {{toks[q]}, {toks[q]}}, pos2 = {{q}, {q}};
+            int at2 = p % 2;
+            ids2[at2][0] = toks[p]; pos2[at2][0] = p;
+            comparePlacement(runSlots(ids2, pos2, stack(List.of(full, full), w1, w2, new int[]{P, P}, rnd), w2), at2, alone, 1);
+            long[][] ids3 = new long[3][6], pos3 = new long[3][6];
+            int at3 = p % 3;
+            int[] first = {q, r, q}, real = {6, 3, 6};
+            first[at3] = p; real[at3] = 1;
+            for (int b = 0; b < 3; b++) {
+                for (int i = 0; i < 6; i++) {
+                    ids3[b][i] = i < real[b] ? toks[Math.min(first[b] + i, P - 1)] : 0;
+                    pos3[b][i] = first[b] + i;
+                }
+            }
+            comparePlacement(runSlots(ids3, pos3, stack(List.of(full, full, full), w1, w2, new int[]{P, P, P}, rnd), w2), at3, alone, 1);
+        }
+    }
+
+    /** Counts row {@code at}'s first {@code t} tokens of the batched call {@code b} against the row alone. */
+    static void comparePlacement(Out b, int at, Out alone, int t) {
+        placementCalls++;
+        placementLogitsCompared += t * vocab;
+        placementLogitsDiffering += bitDiffs(b, at, alone, t);
+        placementMaxDiff = Math.max(placementMaxDiff, maxAbs(b, at, alone, t));
+    }
 
     static Result slotsChecks(long[] seq, float[] ref, long[] prompt, long[] gen, List<long[]> docs) throws OrtException {
         int L = seq.length, w1 = width(L);
@@ -367,6 +461,7 @@ public class OnnxCheck {
             // against torch: row 0 is a prefix of seq, so the reference applies to its prefill and step
             dBatch = Math.max(diff(bp, 0, 0, ref, 0, n[0]), diff(bs, 0, 0, ref, n[0], t[0]));
         }
+        placementChecks(seq);
         // greedy with cache
         int wg = width(prompt.length + gen.length);
         long t0 = System.nanoTime();
@@ -504,7 +599,8 @@ public class OnnxCheck {
             // integer-exact and the attention is exported row by row (model.Attention.row_wise).
             // A slots graph without a tolerance must also be batch-invariant to the bit (slots.md); a slots
             // graph is always exported step-invariant, so --step-variance-ok does not apply to it.
-            boolean invariant = slots ? dSteps == 0 && batchLogitsDiffering == 0 : (dSteps == 0 || stepVarianceOk);
+            boolean invariant = slots ? dSteps == 0 && batchLogitsDiffering == 0 && placementLogitsDiffering == 0
+                    : (dSteps == 0 || stepVarianceOk);
             boolean pass = Double.isNaN(tol) ? invariant : (maxDiff <= tol && greedyOk);
             // --prompts: greedy continuations, which must equal the first model's (e.g. a re-export vs the shipped graph)
             List<List<Long>> greedies = new ArrayList<>();
@@ -524,6 +620,8 @@ public class OnnxCheck {
             if (slots) {
                 System.out.printf(Locale.ROOT, "  batch invariance (3 rows, width %s vs alone): %d of %d logits differ, max diff %.3g%s%n",
                         "w+64", batchLogitsDiffering, batchLogitsCompared, dBatchInv, Double.isNaN(tol) ? " (must be 0)" : "");
+                System.out.printf(Locale.ROOT, "  batch invariance by placement (%d rows alone vs at batch index 0/1/2 of batches of 2-3 rows with T = 1..11, positions 1..127): %d of %d logits differ, max diff %.3g%s%n",
+                        placementCalls, placementLogitsDiffering, placementLogitsCompared, placementMaxDiff, Double.isNaN(tol) ? " (must be 0)" : "");
             }
             System.out.printf(Locale.ROOT, "  greedy: %d/%d tokens equal to torch; prefill %.1f ms (%d tok), decode %.2f ms/token%n",
                     agree, gen.length, tPrefill / 1e6, prompt.length, msPerTok);
@@ -535,10 +633,11 @@ public class OnnxCheck {
             System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);
             json.append(String.format(Locale.ROOT,
                     "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
-                            "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
+                            "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"placement_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
                             "\"heldout_tokens\": %d, \"prompts_greedy\": %s, \"pass\": %s}%s\n",
                     name, maxDiff, dPrefill, dCached, dBatch, dSteps, slots ? "slots" : "optimum",
-                    slots ? String.format(Locale.ROOT, "%.6g", dBatchInv) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, greedies, pass,
+                    slots ? String.format(Locale.ROOT, "%.6g", Math.max(dBatchInv, placementMaxDiff)) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null",
+                    slots ? Integer.toString(placementLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, greedies, pass,
                     mi + 1 < models.size() ? "," : ""));
             sess.close();
         }

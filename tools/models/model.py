@@ -190,6 +190,12 @@ class Llama(nn.Module):
             self.lm_head.weight = self.model.embed_tokens.weight
         inv = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim))
         self.register_buffer("inv_freq", inv, persistent=False)
+        # the slots export's rotary tables (forward_slots): row p = cos/sin of position p, computed by the same
+        # float32 formula as rotary() (the one training uses), for every position the engine's slot pool can
+        # feed: max_position_embeddings rounded up to a multiple of 64 (the pool width)
+        cos_t, sin_t = self.rotary(torch.arange(padded_length(c.max_position_embeddings))[None])
+        self.register_buffer("rotary_cos", cos_t[0, 0].contiguous(), persistent=False)  # [pool width, hd]
+        self.register_buffer("rotary_sin", sin_t[0, 0].contiguous(), persistent=False)
         self.apply(self._init)
         for n, p in self.named_parameters():
             if n.endswith("o_proj.weight") or n.endswith("down_proj.weight"):
@@ -216,7 +222,13 @@ class Llama(nn.Module):
         a row's logits do not depend on the other rows of the call nor on W (batch invariance, see
         /work/notes/slots.md). Returns logits [b,s,V] and the presents (the pasts with the new slots)."""
         assert Attention.row_wise, "the slots layout is exported with the row-wise attention"
-        cos, sin = self.rotary(position_ids)
+        # cos/sin gathered from constant tables (ONNX Gather: exact), not computed in the graph: ONNX Runtime's
+        # CPU Cos/Sin give an angle different last bits depending on where it sits in the tensor (vectorised
+        # body or scalar tail), so a token alone ([1,1,hd] angles) and the same token inside a batch
+        # ([B,T,hd]) got different rotations, breaking batch invariance (~3e-6 in the logits, which the
+        # int8 activation rounding can amplify). The table holds the bits torch computes (rotary()).
+        cos = F.embedding(position_ids, self.rotary_cos)[:, None]  # [b,1,s,hd]
+        sin = F.embedding(position_ids, self.rotary_sin)[:, None]
         width = padded_length(past[0][0].shape[2])
         keep = torch.arange(width)[None, None, None, :] <= position_ids[:, None, :, None]  # [b,1,s,width]
         x = self.model.embed_tokens(input_ids)

@@ -13,7 +13,7 @@ feeding them one by one. ONNX's DynamicQuantizeLinear uses one scale for the who
 makes a token's logits depend on its neighbours and breaks "assisted greedy == plain greedy";
 it is kept as --per-tensor for comparison.
 uint8 weights (not int8) avoid the u8s8 int16 saturation of AVX2 kernels without VNNI.
-Optionally (--embedding) the embedding Gather table is stored as uint8 per row with scale/zero
+Optionally (--embedding) the embedding Gather table (indexed by input_ids) is stored as uint8 per row with scale/zero
 point, dequantised after the Gather. Everything else stays float32.
 
   quantize.py in.onnx out.onnx [--skip-lm-head] [--embedding]
@@ -102,8 +102,10 @@ def quantize(src, dst, skip_lm_head=False, embedding=False, per_tensor=False):
             if uses[w] == 0:
                 drop.add(w)
             nq += 1
-        elif embedding and n.op_type == "Gather" and n.input[0] in inits and len(inits[n.input[0]].dims) == 2 \
-                and inits[n.input[0]].dims[0] > 1000:
+        elif embedding and n.op_type == "Gather" and n.input[1] == "input_ids" and n.input[0] in inits \
+                and len(inits[n.input[0]].dims) == 2 and inits[n.input[0]].dims[0] > 1000:
+            # only the token embedding (indexed by input_ids): the slots export's rotary cos/sin tables are
+            # Gathers too (by position_ids, 1024 rows at context 1024) and must stay exact float32
             E = numpy_helper.to_array(inits[n.input[0]]).astype(np.float32)  # [V, D] per-row quantisation
             q, s, z = quant_cols(E.T)
             base = n.output[0].replace("/", "_").strip("_")

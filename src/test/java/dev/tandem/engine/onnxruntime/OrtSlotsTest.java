@@ -146,11 +146,12 @@ class OrtSlotsTest {
 
     /**
      * The graph's own batch invariance, which the bitwise checks below rest on. The fixture exported at 60f6e63
-     * computes the rotary angles' Cos and Sin in the graph, and ONNX Runtime's CPU Cos/Sin give different last
+     * computed the rotary angles' Cos and Sin in the graph, and ONNX Runtime's CPU Cos/Sin give different last
      * bits for an element depending on where it falls in the tensor (vectorised or scalar tail): one token's
-     * 6 angles alone vs 12 in a batch of two differ. A rotary table gathered by position_ids (as Hugging Face's
-     * cos/sin cache) is exact. Until the fixture is re-exported so, this is skipped with that reason and the
-     * engine checks hold it to 1e-4 (a padding or row mix-up differs by far more: 0.55 on the edge test below).
+     * 6 angles alone vs 12 in a batch of two differ. The fixture is now exported with rotary tables gathered by
+     * position_ids (exact; tools/models/NOTES.md "Slots layout"). Should a graph not be batch invariant, this is
+     * skipped with that reason and the engine checks hold it to 1e-4 (a padding or row mix-up differs by far
+     * more: 0.55 on the edge test below).
      */
     @Test
     void theFixtureGraphIsBatchInvariant() {
