@@ -11,7 +11,7 @@
 #   RUNS [3]  CLIENTS [1,2,4,8,16]  MAX_TOKENS [64] (e.g. 64,128)  WARMUP [3] s  SECONDS_PER_CELL [15] s
 #   LP_RUNS [3]  LP_ARRIVALS [6]  SKIP_LONG_PROMPT [unset]  SKIP_BUILD [unset]
 #   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
-#                     batching.log (this script's output, with the machine's conditions)
+#                     batching-log.txt (this script's output, with the machine's conditions)
 #   LOAD_MAX [0.5] LOAD_WAIT [90] s: before measuring, wait up to LOAD_WAIT for the 1-minute load average
 #                  to fall below LOAD_MAX (then go on anyway; both are recorded)
 set -euo pipefail
@@ -27,14 +27,16 @@ LP_ARRIVALS=${LP_ARRIVALS:-6}
 LOAD_MAX=${LOAD_MAX:-0.5}
 LOAD_WAIT=${LOAD_WAIT:-90}
 mkdir -p "$OUT"
-exec > >(tee "$OUT/batching.log") 2>&1
+exec > >(tee "$OUT/batching-log.txt") 2>&1
 
 [ -n "${SKIP_BUILD:-}" ] || ./mvnw -B -o -q package -DskipTests
 . tools/bench/serve.sh   # $JAVA, and checks the jar exists
 
 pids=()
 paused=""
+watcher=""
 cleanup() {
+  [ -z "$watcher" ] || { kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; } || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "$paused" ]; then kill -CONT "$paused" 2>/dev/null && echo "resumed $paused (SIGCONT)"; fi
@@ -64,12 +66,24 @@ stop_all() {
 }
 conditions() {
   echo "--- $1: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  ps -eo pid,pcpu,etime,comm --sort=-pcpu | head -6
+  # CPU over one second (ps's %CPU would be the average over each process's lifetime); S = T: stopped
+  top -b -n 2 -d 1 -o %CPU -w 160 | awk '/^top -/{n++} n==2' | sed -n '7,12p'
+  [ -z "$paused" ] || echo "paused process $paused: state $(awk '{print $3}' "/proc/$paused/stat" 2>/dev/null)"
 }
 
 if [ -n "${PAUSE_PID_FILE:-}" ]; then
   p=$(cat "$PAUSE_PID_FILE")
   if kill -STOP "$p" 2>/dev/null; then paused=$p; echo "paused $p (SIGSTOP) from $PAUSE_PID_FILE"; else echo "could not pause $p"; fi
+fi
+if [ -n "$paused" ]; then
+  # Someone else may resume it (another session pausing the same job ends and sends SIGCONT): say so, stop it again.
+  ( while sleep 1; do
+      if [ "$(awk '{print $3}' "/proc/$paused/stat" 2>/dev/null)" != T ] && kill -0 "$paused" 2>/dev/null; then
+        echo "WARNING $(date -u +%H:%M:%S): $paused was running again (resumed by someone else); stopped it again"
+        kill -STOP "$paused" 2>/dev/null || true
+      fi
+    done ) &
+  watcher=$!
 fi
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src modified)'); $(nproc) cores; $("$JAVA" -version 2>&1 | head -1)"
 echo "RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
