@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Continuous batching on loopback (issue 15): closed-loop streaming clients, N = 1..16, three modes side by
+# side (plain; assisted with tandem.assisted.policy=fixed; assisted with policy auto), then the "long prompt
+# amid streams" scenario with tandem.scheduler.max-batched-tokens 64 and 128. Client: BatchingBench.java.
+#
+#   PAUSE_PID_FILE=/work/wt-factory/tools/models/work/train-target.pid tools/bench/batching.sh
+#
+# Environment (defaults in brackets):
+#   PAUSE_PID_FILE  a pid file; that process is stopped (SIGSTOP) while measuring and ALWAYS continued
+#                   (SIGCONT) when the script ends, however it ends [unset: nothing paused]
+#   RUNS [3]  CLIENTS [1,2,4,8,16]  MAX_TOKENS [64] (e.g. 64,128)  WARMUP [3] s  SECONDS_PER_CELL [15] s
+#   LP_RUNS [3]  LP_ARRIVALS [6]  SKIP_LONG_PROMPT [unset]  SKIP_BUILD [unset]
+#   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
+#                     batching-log.txt (this script's output, with the machine's conditions)
+#   LOAD_MAX [0.5] LOAD_WAIT [90] s: before measuring, wait up to LOAD_WAIT for the 1-minute load average
+#                  to fall below LOAD_MAX (then go on anyway; both are recorded)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-docs/bench}
+RUNS=${RUNS:-3}
+CLIENTS=${CLIENTS:-1,2,4,8,16}
+MAX_TOKENS=${MAX_TOKENS:-64}
+WARMUP=${WARMUP:-3}
+SECONDS_PER_CELL=${SECONDS_PER_CELL:-15}
+LP_RUNS=${LP_RUNS:-3}
+LP_ARRIVALS=${LP_ARRIVALS:-6}
+LOAD_MAX=${LOAD_MAX:-0.5}
+LOAD_WAIT=${LOAD_WAIT:-90}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/batching-log.txt") 2>&1
+
+[ -n "${SKIP_BUILD:-}" ] || ./mvnw -B -o -q package -DskipTests
+. tools/bench/serve.sh   # $JAVA, and checks the jar exists
+
+pids=()
+paused=""
+watcher=""
+cleanup() {
+  [ -z "$watcher" ] || { kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; } || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$paused" ]; then kill -CONT "$paused" 2>/dev/null && echo "resumed $paused (SIGCONT)"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# start NAME PORT [VAR=value...]: the packaged service on 127.0.0.1:PORT with 16 decoding slots, in the background.
+start() {
+  local name=$1 port=$2; shift 2
+  env TANDEM_SERVING_MAX_CONCURRENT=16 TANDEM_SERVING_MAX_QUEUED=64 "$@" \
+    "$JAVA" -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" -jar target/quarkus-app/quarkus-run.jar \
+    > "/tmp/tandem-batching-$name.log" 2>&1 &
+  pids+=($!)
+  local p=$!
+  for _ in $(seq 900); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/q/health/ready" && { echo "$name ready on $port ($*)"; return 0; }
+    kill -0 "$p" 2>/dev/null || { cat "/tmp/tandem-batching-$name.log"; exit 1; }
+    sleep 0.2
+  done
+  echo "$name not ready after 180 s" >&2; exit 1
+}
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+conditions() {
+  echo "--- $1: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  # CPU over one second (ps's %CPU would be the average over each process's lifetime); S = T: stopped
+  top -b -n 2 -d 1 -o %CPU -w 160 | awk '/^top -/{n++} n==2' | sed -n '7,12p'
+  [ -z "$paused" ] || echo "paused process $paused: state $(awk '{print $3}' "/proc/$paused/stat" 2>/dev/null)"
+}
+
+if [ -n "${PAUSE_PID_FILE:-}" ]; then
+  p=$(cat "$PAUSE_PID_FILE")
+  if kill -STOP "$p" 2>/dev/null; then paused=$p; echo "paused $p (SIGSTOP) from $PAUSE_PID_FILE"; else echo "could not pause $p"; fi
+fi
+if [ -n "$paused" ]; then
+  # Someone else may resume it (another session pausing the same job ends and sends SIGCONT): say so, stop it again.
+  ( while sleep 1; do
+      if [ "$(awk '{print $3}' "/proc/$paused/stat" 2>/dev/null)" != T ] && kill -0 "$paused" 2>/dev/null; then
+        echo "WARNING $(date -u +%H:%M:%S): $paused was running again (resumed by someone else); stopped it again"
+        kill -STOP "$paused" 2>/dev/null || true
+      fi
+    done ) &
+  watcher=$!
+fi
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src modified)'); $(nproc) cores; $("$JAVA" -version 2>&1 | head -1)"
+echo "RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
+for _ in $(seq "$LOAD_WAIT"); do
+  awk -v m="$LOAD_MAX" '{exit !($1 < m)}' /proc/loadavg && break
+  sleep 1
+done
+conditions "before"
+
+# plain and assisted-fixed share a service (policy fixed; a plain request never speculates), auto has its own;
+# both run all the time, one idle while the other is measured, so the modes alternate cell by cell.
+start fixed 18091 TANDEM_ASSISTED_POLICY=fixed
+start auto 18092 TANDEM_ASSISTED_POLICY=auto
+"$JAVA" tools/bench/BatchingBench.java closed modes=plain:18091:false,fixed:18091:true,auto:18092:true \
+  clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
+  runs_csv="$OUT/batching-runs.csv" csv="$OUT/batching.csv"
+conditions "after the closed-loop runs"
+grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed.log /tmp/tandem-batching-auto.log | head -20 || true
+stop_all
+
+if [ -z "${SKIP_LONG_PROMPT:-}" ]; then
+  start mbt64 18093 TANDEM_SCHEDULER_MAX_BATCHED_TOKENS=64
+  start mbt128 18094 TANDEM_SCHEDULER_MAX_BATCHED_TOKENS=128
+  "$JAVA" tools/bench/BatchingBench.java longprompt configs=max-batched-tokens=64:18093,max-batched-tokens=128:18094 \
+    runs="$LP_RUNS" arrivals="$LP_ARRIVALS" runs_csv="$OUT/batching-longprompt-runs.csv" csv="$OUT/batching-longprompt.csv"
+  conditions "after the long-prompt runs"
+  grep -hE "ERROR|WARN" /tmp/tandem-batching-mbt64.log /tmp/tandem-batching-mbt128.log | head -20 || true
+  stop_all
+fi
+
+"$JAVA" tools/bench/BatchingBench.java plot in="$OUT/batching.csv" out="$OUT/batching.svg" \
+  title="Continuous batching, kjv-target, closed-loop streaming clients, medians of $RUNS runs"
+echo "wrote $OUT/batching-runs.csv $OUT/batching.csv $OUT/batching.svg"
