@@ -78,8 +78,6 @@ public class CompletionsResource {
         boolean includeUsage = body.streamOptions() != null && Boolean.TRUE.equals(body.streamOptions().includeUsage());
         boolean withLogprobs = request.wantsLogprobs();
         return SseStream.response(routes.generation, permit, model, request, decision, http, routes.json, new SseStream.Events() {
-            private int offset = prompt.length();
-
             private CompletionResponse chunk(String text, CompletionResponse.LogprobsBody lp, String finish, Decoding d) {
                 return new CompletionResponse(id, "text_completion", created, model.id(),
                         List.of(new CompletionResponse.Choice(0, text, lp, finish)), null, d);
@@ -92,8 +90,9 @@ public class CompletionsResource {
 
             @Override
             public Object text(String text, List<TokenLogprob> lps) {
-                CompletionResponse.LogprobsBody lp = withLogprobs ? logprobs(List.of(), lps, offset) : null;
-                offset += text.length();
+                // a token's text offset is already counted from the completion's start: shift by the prompt only,
+                // as the whole response does
+                CompletionResponse.LogprobsBody lp = withLogprobs ? logprobs(List.of(), lps, prompt.length()) : null;
                 return chunk(text, lp, null, null);
             }
 

@@ -27,6 +27,8 @@ import java.util.List;
 final class AutoSpeculation implements SpeculationPolicy {
     /** Weight of the shared prior in a sequence's acceptance estimate, in rounds. */
     private static final double PRIOR_ROUNDS = 2;
+    /** Longer feeds run in a call of their own on a batching engine (OrtCausalLm.LONG_FEED). */
+    private static final int LONG_FEED = 16;
 
     private final StepCostModel cost;
     private double acceptedWeight = 3;   // all sequences' recent rounds: candidates accepted (decayed) ...
@@ -71,9 +73,13 @@ final class AutoSpeculation implements SpeculationPolicy {
     double choose(double[] a, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
                   int longestChunk, int[] k) {
         int n = a.length;
-        int rows = n + prefillRows;
-        int tokens = n + prefillTokens;
-        int maxFeed = Math.max(1, longestChunk);
+        // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED); their cost is
+        // the same whatever k is chosen, and it weighs in the ratio as the time the step takes anyway
+        boolean chunkApart = longestChunk > LONG_FEED;
+        int rows = n + (chunkApart ? 0 : prefillRows);
+        int tokens = n + (chunkApart ? 0 : prefillTokens);
+        int maxFeed = Math.max(1, chunkApart ? 1 : longestChunk);
+        double apart = chunkApart ? cost.targetSeconds(prefillRows, prefillTokens, longestChunk) : 0;
         int draftCalls = 0;
         int draftRows = 0;
         double emitted = 0;
@@ -87,7 +93,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 draftRows += k[i];
             }
         }
-        double best = emitted / seconds(rows, tokens, maxFeed, draftCalls, draftRows);
+        double best = emitted / (apart + seconds(rows, tokens, maxFeed, draftCalls, draftRows));
         while (true) {
             int bestI = -1;
             int bestK = 0;
@@ -96,7 +102,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 for (int kk = k[i] + 1; kk <= cap[i]; kk++) {
                     int dk = kk - k[i];
                     double e = emitted - expected(a[i], k[i]) + expected(a[i], kk);
-                    double t = seconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
+                    double t = apart + seconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
                             drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows);
                     if (e / t > bestRatio * (1 + 1e-9)) {
                         bestRatio = e / t;

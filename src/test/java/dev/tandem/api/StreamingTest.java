@@ -116,6 +116,20 @@ class StreamingTest {
     }
 
     @Test
+    void streamedTextOffsetsAreTheWholeResponsesOffsets() throws Exception {
+        String body = "{\"prompt\":\"In the beginning\",\"max_tokens\":12,\"temperature\":0,\"logprobs\":0,\"ignore_eos\":true";
+        List<Integer> whole = given().contentType(ContentType.JSON).body(body + "}").post("/v1/completions").then()
+                .statusCode(200).extract().jsonPath().getList("choices[0].logprobs.text_offset");
+        List<Integer> streamed = new java.util.ArrayList<>();
+        for (JsonNode e : events(body + ",\"stream\":true}")) {
+            for (JsonNode o : e.path("choices").get(0).path("logprobs").path("text_offset")) {
+                streamed.add(o.asInt());
+            }
+        }
+        assertEquals(whole, streamed, "each token's offset into prompt + completion, as in the non-streamed response");
+    }
+
+    @Test
     void streamOptionsWithoutStreamIsRefused() {
         given().contentType(ContentType.JSON).body("{\"prompt\":\"x\",\"stream_options\":{\"include_usage\":true}}")
                 .post("/v1/completions").then().statusCode(400);

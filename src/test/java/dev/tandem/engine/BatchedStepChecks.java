@@ -78,6 +78,10 @@ public final class BatchedStepChecks {
             step(lm, tolerance, "after one left", a, 1, c, 2, d, 1, e, 1);
             step(lm, tolerance, "a step without c", d, 1, a, 3, e, 1);
             step(lm, tolerance, "c again", c, 1, a, 1, d, 1, e, 5);
+            Seq f = new Seq(lm, text, 3);  // a long prompt chunk beside decode steps (a batching engine may run it apart)
+            seqs.add(f);
+            step(lm, tolerance, "a long prompt chunk", a, 1, f, 40, c, 2, e, 1);
+            step(lm, tolerance, "after the long chunk", f, 1, a, 1, c, 1);
 
             int[] lengths = seqs.stream().mapToInt(s -> s.batched.length()).toArray();
             int[] bad = {5, lm.shape().vocabSize()};

@@ -299,7 +299,7 @@ public final class OrtCausalLm implements CausalLm {
         lifetime.enter();
         try {
             long started = System.nanoTime();
-            List<Logits> out = slots.forward(feeds);
+            List<Logits> out = slotsForward(feeds);
             long took = System.nanoTime() - started;
             runNanos.add(took);
             forwardNanos.add(took);
@@ -308,6 +308,32 @@ public final class OrtCausalLm implements CausalLm {
         } finally {
             lifetime.exit();
         }
+    }
+
+    /**
+     * A feed longer than this (a prompt chunk) runs in a call of its own: in one padded call every row computes as
+     * many tokens as the longest feed, so a 128-token chunk beside 8 decode steps would cost 8 x 128 tokens; measured
+     * (docs/benchmarks.md, long prompt amid streams) the streams' inter-token p99 went from 50 to 590 ms.
+     */
+    static final int LONG_FEED = 16;
+
+    private List<Logits> slotsForward(List<Feed> feeds) {
+        List<Feed> shortFeeds = new ArrayList<>(feeds.size());
+        List<Feed> longFeeds = new ArrayList<>();
+        for (Feed f : feeds) {
+            (f.length() > LONG_FEED ? longFeeds : shortFeeds).add(f);
+        }
+        if (shortFeeds.isEmpty() || longFeeds.isEmpty()) {
+            return slots.forward(feeds);
+        }
+        slots.check(feeds);  // a refused batch changes nothing: check all before either call
+        List<Logits> a = slots.forward(shortFeeds);
+        List<Logits> b = slots.forward(longFeeds);
+        Logits[] out = new Logits[feeds.size()];
+        for (int i = 0, s = 0, l = 0; i < feeds.size(); i++) {
+            out[i] = feeds.get(i).length() > LONG_FEED ? b.get(l++) : a.get(s++);
+        }
+        return java.util.Arrays.asList(out);
     }
 
     @Override

@@ -172,6 +172,24 @@ final class SlotPool implements AutoCloseable {
      * Every feed in one {@code session.run} over rows {@code [lowest fed, highest fed]}. All feeds are
      * checked before anything runs, so an invalid one changes nothing.
      */
+    /** Checks every feed as {@link #forward(List)} would, without running anything. */
+    void check(List<Feed> feeds) {
+        lock.writeLock().lock();
+        try {
+            Map<Row, Feed> byRow = new IdentityHashMap<>();
+            for (Feed f : feeds) {
+                Row r = (Row) f.cache();
+                r.ensureOpen();
+                GraphChecks.checkStep(shape, r.length, f.tokens(), f.offset(), f.length());
+                if (byRow.put(r, f) != null) {
+                    throw new IllegalArgumentException("a batched step feeds each cache at most once");
+                }
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
     List<Logits> forward(List<Feed> feeds) {
         if (feeds.isEmpty()) {
             return List.of();
