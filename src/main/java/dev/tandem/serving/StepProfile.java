@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * Times batched steps of the loaded models at start-up (before the first request is stepped), so the
  * speculation policy's cost model starts from this machine's and these models' numbers: the target
- * with 1..8 sequences feeding 1..6 tokens each, the draft with 1..8 sequences feeding one token. The
+ * with 1..8 sequences feeding 1..6 tokens each (and one feeding 3 or 6 beside single tokens), the draft with 1..8 sequences feeding one token. The
  * caches live only for the profile (a few hundred kilobytes, outside admission control); it takes
  * well under a second on the bundled pair.
  */
@@ -29,13 +29,21 @@ final class StepProfile {
         }
         for (int rows : ROWS) {
             for (int feed : FEEDS) {
-                long nanos = time(target, rows, feed);
+                long nanos = time(target, rows, feed, feed);
                 if (nanos > 0) {
                     cost.observe(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0));
                 }
+                // one row verifying beside single-token rows: tells what a padded batch costs (rows x longest feed)
+                // apart from the tokens fed, which uniform feeds cannot
+                if (rows > 1 && feed > 1) {
+                    long mixed = time(target, rows, 1, feed);
+                    if (mixed > 0) {
+                        cost.observe(new BatchStep.Timing(rows, rows - 1 + feed, feed, mixed, 0, 0, 0, 0));
+                    }
+                }
             }
             if (draft != null) {
-                long nanos = time(draft, rows, 1);
+                long nanos = time(draft, rows, 1, 1);
                 if (nanos > 0) {
                     cost.observe(new BatchStep.Timing(0, 0, 0, 0, 1, rows, nanos, 0));
                 }
@@ -44,13 +52,16 @@ final class StepProfile {
         cost.refit();
     }
 
-    /** The fastest of a few batched calls of {@code rows} sequences (each holding PAST tokens) feeding {@code feed} tokens. */
-    private static long time(CausalLm lm, int rows, int feed) {
-        if (PAST + feed > lm.shape().maxContext()) {
+    /**
+     * The fastest of a few batched calls of {@code rows} sequences (each holding PAST tokens), the first feeding
+     * {@code firstFeed} tokens and the others {@code feed}.
+     */
+    private static long time(CausalLm lm, int rows, int feed, int firstFeed) {
+        if (PAST + Math.max(feed, firstFeed) > lm.shape().maxContext()) {
             return 0;
         }
         int vocab = lm.shape().vocabSize();
-        int[] tokens = new int[PAST + feed];
+        int[] tokens = new int[PAST + Math.max(feed, firstFeed)];
         for (int i = 0; i < tokens.length; i++) {
             tokens[i] = (3 + 7 * i) % vocab;
         }
@@ -63,8 +74,8 @@ final class StepProfile {
             }
             lm.forward(prefill);
             List<Feed> step = new ArrayList<>(rows);
-            for (KvCache c : caches) {
-                step.add(new Feed(c, tokens, PAST, feed));
+            for (int r = 0; r < rows; r++) {
+                step.add(new Feed(caches.get(r), tokens, PAST, r == 0 ? firstFeed : feed));
             }
             long best = Long.MAX_VALUE;
             for (int i = 0; i < REPEATS + 1; i++) {  // the first call warms up
