@@ -168,45 +168,46 @@ final class SlotPool implements AutoCloseable {
         }
     }
 
-    /**
-     * Every feed in one {@code session.run} over rows {@code [lowest fed, highest fed]}. All feeds are
-     * checked before anything runs, so an invalid one changes nothing.
-     */
     /** Checks every feed as {@link #forward(List)} would, without running anything. */
     void check(List<Feed> feeds) {
         lock.writeLock().lock();
         try {
-            Map<Row, Feed> byRow = new IdentityHashMap<>();
-            for (Feed f : feeds) {
-                Row r = (Row) f.cache();
-                r.ensureOpen();
-                GraphChecks.checkStep(shape, r.length, f.tokens(), f.offset(), f.length());
-                if (byRow.put(r, f) != null) {
-                    throw new IllegalArgumentException("a batched step feeds each cache at most once");
-                }
-            }
+            checked(feeds);
         } finally {
             lock.writeLock().unlock();
         }
     }
 
+    /** The feeds by row, after checking that every row is open, fed once and within the context. Under the lock. */
+    private Map<Row, Feed> checked(List<Feed> feeds) {
+        Map<Row, Feed> byRow = new IdentityHashMap<>();
+        for (Feed f : feeds) {
+            Row r = (Row) f.cache();
+            r.ensureOpen();
+            GraphChecks.checkStep(shape, r.length, f.tokens(), f.offset(), f.length());
+            if (byRow.put(r, f) != null) {
+                throw new IllegalArgumentException("a batched step feeds each cache at most once");
+            }
+        }
+        return byRow;
+    }
+
+    /**
+     * Every feed in one {@code session.run} over rows {@code [lowest fed, highest fed]}. All feeds are
+     * checked before anything runs, so an invalid one changes nothing.
+     */
     List<Logits> forward(List<Feed> feeds) {
         if (feeds.isEmpty()) {
             return List.of();
         }
         lock.writeLock().lock();
         try {
-            Map<Row, Feed> byRow = new IdentityHashMap<>();
+            Map<Row, Feed> byRow = checked(feeds);
             int lo = Integer.MAX_VALUE;
             int hi = -1;
             int steps = 0;
             for (Feed f : feeds) {
                 Row r = (Row) f.cache();
-                r.ensureOpen();
-                GraphChecks.checkStep(shape, r.length, f.tokens(), f.offset(), f.length());
-                if (byRow.put(r, f) != null) {
-                    throw new IllegalArgumentException("a batched step feeds each cache at most once");
-                }
                 lo = Math.min(lo, r.index);
                 hi = Math.max(hi, r.index);
                 steps = Math.max(steps, f.length());
