@@ -23,8 +23,9 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Runs generations under admission control, plain or assisted as each request asks, over the one
- * loaded copy of each model; measures them (metrics, the A/B experiment) and keeps a heartbeat per
- * running generation for the liveness watchdog.
+ * loaded copy of each model: each request joins its model's {@link Scheduler} (the running batch) and
+ * its thread relays the text; measures them (metrics, the A/B experiment) and reports the step in
+ * progress to the liveness watchdog.
  */
 @ApplicationScoped
 public class GenerationService {
