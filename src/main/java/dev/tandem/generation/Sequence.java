@@ -29,7 +29,7 @@ import java.util.List;
 public final class Sequence implements AutoCloseable {
     private static final int[] NO_EOS = {};
     /** Weight of a round in the acceptance estimate after n more rounds: 0.9^n (about the last ten rounds count). */
-    private static final double ACCEPTANCE_DECAY = 0.9;
+    static final double ACCEPTANCE_DECAY = 0.9;
 
     private final GenerationRequest request;
     private final CausalLm target;
@@ -67,8 +67,10 @@ public final class Sequence implements AutoCloseable {
     private int proposedTotal;
     private int lastAccepted;         // of the latest decode step's candidates, how many were kept
     private int lastJudged;           // and how many were judged (fewer than proposed when generation ended inside)
-    private double acceptedWeight;    // recent candidates accepted, decayed per round (the acceptance estimate)
-    private double rejectedWeight;    // recent rounds that ended in a rejection, decayed per round
+    // the acceptance estimate by candidate position, over recent rounds (decayed per round): how often candidate m+1
+    // was judged (candidates 1..m all kept) and how often it was kept
+    private final double[] recentJudged = new double[AssistOptions.MAX_ASSISTANT_TOKENS];
+    private final double[] recentKept = new double[AssistOptions.MAX_ASSISTANT_TOKENS];
     private long prefillStartedAt;
     private long prefillEndedAt;
     private long prefillNanos;
@@ -185,14 +187,32 @@ public final class Sequence implements AutoCloseable {
     }
 
     /**
-     * This sequence's candidate acceptance probability, estimated as accepted / (accepted + rejections) over its
-     * recent rounds (each round accepts a prefix of its candidates and ends with at most one rejection, so under
-     * independent acceptance with probability a this is the maximum-likelihood a), shrunk towards {@code prior} with
-     * the weight of {@code priorRounds} rounds, so a new sequence starts at the prior.
+     * This sequence's acceptance by candidate position, into {@code out[m]} for m below {@code out.length}: the
+     * probability that candidate m+1 is kept given that candidates 1..m were, estimated from its recent rounds as
+     * kept / judged at that position, shrunk towards {@code prior[m]} with the weight of {@code priorRounds} rounds
+     * (so a new sequence starts at the prior).
+     *
+     * <p>Why by position and not one probability a: acceptance comes in runs. Where the draft knows the text (a
+     * formula, a quotation, the rest of a verse) it is right many tokens in a row; where it does not, it is wrong at
+     * the first. Measured on the bundled pair, the first candidate is kept about half the time and the later ones,
+     * once the first was, far more often; one a fitted to all candidates (a geometric series) undervalues long
+     * blocks, and the policy then chose k of 1-2 where 3-5 was faster.
      */
-    public double acceptance(double prior, double priorRounds) {
-        double a = acceptedWeight + prior / Math.max(1e-9, 1 - prior) * priorRounds;
-        return Math.min(0.995, a / (a + rejectedWeight + priorRounds));
+    public void acceptanceByPosition(double[] prior, double priorRounds, double[] out) {
+        for (int m = 0; m < out.length; m++) {
+            out[m] = Math.min(0.995, (recentKept[m] + prior[m] * priorRounds) / (recentJudged[m] + priorRounds));
+        }
+    }
+
+    /**
+     * Adds one verification round to acceptance counts by position (judged[m], kept[m] for candidate m+1), after
+     * decaying them by {@code decay}: the first {@code judged} candidates were judged, the first {@code kept} kept.
+     */
+    public static void recordRound(double[] judgedAt, double[] keptAt, double decay, int judged, int kept) {
+        for (int m = 0; m < judgedAt.length; m++) {
+            judgedAt[m] = decay * judgedAt[m] + (m < judged ? 1 : 0);
+            keptAt[m] = decay * keptAt[m] + (m < kept ? 1 : 0);
+        }
     }
 
     /** Candidates the latest decode step kept. */
@@ -344,8 +364,7 @@ public final class Sequence implements AutoCloseable {
         lastAccepted = o.accepted();
         lastJudged = o.examined();
         if (proposed > 0) {
-            acceptedWeight = ACCEPTANCE_DECAY * acceptedWeight + o.accepted();
-            rejectedWeight = ACCEPTANCE_DECAY * rejectedWeight + (o.accepted() < o.examined() ? 1 : 0);
+            recordRound(recentJudged, recentKept, ACCEPTANCE_DECAY, o.examined(), o.accepted());
         }
         decodeSteps++;
         proposedTotal += proposed;

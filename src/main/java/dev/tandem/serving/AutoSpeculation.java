@@ -1,7 +1,9 @@
 package dev.tandem.serving;
 
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.BatchStep;
 import dev.tandem.generation.Sequence;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -9,10 +11,12 @@ import java.util.List;
  * batch's expected tokens per second: (expected tokens emitted) / (predicted step time).
  *
  * <ul>
- *   <li>A sequence whose candidates are accepted with probability a, given k candidates, emits
- *       E(k) = 1 + a + a^2 + ... + a^k tokens in expectation (Leviathan et al. 2023); a is estimated
- *       per sequence from its recent rounds ({@link Sequence#acceptance}), starting from the mean of
- *       all sequences' recent rounds.</li>
+ *   <li>A sequence with k candidates emits E(k) = 1 + p1 + p1 p2 + ... + p1 p2 ... pk tokens in
+ *       expectation, where pm is the probability that candidate m is kept given that the ones before
+ *       it were (with one p for all positions this is Leviathan et al.'s 1 + a + ... + a^k). The pm
+ *       are estimated per sequence from its recent rounds ({@link Sequence#acceptanceByPosition}),
+ *       starting from all sequences' recent rounds with the same kind of assistant (a draft model and
+ *       prompt lookup are right in different patterns).</li>
  *   <li>The step time is predicted by the {@link StepCostModel}: the target's time from the rows,
  *       tokens and longest feed of the step, the draft's from its calls (the largest k) and feeds.</li>
  *   <li>Search: start from k = 0 everywhere (plain decoding's step: the ratio any choice must beat),
@@ -27,27 +31,48 @@ import java.util.List;
 final class AutoSpeculation implements SpeculationPolicy {
     /** Weight of the shared prior in a sequence's acceptance estimate, in rounds. */
     private static final double PRIOR_ROUNDS = 2;
+    /** Weight of a round in the shared estimates after n more rounds (of any sequence with that assistant): 0.98^n. */
+    private static final double SHARED_DECAY = 0.98;
     /** Longer feeds run in a call of their own on a batching engine (OrtCausalLm.LONG_FEED). */
     private static final int LONG_FEED = 16;
+    private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
 
     private final StepCostModel cost;
-    private double acceptedWeight = 3;   // all sequences' recent rounds: candidates accepted (decayed) ...
-    private double rejectedWeight = 1;   // ... and rejections; the prior a starts at 0.75
+    // all sequences' recent rounds by candidate position (judged, kept), one pair per kind of assistant; the prior of a
+    // new sequence. They start at 3 kept of 4 judged at every position (0.75).
+    private final double[][] sharedJudged = {filled(4), filled(4)};
+    private final double[][] sharedKept = {filled(3), filled(3)};
+    private final double[][] sharedPrior = new double[2][MAX_K];
+    private double[][] p = new double[0][];   // this step's acceptance by position, per sequence (reused)
 
     AutoSpeculation(StepCostModel cost) {
         this.cost = cost;
     }
 
-    /** The acceptance all sequences showed recently: the prior of a new sequence. */
-    double sharedAcceptance() {
-        return acceptedWeight / (acceptedWeight + rejectedWeight);
+    private static double[] filled(double v) {
+        double[] a = new double[MAX_K];
+        Arrays.fill(a, v);
+        return a;
     }
 
     @Override
     public void choose(List<Sequence> decoding, int prefillRows, int prefillTokens, int longestChunk, int[] k) {
         int n = decoding.size();
-        double prior = sharedAcceptance();
-        double[] a = new double[n];
+        if (p.length < n) {
+            p = Arrays.copyOf(p, Math.max(n, 2 * p.length));
+            for (int i = 0; i < p.length; i++) {
+                if (p[i] == null) {
+                    p[i] = new double[MAX_K];
+                }
+            }
+        }
+        synchronized (this) {
+            for (int kind = 0; kind < 2; kind++) {
+                for (int m = 0; m < MAX_K; m++) {
+                    sharedPrior[kind][m] = sharedKept[kind][m] / sharedJudged[kind][m];
+                }
+            }
+        }
         int[] min = new int[n];
         int[] cap = new int[n];
         boolean[] drafts = new boolean[n];
@@ -59,20 +84,21 @@ final class AutoSpeculation implements SpeculationPolicy {
             } else {
                 cap[i] = s.maxCandidates();
             }
-            a[i] = s.acceptance(prior, PRIOR_ROUNDS);
             drafts[i] = s.usesDraftModel();
+            s.acceptanceByPosition(sharedPrior[drafts[i] ? 0 : 1], PRIOR_ROUNDS, p[i]);
         }
-        choose(a, min, cap, drafts, prefillRows, prefillTokens, longestChunk, k);
+        choose(p, min, cap, drafts, prefillRows, prefillTokens, longestChunk, k);
     }
 
     /**
-     * The search on plain numbers: sequence i has acceptance {@code a[i]}, must get at least {@code min[i]} and at
+     * The search on plain numbers: sequence i keeps its candidate m+1 with probability {@code p[i][m]} given the ones
+     * before it were kept (at least as many entries as {@code cap[i]}), must get at least {@code min[i]} and at
      * most {@code cap[i]} candidates, and drafts with the draft model when {@code drafts[i]}. Returns the predicted
      * tokens per second of the choice.
      */
-    double choose(double[] a, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
+    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
                   int longestChunk, int[] k) {
-        int n = a.length;
+        int n = min.length;
         // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED); their cost is
         // the same whatever k is chosen, and it weighs in the ratio as the time the step takes anyway
         boolean chunkApart = longestChunk > LONG_FEED;
@@ -85,7 +111,7 @@ final class AutoSpeculation implements SpeculationPolicy {
         double emitted = 0;
         for (int i = 0; i < n; i++) {
             k[i] = min[i];
-            emitted += expected(a[i], k[i]);
+            emitted += expected(p[i], k[i]);
             tokens += k[i];
             maxFeed = Math.max(maxFeed, 1 + k[i]);
             if (k[i] > 0 && drafts[i]) {
@@ -101,7 +127,7 @@ final class AutoSpeculation implements SpeculationPolicy {
             for (int i = 0; i < n; i++) {
                 for (int kk = k[i] + 1; kk <= cap[i]; kk++) {
                     int dk = kk - k[i];
-                    double e = emitted - expected(a[i], k[i]) + expected(a[i], kk);
+                    double e = emitted - expected(p[i], k[i]) + expected(p[i], kk);
                     double t = apart + seconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
                             drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows);
                     if (e / t > bestRatio * (1 + 1e-9)) {
@@ -115,7 +141,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 return best;
             }
             int dk = bestK - k[bestI];
-            emitted += expected(a[bestI], bestK) - expected(a[bestI], k[bestI]);
+            emitted += expected(p[bestI], bestK) - expected(p[bestI], k[bestI]);
             tokens += dk;
             maxFeed = Math.max(maxFeed, 1 + bestK);
             if (drafts[bestI]) {
@@ -132,8 +158,17 @@ final class AutoSpeculation implements SpeculationPolicy {
         cost.observe(timing);
         for (Sequence s : decoding) {
             if (s.lastCandidates() > 0) {
-                acceptedWeight = 0.98 * acceptedWeight + s.lastAccepted();
-                rejectedWeight = 0.98 * rejectedWeight + (s.lastAccepted() < s.lastJudged() ? 1 : 0);
+                int kind = s.usesDraftModel() ? 0 : 1;
+                Sequence.recordRound(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, s.lastJudged(), s.lastAccepted());
+            }
+        }
+        // a position no round judged lately keeps its last estimate instead of decaying to 0/0
+        for (int kind = 0; kind < 2; kind++) {
+            for (int m = 0; m < MAX_K; m++) {
+                if (sharedJudged[kind][m] < 1e-3) {
+                    sharedKept[kind][m] *= 1e-3 / sharedJudged[kind][m];
+                    sharedJudged[kind][m] = 1e-3;
+                }
             }
         }
     }
@@ -142,13 +177,16 @@ final class AutoSpeculation implements SpeculationPolicy {
         return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows));
     }
 
-    /** Expected tokens one step emits with k candidates accepted with probability a each: 1 + a + ... + a^k. */
-    static double expected(double a, int k) {
+    /**
+     * Expected tokens one step emits with k candidates, candidate m+1 kept with probability p[m] given the ones before
+     * it were: 1 + p[0] + p[0] p[1] + ... + p[0] ... p[k-1].
+     */
+    static double expected(double[] p, int k) {
         double sum = 1;
-        double p = 1;
-        for (int j = 0; j < k; j++) {
-            p *= a;
-            sum += p;
+        double run = 1;
+        for (int m = 0; m < k; m++) {
+            run *= p[m];
+            sum += run;
         }
         return sum;
     }

@@ -45,7 +45,7 @@ class AutoSpeculationTest {
         // the bundled pair's shape: a step is mostly fixed cost, a verified token costs little, the draft is cheap
         AutoSpeculation p = new AutoSpeculation(model(3e-3, 0, 0.15e-3, 0, 0.35e-3, 0));
         int[] k = new int[1];
-        double tps = p.choose(new double[] {0.8}, new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
+        double tps = p.choose(flat(0.8), new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
         assertTrue(k[0] >= 3, "k = " + k[0]);
         assertTrue(tps > 1.5 / 3.15e-3, "predicted " + tps + " tokens/s");
     }
@@ -63,7 +63,7 @@ class AutoSpeculationTest {
         boolean[] drafts = new boolean[n];
         Arrays.fill(drafts, true);
         int[] k = new int[n];
-        p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
+        p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
         assertArrayEquals(new int[n], k);
     }
 
@@ -81,7 +81,7 @@ class AutoSpeculationTest {
             boolean[] drafts = new boolean[n];
             Arrays.fill(drafts, true);
             int[] k = new int[n];
-            p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
+            p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
             sum[n] = Arrays.stream(k).max().orElse(0);
         }
         assertTrue(sum[1] > sum[4] && sum[4] >= sum[16], "largest k at 1, 4, 16 sequences: " + sum[1] + ", " + sum[4] + ", " + sum[16]);
@@ -91,7 +91,7 @@ class AutoSpeculationTest {
     void theSequenceWhoseDraftIsRightGetsTheCandidates() {
         AutoSpeculation p = new AutoSpeculation(model(3e-3, 0.1e-3, 0.3e-3, 0, 0.2e-3, 0.02e-3));
         int[] k = new int[2];
-        p.choose(new double[] {0.95, 0.05}, new int[2], new int[] {16, 16}, new boolean[] {false, false}, 0, 0, 0, k);
+        p.choose(flat(0.95, 0.05), new int[2], new int[] {16, 16}, new boolean[] {false, false}, 0, 0, 0, k);
         assertTrue(k[0] > 0, Arrays.toString(k));
         assertEquals(0, k[1], Arrays.toString(k));
     }
@@ -100,7 +100,7 @@ class AutoSpeculationTest {
     void aRequestThatFixedItsKGetsIt() {
         AutoSpeculation p = new AutoSpeculation(model(0, 0, 1e-3, 0, 0.3e-3, 0.1e-3));  // where auto would choose 0
         int[] k = new int[2];
-        p.choose(new double[] {0.5, 0.05}, new int[] {6, 0}, new int[] {6, 16}, new boolean[] {true, true}, 0, 0, 0, k);
+        p.choose(flat(0.5, 0.05), new int[] {6, 0}, new int[] {6, 16}, new boolean[] {true, true}, 0, 0, 0, k);
         assertEquals(6, k[0], "the fixed request");
         assertEquals(0, k[1], "the other, whose draft is nearly always wrong");
     }
@@ -121,8 +121,8 @@ class AutoSpeculationTest {
                 drafts[i] = r.nextBoolean();
             }
             int[] k = new int[n];
-            double chosen = p.choose(a, new int[n], cap, drafts, 0, 0, 0, k);
-            double plain = p.choose(a, new int[n], new int[n], drafts, 0, 0, 0, new int[n]);
+            double chosen = p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
+            double plain = p.choose(flat(a), new int[n], new int[n], drafts, 0, 0, 0, new int[n]);
             assertTrue(chosen >= plain, "trial " + trial);
             for (int i = 0; i < n; i++) {
                 assertTrue(k[i] >= 0 && k[i] <= cap[i]);
@@ -130,10 +130,54 @@ class AutoSpeculationTest {
         }
     }
 
+    /** Every sequence's acceptance the same at every position (a geometric series of expected tokens). */
+    static double[][] flat(double... a) {
+        double[][] p = new double[a.length][16];
+        for (int i = 0; i < a.length; i++) {
+            Arrays.fill(p[i], a[i]);
+        }
+        return p;
+    }
+
     @Test
-    void expectedTokensFollowTheGeometricSeries() {
-        assertEquals(1, AutoSpeculation.expected(0.9, 0), 1e-12);
-        assertEquals(1 + 0.5 + 0.25 + 0.125, AutoSpeculation.expected(0.5, 3), 1e-12);
-        assertEquals(5, AutoSpeculation.expected(1.0, 4), 1e-12);
+    void expectedTokensMultiplyTheAcceptanceByPosition() {
+        assertEquals(1, AutoSpeculation.expected(flat(0.9)[0], 0), 1e-12);
+        assertEquals(1 + 0.5 + 0.25 + 0.125, AutoSpeculation.expected(flat(0.5)[0], 3), 1e-12);
+        assertEquals(5, AutoSpeculation.expected(flat(1.0)[0], 4), 1e-12);
+        assertEquals(1 + 0.5 + 0.5 * 0.9 + 0.5 * 0.9 * 0.8, AutoSpeculation.expected(new double[] {0.5, 0.9, 0.8, 0.1}, 3), 1e-12);
+    }
+
+    /**
+     * The bundled pair's pattern (measured, issue 15): the first candidate kept half the time, the later ones, once it
+     * was, 85% of the time. The same mean acceptance seen as one a would make k = 1 look best; by position, a block of
+     * 4 or more pays.
+     */
+    @Test
+    void runsOfAcceptanceBuyLongerBlocks() {
+        StepCostModel m = model(4.5e-3, 0, 0.25e-3, 0, 0.6e-3, 0);
+        double[] runs = new double[16];
+        Arrays.fill(runs, 0.85);
+        runs[0] = 0.5;
+        int[] k = new int[1];
+        new AutoSpeculation(m).choose(new double[][] {runs}, new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
+        assertTrue(k[0] >= 4, "k by position = " + k[0]);
+        int[] kFlat = new int[1];
+        new AutoSpeculation(m).choose(flat(0.5), new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, kFlat);
+        assertTrue(kFlat[0] <= 2, "k with one a = " + kFlat[0]);
+    }
+
+    @Test
+    void aSequenceLearnsItsAcceptanceByPosition() {
+        double[] judged = new double[16];
+        double[] kept = new double[16];
+        for (int round = 0; round < 50; round++) {   // every other round: rejected at once, or 5 of 5 kept
+            boolean good = round % 2 == 0;
+            dev.tandem.generation.Sequence.recordRound(judged, kept, 0.9, good ? 5 : 1, good ? 5 : 0);
+        }
+        double p1 = kept[0] / judged[0];
+        double p3 = kept[2] / judged[2];
+        assertEquals(0.5, p1, 0.05);
+        assertEquals(1.0, p3, 1e-9);
+        assertEquals(0, judged[5], 1e-9, "position 6 was never judged");
     }
 }
