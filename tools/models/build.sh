@@ -45,15 +45,7 @@ onpolicy_round() {  # $1 = checkpoint dir to start from (and sample with), $2 = 
 # second edition: the first edition's target rebuilt from its packaged int8 ONNX (from_onnx.py), continued on
 # passages (a chapter's verses joined with "\n") at context 1024. One torch thread at nice 19: the other core
 # belongs to the Java engineers. Token budget from the measured 147 tok/s under load (NOTES.md "Passages").
-PASSAGES_# the drafts' first phase on passages (direct training, no teacher; distillation from the finished passage target
-# follows): the first-edition draft continued, and a larger candidate from scratch. One thread each, nice 19.
-PASSAGES_DRAFT_ARGS=(--preset draft --data passages --seq 1024 --init work/draft-v1/ckpt.pt
-                     --tokens ${PASSAGES_DRAFT_TOKENS:-3e6} --batch 8 --lr 1e-3 --warmup 30 --threads 1
-                     --ckpt-minutes 5 --eval-minutes 15 --out work/draft-passages)
-PASSAGES_DRAFT256_ARGS=(--preset d-256x2 --data passages --seq 1024
-                        --tokens ${PASSAGES_DRAFT256_TOKENS:-8e6} --batch 8 --lr 3e-3 --warmup 50 --threads 1
-                        --ckpt-minutes 5 --eval-minutes 15 --out work/draft256-passages)
-TARGET_ARGS=(--preset t-512x8 --data passages --seq 1024 --init work/target-v1/ckpt.pt
+PASSAGES_TARGET_ARGS=(--preset t-512x8 --data passages --seq 1024 --init work/target-v1/ckpt.pt
                       --tokens ${PASSAGES_TARGET_TOKENS:-3e6} --batch 4 --lr 5e-4 --warmup 30 --threads 1
                       --ckpt-minutes 5 --eval-minutes 30 --out work/target-passages)
 # the drafts' first phase on passages (direct training, no teacher; distillation from the finished passage target
