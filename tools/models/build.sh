@@ -14,6 +14,7 @@
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
+#   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -49,6 +50,14 @@ onpolicy_round() {  # $1 = checkpoint dir to start from (and sample with), $2 = 
 PASSAGES_TARGET_ARGS=(--preset t-512x8 --data passages --seq 1024 --init work/target-v1/ckpt.pt
                       --tokens ${PASSAGES_TARGET_TOKENS:-3e6} --batch 4 --lr 5e-4 --warmup 30 --threads 1
                       --ckpt-minutes 5 --eval-minutes 30 --out work/target-passages)
+# the drafts' first phase on passages (direct training, no teacher; distillation from the finished passage target
+# follows): the first-edition draft continued, and a larger candidate from scratch. One thread each, nice 19.
+PASSAGES_DRAFT_ARGS=(--preset draft --data passages --seq 1024 --init work/draft-v1/ckpt.pt
+                     --tokens ${PASSAGES_DRAFT_TOKENS:-3e6} --batch 8 --lr 1e-3 --warmup 30 --threads 1
+                     --ckpt-minutes 5 --eval-minutes 15 --out work/draft-passages)
+PASSAGES_DRAFT256_ARGS=(--preset d-256x2 --data passages --seq 1024
+                        --tokens ${PASSAGES_DRAFT256_TOKENS:-8e6} --batch 8 --lr 3e-3 --warmup 50 --threads 1
+                        --ckpt-minutes 5 --eval-minutes 15 --out work/draft256-passages)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -147,6 +156,19 @@ stage_passages-target() {
   echo $pid > work/train-target.pid
   wait $pid
   rm -f work/train-target.pid
+}
+stage_passages-drafts() {  # sequential, one thread; its pid in work/train-draft.pid (pause as the target's)
+  if [ ! -f work/draft-v1/ckpt.pt ]; then
+    $NICE $PY from_onnx.py --onnx ../../models/kjv-draft/model_fp32.onnx --out work/draft-v1
+  fi
+  local args
+  for args in PASSAGES_DRAFT_ARGS PASSAGES_DRAFT256_ARGS; do
+    local -n a=$args
+    OMP_NUM_THREADS=1 nice -n 19 $PY train.py "${a[@]}" &
+    echo $! > work/train-draft.pid
+    wait $!
+  done
+  rm -f work/train-draft.pid
 }
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 PRESETS = {
     # name: dim, layers, heads, kv_heads, hidden
     "draft":   dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=352),
+    # second edition's larger draft candidate (~2.4M parameters): issue 18 sizes the draft by the served speed-up
+    "d-256x2": dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=704),
     "t-384x8": dict(hidden_size=384, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=3, intermediate_size=1024),
     "t-512x6": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4, intermediate_size=1408),
     "t-512x8": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4, intermediate_size=1408),
