@@ -15,18 +15,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "work", "corpus")
 OUT = os.path.join(HERE, "work", "tok")
 VOCAB = 4096
-MAX_LEN = 256  # model context length (model_max_length)
-# The models are verse models, not instruction-tuned: a chat is a run of verses. System and user
-# messages are joined with spaces into the verse being continued; an assistant message closes its
-# verse (</s><s>), as verses follow one another in training.
+MAX_LEN = 1024  # model context length (model_max_length); the first edition's was 256
+# The models are passage models (second edition), not instruction-tuned: a chapter's verses joined with "\n", </s>
+# only where the chapter ends. A chat is one passage: each message is one or more verses, messages are joined with
+# "\n", and the generation prompt is the "\n" that starts the next verse, so the answer continues the passage (the
+# first edition closed every assistant message with </s><s>, and a user message ending a verse often got </s> at
+# once: an empty reply). Message content is only ever output ({{ ... }}), never parsed as a template; it is trimmed
+# so that stray spaces or newlines around it do not become tokens the models never saw there.
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
     "{{ raise_exception('roles must be system, user or assistant') }}{% endif %}"
-    "{% if not loop.first and messages[loop.index0 - 1]['role'] != 'assistant' %} {% endif %}"
-    "{{ message['content'] }}"
-    "{% if message['role'] == 'assistant' %}{{ eos_token }}{{ bos_token }}{% endif %}"
-    "{% endfor %}")
+    "{% if not loop.first %}{{ '\\n' }}{% endif %}"
+    "{{ message['content'] | trim }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '\\n' }}{% endif %}")
 
 
 FIXED = os.path.join(HERE, "kjv4096.model")  # the committed tokenizer model: both models share it
