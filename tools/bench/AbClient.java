@@ -28,7 +28,8 @@ public class AbClient {
         int requests = Integer.parseInt(a[1]);
         int users = Integer.parseInt(a[2]);
         int maxTokens = Integer.parseInt(a[3]);
-        List<String> prompts = java.nio.file.Files.readAllLines(java.nio.file.Path.of(a[4]));
+        List<String> prompts = java.nio.file.Files.readAllLines(java.nio.file.Path.of(a[4])).stream()
+                .map(l -> l.replace("\\n", "\n")).toList();  // prompts/passages.txt: \n between verses
         HttpClient http = HttpClient.newHttpClient();
         Map<String, List<double[]>> arms = new LinkedHashMap<>();  // {ttft, e2e, tokens}
         Pattern usage = Pattern.compile("\"completion_tokens\":(\\d+)");

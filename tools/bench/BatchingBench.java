@@ -188,7 +188,7 @@ public class BatchingBench {
         double warm = Double.parseDouble(a.getOrDefault("warmup", "3"));
         double seconds = Double.parseDouble(a.getOrDefault("seconds", "15"));
         List<String> prompts = Files.readAllLines(Path.of(a.getOrDefault("prompts", "tools/bench/prompts/heldout.txt")))
-                .stream().filter(s -> !s.isBlank()).toList();
+                .stream().filter(s -> !s.isBlank()).map(s -> s.replace("\\n", "\n")).toList();  // passages.txt: \n between verses
         Path runsCsv = Path.of(a.get("runs_csv"));
         Path mediansCsv = Path.of(a.get("csv"));
 
@@ -415,7 +415,7 @@ public class BatchingBench {
         int targetTokens = Integer.parseInt(a.getOrDefault("prompt_tokens", "248"));
         boolean assisted = Boolean.parseBoolean(a.getOrDefault("assisted", "false"));
         List<String> prompts = Files.readAllLines(Path.of(a.getOrDefault("prompts", "tools/bench/prompts/heldout.txt")))
-                .stream().filter(s -> !s.isBlank()).toList();
+                .stream().filter(s -> !s.isBlank()).map(s -> s.replace("\\n", "\n")).toList();  // passages.txt: \n between verses
         List<String[]> configs = new ArrayList<>();
         for (String c : a.get("configs").split(",")) configs.add(c.split(":"));
 

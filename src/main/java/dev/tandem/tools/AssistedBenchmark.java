@@ -329,7 +329,7 @@ public final class AssistedBenchmark {
         List<int[]> out = new ArrayList<>();
         for (String line : Files.readAllLines(file)) {
             if (!line.isBlank() && out.size() < count) {
-                out.add(tokenizer.encodePrompt(line));
+                out.add(tokenizer.encodePrompt(line.replace("\\n", "\n")));  // prompts/passages.txt: \n between verses
             }
         }
         return out;
