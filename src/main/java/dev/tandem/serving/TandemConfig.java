@@ -87,16 +87,22 @@ public interface TandemConfig {
          * Tokens one step feeds the target at most (vLLM's max_num_batched_tokens): every decoding sequence's
          * token and candidates first, then prompt chunks in what is left, so a long prompt is fed over several
          * steps while running streams keep their pace. Smaller keeps inter-token latency steadier when prompts
-         * arrive; larger gives a long prompt its first token sooner.
+         * arrive; larger gives a long prompt its first token sooner. The default 64 is where a 248-token prompt
+         * amid 8 streams raised their inter-token p99 by about one step (44.9 to 58.1 ms on the slots-layout
+         * target; 128 gave 136 ms, for a first token 21 ms sooner: docs/benchmarks.md "Long prompt amid streams").
          */
-        @WithDefault("128")
+        @WithDefault("64")
         int maxBatchedTokens();
     }
 
     /** Concurrency and backpressure. */
     interface Serving {
-        /** Sequences that decode at the same time. */
-        @WithDefault("4")
+        /**
+         * Sequences that decode at the same time (vLLM's max_num_seqs): they share every step, so more of them give
+         * more tokens per second until the step's compute is full (measured up to 16 in docs/benchmarks.md
+         * "Continuous batching"); the KV budget ({@code tandem.memory.budget}) bounds them too.
+         */
+        @WithDefault("16")
         int maxConcurrent();
 
         /** Requests that may wait for a decoding slot; beyond this a request gets 429 at once. */
