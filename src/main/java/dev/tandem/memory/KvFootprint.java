@@ -45,7 +45,12 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
          * A row of ONNX Runtime's slot pool (graphs marked {@code tandem.kv_layout=slots}): {@link #slotRow}. One
          * copy (keys and values are written in place), a fixed width, nothing grows.
          */
-        SLOT_POOL;
+        SLOT_POOL,
+        /**
+         * One sequence's own slots-layout tensors on OpenVINO (engine/openvino/SlotBuffers): {@link #slotBuffers}.
+         * One copy (written in place), a width that grows in steps of 64.
+         */
+        SLOT_BUFFERS;
 
         /** The footprint of a sequence under this layout (see {@link KvFootprint#of}). */
         public KvFootprint footprint(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
@@ -55,6 +60,7 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
                 case RUNTIME_STATE -> new KvFootprint((long) Math.max(1, Math.min(tokens, shape.maxContext()))
                         * shape.kvBytesPerToken(), 0);
                 case SLOT_POOL -> slotRow(shape, firstFeed, tokens, maxFeed);
+                case SLOT_BUFFERS -> slotBuffers(shape, firstFeed, tokens, maxFeed);
             };
         }
     }
@@ -93,6 +99,25 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         long kv = (long) slotWidth(shape.maxContext()) * shape.kvBytesPerToken();
         long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
         return new KvFootprint(kv, rows * (4L * shape.vocabSize() + 16L));
+    }
+
+    /**
+     * A sequence on a slots graph on OpenVINO (SlotBuffers, written in place): one buffer of the width in use,
+     * which starts at the first feed rounded up to a multiple of 64 and is re-allocated, rounded up to 64 again,
+     * when a step needs more; the outgrown buffer is freed once copied, so the peak is at the last growth, old
+     * and new together. Once a sequence grows, its last growth can always come from one step of 64 below
+     * (steps of one token reach it), so the worst case is {@code 2 x last width - 64} columns. Step buffers:
+     * logits ({@code 4 x vocab} bytes per row), token ids and positions (8 bytes each), rows = {@code max(tokens
+     * fed, 8)}.
+     */
+    public static KvFootprint slotBuffers(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
+        int last = Math.max(1, Math.min(tokens, shape.maxContext()));
+        int first = Math.max(1, Math.min(firstFeed, last));
+        long firstWidth = slotWidth(first);
+        long lastWidth = slotWidth(last);
+        long peak = lastWidth > firstWidth ? 2 * lastWidth - 64 : firstWidth;
+        long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
+        return new KvFootprint(peak * shape.kvBytesPerToken(), rows * (4L * shape.vocabSize() + 16L));
     }
 
     public long total() {

@@ -164,6 +164,13 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             worstPrompt = w.promptTokens();
             allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (max(prompt,"
                     + " 64) tokens, doubling up to the context; outgrown arrays become garbage) and one logits array";
+        } else if (layout == KvFootprint.Layout.SLOT_BUFFERS) {
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
+            worst = w.footprint();
+            worstPrompt = w.promptTokens();
+            allocation = "slots-layout tensors of the sequence's own (OpenVINO), written in place: width max(prompt, 1)"
+                    + " rounded up to 64, re-allocated in steps of 64 as the sequence grows (the peak is the last growth's"
+                    + " old and new buffers together); plus logits, token-id and position step buffers";
         } else {
             unavailable.add("allocated bytes per sequence: the runtime keeps this model's cache as internal state"
                     + " (stateful model); admission control counts the theoretical bytes");

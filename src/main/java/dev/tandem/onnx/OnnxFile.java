@@ -14,7 +14,7 @@ import java.util.Map;
 /**
  * The part of an ONNX file Tandem reads itself (the reference engine's weights, the memory planner's
  * weight inventory), decoded with a small hand-written protobuf
- * reader (no protobuf library): {@code ModelProto.graph} → {@code GraphProto} initializers, nodes
+ * reader (no protobuf library): {@code ModelProto.graph} (and, alone, {@code metadata_props}) → {@code GraphProto} initializers, nodes
  * (op type, name, inputs, outputs, attributes), and the names of its inputs and outputs.
  *
  * <p>Field numbers are those of {@code onnx.proto} (onnx/onnx, proto2): ModelProto 7 = graph;
@@ -178,6 +178,43 @@ public final class OnnxFile {
         }
         try {
             return parse(file, model);
+        } catch (IllegalArgumentException | IndexOutOfBoundsException | java.nio.BufferUnderflowException e) {
+            throw new IllegalArgumentException(file + ": not a readable ONNX model: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The model's {@code metadata_props} (ModelProto field 14: StringStringEntryProto 1 = key, 2 = value), read
+     * from a mapping of the file without decoding the graph. An engine whose runtime does not expose them (the
+     * OpenVINO C API has no call for a model's runtime info) learns a graph's KV layout
+     * ({@code tandem.kv_layout}) here.
+     *
+     * @throws IllegalArgumentException naming the file when it cannot be read or is not a readable ONNX model
+     */
+    public static Map<String, String> metadata(Path file) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+             java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            ByteBuffer model = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena).asByteBuffer();
+            Map<String, String> out = new LinkedHashMap<>();
+            for (Reader r = new Reader(model); r.more(); ) {
+                if (r.tag() != 14) {
+                    r.skip();  // the graph (field 7) is skipped by its length: its pages are not read
+                    continue;
+                }
+                String key = "";
+                String value = "";
+                for (Reader e = new Reader(r.bytes()); e.more(); ) {
+                    switch (e.tag()) {
+                        case 1 -> key = e.string();
+                        case 2 -> value = e.string();
+                        default -> e.skip();
+                    }
+                }
+                out.put(key, value);
+            }
+            return out;
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
         } catch (IllegalArgumentException | IndexOutOfBoundsException | java.nio.BufferUnderflowException e) {
             throw new IllegalArgumentException(file + ": not a readable ONNX model: " + e.getMessage(), e);
         }

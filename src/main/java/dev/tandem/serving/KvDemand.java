@@ -9,7 +9,8 @@ import dev.tandem.memory.MemoryPlan;
  * The KV-cache bytes a request reserves for as long as it runs: the worst case for its prompt and
  * {@code max_tokens} (capped at the context), as the engine really allocates it ({@link KvFootprint}:
  * for KvBuffers, ping-pong regions at their peak during growth, step buffers; for a slots graph on ONNX
- * Runtime, one pool row of the full width and step buffers), for the target and,
+ * Runtime, one pool row of the full width and step buffers; for a slots graph on OpenVINO, the sequence's own
+ * buffer at its peak during growth and step buffers), for the target and,
  * when it is decoded with the draft model, for the draft too. A model whose runtime keeps the cache
  * as internal state (stateful OpenVINO) counts the theoretical {@code tokens x bytes per token}.
  *
@@ -52,6 +53,7 @@ public record KvDemand(long bytes, String description) {
             case JAVA_HEAP -> KvFootprint.Layout.JAVA_HEAP;
             case KV_BUFFERS -> KvFootprint.Layout.KV_BUFFERS;
             case SLOT_POOL -> KvFootprint.Layout.SLOT_POOL;
+            case SLOT_BUFFERS -> KvFootprint.Layout.SLOT_BUFFERS;
         };
     }
 }

@@ -16,6 +16,7 @@ import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import dev.tandem.engine.openvino.OvApi.ElementType;
 import dev.tandem.engine.openvino.OvApi.PortInfo;
+import dev.tandem.onnx.OnnxFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -54,6 +55,14 @@ import org.jboss.logging.Logger;
  * stateful cache accepts only its current length (there is no reset call either, so not even 0),
  * {@link #supportsRollback()} is false, and the server refuses assisted requests on such a model.
  * A graph with neither past inputs nor {@code beam_idx} (an export without cache) is refused.
+ *
+ * <p>Graphs in the "slots" layout (ONNX metadata {@code tandem.kv_layout=slots}, notes/slots.md:
+ * {@code input_ids} and {@code position_ids} [B, T], {@code past_key_values.*} and {@code present.*}
+ * [B, kvHeads, W, headDim], no attention mask) are served one sequence per infer request (B = 1), each
+ * cache a {@link SlotBuffers}: the past tensors at a width W that grows in steps of 64, the present
+ * bound to the same memory (written in place), rollback a length change. The OpenVINO C API cannot read
+ * a model's metadata, so the layout is read from the ONNX file itself ({@link OnnxFile#metadata}). A
+ * batched step is the default loop of single forwards (each exactly what it gives alone).
  */
 public final class OpenVinoCausalLm implements CausalLm {
     private static final Logger LOG = Logger.getLogger(OpenVinoCausalLm.class);
@@ -91,11 +100,23 @@ public final class OpenVinoCausalLm implements CausalLm {
      *                         input); the shape's cache geometry then comes from config.json alone
      */
     record Plan(ModelShape shape, int kvType, List<String> pastNames, List<String> presentNames,
-                boolean hasAttentionMask, boolean hasPositionIds, boolean hasUseCacheBranch, boolean stateful) {
+                boolean hasAttentionMask, boolean hasPositionIds, boolean hasUseCacheBranch, boolean stateful,
+                boolean slots) {
     }
 
-    private OpenVinoCausalLm(OvApi api, Path graph, MemorySegment compiledModel, Plan plan) {
+    /** Model metadata key that names the KV layout of a graph, and its value for the slots layout (as OrtCausalLm). */
+    static final String KV_LAYOUT = "tandem.kv_layout";
+    static final String SLOTS = "slots";
+
+    /**
+     * Whether present.* is bound to the memory past_key_values.* is read from on slots graphs (the default); false
+     * alternates two buffers. Package-private so that a test can compare the two.
+     */
+    private final boolean slotsInPlace;
+
+    private OpenVinoCausalLm(OvApi api, Path graph, MemorySegment compiledModel, Plan plan, boolean slotsInPlace) {
         this.api = api;
+        this.slotsInPlace = slotsInPlace;
         this.graph = graph;
         this.compiledModel = compiledModel;
         this.plan = plan;
@@ -129,7 +150,16 @@ public final class OpenVinoCausalLm implements CausalLm {
      * @throws OpenVinoException naming the file and device, when compilation fails
      */
     public static OpenVinoCausalLm open(OpenVinoRuntime rt, Path graph, ModelShape expected, OpenVinoOptions options) {
+        return open(rt, graph, expected, options, true);
+    }
+
+    /** As {@link #open(OpenVinoRuntime, Path, ModelShape, OpenVinoOptions)}; {@code slotsInPlace} false: ping-pong buffers. */
+    static OpenVinoCausalLm open(OpenVinoRuntime rt, Path graph, ModelShape expected, OpenVinoOptions options,
+                                 boolean slotsInPlace) {
         OvApi api = rt.api();
+        // read before OpenVINO sees the file, whose C API cannot report metadata; an IR carries none of ours
+        String kvLayout = graph.getFileName().toString().endsWith(".onnx")
+                ? OnnxFile.metadata(graph).getOrDefault(KV_LAYOUT, "") : "";
         MemorySegment core = rt.core();
         MemorySegment model;
         try {
@@ -141,7 +171,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         try {
             Map<String, PortInfo> inputs = ports(api, model, false);
             Map<String, PortInfo> outputs = ports(api, model, true);
-            Plan plan = plan(graph, inputs, outputs, expected);
+            Plan plan = plan(graph, inputs, outputs, expected, kvLayout);
             var properties = options.compileProperties(rt.propertyKeys());
             try {
                 compiled = api.compileModel(core, model, options.device(), properties);
@@ -149,7 +179,7 @@ public final class OpenVinoCausalLm implements CausalLm {
                 throw new OpenVinoException(graph + ": OpenVINO cannot compile this graph for " + options.device()
                         + " with " + properties + ": " + e.getMessage(), e);
             }
-            OpenVinoCausalLm lm = new OpenVinoCausalLm(api, graph, compiled, plan);
+            OpenVinoCausalLm lm = new OpenVinoCausalLm(api, graph, compiled, plan, slotsInPlace);
             LOG.infof("OpenVINO %s compiled %s for %s (%s): %s, KV %s, position_ids %s", rt.version(), graph,
                     options.device(), options.performanceHint(), plan.shape(), lm.kvDescription(),
                     plan.hasPositionIds() ? "fed" : "absent (computed by the graph)");
@@ -183,6 +213,15 @@ public final class OpenVinoCausalLm implements CausalLm {
      * @throws IllegalArgumentException naming {@code graph} and what is wrong
      */
     static Plan plan(Path graph, Map<String, PortInfo> inputs, Map<String, PortInfo> outputs, ModelShape expected) {
+        return plan(graph, inputs, outputs, expected, "");
+    }
+
+    /** As {@link #plan(Path, Map, Map, ModelShape)} for a graph whose metadata names {@code kvLayout} ("" for none). */
+    static Plan plan(Path graph, Map<String, PortInfo> inputs, Map<String, PortInfo> outputs, ModelShape expected,
+                     String kvLayout) {
+        boolean slots = SLOTS.equals(kvLayout);
+        require(kvLayout.isEmpty() || slots, graph, "has " + KV_LAYOUT + "=" + kvLayout + ", a KV layout this engine does"
+                + " not know (it serves the Optimum layout and " + KV_LAYOUT + "=" + SLOTS + ")");
         require(inputs.containsKey("input_ids"), graph, "has no input 'input_ids' (inputs: " + inputs.keySet() + ")");
         require(outputs.containsKey("logits"), graph, "has no output 'logits' (outputs: " + outputs.keySet() + ")");
         requireType(inputs.get("input_ids"), ElementType.I64, graph);
@@ -211,7 +250,11 @@ public final class OpenVinoCausalLm implements CausalLm {
                     + " optimum-cli export openvino --disable-stateful, or the Optimum ONNX export"
                     + " (--task text-generation-with-past)");
         }
-        Set<String> known = new LinkedHashSet<>(List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        Set<String> known = new LinkedHashSet<>(slots ? List.of("input_ids", "position_ids")
+                : List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
+        require(!slots || inputs.containsKey("position_ids"), graph,
+                "is marked " + KV_LAYOUT + "=" + SLOTS + " but has no input 'position_ids'");
+        require(!(slots && stateful), graph, "is marked " + KV_LAYOUT + "=" + SLOTS + " but is a stateful model (beam_idx)");
         if (stateful) {
             known.add("beam_idx");
         }
@@ -237,7 +280,7 @@ public final class OpenVinoCausalLm implements CausalLm {
             ModelShape shape = new ModelShape(vocab, expected.maxContext(), expected.layers(), expected.kvHeads(),
                     expected.headDim(), expected.kvBytesPerElement());
             return new Plan(shape, ElementType.UNDEFINED.code, List.of(), List.of(), inputs.containsKey("attention_mask"),
-                    inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), true);
+                    inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), true, false);
         }
         require(layers == expected.layers(), graph,
                 "has " + layers + " layers of past_key_values but config.json says num_hidden_layers=" + expected.layers());
@@ -262,7 +305,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 ElementType.of(kvType).orElseThrow().bytes);
         return new Plan(shape, kvType, List.of(past), List.of(present), inputs.containsKey("attention_mask"),
-                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), false);
+                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), false, slots);
     }
 
     private static void requireType(PortInfo port, ElementType type, Path graph) {
@@ -283,12 +326,22 @@ public final class OpenVinoCausalLm implements CausalLm {
         return !plan.stateful();
     }
 
+    /** Whether this is a slots-layout graph (caches are {@link SlotBuffers}). */
+    public boolean slotLayout() {
+        return plan.slots();
+    }
+
+    @Override
+    public CacheStorage cacheStorage() {
+        return plan.slots() ? CacheStorage.SLOT_BUFFERS : CausalLm.super.cacheStorage();
+    }
+
     @Override
     public KvCache newCache() {
         lifetime.enter();  // an infer request is created from the compiled model: not while it is being freed
         try {
             ensureOpen();
-            return new Cache();
+            return plan.slots() ? new SlotCache() : new Cache();
         } finally {
             lifetime.exit();
         }
@@ -311,6 +364,9 @@ public final class OpenVinoCausalLm implements CausalLm {
     }
 
     private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
+        if (kvCache instanceof SlotCache slotCache && slotCache.owner() == this) {
+            return slotsForward(slotCache, tokens, offset, length);
+        }
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
         }
@@ -364,6 +420,37 @@ public final class OpenVinoCausalLm implements CausalLm {
         return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
     }
 
+    /** One step of a slots-layout graph: batch 1, the cache's width, present written where the past is read (in place). */
+    private Logits slotsForward(SlotCache cache, int[] tokens, int offset, int length) {
+        SlotBuffers buffers = cache.buffers;
+        buffers.ensureOpen();
+        int past = buffers.length();
+        GraphChecks.checkStep(shape, past, tokens, offset, length);
+        buffers.prepare(tokens, offset, length);
+        MemorySegment logits = buffers.logits(length);
+        MemorySegment req = cache.request;
+        int i64 = ElementType.I64.code;
+        int kv = plan.kvType();
+        int width = buffers.width();
+        try (Arena step = Arena.ofConfined()) {
+            api.setHostTensor(step, req, inputIdsName, i64, buffers.ids(), 1, length);
+            api.setHostTensor(step, req, positionIdsName, i64, buffers.positions(), 1, length);
+            for (int s = 0; s < pastNames.length; s++) {
+                api.setHostTensor(step, req, pastNames[s], kv, buffers.past(s), 1, shape.kvHeads(), width, shape.headDim());
+                api.setHostTensor(step, req, presentNames[s], kv, buffers.present(s), 1, shape.kvHeads(), width,
+                        shape.headDim());
+            }
+            api.setHostTensor(step, req, logitsName, ElementType.F32.code, logits, 1, length, shape.vocabSize());
+            api.infer(req);
+        } catch (OpenVinoException e) {
+            // in place, a failed step may have written some of its keys: beyond the length, where nothing is read
+            throw new EngineException("OpenVINO failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
+        }
+        buffers.advance(length);
+        var floats = logits.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
+    }
+
     /**
      * Waits for inferences in progress, then frees the compiled model and the shared constants; later
      * forward passes fail. Caches should be closed before. Idempotent.
@@ -383,7 +470,46 @@ public final class OpenVinoCausalLm implements CausalLm {
     }
 
     private String kvDescription() {
-        return plan.stateful() ? "inside the infer request (stateful)" : ElementType.nameOf(plan.kvType());
+        return plan.stateful() ? "inside the infer request (stateful)" : ElementType.nameOf(plan.kvType())
+                + (plan.slots() ? " in the slots layout (" + (slotsInPlace ? "in place" : "ping-pong") + ")" : "");
+    }
+
+    /** One sequence of a slots-layout graph: an infer request and its {@link SlotBuffers}. */
+    private final class SlotCache implements KvCache {
+        private final SlotBuffers buffers = new SlotBuffers(shape, pastNames.length, slotsInPlace);
+        private final MemorySegment request;
+
+        SlotCache() {
+            try {
+                request = api.createInferRequest(compiledModel);
+            } catch (RuntimeException e) {
+                buffers.close();
+                throw e;
+            }
+        }
+
+        CausalLm owner() {
+            return OpenVinoCausalLm.this;
+        }
+
+        @Override
+        public int length() {
+            return buffers.length();
+        }
+
+        @Override
+        public void truncate(int newLength) {
+            buffers.truncate(newLength);
+        }
+
+        /** Frees the infer request (which references this cache's memory), then the memory. Idempotent. */
+        @Override
+        public void close() {
+            if (!buffers.closed()) {
+                api.inferRequestFree(request);
+                buffers.close();
+            }
+        }
     }
 
     /**

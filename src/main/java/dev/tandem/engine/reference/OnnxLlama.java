@@ -41,7 +41,11 @@ import java.util.regex.Pattern;
  *   {@code Sub} and {@code Mul} that follow its {@code Cast}.</li>
  *   <li>RMSNorm weights: the initializers named {@code ...layers.N.input_layernorm.weight},
  *   {@code ...layers.N.post_attention_layernorm.weight} and {@code ...norm.weight} (parameter
- *   names survive export because they are used as they are).</li>
+ *   names survive export because they are used as they are), or {@code Identity} nodes of that name
+ *   (the exporter keeps one initializer of several equal weights).</li>
+ *   <li>The slots layout ({@code tandem.kv_layout=slots}) has the same weights under the same names; its
+ *   rotary cos/sin tables (constants gathered by position_ids) are not read: the engine computes rotary
+ *   itself, with the same formula.</li>
  *   <li>Rotary: the Hugging Face half rotation ({@code rotate_half}: a {@code Neg} of a sliced
  *   half); a graph without it is refused.</li>
  * </ul>
@@ -383,9 +387,18 @@ public final class OnnxLlama {
         }
 
         private Part<float[]> norm(String suffix) {
-            List<Tensor> found = onnx.initializers().values().stream()
-                    .filter(t -> t.name().endsWith(suffix) && (suffix.startsWith("layers.") || !t.name().contains("layers.")))
-                    .toList();
+            java.util.function.Predicate<String> named = name -> name.endsWith(suffix)
+                    && (suffix.startsWith("layers.") || !name.contains("layers."));
+            List<Tensor> found = onnx.initializers().values().stream().filter(t -> named.test(t.name())).toList();
+            if (found.isEmpty()) {
+                // torch.onnx.export keeps one initializer of equal weights (e.g. the all-ones norms of a freshly
+                // initialised model, as in the slots-tiny fixture) and names the others as Identity nodes of it
+                found = onnx.nodes().stream()
+                        .filter(n -> n.opType().equals("Identity") && named.test(n.outputs().get(0)))
+                        .map(n -> onnx.constant(n.input(0)))
+                        .filter(java.util.Objects::nonNull)
+                        .toList();
+            }
             if (found.size() != 1) {
                 throw new IllegalArgumentException(found.isEmpty() ? "no initializer named '*" + suffix + "'"
                         : "several initializers end with '" + suffix + "': " + found.stream().map(Tensor::name).toList());

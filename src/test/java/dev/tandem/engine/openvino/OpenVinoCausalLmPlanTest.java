@@ -143,4 +143,27 @@ class OpenVinoCausalLmPlanTest {
                 () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), fewerLayers));
         assertTrue(e.getMessage().contains("num_hidden_layers=3"), e.getMessage());
     }
+
+    /** A slots graph (metadata tandem.kv_layout=slots) feeds no attention mask and needs position_ids; other layouts are refused. */
+    @Test
+    void slotsLayoutIsRecognisedFromTheMetadata() {
+        var inputs = optimumInputs(F32, 4, 8);
+        inputs.remove("attention_mask");
+        var plan = OpenVinoCausalLm.plan(GRAPH, inputs, optimumOutputs(F32, 512), CONFIG, "slots");
+        assertTrue(plan.slots());
+        assertFalse(plan.hasAttentionMask());
+        assertFalse(OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), CONFIG).slots());
+
+        var withMask = optimumInputs(F32, 4, 8);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, withMask, optimumOutputs(F32, 512), CONFIG, "slots"));
+        assertTrue(e.getMessage().contains("'attention_mask'"), e.getMessage());
+        inputs.remove("position_ids");
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, inputs, optimumOutputs(F32, 512), CONFIG, "slots"));
+        assertTrue(e.getMessage().contains("no input 'position_ids'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), optimumOutputs(F32, 512), CONFIG, "paged"));
+        assertTrue(e.getMessage().contains("tandem.kv_layout=paged"), e.getMessage());
+    }
 }

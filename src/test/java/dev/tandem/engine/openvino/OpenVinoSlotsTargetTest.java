@@ -1,0 +1,175 @@
+package dev.tandem.engine.openvino;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.KvCache;
+import dev.tandem.engine.Logits;
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The bundled target exported in the slots layout (built by {@code tools/models/build.sh slots-target}; 28.5 MB,
+ * so not in the repository): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts. The
+ * directory is given by {@code -Dtandem.test.slots-target=DIR} or {@code TANDEM_TEST_SLOTS_TARGET}; without it
+ * (CI) the test is skipped with that reason. {@code -Dtandem.test.slots-timing=true} also prints OpenVINO's
+ * ms/token there and on models/kjv-target (Optimum layout).
+ */
+class OpenVinoSlotsTargetTest {
+    static final int TOKENS = 60;
+
+    static Path targetDir() {
+        String p = System.getProperty("tandem.test.slots-target", System.getenv("TANDEM_TEST_SLOTS_TARGET"));
+        if (p == null || !Files.isRegularFile(Path.of(p, "model.onnx"))) {
+            String reason = "no slots-layout target: set -Dtandem.test.slots-target=DIR (e.g. /work/slots-target/kjv-target-slots,"
+                    + " built by tools/models/build.sh slots-target)" + (p == null ? "" : "; " + p + " has no model.onnx");
+            System.out.println("OpenVinoSlotsTargetTest skipped: " + reason);
+            Assumptions.abort(reason);
+        }
+        return Path.of(p);
+    }
+
+    static OpenVinoRuntime runtime() {
+        try {
+            return OpenVinoRuntime.load();
+        } catch (OpenVinoRuntime.NotAvailableException e) {
+            Assumptions.abort("OpenVINO runtime not available here: " + e.getMessage());
+            return null;
+        }
+    }
+
+    /** The bold prompt of each "Greedy samples" line of models/kjv-target/MODEL_CARD.md. */
+    static List<String> cardPrompts() throws IOException {
+        List<String> out = new ArrayList<>();
+        Matcher m = Pattern.compile("^- \\*[^*]+\\* — \\*\\*(.+?)\\*\\*", Pattern.MULTILINE)
+                .matcher(Files.readString(Path.of("models/kjv-target/MODEL_CARD.md")));
+        while (m.find()) {
+            out.add(m.group(1));
+        }
+        return out;
+    }
+
+    /**
+     * Teacher-forced along ONNX Runtime's greedy path: at every step OpenVINO must pick ONNX Runtime's token, except
+     * at a near tie. The two runtimes' int8 arithmetic (MatMulInteger with per-token activation quantisation) is not
+     * the same: on the shipped Optimum graph too, free-running greedy text departs from ONNX Runtime's (prompt 5 at
+     * token 30, measured), so "the same 60 tokens" would test the runtimes, not the layout. A near tie is a step
+     * where ONNX Runtime's top-2 gap is below {@link #NEAR_TIE}, a bound on the runtimes' logit differences.
+     */
+    @Test
+    void openVinoGreedyEqualsOnnxRuntimeOnTheCardPrompts() throws IOException {
+        Path target = targetDir();
+        ModelDirectory dir = ModelDirectory.open(target);
+        List<String> prompts = cardPrompts();
+        assertEquals(5, prompts.size(), "the model card's greedy samples");
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults());
+             OrtCausalLm ort = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            assertTrue(ov.slotLayout(), target + " is not marked tandem.kv_layout=slots");
+            assertTrue(ort.slotLayout());
+            double worst = 0;
+            int ties = 0;
+            int equal = 0;
+            for (String p : prompts) {
+                int[] prompt = tokenizer.encodePrompt(p);
+                try (KvCache a = ort.newCache(); KvCache b = ov.newCache()) {
+                    Logits la = ort.forward(a, prompt);
+                    Logits lb = ov.forward(b, prompt);
+                    for (int i = 0; i < TOKENS; i++) {
+                        float[] ra = la.row(la.rows() - 1);
+                        float[] rb = lb.row(lb.rows() - 1);
+                        int best = argmax(ra);
+                        for (int v = 0; v < ra.length; v++) {
+                            worst = Math.max(worst, Math.abs(ra[v] - rb[v]));
+                        }
+                        if (argmax(rb) == best) {
+                            equal++;
+                        } else {
+                            float gap = ra[best] - secondBest(ra, best);
+                            assertTrue(gap < NEAR_TIE, "'" + p + "' token " + i + ": OpenVINO picks " + argmax(rb)
+                                    + ", ONNX Runtime " + best + " with a top-2 gap of " + gap);
+                            ties++;
+                        }
+                        if (i + 1 < TOKENS) {
+                            la = ort.forward(a, best);
+                            lb = ov.forward(b, best);
+                        }
+                    }
+                }
+            }
+            System.out.printf("OpenVINO vs ONNX Runtime on %s: %d of %d greedy choices equal, %d near ties differ;"
+                    + " largest logit difference %.4f%n", target, equal, prompts.size() * TOKENS, ties, worst);
+        }
+    }
+
+    /** Measured: the runtimes' logits differ by at most 0.10 on this model (see the printout); a tie closer than this may flip. */
+    static final double NEAR_TIE = 0.25;
+
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int v = 1; v < row.length; v++) {
+            if (row[v] > row[best]) {
+                best = v;
+            }
+        }
+        return best;
+    }
+
+    static float secondBest(float[] row, int best) {
+        float second = Float.NEGATIVE_INFINITY;
+        for (int v = 0; v < row.length; v++) {
+            if (v != best && row[v] > second) {
+                second = row[v];
+            }
+        }
+        return second;
+    }
+
+    /** Prints ms/token of plain decoding at ~64 and ~200 tokens of context, slots vs Optimum graph (no assertion). */
+    @Test
+    void timing() throws IOException {
+        Assumptions.assumeTrue(Boolean.getBoolean("tandem.test.slots-timing"), "timing only with -Dtandem.test.slots-timing=true");
+        Path target = targetDir();
+        try (OpenVinoRuntime rt = runtime()) {
+            for (Path d : List.of(target, Path.of("models/kjv-target"), target, Path.of("models/kjv-target"))) {
+                ModelDirectory dir = ModelDirectory.open(d);
+                try (OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults());
+                     TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+                    int[] text = tokenizer.encodePrompt(String.join(" ", cardPrompts()).repeat(10));
+                    for (int context : new int[] {64, 200}) {
+                        System.out.printf("TIMING openvino %s context %d: %.2f ms/token (median of 32 steps)%n",
+                                ov.slotLayout() ? "slots  " : "optimum", context, msPerToken(ov, text, context, 32));
+                    }
+                }
+            }
+        }
+    }
+
+    static double msPerToken(CausalLm lm, int[] text, int context, int steps) {
+        try (KvCache cache = lm.newCache()) {
+            lm.forward(cache, text, 0, context - steps / 2);
+            long[] took = new long[steps];
+            for (int i = 0; i < steps; i++) {
+                long t0 = System.nanoTime();
+                lm.forward(cache, text, context - steps / 2 + i, 1);
+                took[i] = System.nanoTime() - t0;
+            }
+            Arrays.sort(took);
+            return took[steps / 2] / 1e6;
+        }
+    }
+}
