@@ -1,5 +1,6 @@
 package dev.tandem.api;
 
+import dev.tandem.serving.AssistFields;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;

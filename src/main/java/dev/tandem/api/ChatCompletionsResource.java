@@ -6,13 +6,13 @@ import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.ServedModel;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
@@ -79,15 +79,14 @@ public class ChatCompletionsResource {
         }
         GenerationRequest request = CompletionParams.toGeneration(body, prompt, topLogprobs, false, "messages", model,
                 routes.config.limits());
-        AssistParams.Decision decision = routes.decide(body, model,
+        DecodingPolicy.Decision decision = routes.decide(body, model,
                 experimentKey != null ? experimentKey : body.user());
-        AssistOptions assist = decision.options();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        AdmissionControl.Permit permit = routes.generation.admit(model, request, assist);
+        AdmissionControl.Permit permit = routes.generation.admit(model, request, decision);
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult r = routes.generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
+            GenerationResult r = routes.generation.generate(permit, model, request, decision, GenerationListener.NONE);
             ChatCompletionResponse.ChatLogprobs lp = request.wantsLogprobs() ? logprobs(r.logprobs()) : null;
             return Response.ok(new ChatCompletionResponse(id, "chat.completion", created, model.id(),
                     List.of(new ChatCompletionResponse.Choice(0, new ChatCompletionResponse.Message("assistant", r.text()),

@@ -1,5 +1,6 @@
 package dev.tandem.api;
 
+import dev.tandem.serving.AssistFields;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import java.util.Map;

@@ -5,12 +5,12 @@ import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.ServedModel;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
@@ -56,16 +56,15 @@ public class CompletionsResource {
         GenerationRoutes.requireBody(body);
         ServedModel model = routes.model(body.model());
         GenerationRequest request = CompletionParams.toGeneration(body, model, routes.config.limits());
-        AssistParams.Decision decision = routes.decide(body, model,
+        DecodingPolicy.Decision decision = routes.decide(body, model,
                 experimentKey != null ? experimentKey : body.user());
-        AssistOptions assist = decision.options();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         String prompt = request.echo() ? promptText(body, model) : "";
-        AdmissionControl.Permit permit = routes.generation.admit(model, request, assist);
+        AdmissionControl.Permit permit = routes.generation.admit(model, request, decision);
 
         if (!Boolean.TRUE.equals(body.stream())) {
-            GenerationResult result = routes.generation.generate(permit, model, request, assist, GenerationListener.NONE, decision.arm());
+            GenerationResult result = routes.generation.generate(permit, model, request, decision, GenerationListener.NONE);
             CompletionResponse.LogprobsBody logprobs = request.wantsLogprobs()
                     ? logprobs(request.echo() ? result.promptLogprobs() : List.of(), result.logprobs(), prompt.length())
                     : null;

@@ -32,7 +32,7 @@ public class ExperimentResource {
             + " comparison per load bucket (mean sequences decoding together while the request ran: 1, 2, 3-4, 5-8, 9-16,"
             + " 17+) with the assisted/plain ratios, to show where assisted decoding stops paying")
     public Map<String, Object> report() {
-        // configured on, but without an assisted arm on a target that cannot be rolled back (see AssistParams.decide)
+        // configured on, but without an assisted arm on a target that cannot be rolled back (see DecodingPolicy)
         boolean running = experiment.enabled() && registry.target().assistedUnavailableReason().isEmpty();
         return stats.report(running, experiment.assistedShare());
     }

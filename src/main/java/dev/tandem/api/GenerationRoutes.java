@@ -1,7 +1,8 @@
 package dev.tandem.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tandem.serving.Experiment;
+import dev.tandem.serving.AssistFields;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.GenerationService;
 import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
@@ -11,7 +12,7 @@ import jakarta.inject.Singleton;
 /**
  * What every generation route (OpenAI completions and chat, TGI) needs, and the steps they share
  * before generating: the body must be there, the model must exist, and the request is decided
- * assisted or plain (explicit choice, server default or A/B arm). A {@code @Singleton}, not
+ * assisted or plain by the {@link DecodingPolicy} (explicit choice, A/B arm or server default). A {@code @Singleton}, not
  * {@code @ApplicationScoped}: the routes read its fields, which a client proxy would not carry.
  */
 @Singleton
@@ -20,15 +21,15 @@ class GenerationRoutes {
     final TandemConfig config;
     final GenerationService generation;
     final ObjectMapper json;
-    final Experiment experiment;
+    final DecodingPolicy decoding;
 
     GenerationRoutes(ModelRegistry registry, TandemConfig config, GenerationService generation, ObjectMapper json,
-                     Experiment experiment) {
+                     DecodingPolicy decoding) {
         this.registry = registry;
         this.config = config;
         this.generation = generation;
         this.json = json;
-        this.experiment = experiment;
+        this.decoding = decoding;
     }
 
     /** A missing body is a 400 in OpenAI's format. */
@@ -44,8 +45,15 @@ class GenerationRoutes {
                 "model_not_found", "The model '" + name + "' does not exist; GET /v1/models lists the served models"));
     }
 
-    /** Assisted or plain for this request; the experiment key defaults to the request's {@code user}. */
-    AssistParams.Decision decide(AssistFields fields, ServedModel model, String experimentKey) {
-        return AssistParams.decide(fields, model, config.assisted(), experiment, experimentKey);
+    /**
+     * Assisted or plain for this request ({@link DecodingPolicy}); the OpenAI routes pass the request's {@code user}
+     * when there is no {@code X-Experiment-Key}. A field the policy refuses is a 400 naming it (422 on TGI).
+     */
+    DecodingPolicy.Decision decide(AssistFields fields, ServedModel model, String experimentKey) {
+        try {
+            return decoding.decide(fields, model, experimentKey);
+        } catch (DecodingPolicy.InvalidField e) {
+            throw ApiException.invalid(e.param(), e.getMessage());
+        }
     }
 }

@@ -7,6 +7,7 @@ import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.GenerationService;
 import dev.tandem.serving.ServedModel;
 import io.vertx.core.http.HttpServerResponse;
@@ -56,7 +57,7 @@ final class SseStream {
     }
 
     static Response response(GenerationService generation, AdmissionControl.Permit permit, ServedModel model,
-                             GenerationRequest request, AssistParams.Decision decision, HttpServerResponse http,
+                             GenerationRequest request, DecodingPolicy.Decision decision, HttpServerResponse http,
                              ObjectMapper json, Events events, boolean includeUsage) {
         StreamingOutput body = out -> {
             SseWriter sse = new SseWriter(out, json);
@@ -66,8 +67,7 @@ final class SseStream {
                 if (opening != null) {
                     sse.event(opening);
                 }
-                GenerationResult result = generation.generate(permit, model, request, decision.options(), listener,
-                        decision.arm());
+                GenerationResult result = generation.generate(permit, model, request, decision, listener);
                 if (result.finishReason() == FinishReason.CANCELLED || listener.broken) {
                     LOG.debugf("client went away after %d tokens", result.completionTokens());
                     return;

@@ -7,7 +7,6 @@ import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.FinishReason;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
@@ -15,6 +14,7 @@ import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
 import dev.tandem.model.TextTokenizer;
 import dev.tandem.serving.AdmissionControl;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.ServedModel;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.Consumes;
@@ -66,10 +66,7 @@ public class TgiResource {
     }
 
     private record Prepared(ServedModel model, TgiRequest.Parameters params, GenerationRequest request,
-                            AssistParams.Decision decision) {
-        AssistOptions assist() {
-            return decision.options();
-        }
+                            DecodingPolicy.Decision decision) {
     }
 
     private Prepared prepare(TgiRequest body, String experimentKey) {
@@ -116,9 +113,9 @@ public class TgiResource {
     @APIResponse(responseCode = "422", description = "Invalid input", content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
     public Response generate(TgiRequest body, @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.assist());
-        GenerationResult r = routes.generation.generate(permit, x.model(), x.request(), x.assist(), GenerationListener.NONE,
-                x.decision().arm());
+        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.decision());
+        GenerationResult r = routes.generation.generate(permit, x.model(), x.request(), x.decision(),
+                GenerationListener.NONE);
         String text = (Boolean.TRUE.equals(x.params().returnFullText()) ? body.inputs() : "") + r.text();
         TgiResponse.Details details = Boolean.TRUE.equals(x.params().details()) ? details(x, r, true) : null;
         return Response.ok(new TgiResponse.Generated(text, details, Decoding.of(r.stats())), MediaType.APPLICATION_JSON)
@@ -133,7 +130,7 @@ public class TgiResource {
     public Response generateStream(TgiRequest body, @Context HttpServerResponse http,
                                    @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         Prepared x = prepare(body, experimentKey);
-        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.assist());
+        AdmissionControl.Permit permit = routes.generation.admit(x.model(), x.request(), x.decision());
         int topN = x.request().logprobs();
         return SseStream.response(routes.generation, permit, x.model(), x.request(), x.decision(), http, routes.json, new SseStream.Events() {
             private int index;

@@ -40,27 +40,32 @@ public final class AssistedDecoder {
         return step;
     }
 
-    /** A sequence for the scheduler: {@code req} assisted as {@code options} say, or plain when {@code options} is null. */
-    public Sequence newSequence(GenerationRequest req, AssistOptions options, GenerationListener listener) {
-        return new Sequence(target, draft, tokenizer, eosIds, req, options, listener);
+    /** A sequence for the scheduler: {@code req} decoded as {@code mode} says (plain, or assisted with its options). */
+    public Sequence newSequence(GenerationRequest req, DecodingMode mode, GenerationListener listener) {
+        return new Sequence(target, draft, tokenizer, eosIds, req, mode, listener);
     }
 
+    /** Generates {@code req} assisted as {@code options} say (for tools and tests; the server goes through a scheduler). */
     public GenerationResult generate(GenerationRequest req, AssistOptions options) {
-        return generate(req, options, GenerationListener.NONE, null);
+        return generate(req, DecodingMode.assisted(options));
+    }
+
+    public GenerationResult generate(GenerationRequest req, DecodingMode mode) {
+        return generate(req, mode, GenerationListener.NONE, null);
     }
 
     /** Generates, telling {@code listener} the text as it becomes final; stops early when it asks. */
     public GenerationResult generate(GenerationRequest req, AssistOptions options, GenerationListener listener) {
-        return generate(req, options, listener, null);
+        return generate(req, DecodingMode.assisted(options), listener, null);
     }
 
     GenerationResult generate(GenerationRequest req, AssistOptions options, Sequence.RoundListener rounds) {
-        return generate(req, options, GenerationListener.NONE, rounds);
+        return generate(req, DecodingMode.assisted(options), GenerationListener.NONE, rounds);
     }
 
-    private GenerationResult generate(GenerationRequest req, AssistOptions options, GenerationListener listener,
+    private GenerationResult generate(GenerationRequest req, DecodingMode mode, GenerationListener listener,
                                       Sequence.RoundListener rounds) {
-        Sequence s = newSequence(req, options, listener);
+        Sequence s = newSequence(req, mode, listener);
         s.onRound(rounds);
         return runAlone(s, step);
     }

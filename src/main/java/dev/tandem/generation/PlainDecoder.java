@@ -25,7 +25,7 @@ public final class PlainDecoder {
 
     /** A sequence for the scheduler: plain decoding of {@code req}, telling {@code listener} the text as it becomes final. */
     public Sequence newSequence(GenerationRequest req, GenerationListener listener) {
-        return new Sequence(lm, null, tokenizer, eosIds, req, null, listener);
+        return new Sequence(lm, null, tokenizer, eosIds, req, DecodingMode.PLAIN, listener);
     }
 
     public GenerationResult generate(GenerationRequest req) {

@@ -39,7 +39,8 @@ public final class Sequence implements AutoCloseable {
     private final GenerationListener listener;
     private final Verifier verifier;
     private final CandidateGenerator proposer;   // null: plain decoding
-    private final AssistOptions options;         // null: plain decoding
+    /** The assisted options, or null for plain decoding: read off the {@link DecodingMode} the sequence was made with. */
+    private final AssistOptions options;
     private final DraftLength draftLength;       // null: plain decoding
     private final Candidates candidates;
     private final PromptLogprobs promptLogprobs; // null unless echo with logprobs
@@ -83,14 +84,17 @@ public final class Sequence implements AutoCloseable {
     }
 
     /**
-     * A sequence for {@code request} on {@code target}; {@code options} null decodes plainly, otherwise candidates
+     * A sequence for {@code request} on {@code target}, decoded as {@code mode} says; when assisted, candidates
      * come from {@code draft} (may be null when no draft is configured; then only prompt lookup is possible).
      */
     Sequence(CausalLm target, CausalLm draft, TextTokenizer tokenizer, int[] eosIds, GenerationRequest request,
-             AssistOptions options, GenerationListener listener) {
+             DecodingMode mode, GenerationListener listener) {
         this.request = request;
         this.target = target;
-        this.options = options;
+        this.options = switch (mode) {
+            case DecodingMode.Plain p -> null;
+            case DecodingMode.Assisted a -> a.options();
+        };
         this.listener = listener;
         int vocab = target.shape().vocabSize();
         this.maxContext = target.shape().maxContext();

@@ -1,7 +1,7 @@
 package dev.tandem.serving;
 
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.DecodingMode;
 import dev.tandem.generation.Sequence;
 import dev.tandem.generation.FinishReason;
 import dev.tandem.generation.GenerationListener;
@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Runs generations under admission control, plain or assisted as each request asks, over the one
- * loaded copy of each model: each request joins its model's {@link Scheduler} (the running batch) and
+ * Runs generations under admission control, plain or assisted as each request's {@link DecodingPolicy.Decision}
+ * says, over the one loaded copy of each model: each request joins its model's {@link Scheduler} (the running batch) and
  * its thread relays the text; measures them (metrics, the A/B experiment) and reports the step in
  * progress to the liveness watchdog.
  */
@@ -65,30 +65,27 @@ public class GenerationService {
 
     /**
      * A decoding slot and the request's worst-case KV-cache bytes ({@link KvDemand}: target, plus the
-     * draft when {@code assist} uses it), or {@link AdmissionControl.Rejected} (413 when they exceed
+     * draft when {@code decision} uses it), or {@link AdmissionControl.Rejected} (413 when they exceed
      * the whole budget, 429 when they do not fit in time). The generation releases both when it ends.
      */
-    public AdmissionControl.Permit admit(ServedModel model, GenerationRequest request, AssistOptions assist) {
-        return admission.admit(KvDemand.of(model, registry.draft().orElse(null), request, assist));
-    }
-
-    /** Generates with a slot already held; closes the slot when done. {@code assist} null means plain decoding. */
-    public GenerationResult generate(AdmissionControl.Permit permit, ServedModel model, GenerationRequest request,
-                                     AssistOptions assist, GenerationListener listener) {
-        return generate(permit, model, request, assist, listener, Experiment.NONE);
+    public AdmissionControl.Permit admit(ServedModel model, GenerationRequest request, DecodingPolicy.Decision decision) {
+        return admission.admit(KvDemand.of(model, registry.draft().orElse(null), request, decision.decoding()));
     }
 
     /**
-     * As above, recording the request under experiment arm {@code arm}. The sequence joins the model's scheduler
-     * (the running batch) at its next step; this thread relays its text to {@code listener} and passes on a
-     * cancellation, so a slow or vanished client never holds up the batch.
+     * Generates with a slot already held, decoded as {@code decision} says ({@link DecodingPolicy}), and records the
+     * request under its experiment arm; closes the slot when done. The sequence joins the model's scheduler (the
+     * running batch) at its next step; this thread relays its text to {@code listener} and passes on a cancellation,
+     * so a slow or vanished client never holds up the batch.
      */
     public GenerationResult generate(AdmissionControl.Permit permit, ServedModel model, GenerationRequest request,
-                                     AssistOptions assist, GenerationListener listener, String arm) {
+                                     DecodingPolicy.Decision decision, GenerationListener listener) {
         try (permit) {
             Relay relay = new Relay();
-            Sequence sequence = assist == null ? model.decoder().newSequence(request, relay)
-                    : model.assisted().newSequence(request, assist, relay);
+            Sequence sequence = switch (decision.decoding()) {
+                case DecodingMode.Plain plain -> model.decoder().newSequence(request, relay);
+                case DecodingMode.Assisted assisted -> model.assisted().newSequence(request, assisted, relay);
+            };
             Scheduler.Entry entry = scheduler(model).submit(sequence);
             GenerationResult r = relay.relay(entry.done, listener, this);
             long end = System.nanoTime();
@@ -100,8 +97,8 @@ public class GenerationService {
             finished.incrementAndGet();
             long e2e = end - permit.requestedAt();
             long ttft = (relay.firstText == 0 ? end : relay.firstText) - permit.requestedAt();
-            metrics.record(arm, r, permit.queueNanos(), e2e, ttft, entry.meanLoad());
-            experiment.record(arm, r.completionTokens(), e2e / 1e9, ttft / 1e9, r.stats().numDraftTokens(),
+            metrics.record(decision.arm(), r, permit.queueNanos(), e2e, ttft, entry.meanLoad());
+            experiment.record(decision.arm(), r.completionTokens(), e2e / 1e9, ttft / 1e9, r.stats().numDraftTokens(),
                     r.stats().numAcceptedTokens(), entry.meanLoad());
             return r;
         }

@@ -1,6 +1,7 @@
 package dev.tandem.serving;
 
 import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.DecodingMode;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.memory.KvFootprint;
 import dev.tandem.memory.MemoryPlan;
@@ -23,15 +24,15 @@ public record KvDemand(long bytes, String description) {
     /** Worst-case rows an assisted step feeds: a verification of the most candidates decoding proposes, plus one. */
     static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
 
-    /** The demand of {@code request} on {@code target}, with {@code draft} (may be null) when {@code assist} uses it. */
-    public static KvDemand of(ServedModel target, ServedModel draft, GenerationRequest request, AssistOptions assist) {
+    /** The demand of {@code request} on {@code target}, with {@code draft} (may be null) when {@code decoding} uses it. */
+    public static KvDemand of(ServedModel target, ServedModel draft, GenerationRequest request, DecodingMode decoding) {
         int prompt = request.prompt().length;
         long tokens = Math.min((long) prompt + request.maxTokens(), target.maxContext());
-        int maxFeed = assist == null ? 1 : MAX_STEP_FEED;
+        int maxFeed = decoding.isAssisted() ? MAX_STEP_FEED : 1;
         long bytes = footprint(target, prompt, (int) tokens, maxFeed);
         StringBuilder d = new StringBuilder().append(tokens).append(" tokens (prompt ").append(prompt)
                 .append(" + max_tokens ").append(request.maxTokens()).append(") on ").append(target.id());
-        if (assist != null && assist.assistant() == AssistOptions.Assistant.DRAFT && draft != null) {
+        if (decoding.usesDraft() && draft != null) {
             bytes += footprint(draft, prompt + 1, (int) Math.min(tokens, draft.maxContext()), maxFeed);
             d.append(" and its draft ").append(draft.id());
         }

@@ -2,6 +2,7 @@ package dev.tandem.serving;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineProvider;
+import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
@@ -68,7 +69,10 @@ public class ModelRegistry {
         warmUp();
     }
 
-    /** One short generation through every decoding path, so the first request does not pay for first-run costs. */
+    /**
+     * One short generation through every decoding path the target can serve, so the first request does not pay for
+     * first-run costs. Not a request's decision (that is {@link DecodingPolicy}): each path is run once on purpose.
+     */
     private void warmUp() {
         long t0 = System.nanoTime();
         var req = new dev.tandem.generation.GenerationRequest(target.tokenizer().encodePrompt(""),
@@ -76,18 +80,19 @@ public class ModelRegistry {
         target.decoder().generate(req);
         boolean assisted = target.assistedUnavailableReason().isEmpty();  // false: plain decoding only
         if (assisted) {
-            target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
-                    dev.tandem.generation.AssistOptions.Assistant.PROMPT_LOOKUP, 2,
-                    dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
+            target.assisted().generate(req, warmUpOptions(AssistOptions.Assistant.PROMPT_LOOKUP));
         }
         if (assisted && draft != null) {
-            target.assisted().generate(req, new dev.tandem.generation.AssistOptions(
-                    dev.tandem.generation.AssistOptions.Assistant.DRAFT, 2,
-                    dev.tandem.generation.AssistOptions.Schedule.CONSTANT, 0, 2));
+            target.assisted().generate(req, warmUpOptions(AssistOptions.Assistant.DRAFT));
         }
         warmUpMillis = (System.nanoTime() - t0) / 1_000_000;
         warmedUp = true;
         LOG.infof("warm-up generation done in %d ms%s", warmUpMillis, assisted ? "" : " (plain decoding only)");
+    }
+
+    /** Two candidates a round, n-grams up to 2: enough to run every part of a round. */
+    private static AssistOptions warmUpOptions(AssistOptions.Assistant assistant) {
+        return new AssistOptions(assistant, 2, AssistOptions.Schedule.CONSTANT, 0, 2);
     }
 
     private volatile boolean warmedUp;

@@ -2,14 +2,15 @@ package dev.tandem.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.AssistOptions.Assistant;
+import dev.tandem.generation.DecodingMode;
+import dev.tandem.serving.AssistFields;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.Experiment;
 import dev.tandem.serving.ServedModel;
 import dev.tandem.serving.TandemConfig;
@@ -20,8 +21,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Assisted decoding on a target that cannot roll its KV cache back (a stateful OpenVINO model),
- * decided where every generation route decides it (AssistParams.decide, used by /v1/completions,
- * /v1/chat/completions and the TGI routes; ApiException 400 becomes TGI's 422 in ErrorMappers):
+ * decided where every generation route decides it (DecodingPolicy, asked through GenerationRoutes.decide by
+ * /v1/completions, /v1/chat/completions and the TGI routes; ApiException 400 becomes TGI's 422 in ErrorMappers):
  * an explicit {@code assisted: true} is refused, everything else is decoded plainly, whatever the
  * server default and the experiment say. Plain unit tests: no Quarkus, no OpenVINO.
  */
@@ -65,12 +66,19 @@ class AssistedUnavailableApiTest {
         return new Experiment(config);
     }
 
+    /** Decides as the routes do: the policy, its refusals turned into the API's 400. */
+    static DecodingPolicy.Decision decide(AssistFields fields, ServedModel model, TandemConfig.Assisted defaults,
+                                          Experiment experiment, String key) {
+        return new GenerationRoutes(null, null, null, null, new DecodingPolicy(defaults, experiment))
+                .decide(fields, model, key);
+    }
+
     @Test
     void anExplicitAssistedRequestIsA400SayingWhyAndWhatToDo() {
         for (String assistant : new String[] {null, "draft", "prompt_lookup"}) {
             for (boolean byDefault : new boolean[] {false, true}) {
                 for (boolean exp : new boolean[] {false, true}) {
-                    var e = assertThrows(ApiException.class, () -> AssistParams.decide(Fields.assisted(true, assistant),
+                    var e = assertThrows(ApiException.class, () -> decide(Fields.assisted(true, assistant),
                             STATEFUL, defaults(byDefault), experiment(exp), "user-1"), "assistant " + assistant);
                     assertEquals(400, e.status(), "rendered as 422 on the TGI routes");
                     assertEquals("invalid_request_error", e.type());
@@ -92,37 +100,35 @@ class AssistedUnavailableApiTest {
         for (boolean byDefault : new boolean[] {false, true}) {
             for (boolean exp : new boolean[] {false, true}) {
                 String when = "default " + byDefault + ", experiment " + exp;
-                var absent = AssistParams.decide(Fields.assisted(null, null), STATEFUL, defaults(byDefault), experiment(exp),
+                var absent = decide(Fields.assisted(null, null), STATEFUL, defaults(byDefault), experiment(exp),
                         "user-1");
-                assertNull(absent.options(), when);
+                assertEquals(DecodingMode.PLAIN, absent.decoding(), when);
                 assertEquals("plain", absent.mode(), when);
                 assertEquals(Experiment.NONE, absent.arm(), "not in the experiment: it has no assisted arm (" + when + ")");
-                var off = AssistParams.decide(Fields.assisted(false, null), STATEFUL, defaults(byDefault), experiment(exp),
+                var off = decide(Fields.assisted(false, null), STATEFUL, defaults(byDefault), experiment(exp),
                         "user-1");
-                assertNull(off.options(), when);
+                assertEquals(DecodingMode.PLAIN, off.decoding(), when);
                 assertEquals(Experiment.EXPLICIT, off.arm(), when);
             }
         }
-        assertNull(AssistParams.resolve(Fields.assisted(null, null), STATEFUL, defaults(true)));
     }
 
     @Test
     void theSameSettingsOnATargetThatRollsBackAreAssisted() {
-        var byDefault = AssistParams.decide(Fields.assisted(null, null), STATELESS, defaults(true), experiment(false), null);
-        assertNotNull(byDefault.options());
-        assertEquals(Assistant.PROMPT_LOOKUP, byDefault.options().assistant());
-        var arm = AssistParams.decide(Fields.assisted(null, null), STATELESS, defaults(false), experiment(true), "user-1");
+        var byDefault = decide(Fields.assisted(null, null), STATELESS, defaults(true), experiment(false), null);
+        assertEquals(Assistant.PROMPT_LOOKUP, ((DecodingMode.Assisted) byDefault.decoding()).options().assistant());
+        var arm = decide(Fields.assisted(null, null), STATELESS, defaults(false), experiment(true), "user-1");
         assertEquals(Experiment.ASSISTED, arm.arm());
-        assertNotNull(arm.options());
-        assertNotNull(AssistParams.decide(Fields.assisted(true, "prompt_lookup"), STATELESS, defaults(false),
-                experiment(false), null).options());
+        assertTrue(arm.isAssisted());
+        assertTrue(decide(Fields.assisted(true, "prompt_lookup"), STATELESS, defaults(false),
+                experiment(false), null).isAssisted());
     }
 
     @Test
     void fieldsAreStillValidatedOnAPlainOnlyTarget() {
         var bad = new Fields(null, null, 99, null, null, null);
         var e = assertThrows(ApiException.class,
-                () -> AssistParams.decide(bad, STATEFUL, defaults(true), experiment(true), null));
+                () -> decide(bad, STATEFUL, defaults(true), experiment(true), null));
         assertEquals("num_assistant_tokens", e.param());
     }
 

@@ -14,6 +14,7 @@ import dev.tandem.generation.PlainDecoder;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.SamplingParams;
 import dev.tandem.generation.TokenLogprob;
+import dev.tandem.serving.DecodingPolicy;
 import dev.tandem.serving.GenerationService;
 import dev.tandem.serving.ModelRegistry;
 import dev.tandem.serving.ServedModel;
@@ -53,7 +54,7 @@ class LivenessTest {
         GenerationRequest req = new GenerationRequest(target.tokenizer().encodePrompt("And God said"), SamplingParams.greedy(),
                 8, List.of(), -1, false);
         CompletableFuture<?> run = CompletableFuture.runAsync(() ->
-                generation.generate(generation.admit(), wedged, req, null, GenerationListener.NONE));
+                generation.generate(generation.admit(), wedged, req, DecodingPolicy.Decision.PLAIN, GenerationListener.NONE));
         assertTrue(stuck.await(10, TimeUnit.SECONDS));
         Thread.sleep(300);
         given().get("/q/health/live").then().statusCode(503)
@@ -86,10 +87,10 @@ class LivenessTest {
         var target = registry.target();
         GenerationRequest req = new GenerationRequest(target.tokenizer().encodePrompt("And God said"), SamplingParams.greedy(),
                 8, List.of(), -1, false);
-        CompletableFuture<?> run = CompletableFuture.runAsync(() -> generation.generate(generation.admit(), target, req, null, blocked));
+        CompletableFuture<?> run = CompletableFuture.runAsync(() -> generation.generate(generation.admit(), target, req, DecodingPolicy.Decision.PLAIN, blocked));
         assertTrue(writing.await(10, TimeUnit.SECONDS));
         // meanwhile another request on the same model decodes to its end
-        var other = generation.generate(generation.admit(), target, req, null, GenerationListener.NONE);
+        var other = generation.generate(generation.admit(), target, req, DecodingPolicy.Decision.PLAIN, GenerationListener.NONE);
         assertTrue(other.completionTokens() > 0);
         Thread.sleep(300);
         given().get("/q/health/live").then().statusCode(200);

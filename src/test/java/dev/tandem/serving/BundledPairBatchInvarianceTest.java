@@ -9,6 +9,7 @@ import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistOptions.Assistant;
 import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.generation.DecodingMode;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.BatchStep;
 import dev.tandem.generation.GenerationListener;
@@ -74,11 +75,11 @@ class BundledPairBatchInvarianceTest {
 
     @Test
     void greedyTokensAreTheSameAloneAndAmidMixedLoad() throws Exception {
-        AssistOptions draftK = new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3);
-        AssistOptions lookup = new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3);
+        DecodingMode draftK = DecodingMode.assisted(new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3));
+        DecodingMode lookup = DecodingMode.assisted(new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3));
         List<int[]> alone = new ArrayList<>();
         for (String p : PROMPTS) {
-            alone.add(decoding.generate(greedy(p), null).tokens());
+            alone.add(decoding.generate(greedy(p), DecodingMode.PLAIN).tokens());
         }
         GenerationResult sampledAlone = decoding.generate(sampled(PROMPTS[0], 42), draftK);
 
@@ -90,10 +91,10 @@ class BundledPairBatchInvarianceTest {
             List<Scheduler.Entry> assisted = new ArrayList<>();
             List<Scheduler.Entry> noise = new ArrayList<>();
             for (int i = 0; i < PROMPTS.length; i++) {
-                plain.add(s.submit(decoding.newSequence(greedy(PROMPTS[i]), null, GenerationListener.NONE)));
+                plain.add(s.submit(decoding.newSequence(greedy(PROMPTS[i]), DecodingMode.PLAIN, GenerationListener.NONE)));
                 assisted.add(s.submit(decoding.newSequence(greedy(PROMPTS[i]), i % 3 == 2 ? lookup : draftK,
                         GenerationListener.NONE)));
-                noise.add(s.submit(decoding.newSequence(sampled(PROMPTS[(i + 3) % PROMPTS.length], i), i % 2 == 0 ? null : draftK,
+                noise.add(s.submit(decoding.newSequence(sampled(PROMPTS[(i + 3) % PROMPTS.length], i), i % 2 == 0 ? DecodingMode.PLAIN : draftK,
                         GenerationListener.NONE)));
             }
             Scheduler.Entry seeded = s.submit(decoding.newSequence(sampled(PROMPTS[0], 42), draftK, GenerationListener.NONE));

@@ -3,7 +3,6 @@ package dev.tandem.serving;
 import static io.restassured.RestAssured.given;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
@@ -40,7 +39,7 @@ class MidStreamFailureTest {
         QuarkusMock.installMockForType(new GenerationService(admission, registry, metrics, experiment, config) {
             @Override
             public GenerationResult generate(AdmissionControl.Permit permit, ServedModel model, GenerationRequest request,
-                                             AssistOptions assist, GenerationListener listener, String arm) {
+                                             DecodingPolicy.Decision decision, GenerationListener listener) {
                 try (permit) {
                     listener.onText(" And", List.of());
                     throw new InvalidLogitsException("the model produced a non-finite score (NaN) for token 7, so no"

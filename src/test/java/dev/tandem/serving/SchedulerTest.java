@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistOptions.Assistant;
 import dev.tandem.generation.AssistOptions.Schedule;
+import dev.tandem.generation.DecodingMode;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.BatchStep;
 import dev.tandem.generation.DecodingStats;
@@ -52,7 +53,7 @@ class SchedulerTest {
     }
 
     /** One request of a mixed workload: what to ask and how to decode it. */
-    record Job(GenerationRequest request, AssistOptions assist) {
+    record Job(GenerationRequest request, DecodingMode decoding) {
     }
 
     static int[] prompt(Random r, int n) {
@@ -64,11 +65,11 @@ class SchedulerTest {
         return p;
     }
 
-    static AssistOptions draft(int k, Schedule s) {
-        return new AssistOptions(Assistant.DRAFT, k, s, 0, 3);
+    static DecodingMode draft(int k, Schedule s) {
+        return DecodingMode.assisted(new AssistOptions(Assistant.DRAFT, k, s, 0, 3));
     }
 
-    static final AssistOptions LOOKUP = new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3);
+    static final DecodingMode LOOKUP = DecodingMode.assisted(new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3));
 
     /** Plain and assisted, greedy and seeded sampling, stop strings, logprobs and echo, ignore_eos, varied lengths. */
     static List<Job> mixedJobs(int n, long seed) {
@@ -82,11 +83,11 @@ class SchedulerTest {
             int logprobs = i % 4 == 1 ? 2 : -1;
             boolean echo = i % 8 == 1;
             GenerationRequest req = new GenerationRequest(p, sampling, 8 + r.nextInt(40), stop, logprobs, echo, i % 3 == 0);
-            AssistOptions a = switch (i % 4) {
-                case 0 -> null;
+            DecodingMode a = switch (i % 4) {
+                case 0 -> DecodingMode.PLAIN;
                 case 1 -> draft(1 + r.nextInt(6), Schedule.HEURISTIC);
                 case 2 -> draft(4, Schedule.CONSTANT);
-                default -> i % 8 == 3 ? LOOKUP : null;
+                default -> i % 8 == 3 ? LOOKUP : DecodingMode.PLAIN;
             };
             jobs.add(new Job(req, a));
         }
@@ -122,14 +123,14 @@ class SchedulerTest {
         List<Job> jobs = mixedJobs(24, 7);
         List<GenerationResult> alone = new ArrayList<>();
         for (Job j : jobs) {
-            alone.add(decoding.generate(j.request(), j.assist()));
+            alone.add(decoding.generate(j.request(), j.decoding()));
         }
         target.clearCalls();
         AtomicInteger widest = new AtomicInteger();
         try (Scheduler s = scheduler(target, 64, widest)) {
             List<Scheduler.Entry> entries = new ArrayList<>();
             for (int i = 0; i < jobs.size(); i++) {
-                entries.add(s.submit(decoding.newSequence(jobs.get(i).request(), jobs.get(i).assist(), GenerationListener.NONE)));
+                entries.add(s.submit(decoding.newSequence(jobs.get(i).request(), jobs.get(i).decoding(), GenerationListener.NONE)));
                 if (i % 6 == 5) {  // later requests join a batch that is already decoding
                     Thread.sleep(5);
                 }
@@ -160,7 +161,7 @@ class SchedulerTest {
         List<GenerationResult> results = new ArrayList<>();
         try (Scheduler s = scheduler(target, budget, steps::add)) {
             for (Job j : jobs) {
-                entries.add(s.submit(decoding.newSequence(j.request(), j.assist(), GenerationListener.NONE)));
+                entries.add(s.submit(decoding.newSequence(j.request(), j.decoding(), GenerationListener.NONE)));
             }
             for (Scheduler.Entry e : entries) {
                 results.add(e.done.get(30, TimeUnit.SECONDS));
@@ -178,7 +179,7 @@ class SchedulerTest {
             emitted += r.completionTokens();
             proposed += r.stats().numProposedTokens();
             // a plain step emits one token, and the first token comes from the prompt
-            decodeSteps += jobs.get(i).assist() == null ? r.completionTokens() - 1 : r.stats().numDecodeSteps();
+            decodeSteps += !jobs.get(i).decoding().isAssisted() ? r.completionTokens() - 1 : r.stats().numDecodeSteps();
             entrySteps += entries.get(i).steps;
             entryLoad += entries.get(i).loadSum;
             assertTrue(entries.get(i).meanLoad() >= 1, "request " + i + " ran in steps of at least itself");
@@ -221,7 +222,7 @@ class SchedulerTest {
             for (int i = 0; i < 10; i++) {
                 GenerationRequest req = new GenerationRequest(prompt(r, 5 + i), SamplingParams.greedy(), 40, List.of(), -1,
                         false, true);
-                plain.add(s.submit(decoding.newSequence(req, null, GenerationListener.NONE)));
+                plain.add(s.submit(decoding.newSequence(req, DecodingMode.PLAIN, GenerationListener.NONE)));
                 assisted.add(s.submit(decoding.newSequence(req, draft(5, Schedule.HEURISTIC), GenerationListener.NONE)));
             }
             for (int i = 0; i < 10; i++) {
@@ -240,17 +241,17 @@ class SchedulerTest {
         Random r = new Random(5);
         GenerationRequest longPrompt = new GenerationRequest(prompt(r, 500), SamplingParams.greedy(), 10, List.of(), 3, true,
                 true);
-        GenerationResult alone = decoding.generate(longPrompt, null);
+        GenerationResult alone = decoding.generate(longPrompt, DecodingMode.PLAIN);
         int budget = 48;
         try (Scheduler s = scheduler(target, budget, new AtomicInteger())) {
             List<Scheduler.Entry> decoders = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
                 decoders.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 200,
-                        List.of(), -1, false, true), null, GenerationListener.NONE)));
+                        List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
             }
             Thread.sleep(20);
             target.clearCalls();
-            Scheduler.Entry big = s.submit(decoding.newSequence(longPrompt, null, GenerationListener.NONE));
+            Scheduler.Entry big = s.submit(decoding.newSequence(longPrompt, DecodingMode.PLAIN, GenerationListener.NONE));
             assertSame(alone, big.done.get(30, TimeUnit.SECONDS), "the chunked prompt");
             for (Scheduler.Entry d : decoders) {
                 d.done.get(30, TimeUnit.SECONDS);
@@ -292,7 +293,7 @@ class SchedulerTest {
             List<Scheduler.Entry> stay = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
                 stay.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 6), SamplingParams.greedy(), 120,
-                        List.of(), -1, false, true), i % 2 == 0 ? null : draft(4, Schedule.CONSTANT), GenerationListener.NONE)));
+                        List.of(), -1, false, true), i % 2 == 0 ? DecodingMode.PLAIN : draft(4, Schedule.CONSTANT), GenerationListener.NONE)));
             }
             Scheduler.Entry gone = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 6), SamplingParams.greedy(),
                     400, List.of(), -1, false, true), draft(3, Schedule.CONSTANT), leaving));
@@ -342,7 +343,7 @@ class SchedulerTest {
         int k = 6;
         for (int i = 0; i < 40; i++) {
             GenerationRequest req = new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 60, List.of(), -1, false);
-            GenerationResult plain = decoding.generate(req, null);
+            GenerationResult plain = decoding.generate(req, DecodingMode.PLAIN);
             GenerationResult assisted = decoding.generate(req, draft(k, Schedule.CONSTANT));
             assertArrayEquals(plain.tokens(), assisted.tokens());
             assertEquals(plain.finishReason(), assisted.finishReason());
@@ -387,15 +388,15 @@ class SchedulerTest {
         try (Scheduler s = scheduler(target, 64, new AtomicInteger())) {
             Random r = new Random(1);
             Scheduler.Entry ok = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 5), SamplingParams.greedy(), 30,
-                    List.of(), -1, false, true), null, GenerationListener.NONE));
+                    List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE));
             // a prompt longer than the context: the engine refuses the step
             Scheduler.Entry bad = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 70), SamplingParams.greedy(), 5,
-                    List.of(), -1, false, true), null, GenerationListener.NONE));
+                    List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE));
             CompletableFuture<GenerationResult> f = bad.done;
             assertTrue(f.handle((x, e) -> e != null).get(30, TimeUnit.SECONDS), "the bad sequence failed");
             // the good one was in the same failed step at worst; a new one still runs to its end
             Scheduler.Entry after = s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 5), SamplingParams.greedy(), 30,
-                    List.of(), -1, false, true), null, GenerationListener.NONE));
+                    List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE));
             assertEquals(30, after.done.get(30, TimeUnit.SECONDS).completionTokens());
             ok.done.handle((x, e) -> x).get(30, TimeUnit.SECONDS);
         }
