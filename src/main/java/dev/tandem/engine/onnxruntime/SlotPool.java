@@ -59,6 +59,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   at the full context can never be fed again without truncating first, so its column {@code W - 1}
  *   is never read again and padding may overwrite it.</li>
  *   <li><b>Logits</b> of a batch are produced into one {@code [rows, T, vocab]} buffer for the call
+ *   (the pool's, reused from call to call up to {@link #REUSED_LOGITS_BYTES})
  *   and copied into each sequence's own logits buffer ({@code 4 x vocab} bytes per fed token), so
  *   they stay valid until that sequence's next step, whatever other batches run meanwhile.</li>
  *   <li><b>Concurrency.</b> Single-sequence forwards (the draft model, readiness checks) touch only
@@ -73,6 +74,8 @@ final class SlotPool implements AutoCloseable {
     static final int WIDTH_STEP = 64;
     /** Any valid token id: what rows that are not stepped are fed. */
     private static final long PAD_TOKEN = 0;
+    /** Batched calls with logits up to this size reuse the pool's buffers; larger ones (long prompt chunks) get their own. */
+    static final long REUSED_LOGITS_BYTES = 4L << 20;
 
     private final OrtEnvironment env;
     private final OrtSession session;
@@ -89,6 +92,8 @@ final class SlotPool implements AutoCloseable {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private int used;
     private boolean closed;
+    /** The batched calls' buffers, reused from call to call (see {@link #callBuffers}); null before the first. */
+    private CallBuffers reused;
 
     SlotPool(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames, String[] presentNames,
              OnnxJavaType kvType, int capacity) {
@@ -216,10 +221,11 @@ final class SlotPool implements AutoCloseable {
                 ((Row) f.cache()).ensureStep(f.length());
             }
             int batch = hi - lo + 1;
-            try (Arena call = Arena.ofConfined()) {
-                MemorySegment ids = call.allocate(8L * batch * steps, 8);
-                MemorySegment positions = call.allocate(8L * batch * steps, 8);
-                MemorySegment logits = call.allocate(4L * batch * steps * shape.vocabSize(), 64);
+            CallBuffers call = callBuffers(batch * steps);
+            try {
+                MemorySegment ids = call.ids;
+                MemorySegment positions = call.positions;
+                MemorySegment logits = call.logits;
                 for (int b = 0; b < batch; b++) {
                     Row r = rows[lo + b];
                     Feed f = byRow.get(r);
@@ -235,9 +241,55 @@ final class SlotPool implements AutoCloseable {
                     out.add(r.view(f.length()));
                 }
                 return out;
+            } finally {
+                if (call != reused) {
+                    call.arena.close();
+                }
             }
         } finally {
             lock.writeLock().unlock();
+        }
+    }
+
+    /**
+     * Buffers for a batched call of {@code tokens} (rows x steps) fed tokens: the pool's reused ones, grown when a
+     * call needs more, or, for a call larger than {@link #REUSED_LOGITS_BYTES}, buffers of its own that the caller
+     * frees. A decode step used to allocate (and zero) these on every call; the buffers are only ever touched under
+     * the write lock, and every row's logits are copied out before it is released, so one set serves every call.
+     * Under the write lock.
+     */
+    private CallBuffers callBuffers(int tokens) {
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
+        }
+        long logitBytes = 4L * tokens * shape.vocabSize();
+        if (logitBytes > REUSED_LOGITS_BYTES) {
+            return new CallBuffers(Arena.ofConfined(), tokens);
+        }
+        if (reused == null || reused.tokens < tokens) {
+            if (reused != null) {
+                reused.arena.close();
+            }
+            int grown = reused == null ? tokens : Math.max(tokens, reused.tokens * 2);
+            reused = new CallBuffers(Arena.ofShared(), (int) Math.min(grown, REUSED_LOGITS_BYTES / (4L * shape.vocabSize())));
+        }
+        return reused;
+    }
+
+    /** Token ids, positions and logits of a batched call of up to {@code tokens} fed tokens (rows x steps). */
+    private final class CallBuffers {
+        final Arena arena;
+        final int tokens;
+        final MemorySegment ids;
+        final MemorySegment positions;
+        final MemorySegment logits;
+
+        CallBuffers(Arena arena, int tokens) {
+            this.arena = arena;
+            this.tokens = tokens;
+            this.ids = arena.allocate(8L * tokens, 8);
+            this.positions = arena.allocate(8L * tokens, 8);
+            this.logits = arena.allocate(4L * tokens * shape.vocabSize(), 64);
         }
     }
 
@@ -339,6 +391,10 @@ final class SlotPool implements AutoCloseable {
             if (!closed) {
                 closed = true;
                 memory.close();
+                if (reused != null) {
+                    reused.arena.close();
+                    reused = null;
+                }
             }
         } finally {
             lock.writeLock().unlock();

@@ -180,6 +180,56 @@ class OrtSlotsTest {
     }
 
     /**
+     * Batched calls of every size, in an order that creates, grows and reuses the buffers a call's token ids,
+     * positions and logits go through (the pool keeps them from call to call; a call whose logits exceed
+     * {@link SlotPool#REUSED_LOGITS_BYTES} has buffers of its own): every feed still gets the bits of its single
+     * forward, whatever the calls before it left in the buffers.
+     */
+    @Test
+    void largeAndSmallCallsInTurnGiveEveryFeedItsOwnBits() {
+        int[] source = text();
+        int[] text = new int[240];
+        for (int i = 0; i < text.length; i++) {
+            text[i] = source[i % (source.length - 1) + 1];
+        }
+        text[0] = source[0];
+        int own = (int) (SlotPool.REUSED_LOGITS_BYTES / (4L * lm.shape().vocabSize())) / 2 + 10;  // two rows of it: own buffers
+        try (KvCache a = lm.newCache(); KvCache b = lm.newCache(); KvCache c = lm.newCache();
+             KvCache a1 = lm.newCache(); KvCache b1 = lm.newCache(); KvCache c1 = lm.newCache()) {
+            List<KvCache> batched = List.of(a, b, c);
+            List<KvCache> alone = List.of(a1, b1, c1);
+            stepAndCompare(batched, alone, text, 5, 5, 5);      // the first call: reused buffers made
+            stepAndCompare(batched, alone, text, own, own, 0);  // larger than the reused buffers: its own
+            stepAndCompare(batched, alone, text, 1, 1, 1);      // reused again, after the large call
+            stepAndCompare(batched, alone, text, 1, 0, 100);    // a long feed apart: the reused buffers grow
+            stepAndCompare(batched, alone, text, 6, 6, 6);
+            stepAndCompare(batched, alone, text, 1, 1, 1);
+        }
+    }
+
+    /** Feeds {@code counts[i]} more tokens of {@code text} to batched cache i in one step, and the same to alone cache i. */
+    private static void stepAndCompare(List<KvCache> batched, List<KvCache> alone, int[] text, int... counts) {
+        List<Feed> feeds = new java.util.ArrayList<>();
+        for (int i = 0; i < counts.length; i++) {
+            if (counts[i] > 0) {
+                feeds.add(new Feed(batched.get(i), text, batched.get(i).length(), counts[i]));
+            }
+        }
+        List<Logits> out = lm.forward(feeds);
+        for (int i = 0, f = 0; i < counts.length; i++) {
+            if (counts[i] == 0) {
+                continue;
+            }
+            Logits got = out.get(f++);
+            int past = alone.get(i).length();
+            Logits expected = lm.forward(alone.get(i), text, past, counts[i]);
+            for (int r = 0; r < counts[i]; r++) {
+                same(expected.row(r), got.row(r), "cache " + i + " (past " + past + ", " + counts[i] + " fed) row " + r);
+            }
+        }
+    }
+
+    /**
      * A row that reaches the context exactly, in a step that feeds another row more tokens: its padding has no
      * column left but the last one, which holds its last real token; padding must not change that token's keys.
      */
