@@ -65,7 +65,7 @@ def main():
         positions += p.shape[0]
         prompts += 1
     res = {"draft": a.draft, "target": a.target, "label": a.label or a.draft, "prompt_file": a.prompts and os.path.relpath(os.path.abspath(a.prompts), data.ROOT),
-           "context": ctx, "temperature": a.temperature,
+           "context": ctx, "max_new": a.max_new, "temperature": a.temperature,
            "prompts": prompts, "positions": positions,
            "acceptance_by_draft_temperature": {str(t): round(sums[t] / positions, 4) for t in temps}}
     print(json.dumps(res))

@@ -273,12 +273,12 @@ stage_package-edition2() {
   for c in "$ED2_TARGET_CKPT" "$ED2_DRAFT_CKPT"; do
     [ -f "$c" ] || { echo "missing checkpoint $c" >&2; return 1; }
     # an unfinished run (ckpt "done" false) is packaged only on request: the cards would describe a model mid-schedule
-    $PY -c 'import sys, torch; ck = torch.load(sys.argv[1], map_location="cpu"); sys.exit(0 if ck.get("done") else 3)' "$c" \
+    $NICE $PY -c 'import sys, torch; ck = torch.load(sys.argv[1], map_location="cpu"); sys.exit(0 if ck.get("done") else 3)' "$c" \
       || [ "$ED2_ALLOW_UNFINISHED" = 1 ] || { echo "$c: training not finished (ED2_ALLOW_UNFINISHED=1 to package it anyway)" >&2; return 1; }
   done
   # tokenizer files from the committed sentencepiece model: tokenizer.json must be the first edition's byte for byte
   # (the models were trained on it), tokenizer_config.json carries the context and the passage chat template
-  $PY tokenizer.py export verify
+  $NICE $PY tokenizer.py export verify
   cmp work/tok/tokenizer.json ../../models/kjv-target/tokenizer.json
   $PY -c 'import json, sys; c = json.load(open("work/tok/tokenizer_config.json"))
 assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_max_length"]' \

@@ -291,8 +291,8 @@ def card2(a, info, chk, cfg, split, served, fp32, sizes, fp32_size):
     L.append("- **Passage perplexity**: each held-out passage alone (input `<s> passage`, predict `passage </s>`), "
              "%d tokens, %d passages." % (info["heldout_passage_tokens"], info["heldout_passages"]))
     L.append("- **Per-verse perplexity** (the first edition's measure): each held-out verse alone (input `<s> verse`, "
-             "predict `verse </s>`), %d tokens, %d verses. It scores `</s>` after every single verse, which this "
-             "edition only writes at a chapter's end, so it is expected to be worse than the first edition's; "
+             "predict `verse </s>`), %d tokens, %d verses. It scores `</s>` after every single verse, where this "
+             "edition is trained to write `\\n` and go on (`</s>` only ends a chapter), so it penalises this edition; "
              "compare editions on the same measure.\n" % (info["heldout_verse_tokens"], info["heldout_verses"]))
     L.append("| graph | file | bytes | passage ppl | per-verse ppl | max abs logit diff vs torch | decode ms/token (ORT Java, 2 threads) |")
     L.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -383,17 +383,19 @@ def card2(a, info, chk, cfg, split, served, fp32, sizes, fp32_size):
         if a.pair_sampled:
             r0 = json.load(open(a.pair_sampled[0]))
             L.append("\nSpeculative sampling at temperature %.1f (`tools/models/accept_sampled.py`, torch fp32): for %d "
-                     "held-out passage prompts the target samples a continuation (up to %d tokens or `</s>`); at each of "
+                     "held-out passage prompts the target samples a continuation (%s `</s>`); at each of "
                      "its positions the chance that one drafted candidate is accepted is sum_x min(p(x), q(x)), p and q "
                      "the target's and the draft's distributions at that temperature.\n"
-                     % (r0["temperature"], r0["prompts"], r0.get("max_new", 128)))
+                     % (r0["temperature"], r0["prompts"],
+                        "up to %d tokens or" % r0["max_new"] if "max_new" in r0 else "up to its token limit or"))
             L.append("| draft | acceptance | positions |")
             L.append("| --- | --- | --- |")
             for pf in a.pair_sampled:
                 r = json.load(open(pf))
                 acc = r["acceptance_by_draft_temperature"][str(r["temperature"])]
                 L.append("| %s | %.3f | %d |" % (r.get("label", r["draft"]), acc, r["positions"]))
-        L.append("\nMeasured speed-ups of the served int8 pair are in `docs/benchmarks.md` (`tools/bench/assisted.sh`).\n")
+        L.append("\nSpeed-ups of the served int8 pair are measured in the service with `tools/bench/assisted.sh` "
+                 "(`docs/benchmarks.md`).\n")
     L += files_section()
     return L
 
