@@ -213,8 +213,8 @@ def optimum_interface(cfg):
 
 def slots_interface(cfg):
     w = (cfg["max_position_embeddings"] + 63) // 64 * 64
-    return (("\"Slots\" KV layout (model metadata `tandem.kv_layout` = `slots`; contract in `/work/notes/slots.md` and "
-             "`tools/models/NOTES.md`), opset 14, one graph for prefill and decode. Inputs: `input_ids` [batch, seq] "
+    return (("\"Slots\" KV layout (model metadata `tandem.kv_layout` = `slots`; contract in `tools/models/NOTES.md`, "
+             "\"Slots layout\"), opset 14, one graph for prefill and decode. Inputs: `input_ids` [batch, seq] "
              "int64, `position_ids` [batch, seq] int64 (each token's position in its own sequence), "
              "`past_key_values.{0..%d}.key|value` [batch, %d, W, %d] float32 (W = cache width, above every position "
              "fed; a multiple of 64). Outputs: `logits` [batch, seq, %d] float32, `present.{0..%d}.key|value` "
