@@ -3,7 +3,8 @@
 // export_onnx.py, and measures held-out perplexity.
 //
 //   java -cp onnxruntime-1.29.0.jar --enable-native-access=ALL-UNNAMED tools/models/OnnxCheck.java \
-//        --ref ref.bin --heldout heldout.bin [--json out.json] [--prompts p.bin [--max-new 60]] \
+//        --ref ref.bin --heldout heldout.bin [--heldout-extra NAME=docs.bin ...] [--json out.json] \
+//        [--prompts p.bin [--max-new 60]] \
 //        model_fp32.onnx:1e-4 model.onnx ...
 //
 // A model given as path:TOL fails (exit 1) if any logit differs from the reference by more than TOL
@@ -13,7 +14,8 @@
 //   batch    : batch 2, row 1 left-padded by 3 (attention_mask 0, position_ids from 0 at the first
 //              real token), prefill then 2 tokens at once after the past for both rows
 //   greedy   : greedy continuation of the reference prompt with the KV cache, compared to torch's
-//   ppl      : per held-out verse <s> verse </s>, exp(mean NLL of predicting verse </s>)
+//   ppl      : per held-out verse <s> verse </s>, exp(mean NLL of predicting verse </s>); --heldout-extra: the
+//              same for another document set (second edition: passages), JSON heldout_NAME_ppl / _tokens
 //   slots graphs, in place of "batch": batch invariance: 3 rows of different lengths feeding different
 //              numbers of real tokens (padded), cache width 64 more than alone, unused slots random;
 //              each row's logits must be bit-identical to the row's alone (a model without TOL fails if not)
@@ -522,8 +524,39 @@ public class OnnxCheck {
         return out;
     }
 
+    /** Perplexity of documents <s> ... </s> (each alone, one prefill): {ppl, tokens, seconds}. */
+    static double[] perplexity(List<long[]> docs, boolean slots) throws OrtException {
+        double nll = 0;
+        long n = 0;
+        long t0 = System.nanoTime();
+        for (long[] d : docs) {
+            int m = d.length - 1;
+            Out x = slots ? runSlots(one(slice(d, 0, m)), one(range(0, m)), null, width(m))
+                    : run(one(slice(d, 0, m)), one(ones(m)), one(range(0, m)), null, 0);
+            for (int i = 0; i < m; i++) {
+                int off = i * vocab;
+                double mx = Double.NEGATIVE_INFINITY;
+                for (int k = 0; k < vocab; k++) mx = Math.max(mx, x.logits[off + k]);
+                double se = 0;
+                for (int k = 0; k < vocab; k++) se += Math.exp(x.logits[off + k] - mx);
+                nll += Math.log(se) + mx - x.logits[off + (int) d[i + 1]];
+                n++;
+            }
+        }
+        return new double[]{n == 0 ? Double.NaN : Math.exp(nll / n), n, (System.nanoTime() - t0) / 1e9};
+    }
+
+    static List<long[]> readDocs(String path) throws IOException {
+        List<long[]> docs = new ArrayList<>();
+        ByteBuffer hb = readAll(path);
+        int n = hb.getInt();
+        for (int i = 0; i < n; i++) docs.add(longs(hb, hb.getInt()));
+        return docs;
+    }
+
     public static void main(String[] args) throws Exception {
         String refPath = null, heldPath = null, jsonPath = null;
+        List<String> extraHeld = new ArrayList<>();  // --heldout-extra NAME=docs.bin: more perplexities, "heldout_NAME_ppl"
         String promptsPath = null;  // extra prompts: every model's greedy continuation must be the same
         int maxNew = 60;
         boolean stepVarianceOk = false;  // a draft's graph need not be step-invariant
@@ -532,6 +565,7 @@ public class OnnxCheck {
             switch (args[i]) {
                 case "--ref" -> refPath = args[++i];
                 case "--heldout" -> heldPath = args[++i];
+                case "--heldout-extra" -> extraHeld.add(args[++i]);
                 case "--json" -> jsonPath = args[++i];
                 case "--step-variance-ok" -> stepVarianceOk = true;
                 case "--prompts" -> promptsPath = args[++i];
@@ -554,6 +588,11 @@ public class OnnxCheck {
             ByteBuffer hb = readAll(heldPath);
             int n = hb.getInt();
             for (int i = 0; i < n; i++) docs.add(longs(hb, hb.getInt()));
+        }
+        Map<String, List<long[]>> extraDocs = new LinkedHashMap<>();
+        for (String e : extraHeld) {
+            int eq = e.indexOf('=');
+            extraDocs.put(e.substring(0, eq), readDocs(e.substring(eq + 1)));
         }
         List<long[]> extraPrompts = new ArrayList<>();
         if (promptsPath != null) {
@@ -630,14 +669,22 @@ public class OnnxCheck {
                         greedies.size(), maxNew, sameGreedy);
                 for (List<Long> gr : greedies) System.out.println("    " + gr);
             }
-            System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d verses, %.1f s)%n", ppl, n, docs.size(), pplSec);
+            System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d documents, %.1f s)%n", ppl, n, docs.size(), pplSec);
+            StringBuilder extraJson = new StringBuilder();
+            for (var e : extraDocs.entrySet()) {
+                double[] r = perplexity(e.getValue(), slots);
+                System.out.printf(Locale.ROOT, "  heldout %s ppl %.4f over %d tokens (%d documents, %.1f s)%n", e.getKey(), r[0],
+                        (long) r[1], e.getValue().size(), r[2]);
+                extraJson.append(String.format(Locale.ROOT, "\"heldout_%s_ppl\": %.6f, \"heldout_%s_tokens\": %d, ",
+                        e.getKey(), r[0], e.getKey(), (long) r[1]));
+            }
             json.append(String.format(Locale.ROOT,
                     "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
                             "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"placement_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
-                            "\"heldout_tokens\": %d, \"prompts_greedy\": %s, \"pass\": %s}%s\n",
+                            "\"heldout_tokens\": %d, %s\"prompts_greedy\": %s, \"pass\": %s}%s\n",
                     name, maxDiff, dPrefill, dCached, dBatch, dSteps, slots ? "slots" : "optimum",
                     slots ? String.format(Locale.ROOT, "%.6g", Math.max(dBatchInv, placementMaxDiff)) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null",
-                    slots ? Integer.toString(placementLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, greedies, pass,
+                    slots ? Integer.toString(placementLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, extraJson, greedies, pass,
                     mi + 1 < models.size() ? "," : ""));
             sess.close();
         }

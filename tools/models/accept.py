@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Greedy per-token acceptance of a draft against a target (torch, fp32).
 
-For held-out prompts (first third of each held-out verse, <s> prepended) the target generates greedily
+For held-out prompts (first third of each held-out verse, <s> prepended; or --prompts FILE, e.g. the second
+edition's passage prompts tools/bench/prompts/passages.txt, generating up to the target's context) the target generates greedily
 up to --max-new tokens or </s> (with --ignore-eos, --max-new tokens: but the models were never trained on
 what follows </s> — training always feeds <s> there and does not score it — so they emit </s> again and again); acceptance = fraction of those generated positions where the draft's
 argmax, given the same prefix, equals the target's token. Also reports the mean number of tokens per
@@ -27,18 +28,24 @@ def main():
     ap.add_argument("--max-new", type=int, default=48)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--ignore-eos", action="store_true")
+    ap.add_argument("--prompts", default=None,
+                    help="prompt file, one a line, backslash-n = newline (e.g. tools/bench/prompts/passages.txt: "
+                         "held-out passages, second edition); default: the first third of held-out verses")
     ap.add_argument("--label", default=None, help="name of the draft in the report")
     a = ap.parse_args()
     draft, _ = load_checkpoint(a.draft)
     target, _ = load_checkpoint(a.target)
     hits, total, runs = 0, 0, []
-    for prompt in data.heldout_prompts(a.n):
+    # generation stops at the target's context (prompt + generated tokens), 1024 for the second edition
+    ctx = target.config.max_position_embeddings
+    prompt_ids = data.file_prompts(a.prompts, a.n)[1] if a.prompts else data.heldout_prompts(a.n)
+    for prompt in prompt_ids:
         ids = list(prompt)
         logits, past = target(torch.tensor([ids]))
         for _ in range(a.max_new):
             t = int(logits[0, -1].argmax())
             ids.append(t)
-            if (t == data.EOS and not a.ignore_eos) or len(ids) >= 256:
+            if (t == data.EOS and not a.ignore_eos) or len(ids) >= ctx:
                 break
             logits, past = target(torch.tensor([[t]]), past=past)
         dl, _ = draft(torch.tensor([ids[:-1]]))
@@ -54,7 +61,8 @@ def main():
             while j < a.k and i + j < len(ok) and ok[i + j]:
                 j += 1
             e += j + 1; cnt += 1
-    res = {"draft": a.draft, "target": a.target, "label": a.label or a.draft, "max_new": a.max_new,
+    res = {"draft": a.draft, "target": a.target, "label": a.label or a.draft, "prompt_file": a.prompts and os.path.relpath(os.path.abspath(a.prompts), data.ROOT),
+           "context": ctx, "max_new": a.max_new,
            "ignore_eos": a.ignore_eos, "acceptance": hits / total, "positions": total, "prompts": len(runs),
            "k": a.k, "tokens_per_target_call": e / cnt}
     print(json.dumps(res))

@@ -15,6 +15,14 @@
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
+#   tools/models/build.sh package-edition2 # second edition: export (target: Optimum + slots layouts, step-invariant),
+#                                         # quantise, OnnxCheck (step/batch invariance must be 0), held-out passage and
+#                                         # per-verse ppl, pair acceptance on passage prompts (greedy, T 0.8), model
+#                                         # cards -> $MODELS_OUT (default models/). Settings: ED2_* variables below
+#                                         # (checkpoints, ED2_TARGET_LAYOUT=optimum|slots, ED2_EVAL_LIMIT, ED2_PAIR_N, ...).
+#                                         # Preview on unfinished checkpoints:
+#                                         #   ED2_ALLOW_UNFINISHED=1 MODELS_OUT=work/models-preview ED2_EVAL_LIMIT=4 \
+#                                         #   ED2_PAIR_N=4 ED2_PAIR_SAMPLED_N=4 tools/models/build.sh package-edition2
 #
 # Needs (Debian): python3-torch python3-onnx python3-sentencepiece python3-numpy libopenblas0-pthread
 # bible-kjv, a JDK (>= 22) and Maven (ONNX Runtime Java for the checks). Long steps run under nice.
@@ -216,6 +224,100 @@ stage_slots-target() {
   cp $dir/export/model_int8.onnx $out/model.onnx
   cp $shipped/config.json $shipped/generation_config.json $shipped/tokenizer.json $shipped/tokenizer_config.json $out/
   echo "slots-layout target: $HERE/$out"
+}
+
+# ---- the second edition's packaging (issue 18; NOTES.md "Packaging the second edition") ----
+# One command, after the passage runs have finished:   tools/models/build.sh package-edition2
+# Exports, quantises and checks both models, measures the pair on held-out passage prompts and writes
+# $MODELS_OUT/kjv-target and $MODELS_OUT/kjv-draft with second-edition model cards. Settings (environment):
+ED2_TARGET_CKPT=${ED2_TARGET_CKPT:-work/target-passages/ckpt.pt}
+ED2_DRAFT_CKPT=${ED2_DRAFT_CKPT:-work/draft-passages/ckpt.pt}    # or work/draft256-passages/ckpt.pt, a distilled one
+ED2_TARGET_LAYOUT=${ED2_TARGET_LAYOUT:-optimum}   # the target graph shipped as model.onnx: optimum | slots (both are checked)
+MODELS_OUT=${MODELS_OUT:-../../models}            # e.g. work/models-preview for a dry run
+ED2_WORK=${ED2_WORK:-work/edition2}               # exports, check and pair JSONs
+ED2_EVAL_LIMIT=${ED2_EVAL_LIMIT:-0}               # >0: only this many held-out verses / passages (a preview)
+ED2_PAIR_N=${ED2_PAIR_N:-64}                      # passage prompts for greedy acceptance (all 64 of passages.txt)
+ED2_PAIR_SAMPLED_N=${ED2_PAIR_SAMPLED_N:-64}      # ... and for acceptance at T 0.8
+ED2_MAX_NEW=${ED2_MAX_NEW:-256}                   # tokens the target generates per prompt (or </s>)
+ED2_SAMPLE_NEW=${ED2_SAMPLE_NEW:-160}             # tokens per greedy sample in the cards
+ED2_ALLOW_UNFINISHED=${ED2_ALLOW_UNFINISHED:-0}   # 1: package checkpoints whose training has not finished (preview)
+ED2_DRAFT_LABEL=${ED2_DRAFT_LABEL:-"kjv-draft (second edition, served)"}
+ED2_TARGET_STATUS=${ED2_TARGET_STATUS:-"second edition: the target continued on passages at context 1024 from the first edition's weights."}
+ED2_DRAFT_STATUS=${ED2_DRAFT_STATUS:-"second edition: the draft trained on passages at context 1024."}
+PASSAGE_PROMPTS=../bench/prompts/passages.txt
+
+# resumable: a step is skipped when its stamp file records the same checkpoints (path, size, mtime) and settings
+ed2_step() {  # $1 = stamp file, $2 = key, then the command
+  local stamp=$1 key=$2; shift 2
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then echo "up to date: $stamp"; return; fi
+  rm -f "$stamp"
+  "$@"
+  mkdir -p "$(dirname "$stamp")"; echo "$key" > "$stamp"
+}
+ed2_to() { local f=$1; shift; "$@" > "$f.tmp"; mv "$f.tmp" "$f"; }  # $1 = output file, then the command
+ckpt_key() { local c; for c in "$@"; do echo -n "$c $(stat -c %s-%Y "$c") "; done; }
+ed2_export() {  # $1 = checkpoint, $2 = export dir, $3 = layout, $4 = attention, $5 = export dir whose reference data to reuse
+  local ref=()
+  [ -n "${5:-}" ] && ref=(--ref-from "$5")
+  $NICE $PY export_onnx.py --ckpt "$1" --out "$2" --layout "$3" --attention "$4" --passages "${ref[@]}" \
+    --eval-limit "$ED2_EVAL_LIMIT" --sample-new "$ED2_SAMPLE_NEW"
+  $NICE $PY quantize.py --embedding "$2/model_fp32.onnx" "$2/model_int8.onnx"
+}
+ed2_check() {  # $1 = export dir, then OnnxCheck options; held-out ppl on passages, per-verse ppl as an extra
+  local dir=$1; shift
+  check --ref "$dir/ref.bin" --heldout "$dir/heldout_passages.bin" --heldout-extra "verses=$dir/heldout.bin" \
+    --json "$dir/check.json" "$@" "$dir/model_fp32.onnx:1e-4" "$dir/model_int8.onnx"
+}
+stage_package-edition2() {
+  local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c
+  for c in "$ED2_TARGET_CKPT" "$ED2_DRAFT_CKPT"; do
+    [ -f "$c" ] || { echo "missing checkpoint $c" >&2; return 1; }
+    # an unfinished run (ckpt "done" false) is packaged only on request: the cards would describe a model mid-schedule
+    $NICE $PY -c 'import sys, torch; ck = torch.load(sys.argv[1], map_location="cpu"); sys.exit(0 if ck.get("done") else 3)' "$c" \
+      || [ "$ED2_ALLOW_UNFINISHED" = 1 ] || { echo "$c: training not finished (ED2_ALLOW_UNFINISHED=1 to package it anyway)" >&2; return 1; }
+  done
+  # tokenizer files from the committed sentencepiece model: tokenizer.json must be the first edition's byte for byte
+  # (the models were trained on it), tokenizer_config.json carries the context and the passage chat template
+  $NICE $PY tokenizer.py export verify
+  cmp work/tok/tokenizer.json ../../models/kjv-target/tokenizer.json
+  $PY -c 'import json, sys; c = json.load(open("work/tok/tokenizer_config.json"))
+assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_max_length"]' \
+    || { echo "work/tok/tokenizer_config.json: not the second edition's (model_max_length 1024 + passage chat template)" >&2; return 1; }
+  # the target: both layouts exported, quantised and checked; int8 graphs must be step-invariant to the bit, the
+  # slots one also batch-invariant (OnnxCheck fails otherwise)
+  local tk dk
+  tk="$(ckpt_key "$ED2_TARGET_CKPT") limit=$ED2_EVAL_LIMIT new=$ED2_SAMPLE_NEW"
+  dk="$(ckpt_key "$ED2_DRAFT_CKPT") limit=$ED2_EVAL_LIMIT new=$ED2_SAMPLE_NEW"
+  ed2_step $t/export/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export optimum step-invariant
+  ed2_step $t/export-slots/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export-slots slots step-invariant $t/export
+  ed2_step $t/export/.checked "$tk" ed2_check $t/export
+  ed2_step $t/export-slots/.checked "$tk" ed2_check $t/export-slots
+  # the draft: plain attention (faster; its proposals need not be reproducible), fp32 shipped as well
+  ed2_step $d/export/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $d/export optimum plain
+  ed2_step $d/export/.checked "$dk" ed2_check $d/export --step-variance-ok
+  # the pair on held-out passage prompts at context 1024
+  mkdir -p $pair
+  local pk
+  pk="$(ckpt_key "$ED2_TARGET_CKPT" "$ED2_DRAFT_CKPT") max_new=$ED2_MAX_NEW label=$ED2_DRAFT_LABEL"
+  ed2_step $pair/.greedy "$pk n=$ED2_PAIR_N" ed2_to $pair/greedy.json $NICE $PY accept.py --draft "$ED2_DRAFT_CKPT" \
+    --target "$ED2_TARGET_CKPT" --prompts $PASSAGE_PROMPTS --n "$ED2_PAIR_N" --max-new "$ED2_MAX_NEW" --k 5 --label "$ED2_DRAFT_LABEL"
+  ed2_step $pair/.t08 "$pk n=$ED2_PAIR_SAMPLED_N" ed2_to $pair/t08.json $NICE $PY accept_sampled.py --draft "$ED2_DRAFT_CKPT" \
+    --target "$ED2_TARGET_CKPT" --prompts $PASSAGE_PROMPTS --n "$ED2_PAIR_SAMPLED_N" --max-new "$ED2_MAX_NEW" \
+    --draft-temps 0.8 --label "$ED2_DRAFT_LABEL"
+  cat $pair/greedy.json $pair/t08.json
+  local shipped=$t/export other=$t/export-slots
+  [ "$ED2_TARGET_LAYOUT" = slots ] && shipped=$t/export-slots other=$t/export
+  local common=(--edition 2 --models-dir "$MODELS_OUT" --onnx model_int8.onnx --pair $pair/greedy.json --pair-sampled $pair/t08.json)
+  $PY package.py "${common[@]}" --name kjv-target --export $shipped --other-layout $other/check.json \
+    --first-edition work/target-v1/from_onnx.json --status "$ED2_TARGET_STATUS"
+  $PY package.py "${common[@]}" --name kjv-draft --export $d/export --extra model_fp32.onnx \
+    --first-edition work/draft-v1/from_onnx.json --status "$ED2_DRAFT_STATUS"
+  # models/ travels with the repository: both models together must stay under 60 MB
+  local total
+  total=$(cat "$MODELS_OUT"/kjv-target/* "$MODELS_OUT"/kjv-draft/* | wc -c)
+  ls -l "$MODELS_OUT"/kjv-target "$MODELS_OUT"/kjv-draft
+  echo "kjv-target + kjv-draft: $total bytes"
+  [ "$total" -lt 60000000 ] || { echo "over 60 MB" >&2; return 1; }
 }
 
 stages=("$@")

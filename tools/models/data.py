@@ -62,6 +62,20 @@ def heldout_prompts(n):
 
 
 NL = 13  # <0x0A>
+ROOT = os.path.dirname(os.path.dirname(HERE))  # the repository
+PASSAGE_PROMPTS = os.path.join(ROOT, "tools", "bench", "prompts", "passages.txt")
+
+
+def file_prompts(path, n=0):
+    """Prompts from a text file, one a line, where the two characters backslash-n stand for the newline between
+    verses (tools/bench/prompts/passages.txt: held-out passages ending inside a verse). Returns (texts, ids):
+    n evenly spread lines (all if n <= 0), ids = [<s>] + the text encoded as one string, as the service's
+    tokenizer.json encodes a multi-line prompt (no piece contains a newline: see the module doc)."""
+    lines = [l.replace("\\n", "\n") for l in open(path).read().splitlines() if l.strip()]
+    if 0 < n < len(lines):
+        lines = [lines[i * len(lines) // n] for i in range(n)]
+    tok = sp()
+    return lines, [[BOS] + tok.encode(t) for t in lines]
 
 
 def chapters(split):

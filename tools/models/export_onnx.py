@@ -7,11 +7,12 @@ plus config.json / generation_config.json, and write reference data for OnnxChec
   <out>/model_fp32.onnx, config.json, generation_config.json
   <out>/ref.bin      torch logits of one held-out token sequence + a greedy continuation
   <out>/heldout.bin  the held-out verses as documents <s> ... </s> (for perplexity)
+  <out>/heldout_passages.bin  (--passages, second edition) the held-out passages, likewise
   <out>/torch.json   torch held-out perplexity, parameter count, greedy samples
 
   export_onnx.py --ckpt work/draft/ckpt.pt --out work/draft/export
 """
-import argparse, json, os, struct, sys
+import argparse, json, os, shutil, struct, sys
 import numpy as np
 import torch
 import onnx
@@ -148,6 +149,17 @@ def main():
     ap.add_argument("--layout", choices=["optimum", "slots"], default="optimum",
                     help="KV cache layout: optimum (past grows by concatenation, attention_mask) or slots "
                          "(/work/notes/slots.md; batch-invariant; always step-invariant attention)")
+    ap.add_argument("--passages", action="store_true",
+                    help="second edition: reference data from held-out passages (heldout_passages.bin, passage ppl, "
+                         "greedy samples from tools/bench/prompts/passages.txt) besides the per-verse ones")
+    ap.add_argument("--ref-len", type=int, default=320, help="--passages: tokens of the reference sequence")
+    ap.add_argument("--samples", type=int, default=5, help="--passages: greedy samples for the model card")
+    ap.add_argument("--sample-new", type=int, default=160, help="--passages: tokens per greedy sample (or </s>)")
+    ap.add_argument("--ref-from", default=None,
+                    help="another export dir of the same checkpoint: copy its reference data and torch.json instead of "
+                         "recomputing them (the torch numbers do not depend on the ONNX layout)")
+    ap.add_argument("--eval-limit", type=int, default=0,
+                    help="evaluate only this many evenly spread held-out verses and passages (a quick preview; 0 = all)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     model, ck = load_checkpoint(a.ckpt)
@@ -158,14 +170,38 @@ def main():
         export(model, os.path.join(a.out, "model_fp32.onnx"), a.attention == "step-invariant")
     json.dump(c.hf_config(), open(os.path.join(a.out, "config.json"), "w"), indent=2)
     json.dump({"bos_token_id": 1, "eos_token_id": 2}, open(os.path.join(a.out, "generation_config.json"), "w"), indent=2)
+    if a.ref_from:
+        for f in ("ref.bin", "heldout.bin", "heldout_passages.bin"):
+            if os.path.exists(os.path.join(a.ref_from, f)):
+                shutil.copyfile(os.path.join(a.ref_from, f), os.path.join(a.out, f))
+        info = json.load(open(os.path.join(a.ref_from, "torch.json")))
+        if (info.get("ckpt"), info["train_step"]) != (a.ckpt, ck["step"]):
+            raise SystemExit("--ref-from %s was made from %s step %s, not %s step %d"
+                             % (a.ref_from, info.get("ckpt"), info["train_step"], a.ckpt, ck["step"]))
+        info.update({"layout": a.layout, "attention": "step-invariant" if a.layout == "slots" else a.attention})
+        json.dump(info, open(os.path.join(a.out, "torch.json"), "w"), indent=2)
+        print("reference data and torch.json from %s" % a.ref_from)
+        return
 
     sp = data.sp()
     _, _, held = data.load("heldout")
-    # reference sequence: two consecutive held-out verses as <s> v1 </s> <s> v2 </s>, trimmed to 64 tokens
-    seq = ([data.BOS] + held[10] + [data.EOS] + [data.BOS] + held[11] + [data.EOS])[:64]
+    if a.eval_limit:  # a quick preview: an evenly spread subset of the held-out verses and passages
+        held = held[::max(1, len(held) // a.eval_limit)][:a.eval_limit]
+    if a.passages:
+        # second edition: the reference sequence is the start of a held-out passage (verses joined by "\n",
+        # positions past the first edition's 256), the greedy reference continues a passage prompt
+        _, _, _, passages = data.load_passages("heldout", c.max_position_embeddings)
+        if a.eval_limit:
+            passages = passages[::max(1, len(passages) // a.eval_limit)][:a.eval_limit]
+        seq = [data.BOS] + next(p for p in passages if len(p) >= a.ref_len)[:a.ref_len - 1]
+        texts, pids = data.file_prompts(data.PASSAGE_PROMPTS)
+        prompt = pids[0]
+    else:
+        # reference sequence: two consecutive held-out verses as <s> v1 </s> <s> v2 </s>, trimmed to 64 tokens
+        seq = ([data.BOS] + held[10] + [data.EOS] + [data.BOS] + held[11] + [data.EOS])[:64]
+        prompt = [data.BOS] + sp.encode("And he said unto them,")
     with torch.no_grad():
         logits, _ = model(torch.tensor([seq]))
-    prompt = [data.BOS] + sp.encode("And he said unto them,")
     gen = greedy(model, prompt, 40)
     with open(os.path.join(a.out, "ref.bin"), "wb") as f:
         f.write(struct.pack("<iii", 0x4D444E54, len(seq), c.vocab_size))
@@ -173,27 +209,51 @@ def main():
         f.write(logits[0].numpy().astype("<f4").tobytes())
         f.write(struct.pack("<i", len(prompt))); f.write(np.array(prompt, dtype="<i8").tobytes())
         f.write(struct.pack("<i", len(gen))); f.write(np.array(gen, dtype="<i8").tobytes())
-    with open(os.path.join(a.out, "heldout.bin"), "wb") as f:
-        f.write(struct.pack("<i", len(held)))
-        for d in held:
-            doc = [data.BOS] + d + [data.EOS]
-            f.write(struct.pack("<i", len(doc))); f.write(np.array(doc, dtype="<i8").tobytes())
+
+    def write_docs(name, docs):  # documents <s> ... </s> for OnnxCheck's perplexity
+        with open(os.path.join(a.out, name), "wb") as f:
+            f.write(struct.pack("<i", len(docs)))
+            for d in docs:
+                doc = [data.BOS] + d + [data.EOS]
+                f.write(struct.pack("<i", len(doc))); f.write(np.array(doc, dtype="<i8").tobytes())
+    write_docs("heldout.bin", held)
     ppl = eval_ppl(model, held)
     samples = []
     meta = [l.split("\t") for l in open(os.path.join(data.WORK, "corpus", "heldout_meta.tsv")).read().splitlines()]
-    for i in (0, 90, 300, 400, 500):
-        words = meta[i][3].split()
-        pr = " ".join(words[:max(3, len(words) // 3)])
-        g = greedy(model, [data.BOS] + sp.encode(pr), 60)
-        samples.append({"ref": "%s %s:%s" % tuple(meta[i][:3]), "prompt": pr,
-                        "greedy": sp.decode([t for t in g if t > 2]), "ended_with_eos": bool(g and g[-1] == data.EOS)})
-    info = {"params": model.num_params(), "heldout_ppl_torch": ppl, "train_step": ck["step"],
+    if a.passages:
+        write_docs("heldout_passages.bin", passages)
+        passage_ppl = eval_ppl(model, passages, batch=4)
+        # greedy samples from passage prompts (ending inside a verse): do they finish the verse and go on
+        # with the next ones ("\n" between verses), and how many verse breaks do they write?
+        for i in range(a.samples):
+            k = i * len(texts) // a.samples
+            first = texts[k].split("\n")[0]
+            where = next(("%s %s:%s" % tuple(m[:3]) for m in meta if first.startswith(m[3]) or m[3].startswith(first)), "?")
+            g = greedy(model, pids[k], a.sample_new)
+            body = [t for t in g if t > 2]
+            samples.append({"ref": where, "prompt": texts[k], "greedy": sp.decode(body),
+                            "ended_with_eos": bool(g and g[-1] == data.EOS), "new_tokens": len(g),
+                            "verse_breaks": body.count(data.NL)})
+    else:
+        for i in (0, 90, 300, 400, 500):
+            words = meta[i][3].split()
+            pr = " ".join(words[:max(3, len(words) // 3)])
+            g = greedy(model, [data.BOS] + sp.encode(pr), 60)
+            samples.append({"ref": "%s %s:%s" % tuple(meta[i][:3]), "prompt": pr,
+                            "greedy": sp.decode([t for t in g if t > 2]), "ended_with_eos": bool(g and g[-1] == data.EOS)})
+    info = {"ckpt": a.ckpt, "params": model.num_params(), "heldout_ppl_torch": ppl, "heldout_verses": len(held),
+            "train_step": ck["step"], "total_steps": ck.get("total_steps"), "train_done": bool(ck.get("done")),
             "train_minutes": ck["elapsed"] / 60, "train_tokens": ck["step"] * ck["args"]["batch"] * ck["args"]["seq"],
-            "history": ck.get("history", []), "args": ck["args"],
+            "history": ck.get("history", []), "args": ck["args"], "eval_limit": a.eval_limit, "layout": a.layout, "attention": a.attention,
             "greedy_ref_prompt": sp.decode(prompt[1:]), "greedy_ref": sp.decode([t for t in gen if t > 2]),
             "samples": samples}
+    if a.passages:
+        info.update({"heldout_passage_ppl_torch": passage_ppl, "heldout_passages": len(passages),
+                     "heldout_passage_tokens": sum(len(p) + 1 for p in passages),
+                     "heldout_verse_tokens": sum(len(v) + 1 for v in held), "ref_len": len(seq)})
     json.dump(info, open(os.path.join(a.out, "torch.json"), "w"), indent=2)
-    print(json.dumps({k: info[k] for k in ("params", "heldout_ppl_torch", "train_tokens", "train_minutes")}))
+    print(json.dumps({k: info[k] for k in ("params", "heldout_ppl_torch", "heldout_passage_ppl_torch", "train_tokens",
+                                           "train_minutes") if k in info}))
     for s in samples:
         print("[%s] %s || %s" % (s["ref"], s["prompt"], s["greedy"]))
 
