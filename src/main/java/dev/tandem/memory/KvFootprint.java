@@ -1,5 +1,6 @@
 package dev.tandem.memory;
 
+import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.ModelShape;
 
 /**
@@ -51,6 +52,21 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
          * One copy (written in place), a width that grows in steps of 64.
          */
         SLOT_BUFFERS;
+
+        /**
+         * The layout of a loaded model's caches, as its engine says: every figure that counts a sequence's bytes
+         * (admission, {@code GET /v1/models/{id}}, {@code tools/plan.sh}) must take it from here, so that a graph's
+         * layout (Optimum or slots), not the file, decides what is counted.
+         */
+        public static Layout forStorage(CausalLm.CacheStorage storage) {
+            return switch (storage) {
+                case RUNTIME_STATE -> RUNTIME_STATE;
+                case JAVA_HEAP -> JAVA_HEAP;
+                case KV_BUFFERS -> KV_BUFFERS;
+                case SLOT_POOL -> SLOT_POOL;
+                case SLOT_BUFFERS -> SLOT_BUFFERS;
+            };
+        }
 
         /** The footprint of a sequence under this layout (see {@link KvFootprint#of}). */
         public KvFootprint footprint(ModelShape shape, int firstFeed, int tokens, int maxFeed) {

@@ -102,7 +102,8 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
      *
      * @param shape         the cache geometry: the loaded engine's ({@code shapeSource} "engine") or config.json's
      * @param context       the sequence length planned for ("full context"): the model's context, or less
-     * @param layout        where the engine keeps the cache: KvBuffers (ONNX Runtime, stateless OpenVINO), Java arrays
+     * @param layout        where the engine keeps the cache: KvBuffers (ONNX Runtime, stateless OpenVINO), a slot-pool
+     *                      row (slots graph on ONNX Runtime), slots buffers (slots graph on OpenVINO), Java arrays
      *                      (reference engine), or inside the runtime (stateful OpenVINO: only the theoretical figures exist)
      * @param maxStepFeed   the most rows a step feeds after the prefill ({@link #maxStepFeed(int)})
      * @param draft         for a target served with a draft: the draft's worst full-context footprint, else null
@@ -164,6 +165,14 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             worstPrompt = w.promptTokens();
             allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (max(prompt,"
                     + " 64) tokens, doubling up to the context; outgrown arrays become garbage) and one logits array";
+        } else if (layout == KvFootprint.Layout.SLOT_POOL) {
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
+            worst = w.footprint();
+            worstPrompt = w.promptTokens();
+            allocation = "one row of the model's slot pool (ONNX Runtime, slots-layout graph), written in place: the full"
+                    + " width (the context rounded up to 64) whatever the sequence's length, nothing grows; plus logits,"
+                    + " token-id and position step buffers (worst case over prompt lengths and assisted steps of up to "
+                    + maxStepFeed + " tokens)";
         } else if (layout == KvFootprint.Layout.SLOT_BUFFERS) {
             KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
             worst = w.footprint();

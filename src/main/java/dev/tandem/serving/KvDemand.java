@@ -49,12 +49,6 @@ public record KvDemand(long bytes, String description) {
      * reference engine, a slot-pool row for a slots graph on ONNX Runtime, else in KvBuffers (ONNX Runtime, OpenVINO).
      */
     static KvFootprint.Layout layout(ServedModel m) {
-        return switch (m.lm().cacheStorage()) {
-            case RUNTIME_STATE -> KvFootprint.Layout.RUNTIME_STATE;
-            case JAVA_HEAP -> KvFootprint.Layout.JAVA_HEAP;
-            case KV_BUFFERS -> KvFootprint.Layout.KV_BUFFERS;
-            case SLOT_POOL -> KvFootprint.Layout.SLOT_POOL;
-            case SLOT_BUFFERS -> KvFootprint.Layout.SLOT_BUFFERS;
-        };
+        return KvFootprint.Layout.forStorage(m.lm().cacheStorage());
     }
 }

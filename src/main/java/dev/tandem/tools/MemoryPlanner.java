@@ -25,9 +25,10 @@ import java.util.function.Function;
  * </pre>
  *
  * An ONNX graph is opened in ONNX Runtime to read the cache geometry exactly as the service does (layers,
- * KV heads, head size, float32/float16 cache) and planned for the engines that keep caches in KvBuffers
- * (ONNX Runtime, OpenVINO); an OpenVINO IR directory is planned from config.json (a stateful IR's cache
- * lives inside OpenVINO: theoretical bytes only).
+ * KV heads, head size, float32/float16 cache) and where ONNX Runtime keeps its caches: KvBuffers for an
+ * Optimum-layout graph, one slot-pool row per sequence for a graph marked {@code tandem.kv_layout=slots};
+ * an OpenVINO IR directory is planned from config.json (a stateful IR's cache lives inside OpenVINO:
+ * theoretical bytes only).
  * Without {@code --budget} no sequence counts are printed ({@code auto} would size this machine, not the pod).
  * {@code --context N} plans sequences of N tokens instead of the model's full context.
  */
@@ -115,7 +116,7 @@ public final class MemoryPlanner {
         if (dir.graph().getFileName().toString().endsWith(".onnx")) {
             try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
                     new OnnxRuntimeOptions(1, false, false, "basic"))) {
-                return new Loaded(dir, lm.shape(), "engine", dir.quantization(), KvFootprint.Layout.KV_BUFFERS);
+                return new Loaded(dir, lm.shape(), "engine", dir.quantization(), KvFootprint.Layout.forStorage(lm.cacheStorage()));
             }
         }
         // an IR: stateful (beam_idx input, the cache inside OpenVINO) or stateless (KvBuffers, as ONNX)

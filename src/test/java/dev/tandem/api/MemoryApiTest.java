@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code GET /v1/models/{id}} reports the memory plan of the target and the draft, and a request whose
- * worst-case KV cache exceeds the whole budget gets a 413 with the numbers (bundled pair, 8 MiB budget).
+ * worst-case KV cache exceeds the whole budget gets a 413 with the numbers (bundled pair, 10 MiB budget; the target
+ * is a slots graph, whose sequences each reserve a full-width pool row, the draft an Optimum graph).
  */
 @QuarkusTest
 @TestProfile(SmallKvBudgetProfile.class)
@@ -24,25 +25,43 @@ class MemoryApiTest {
     @Inject
     AdmissionControl admission;
 
+    /** A prompt of 200 token ids (BOS, then 199 ordinary ids). */
+    static String longPrompt() {
+        StringBuilder b = new StringBuilder("[1");
+        for (int i = 0; i < 199; i++) {
+            b.append(',').append(100 + i);
+        }
+        return b.append(']').toString();
+    }
+
     @Test
     void aRequestLargerThanTheBudgetGets413WithTheNumbers() {
-        // 4 prompt tokens + 200 = 204 tokens on kjv-target (16,384 bytes per token, context 256): capacity 64 -> 128 -> 256,
-        // peaking when the 128 and 256 regions coexist, twice (ping-pong): 2 x 384 x 16,384 = 12,582,912 bytes; 8 step
-        // rows of 4 x 4096 + 8 bytes = 131,136. Total 12,714,048 > 8,388,608.
-        String body = "{\"prompt\":[1,100,200,300],\"max_tokens\":200,\"temperature\":0}";
+        // The bundled target is a slots graph: a sequence reserves one pool row of 256 positions (256 x 16,384 =
+        // 4,194,304 bytes) whatever its length, plus step rows of 4 x 4096 + 16 bytes, max(prompt, rows a step feeds, 8).
+        // A 200-token prompt + 50, assisted by the draft: target 4,194,304 + 200 x 16,400 = 7,474,304; the draft
+        // (KvBuffers, 1,024 bytes per token) capacity 201 grown to 256, both regions twice: 2 x 457 x 1,024 = 935,936,
+        // and 201 step rows of 4 x 4096 + 8 = 3,294,792; total 11,705,032 > 10,485,760.
+        String body = "{\"prompt\":" + longPrompt() + ",\"max_tokens\":50,\"temperature\":0,\"assisted\":true,"
+                + "\"assistant\":\"draft\"}";
         given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().statusCode(413)
                 .body("error.code", equalTo("kv_cache_budget_exceeded"))
                 .body("error.type", equalTo("invalid_request_error"))
-                .body("error.message", containsString("needs 12714048 bytes"))
-                .body("error.message", containsString("204 tokens (prompt 4 + max_tokens 200) on kjv-target"))
-                .body("error.message", containsString("budget (tandem.memory.budget) is 8388608 bytes"));
+                .body("error.message", containsString("needs 11705032 bytes"))
+                .body("error.message", containsString("250 tokens (prompt 200 + max_tokens 50) on kjv-target and its draft"
+                        + " kjv-draft"))
+                .body("error.message", containsString("budget (tandem.memory.budget) is 10485760 bytes"));
         // streamed, and on the TGI route: refused before any event, in each route's error format
         given().contentType(ContentType.JSON).body(body.replace("}", ",\"stream\":true}")).post("/v1/completions")
                 .then().statusCode(413).body("error.code", equalTo("kv_cache_budget_exceeded"));
-        given().contentType(ContentType.JSON).body("{\"inputs\":\"And God said\",\"parameters\":{\"max_new_tokens\":200}}")
+        String verses = "And God said, Let there be light: and there was light. ".repeat(14);  // about 200 tokens
+        given().contentType(ContentType.JSON).body("{\"inputs\":\"" + verses + "\",\"parameters\":{\"max_new_tokens\":20,"
+                + "\"assisted\":true,\"assistant\":\"draft\"}}")
                 .post("/generate").then().statusCode(413).body("error_type", equalTo("validation"))
                 .body("error", containsString("of KV cache for"));
-        // a short request fits (2 x 64 x 16,384 + 8 x 16,392 = 2,228,288 bytes), also assisted by the draft
+        // the same long prompt decoded plainly fits (7,474,304 bytes), as do short requests (4 + 8 tokens: 4,194,304 +
+        // 8 x 16,400 = 4,325,504 bytes), also assisted by the draft
+        given().contentType(ContentType.JSON).body("{\"prompt\":" + longPrompt() + ",\"max_tokens\":2,\"temperature\":0}")
+                .post("/v1/completions").then().statusCode(200);
         given().contentType(ContentType.JSON).body("{\"prompt\":[1,100,200,300],\"max_tokens\":8,\"temperature\":0}")
                 .post("/v1/completions").then().statusCode(200);
         given().contentType(ContentType.JSON).body("{\"prompt\":\"And God said\",\"max_tokens\":8,\"temperature\":0,"
@@ -51,15 +70,16 @@ class MemoryApiTest {
         assertEquals(0, admission.reservedKvBytes(), "released when the generations ended");
         assertEquals(0, admission.running());
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
-        assertTrue(metrics.contains("tandem_kv_cache_budget_bytes 8388608") || metrics.contains("tandem_kv_cache_budget_bytes 8.388608E6"),
+        assertTrue(metrics.contains("tandem_kv_cache_budget_bytes 1.048576E7") || metrics.contains("tandem_kv_cache_budget_bytes 10485760"),
                 "budget gauge");
         assertTrue(metrics.contains("tandem_kv_cache_reserved_bytes 0"), "reserved gauge");
     }
 
     @Test
     void concurrentLoadNeverReservesMoreThanTheBudget() throws Exception {
-        // 12 clients at once, plain and assisted, each reserving 2,228,288 bytes or more: at most 3 fit in 8 MiB, the
-        // rest wait in the queue; the scheduler batches what is admitted
+        // 12 clients at once, plain and assisted, each reserving 4,325,504 bytes (plain) or 4,882,840 (assisted: the
+        // target's row with 17 step rows, 4,473,104, and the draft's 409,736): at most 2 fit in 10 MiB, the rest wait in
+        // the queue; the scheduler batches what is admitted
         var pool = java.util.concurrent.Executors.newFixedThreadPool(12);
         var statuses = java.util.Collections.synchronizedList(new java.util.ArrayList<Integer>());
         java.util.concurrent.atomic.AtomicLong peak = new java.util.concurrent.atomic.AtomicLong();
@@ -87,8 +107,8 @@ class MemoryApiTest {
             pool.shutdownNow();
         }
         assertTrue(statuses.stream().allMatch(s -> s == 200), "every request ran (some after waiting): " + statuses);
-        assertTrue(peak.get() > 0 && peak.get() <= 8_388_608, "peak reserved " + peak.get() + " bytes");
-        assertTrue(peak.get() >= 2 * 2_228_288, "several ran at once: peak " + peak.get());
+        assertTrue(peak.get() > 0 && peak.get() <= 10_485_760, "peak reserved " + peak.get() + " bytes");
+        assertTrue(peak.get() >= 2 * 4_325_504, "several ran at once: peak " + peak.get());
         assertEquals(0, admission.reservedKvBytes(), "released when the generations ended");
     }
 
@@ -105,17 +125,22 @@ class MemoryApiTest {
                 .body("memory.kv_cache.dtype", equalTo("float32"))
                 .body("memory.kv_cache.bytes_per_token", equalTo(16_384))
                 .body("memory.kv_cache.bytes_per_full_context", equalTo(4_194_304))
-                .body("memory.kv_cache.allocated_bytes_per_full_context", equalTo(20_924_408))
-                .body("memory.budget.bytes", equalTo(8_388_608))
-                // 8 MiB holds no full-context sequence as allocated (a full-context request gets 413), 2 in theory
-                .body("memory.budget.max_full_context_sequences", equalTo(0))
+                // a slot-pool row (4,194,304) and, at worst (a 256-token prompt), 256 step rows of 16,400 bytes
+                .body("memory.kv_cache.allocated_bytes_per_full_context", equalTo(8_392_704))
+                .body("memory.kv_cache.allocated_kv_buffer_bytes", equalTo(4_194_304))
+                .body("memory.kv_cache.allocation", containsString("slot pool"))
+                .body("memory.budget.bytes", equalTo(10_485_760))
+                // 10 MiB holds one full-context sequence as allocated, 2 in theory, none with its draft (+ 5,226,488)
+                .body("memory.budget.max_full_context_sequences", equalTo(1))
                 .body("memory.budget.max_full_context_sequences_theoretical", equalTo(2))
                 .body("memory.budget.max_full_context_sequences_with_draft", equalTo(0));
         given().get("/v1/models/kjv-draft").then().statusCode(200)
                 .body("role", equalTo("draft")).body("assisted_decoding", equalTo(false)).body("draft", nullValue())
                 .body("memory.weights.parameters", equalTo(893_568))
                 .body("memory.kv_cache.bytes_per_token", equalTo(1024))
-                .body("memory.budget.max_full_context_sequences", equalTo(1));  // 8,388,608 / 5,226,488
+                // an Optimum graph: KvBuffers (ping-pong regions grown to 511 tokens, 255 step rows)
+                .body("memory.kv_cache.allocated_bytes_per_full_context", equalTo(5_226_488))
+                .body("memory.budget.max_full_context_sequences", equalTo(2));  // 10,485,760 / 5,226,488
         given().get("/v1/models/no-such-model").then().statusCode(404)
                 .body("error.code", equalTo("model_not_found")).body("error.param", equalTo("model"));
     }

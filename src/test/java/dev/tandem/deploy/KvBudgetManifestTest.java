@@ -1,6 +1,7 @@
 package dev.tandem.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.tandem.testing.OnnxLayouts.onnxRuntimeLayout;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -47,8 +48,9 @@ class KvBudgetManifestTest {
         // what is left (metaspace, code cache, threads, ONNX Runtime's arenas) keeps at least an eighth of the limit
         assertTrue(limit - heap - budget - weights > limit / 8, "too little left for the runtime's own native memory");
 
-        long pair = KvFootprint.worst(t.config().shape(), 256, MAX_STEP_FEED).footprint().total()
-                + KvFootprint.worst(d.config().shape(), 256, MAX_STEP_FEED).footprint().total();
+        // as each graph's layout allocates it on ONNX Runtime (the bundled target: a slot-pool row; the draft: KvBuffers)
+        long pair = KvFootprint.worst(onnxRuntimeLayout(t), t.config().shape(), 256, MAX_STEP_FEED).footprint().total()
+                + KvFootprint.worst(onnxRuntimeLayout(d), d.config().shape(), 256, MAX_STEP_FEED).footprint().total();
         assertTrue(budget >= slots * pair, "the budget (" + budget + ") does not hold " + slots
                 + " full-context assisted sequences (" + pair + " bytes each)");
     }

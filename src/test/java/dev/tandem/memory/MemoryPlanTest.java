@@ -3,6 +3,7 @@ package dev.tandem.memory;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.tandem.testing.OnnxLayouts.onnxRuntimeLayout;
 
 import dev.tandem.engine.ModelShape;
 import dev.tandem.generation.AssistOptions;
@@ -17,10 +18,15 @@ import org.junit.jupiter.api.Test;
 /** The planner's figures against hand arithmetic: stories260K (trained elsewhere) and the two bundled models. */
 class MemoryPlanTest {
 
+    /** The plan of {@code dir} served on ONNX Runtime: the layout its graph declares (as the engine decides it). */
     static MemoryPlan plan(Path dir, MemoryBudget budget) {
+        return plan(dir, budget, onnxRuntimeLayout(ModelDirectory.open(dir)));
+    }
+
+    static MemoryPlan plan(Path dir, MemoryBudget budget, KvFootprint.Layout layout) {
         ModelDirectory d = ModelDirectory.open(dir);
         ModelShape s = d.config().shape();
-        return MemoryPlan.of(d, s, "config.json", s.maxContext(), KvFootprint.Layout.KV_BUFFERS,
+        return MemoryPlan.of(d, s, "config.json", s.maxContext(), layout,
                 MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS), budget, null);
     }
 
@@ -119,13 +125,24 @@ class MemoryPlanTest {
         // KV: 2 x 8 layers x 4 kv heads x 64 x 4 bytes = 16 KiB per token, 4 MiB per 256-token context
         assertEquals(16_384, p.kvCache().bytesPerToken());
         assertEquals(4L << 20, p.kvCache().bytesPerFullContext());
-        // worst at P = 255: capacity 255, grown to 256 while the 255 regions still exist (511 tokens, twice);
-        // 255 step rows of 4 x 4096 + 8 bytes
-        assertEquals(255, p.kvCache().worstCasePromptTokens());
-        assertEquals(2L * 16_384 * 511 + 255L * 16_392, p.kvCache().allocatedBytesPerFullContext());
-        // 384 MiB: 402,653,184 / 20,924,408 = 19.2; theoretical 402,653,184 / 4,194,304 = 96
-        assertEquals(19L, p.budget().maxFullContextSequences());
+        // the bundled target is a slots graph: a sequence takes one pool row of the full width (256 positions) whatever
+        // its length, plus step buffers; worst at P = 256: 256 step rows of 4 x 4096 + 8 + 8 bytes
+        assertEquals(KvFootprint.Layout.SLOT_POOL, onnxRuntimeLayout(ModelDirectory.open(Path.of("models/kjv-target"))));
+        assertEquals(256, p.kvCache().worstCasePromptTokens());
+        assertEquals(16_384L * 256 + 256L * 16_400, p.kvCache().allocatedBytesPerFullContext());
+        assertTrue(p.kvCache().allocation().contains("slot pool"), p.kvCache().allocation());
+        // 384 MiB: 402,653,184 / 8,392,704 = 47.98; theoretical 402,653,184 / 4,194,304 = 96
+        assertEquals(47L, p.budget().maxFullContextSequences());
         assertEquals(96L, p.budget().maxFullContextSequencesTheoretical());
+
+        // the same geometry in the Optimum layout (KvBuffers), as the target was served before: worst at P = 255:
+        // capacity 255, grown to 256 while the 255 regions still exist (511 tokens, twice); 255 step rows of 4 x 4096 + 8
+        MemoryPlan optimum = plan(Path.of("models/kjv-target"), new MemoryBudget(384L << 20, "test"),
+                KvFootprint.Layout.KV_BUFFERS);
+        assertEquals(255, optimum.kvCache().worstCasePromptTokens());
+        assertEquals(2L * 16_384 * 511 + 255L * 16_392, optimum.kvCache().allocatedBytesPerFullContext());
+        // 402,653,184 / 20,924,408 = 19.2
+        assertEquals(19L, optimum.budget().maxFullContextSequences());
     }
 
     @Test

@@ -22,11 +22,12 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * The bundled target exported in the slots layout (built by {@code tools/models/build.sh slots-target}; 28.5 MB,
- * so not in the repository): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts. The
+ * A slots-layout export of the target (built by {@code tools/models/build.sh slots-target}, e.g. a new export
+ * before it replaces models/kjv-target/model.onnx, which is itself such a graph and is checked on OpenVINO by
+ * OpenVinoPairTest): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts. The
  * directory is given by {@code -Dtandem.test.slots-target=DIR} or {@code TANDEM_TEST_SLOTS_TARGET}; without it
  * (CI) the test is skipped with that reason. {@code -Dtandem.test.slots-timing=true} also prints OpenVINO's
- * ms/token there and on models/kjv-target (Optimum layout).
+ * ms/token there and on models/kjv-target (labelled by each graph's layout).
  */
 class OpenVinoSlotsTargetTest {
     static final int TOKENS = 60;
@@ -139,7 +140,7 @@ class OpenVinoSlotsTargetTest {
         return second;
     }
 
-    /** Prints ms/token of plain decoding at ~64 and ~200 tokens of context, slots vs Optimum graph (no assertion). */
+    /** Prints ms/token of plain decoding at ~64 and ~200 tokens of context, that graph vs the bundled one (no assertion). */
     @Test
     void timing() throws IOException {
         Assumptions.assumeTrue(Boolean.getBoolean("tandem.test.slots-timing"), "timing only with -Dtandem.test.slots-timing=true");
