@@ -58,7 +58,9 @@ KV_LAYOUT_KEY = "tandem.kv_layout"
 def export_slots(model, path):
     """The slots layout: inputs input_ids, position_ids [B,T], past_key_values.{i}.key|value [B,kvh,W,hd];
     outputs logits, present.{i}.key|value [B,kvh,W,hd] (the past with the new tokens written at their
-    positions). Always with the step-invariant (row-wise, padded) attention."""
+    positions). Always with the step-invariant (row-wise) attention, over all W keys without padding (the
+    contract requires W % 64 == 0) and with K^T written so that ONNX Runtime fuses it into the MatMul
+    (FusedMatMul transB: no transposed copy of the cache per step; model.Attention.forward)."""
     c = model.config
     L, kvh, hd = c.num_hidden_layers, c.num_key_value_heads, c.head_dim
     b, s, w = 2, 3, 64

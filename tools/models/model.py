@@ -93,6 +93,8 @@ class Attention(nn.Module):
     #   vectorise the sum (which elements share a lane, which fall in the scalar tail). Here keys and values
     #   are zero-padded (and masked) to a multiple of `pad_multiple`, so a position sees the same length
     #   whether decoded alone, verified in a block or prefilled (padding adds exact zeros to the same lanes).
+    #   The slots layout does not pad: its cache width W is the key length and is a multiple of 64 by
+    #   contract (ONNX Runtime's Pad copies the whole cache even when it adds nothing).
     # Same maths as the plain form (used for training); see NOTES.md "Step invariance".
     row_wise = False
     pad_multiple = 64
@@ -125,11 +127,20 @@ class Attention(nn.Module):
         rep = self.h // self.kvh
         if Attention.row_wise:
             t = k.shape[2]
-            tp = padded_length(t)
-            k = F.pad(k, (0, 0, 0, tp - t))
-            v = F.pad(v, (0, 0, 0, tp - t))
+            if slots is not None:
+                # slots layout: the cache width W is a multiple of 64 by contract (/work/notes/slots.md), so no
+                # padding (a Pad, even of 0 columns, copies the whole cache in ONNX Runtime), and K^T is the
+                # last two axes swapped AFTER the broadcast axes are added: ONNX Runtime then fuses the Transpose
+                # into the MatMul (FusedMatMul transB, reads K in place) instead of materialising K^T per step
+                tp = t
+                kt = k[:, :, None, None].transpose(-1, -2)
+            else:
+                tp = padded_length(t)
+                k = F.pad(k, (0, 0, 0, tp - t))
+                v = F.pad(v, (0, 0, 0, tp - t))
+                kt = k.transpose(2, 3)[:, :, None, None]
             # [b,kvh,rep,s,1,d] x [b,kvh,1,1,d,tp] -> [b,kvh,rep,s,1,tp]: one M=1 product per query row and head
-            att = torch.matmul(q.reshape(b, self.kvh, rep, s, 1, self.hd), k.transpose(2, 3)[:, :, None, None])
+            att = torch.matmul(q.reshape(b, self.kvh, rep, s, 1, self.hd), kt)
             att = att.reshape(b, self.h, s, tp) * (1.0 / math.sqrt(self.hd))
             att = torch.where(keep, att, torch.tensor(torch.finfo(att.dtype).min, dtype=att.dtype))
             att = F.softmax(att, dim=-1)
@@ -231,7 +242,8 @@ class Llama(nn.Module):
         # int8 activation rounding can amplify). The table holds the bits torch computes (rotary()).
         cos = F.embedding(position_ids, self.rotary_cos)[:, None]  # [b,1,s,hd]
         sin = F.embedding(position_ids, self.rotary_sin)[:, None]
-        width = padded_length(past[0][0].shape[2])
+        # no padding to a multiple of 64 here: the contract requires W % 64 == 0 (see Attention.forward)
+        width = past[0][0].shape[2]
         keep = torch.arange(width)[None, None, None, :] <= position_ids[:, None, :, None]  # [b,1,s,width]
         x = self.model.embed_tokens(input_ids)
         presents = []

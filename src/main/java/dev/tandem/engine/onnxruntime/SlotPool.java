@@ -70,7 +70,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 final class SlotPool implements AutoCloseable {
     /** Rows reserved (address space only, see {@link ReservedMemory}): sequences of one model decoding at once. */
     static final int DEFAULT_ROWS = 256;
-    /** Columns are kept a multiple of this (the graph pads keys to it otherwise: a copy per call). */
+    /** Columns are kept a multiple of this: the slots contract requires it (the graph's attention gives the same bits at every such width). */
     static final int WIDTH_STEP = 64;
     /** Any valid token id: what rows that are not stepped are fed. */
     private static final long PAD_TOKEN = 0;

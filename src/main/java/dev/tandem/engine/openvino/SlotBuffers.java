@@ -18,8 +18,8 @@ import java.lang.foreign.ValueLayout;
  *   the same bits as a run into separate buffers (OpenVinoSlotsTest checks it step by step). {@code inPlace
  *   = false} alternates two buffers instead (ping-pong: the present written into the other buffer becomes
  *   the next step's past), kept for that check and in case a device does not tolerate the aliasing.</li>
- *   <li><b>Width</b> {@code W} grows with the sequence, in steps of {@link #WIDTH_STEP} (the graph pads keys
- *   to a multiple of 64 otherwise): the graph attends over all {@code W} columns (those past the length are
+ *   <li><b>Width</b> {@code W} grows with the sequence, in steps of {@link #WIDTH_STEP} (the slots contract
+ *   requires a multiple of 64): the graph attends over all {@code W} columns (those past the length are
  *   masked), so a short sequence pays for a short cache only. Growing re-allocates and copies the real
  *   positions of each head (once per 64 tokens), then frees the outgrown buffer: the peak is the old and the
  *   new buffers together ({@code KvFootprint.slotBuffers} counts exactly that). The width never exceeds the
