@@ -28,12 +28,13 @@ public final class BatchStep {
      * @param targetNanos    time of the target call
      * @param draftCalls     batched calls of the draft model
      * @param draftRows      sequence-feeds over those calls
+     * @param draftTokens    tokens fed over those calls (a sequence's first feed catches up with the target's tokens)
      * @param draftNanos     time of the proposals (draft calls and prompt lookup)
      * @param candidates     candidates proposed over all sequences
      */
     public record Timing(int targetRows, int targetTokens, int targetMaxFeed, long targetNanos, int draftCalls,
-                         int draftRows, long draftNanos, int candidates) {
-        static final Timing NONE = new Timing(0, 0, 0, 0, 0, 0, 0, 0);
+                         int draftRows, int draftTokens, long draftNanos, int candidates) {
+        static final Timing NONE = new Timing(0, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     public Timing lastTiming() {
@@ -70,7 +71,7 @@ public final class BatchStep {
         }
         List<Logits> logits = target.forward(feeds);
         last = new Timing(feeds.size(), tokens, maxFeed, System.nanoTime() - proposed, (int) draft[0], (int) draft[1],
-                proposed - started, candidates);
+                (int) draft[2], proposed - started, candidates);
         for (int i = 0; i < live.size(); i++) {
             Sequence s = live.get(i);
             try {
@@ -83,11 +84,12 @@ public final class BatchStep {
 
     /**
      * Candidates for every decoding sequence: each draft step of all of them in one call per draft model. Returns
-     * the draft calls made and the sequence-feeds over them.
+     * the draft calls made, the sequence-feeds over them and the tokens fed.
      */
     private static long[] propose(List<Sequence> batch) {
         long calls = 0;
         long rows = 0;
+        long fed = 0;
         List<Sequence> drafting = new ArrayList<>();
         List<Feed> feeds = new ArrayList<>();
         for (Sequence s : batch) {
@@ -111,6 +113,9 @@ public final class BatchStep {
             List<Logits> logits = draft.forward(sameFeeds);
             calls++;
             rows += sameFeeds.size();
+            for (Feed f : sameFeeds) {
+                fed += f.length();
+            }
             for (int i = 0; i < same.size(); i++) {
                 Feed next;
                 try {
@@ -127,6 +132,6 @@ public final class BatchStep {
             drafting = rest;
             feeds = restFeeds;
         }
-        return new long[] {calls, rows};
+        return new long[] {calls, rows, fed};
     }
 }

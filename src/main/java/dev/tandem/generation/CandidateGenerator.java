@@ -36,6 +36,16 @@ interface CandidateGenerator extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Tokens the draft model would be fed before its first candidate if a proposal started now at {@code length}: the
+     * target's tokens it has not seen (rejected drafts rolled back), at least the last one; 0 for a generator without
+     * a model. A sequence that went without candidates for a while has a long catch-up, which the speculation policy
+     * must price.
+     */
+    default int catchUp(int length) {
+        return 0;
+    }
+
     /** How many of the last {@code proposed} candidates the target accepted (the strategy update). */
     void update(int proposed, int accepted);
 

@@ -62,6 +62,13 @@ final class DraftModelCandidates implements CandidateGenerator {
     }
 
     @Override
+    public int catchUp(int length) {
+        // the cache may still hold drafted tokens the target rejected (they count as seen here, so this can fall short
+        // by those; after a rejection the feed is the one correction token, which the max covers)
+        return Math.max(1, length - cache.length());
+    }
+
+    @Override
     public Feed next(Logits logits, Candidates out) {
         logits.copyRow(logits.rows() - 1, row);
         int token;

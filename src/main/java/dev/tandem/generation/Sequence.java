@@ -154,6 +154,11 @@ public final class Sequence implements AutoCloseable {
         return proposer != null && proposer.model() != null;
     }
 
+    /** Tokens the draft model would be fed before its first candidate if this sequence speculated now (0 without one). */
+    public int draftCatchUp() {
+        return proposer == null ? 0 : proposer.catchUp(length);
+    }
+
     /**
      * Candidates this sequence would like in its next decode step: the request's draft length schedule,
      * capped by what can still be emitted (a step adds one token of the target's own) and by the context; 0 for

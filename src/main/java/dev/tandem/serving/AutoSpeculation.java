@@ -18,7 +18,10 @@ import java.util.List;
  *       starting from all sequences' recent rounds with the same kind of assistant (a draft model and
  *       prompt lookup are right in different patterns).</li>
  *   <li>The step time is predicted by the {@link StepCostModel}: the target's time from the rows,
- *       tokens and longest feed of the step, the draft's from its calls (the largest k) and feeds.</li>
+ *       tokens and longest feed of the step, the draft's from its calls (the largest k), feeds and
+ *       tokens: a sequence's first candidate costs its draft's catch-up with the tokens it has not
+ *       seen ({@link Sequence#draftCatchUp}), so a sequence that went without candidates for long pays
+ *       more to start again.</li>
  *   <li>Search: start from k = 0 everywhere (plain decoding's step: the ratio any choice must beat),
  *       then repeatedly raise the one sequence's k that increases the ratio most, to any larger value
  *       (so a fixed cost paid once, such as the first draft call, is weighed against all it buys),
@@ -36,6 +39,8 @@ final class AutoSpeculation implements SpeculationPolicy {
     /** Longer feeds run in a call of their own on a batching engine (OrtCausalLm.LONG_FEED). */
     private static final int LONG_FEED = 16;
     private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
+    /** Steps a draft's catch-up is spread over when priced (see {@link #draftFed}). */
+    private static final double CATCH_UP_SPREAD = 4;
 
     private final StepCostModel cost;
     // all sequences' recent rounds by candidate position (judged, kept), one pair per kind of assistant; the prior of a
@@ -75,6 +80,7 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
         int[] min = new int[n];
         int[] cap = new int[n];
+        int[] catchUp = new int[n];
         boolean[] drafts = new boolean[n];
         for (int i = 0; i < n; i++) {
             Sequence s = decoding.get(i);
@@ -85,19 +91,29 @@ final class AutoSpeculation implements SpeculationPolicy {
                 cap[i] = s.maxCandidates();
             }
             drafts[i] = s.usesDraftModel();
+            catchUp[i] = drafts[i] ? s.draftCatchUp() : 0;
             s.acceptanceByPosition(sharedPrior[drafts[i] ? 0 : 1], PRIOR_ROUNDS, p[i]);
         }
-        choose(p, min, cap, drafts, prefillRows, prefillTokens, longestChunk, k);
+        choose(p, min, cap, drafts, catchUp, prefillRows, prefillTokens, longestChunk, k);
+    }
+
+    /** {@link #choose(double[][], int[], int[], boolean[], int[], int, int, int, int[])} with every catch-up one token. */
+    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
+                  int longestChunk, int[] k) {
+        int[] one = new int[min.length];
+        java.util.Arrays.fill(one, 1);
+        return choose(p, min, cap, drafts, one, prefillRows, prefillTokens, longestChunk, k);
     }
 
     /**
      * The search on plain numbers: sequence i keeps its candidate m+1 with probability {@code p[i][m]} given the ones
-     * before it were kept (at least as many entries as {@code cap[i]}), must get at least {@code min[i]} and at
+     * before it were kept (at least as many entries as {@code cap[i]}), its draft must first be fed {@code catchUp[i]}
+     * tokens, must get at least {@code min[i]} and at
      * most {@code cap[i]} candidates, and drafts with the draft model when {@code drafts[i]}. Returns the predicted
      * tokens per second of the choice.
      */
-    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
-                  int longestChunk, int[] k) {
+    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int[] catchUp, int prefillRows,
+                  int prefillTokens, int longestChunk, int[] k) {
         int n = min.length;
         // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED); their cost is
         // the same whatever k is chosen, and it weighs in the ratio as the time the step takes anyway
@@ -108,6 +124,7 @@ final class AutoSpeculation implements SpeculationPolicy {
         double apart = chunkApart ? cost.targetSeconds(prefillRows, prefillTokens, longestChunk) : 0;
         int draftCalls = 0;
         int draftRows = 0;
+        double draftTokens = 0;
         double emitted = 0;
         for (int i = 0; i < n; i++) {
             k[i] = min[i];
@@ -117,9 +134,10 @@ final class AutoSpeculation implements SpeculationPolicy {
             if (k[i] > 0 && drafts[i]) {
                 draftCalls = Math.max(draftCalls, k[i]);
                 draftRows += k[i];
+                draftTokens += draftFed(catchUp[i], k[i]);
             }
         }
-        double best = emitted / (apart + seconds(rows, tokens, maxFeed, draftCalls, draftRows));
+        double best = emitted / (apart + seconds(rows, tokens, maxFeed, draftCalls, draftRows, draftTokens));
         while (true) {
             int bestI = -1;
             int bestK = 0;
@@ -129,7 +147,8 @@ final class AutoSpeculation implements SpeculationPolicy {
                     int dk = kk - k[i];
                     double e = emitted - expected(p[i], k[i]) + expected(p[i], kk);
                     double t = apart + seconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
-                            drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows);
+                            drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows,
+                            drafts[i] ? draftTokens + draftFed(catchUp[i], kk) - draftFed(catchUp[i], k[i]) : draftTokens);
                     if (e / t > bestRatio * (1 + 1e-9)) {
                         bestRatio = e / t;
                         bestI = i;
@@ -147,6 +166,7 @@ final class AutoSpeculation implements SpeculationPolicy {
             if (drafts[bestI]) {
                 draftCalls = Math.max(draftCalls, bestK);
                 draftRows += dk;
+                draftTokens += draftFed(catchUp[bestI], bestK) - draftFed(catchUp[bestI], k[bestI]);
             }
             k[bestI] = bestK;
             best = bestRatio;
@@ -173,8 +193,19 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
     }
 
-    private double seconds(int rows, int tokens, int maxFeed, int draftCalls, int draftRows) {
-        return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows));
+    private double seconds(int rows, int tokens, int maxFeed, int draftCalls, int draftRows, double draftTokens) {
+        return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows, draftTokens));
+    }
+
+    /**
+     * Tokens a sequence's draft is fed for k candidates, as priced for this step: its catch-up, then one per further
+     * candidate (none for k = 0). A catch-up beyond the one token of a draft in step is paid once for the steps of
+     * speculation that follow, so this step is charged a {@link #CATCH_UP_SPREAD}th of it: charged in full, a sequence
+     * that went without candidates a while would fall further behind every step and never speculate again, even once
+     * the load that stopped it is gone.
+     */
+    private static double draftFed(int catchUp, int k) {
+        return k == 0 ? 0 : 1 + (catchUp - 1) / CATCH_UP_SPREAD + k - 1;
     }
 
     /**

@@ -5,8 +5,10 @@ import dev.tandem.generation.BatchStep;
 /**
  * What a step costs on the loaded models, learned from measured steps: the target's time as a linear
  * function of the sequences it feeds, the tokens it feeds and rows x the longest feed (what a padded
- * batch computes), and the draft's time as a function of its batched calls and the sequence-feeds in
- * them. Fitted by least squares with non-negative coefficients over recent steps (older ones fade),
+ * batch computes), and the draft's time as a function of its batched calls, the sequence-feeds in
+ * them and the tokens fed (a sequence that speculates after steps without candidates first catches its
+ * draft up with the tokens it missed: measured steps carry that cost, and the model must tell it apart
+ * from a call's, else rare speculation makes every draft call look dear and speculation rarer still). Fitted by least squares with non-negative coefficients over recent steps (older ones fade),
  * starting from a profile of the loaded models at start-up.
  */
 final class StepCostModel {
@@ -15,9 +17,9 @@ final class StepCostModel {
     private static final int REFIT_EVERY = 16;
 
     private final LeastSquares target = new LeastSquares(4);
-    private final LeastSquares draft = new LeastSquares(2);
+    private final LeastSquares draft = new LeastSquares(3);
     private double[] targetCoef = {0, 0, 1e-3, 0};  // before any measurement: 1 ms per token
-    private double[] draftCoef = {1e-4, 1e-4};
+    private double[] draftCoef = {1e-4, 1e-4, 0};
     private int sinceFit;
 
     /** Predicted seconds of a target call. */
@@ -25,9 +27,9 @@ final class StepCostModel {
         return dot(targetCoef, targetFeatures(rows, tokens, maxFeed));
     }
 
-    /** Predicted seconds of the draft's part of a step. */
-    double draftSeconds(int calls, int rows) {
-        return calls == 0 ? 0 : dot(draftCoef, new double[] {calls, rows});
+    /** Predicted seconds of the draft's part of a step: {@code calls} batched calls feeding {@code rows} sequence-feeds, {@code tokens} tokens in all. */
+    double draftSeconds(int calls, int rows, double tokens) {
+        return calls == 0 ? 0 : draftCoef[0] * calls + draftCoef[1] * rows + draftCoef[2] * tokens;
     }
 
     /** Adds a measured step. */
@@ -36,7 +38,7 @@ final class StepCostModel {
             target.add(targetFeatures(t.targetRows(), t.targetTokens(), t.targetMaxFeed()), t.targetNanos() / 1e9, FORGET);
         }
         if (t.draftCalls() > 0) {
-            draft.add(new double[] {t.draftCalls(), t.draftRows()}, t.draftNanos() / 1e9, FORGET);
+            draft.add(new double[] {t.draftCalls(), t.draftRows(), t.draftTokens()}, t.draftNanos() / 1e9, FORGET);
         }
         if (++sinceFit >= REFIT_EVERY) {
             refit();

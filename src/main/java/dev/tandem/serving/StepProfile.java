@@ -10,7 +10,8 @@ import java.util.List;
 /**
  * Times batched steps of the loaded models at start-up (before the first request is stepped), so the
  * speculation policy's cost model starts from this machine's and these models' numbers: the target
- * with 1..8 sequences feeding 1..6 tokens each (and one feeding 3 or 6 beside single tokens), the draft with 1..8 sequences feeding one token. The
+ * with 1..8 sequences feeding 1..6 tokens each (and one feeding 3 or 6 beside single tokens), the draft with 1..8
+ * sequences feeding one token or 8 (a catch-up after steps without candidates). The
  * caches live only for the profile (a few hundred kilobytes, outside admission control); it takes
  * well under a second on the bundled pair.
  */
@@ -18,6 +19,7 @@ final class StepProfile {
     private static final int PAST = 16;
     private static final int[] ROWS = {1, 2, 4, 8};
     private static final int[] FEEDS = {1, 3, 6};
+    private static final int[] DRAFT_FEEDS = {1, 8};
     private static final int REPEATS = 2;
 
     private StepProfile() {
@@ -31,21 +33,23 @@ final class StepProfile {
             for (int feed : FEEDS) {
                 long nanos = time(target, rows, feed, feed);
                 if (nanos > 0) {
-                    cost.observe(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0));
+                    cost.observe(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0, 0));
                 }
                 // one row verifying beside single-token rows: tells what a padded batch costs (rows x longest feed)
                 // apart from the tokens fed, which uniform feeds cannot
                 if (rows > 1 && feed > 1) {
                     long mixed = time(target, rows, 1, feed);
                     if (mixed > 0) {
-                        cost.observe(new BatchStep.Timing(rows, rows - 1 + feed, feed, mixed, 0, 0, 0, 0));
+                        cost.observe(new BatchStep.Timing(rows, rows - 1 + feed, feed, mixed, 0, 0, 0, 0, 0));
                     }
                 }
             }
             if (draft != null) {
-                long nanos = time(draft, rows, 1, 1);
-                if (nanos > 0) {
-                    cost.observe(new BatchStep.Timing(0, 0, 0, 0, 1, rows, nanos, 0));
+                for (int feed : DRAFT_FEEDS) {
+                    long nanos = time(draft, rows, feed, feed);
+                    if (nanos > 0) {
+                        cost.observe(new BatchStep.Timing(0, 0, 0, 0, 1, rows, rows * feed, nanos, 0));
+                    }
                 }
             }
         }

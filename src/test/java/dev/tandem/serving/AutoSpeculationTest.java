@@ -14,6 +14,11 @@ class AutoSpeculationTest {
 
     /** A cost model fitted to steps of a known cost: target = a + b rows + c tokens + d rows*maxFeed, draft = e calls + f rows. */
     static StepCostModel model(double a, double b, double c, double d, double e, double f) {
+        return model(a, b, c, d, e, f, 0);
+    }
+
+    /** As above, the draft also costing g per token fed (its feeds carry catch-ups of 0..19 extra tokens). */
+    static StepCostModel model(double a, double b, double c, double d, double e, double f, double g) {
         StepCostModel m = new StepCostModel();
         Random r = new Random(1);
         for (int i = 0; i < 200; i++) {
@@ -23,8 +28,9 @@ class AutoSpeculationTest {
             double t = a + b * rows + c * tokens + d * rows * maxFeed;
             int calls = 1 + r.nextInt(8);
             int drows = calls * (1 + r.nextInt(8));
-            double dt = e * calls + f * drows;
-            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, (long) (dt * 1e9), 0));
+            int dtokens = drows + r.nextInt(20);
+            double dt = e * calls + f * drows + g * dtokens;
+            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, dtokens, (long) (dt * 1e9), 0));
         }
         m.refit();
         return m;
@@ -32,11 +38,11 @@ class AutoSpeculationTest {
 
     @Test
     void theCostModelRecoversTheCostItWasShown() {
-        StepCostModel m = model(3e-3, 0.4e-3, 0.05e-3, 0.2e-3, 0.3e-3, 0.05e-3);
+        StepCostModel m = model(3e-3, 0.4e-3, 0.05e-3, 0.2e-3, 0.3e-3, 0.05e-3, 0.02e-3);
         double[] t = m.targetCoefficients();
         double[] d = m.draftCoefficients();
         assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0.2e-3}, t, 1e-6, Arrays.toString(t));
-        assertArrayEquals(new double[] {0.3e-3, 0.05e-3}, d, 1e-6, Arrays.toString(d));
+        assertArrayEquals(new double[] {0.3e-3, 0.05e-3, 0.02e-3}, d, 1e-6, Arrays.toString(d));
         assertEquals(3e-3 + 0.4e-3 * 8 + 0.05e-3 * 20 + 0.2e-3 * 8 * 4, m.targetSeconds(8, 20, 4), 1e-6);
     }
 
@@ -164,6 +170,25 @@ class AutoSpeculationTest {
         int[] kFlat = new int[1];
         new AutoSpeculation(m).choose(flat(0.5), new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, kFlat);
         assertTrue(kFlat[0] <= 2, "k with one a = " + kFlat[0]);
+    }
+
+    /**
+     * A draft whose cost is in the tokens it is fed: a sequence that went without candidates for 400 steps must feed
+     * them all before its first candidate, and that is weighed (spread over the steps it buys); one whose draft is in
+     * step speculates, and so does one 40 tokens behind, once the catch-up is spread.
+     */
+    @Test
+    void aLongCatchUpIsPriced() {
+        StepCostModel m = model(4.5e-3, 0, 0.25e-3, 0, 0.3e-3, 0.1e-3, 0.15e-3);
+        int[] inStep = new int[1];
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {1}, 0, 0, 0, inStep);
+        int[] behind = new int[1];
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {400}, 0, 0, 0, behind);
+        int[] slightly = new int[1];
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {40}, 0, 0, 0, slightly);
+        assertTrue(inStep[0] >= 2, "in step: k = " + inStep[0]);
+        assertEquals(0, behind[0], "400 tokens behind: k = " + behind[0]);
+        assertTrue(slightly[0] >= 1, "40 tokens behind: k = " + slightly[0]);
     }
 
     @Test
