@@ -5,6 +5,7 @@ import dev.tandem.generation.BatchStep;
 import dev.tandem.generation.Sequence;
 import java.util.Arrays;
 import java.util.List;
+import org.jboss.logging.Logger;
 
 /**
  * {@code auto}: every step, chooses k per assisted sequence (0 = none this step) to maximise the
@@ -41,6 +42,9 @@ final class AutoSpeculation implements SpeculationPolicy {
     private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
     /** Steps a draft's catch-up is spread over when priced (see {@link #draftFed}). */
     private static final double CATCH_UP_SPREAD = 4;
+    private static final Logger LOG = Logger.getLogger(AutoSpeculation.class);
+    /** Steps between two DEBUG lines of the cost model's error (measured over predicted step time). */
+    private static final int REPORT_EVERY = 512;
 
     private final StepCostModel cost;
     // all sequences' recent rounds by candidate position (judged, kept), one pair per kind of assistant; the prior of a
@@ -49,6 +53,15 @@ final class AutoSpeculation implements SpeculationPolicy {
     private final double[][] sharedKept = {filled(3), filled(3)};
     private final double[][] sharedPrior = new double[2][MAX_K];
     private double[][] p = new double[0][];   // this step's acceptance by position, per sequence (reused)
+    // the cost model's error, for the DEBUG report: this step's predicted seconds, and sums since the last report
+    private double predictedTarget;
+    private double predictedDraft;
+    private double sumPredictedTarget;
+    private double sumMeasuredTarget;
+    private double sumPredictedDraft;
+    private double sumMeasuredDraft;
+    private int speculatingSteps;
+    private int reportSteps;
 
     AutoSpeculation(StepCostModel cost) {
         this.cost = cost;
@@ -157,6 +170,8 @@ final class AutoSpeculation implements SpeculationPolicy {
                 }
             }
             if (bestI < 0) {
+                predictedTarget = apart + cost.targetSeconds(rows, tokens, maxFeed);
+                predictedDraft = cost.draftSeconds(draftCalls, draftRows, draftTokens);
                 return best;
             }
             int dk = bestK - k[bestI];
@@ -175,6 +190,9 @@ final class AutoSpeculation implements SpeculationPolicy {
 
     @Override
     public synchronized void observe(List<Sequence> decoding, BatchStep.Timing timing) {
+        if (LOG.isDebugEnabled()) {
+            report(timing);
+        }
         cost.observe(timing);
         for (Sequence s : decoding) {
             if (s.lastCandidates() > 0) {
@@ -206,6 +224,43 @@ final class AutoSpeculation implements SpeculationPolicy {
      */
     private static double draftFed(int catchUp, int k) {
         return k == 0 ? 0 : 1 + (catchUp - 1) / CATCH_UP_SPREAD + k - 1;
+    }
+
+    /**
+     * Every {@link #REPORT_EVERY} steps at DEBUG: measured over predicted time of the target's and the draft's parts
+     * (1.0 = the model is right; the draft's over the steps that drafted), the coefficients, the shared acceptance of
+     * the first candidates. What to look at when auto chooses worse than plain or fixed.
+     */
+    private void report(BatchStep.Timing t) {
+        sumPredictedTarget += predictedTarget;
+        sumMeasuredTarget += t.targetNanos() / 1e9;
+        if (t.draftCalls() > 0) {
+            sumPredictedDraft += predictedDraft;
+            sumMeasuredDraft += t.draftNanos() / 1e9;
+            speculatingSteps++;
+        }
+        if (++reportSteps < REPORT_EVERY) {
+            return;
+        }
+        double[] tc = cost.targetCoefficients();
+        double[] dc = cost.draftCoefficients();
+        LOG.debugf("cost model over %d steps: target measured/predicted %.3f (%.2f ms/step measured); draft %.3f over %d"
+                        + " drafting steps; target coef [1, rows, tokens, rows*maxFeed] ms %s; draft [calls, rows, tokens] ms %s;"
+                        + " shared acceptance by position (draft) %.2f %.2f %.2f %.2f",
+                reportSteps, sumMeasuredTarget / Math.max(1e-12, sumPredictedTarget), 1e3 * sumMeasuredTarget / reportSteps,
+                sumMeasuredDraft / Math.max(1e-12, sumPredictedDraft), speculatingSteps, ms(tc), ms(dc),
+                sharedKept[0][0] / sharedJudged[0][0], sharedKept[0][1] / sharedJudged[0][1],
+                sharedKept[0][2] / sharedJudged[0][2], sharedKept[0][3] / sharedJudged[0][3]);
+        sumPredictedTarget = sumMeasuredTarget = sumPredictedDraft = sumMeasuredDraft = 0;
+        speculatingSteps = reportSteps = 0;
+    }
+
+    private static String ms(double[] c) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < c.length; i++) {
+            b.append(i == 0 ? "" : ", ").append(String.format(java.util.Locale.ROOT, "%.3f", 1e3 * c[i]));
+        }
+        return b.append(']').toString();
     }
 
     /**

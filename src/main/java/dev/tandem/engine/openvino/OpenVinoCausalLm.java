@@ -157,8 +157,10 @@ public final class OpenVinoCausalLm implements CausalLm {
     static OpenVinoCausalLm open(OpenVinoRuntime rt, Path graph, ModelShape expected, OpenVinoOptions options,
                                  boolean slotsInPlace) {
         OvApi api = rt.api();
-        // read before OpenVINO sees the file, whose C API cannot report metadata; an IR carries none of ours
-        String kvLayout = graph.getFileName().toString().endsWith(".onnx")
+        // read before OpenVINO sees the file, whose C API cannot report metadata; an IR carries none of ours. A path that
+        // is not a readable file is left to OpenVINO to refuse, with its own message (its reader may also resolve paths
+        // this process cannot, as the test stub library does)
+        String kvLayout = graph.getFileName().toString().endsWith(".onnx") && java.nio.file.Files.isRegularFile(graph)
                 ? OnnxFile.metadata(graph).getOrDefault(KV_LAYOUT, "") : "";
         MemorySegment core = rt.core();
         MemorySegment model;
