@@ -128,13 +128,17 @@ final class AutoSpeculation implements SpeculationPolicy {
     double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int[] catchUp, int prefillRows,
                   int prefillTokens, int longestChunk, int[] k) {
         int n = min.length;
-        // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED); their cost is
-        // the same whatever k is chosen, and it weighs in the ratio as the time the step takes anyway
+        // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED). Their time is
+        // spent whatever k is chosen, and it is not decoding: it is left out of the ratio (the sunk part below). Left
+        // in, a step made long by a prompt chunk made a candidate look cheap beside it (few tokens per second in the
+        // step anyway), so auto speculated exactly when a chunk already delayed every stream (measured at N = 16).
+        // What a chunk does to the decode rows' own cost (a padded call: rows x the longest feed) stays in.
         boolean chunkApart = longestChunk > LONG_FEED;
         int rows = n + (chunkApart ? 0 : prefillRows);
         int tokens = n + (chunkApart ? 0 : prefillTokens);
         int maxFeed = Math.max(1, chunkApart ? 1 : longestChunk);
         double apart = chunkApart ? cost.targetSeconds(prefillRows, prefillTokens, longestChunk) : 0;
+        double sunk = apart + cost.targetSeconds(rows, tokens, maxFeed) - cost.targetSeconds(n, n, maxFeed);
         int draftCalls = 0;
         int draftRows = 0;
         double draftTokens = 0;
@@ -150,7 +154,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 draftTokens += draftFed(catchUp[i], k[i]);
             }
         }
-        double best = emitted / (apart + seconds(rows, tokens, maxFeed, draftCalls, draftRows, draftTokens));
+        double best = emitted / decodeSeconds(apart - sunk, rows, tokens, maxFeed, draftCalls, draftRows, draftTokens);
         while (true) {
             int bestI = -1;
             int bestK = 0;
@@ -159,7 +163,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 for (int kk = k[i] + 1; kk <= cap[i]; kk++) {
                     int dk = kk - k[i];
                     double e = emitted - expected(p[i], k[i]) + expected(p[i], kk);
-                    double t = apart + seconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
+                    double t = decodeSeconds(apart - sunk, rows, tokens + dk, Math.max(maxFeed, 1 + kk),
                             drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows,
                             drafts[i] ? draftTokens + draftFed(catchUp[i], kk) - draftFed(catchUp[i], k[i]) : draftTokens);
                     if (e / t > bestRatio * (1 + 1e-9)) {
@@ -211,8 +215,11 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
     }
 
-    private double seconds(int rows, int tokens, int maxFeed, int draftCalls, int draftRows, double draftTokens) {
-        return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows, draftTokens));
+    /** Predicted time of the step's decoding: the whole step's, plus {@code offset} (minus the prompt chunks' part). */
+    private double decodeSeconds(double offset, int rows, int tokens, int maxFeed, int draftCalls, int draftRows,
+                                 double draftTokens) {
+        return Math.max(1e-6, offset + cost.targetSeconds(rows, tokens, maxFeed)
+                + cost.draftSeconds(draftCalls, draftRows, draftTokens));
     }
 
     /**

@@ -191,6 +191,37 @@ class AutoSpeculationTest {
         assertTrue(slightly[0] >= 1, "40 tokens behind: k = " + slightly[0]);
     }
 
+    /**
+     * Sixteen streams on the cost measured at N = 16 on the bundled target (about 0.87 ms per token fed, the draft
+     * 0.25 ms a call): no candidates, and a 64-token prompt chunk in the same step must not change that (its time is
+     * not the candidates' to share: counted in the ratio, it made them look cheap, and auto speculated exactly when a
+     * chunk already delayed every stream).
+     */
+    @Test
+    void aPromptChunkInTheStepDoesNotMakeCandidatesLookCheap() {
+        StepCostModel m = model(0, 0, 0.867e-3, 0.09e-3, 0.25e-3, 0.245e-3, 0.025e-3);
+        int n = 16;
+        double[][] p = flat(new double[n]);
+        for (double[] row : p) {
+            Arrays.fill(row, 0.65);
+        }
+        int[] cap = new int[n];
+        Arrays.fill(cap, 16);
+        boolean[] drafts = new boolean[n];
+        Arrays.fill(drafts, true);
+        int[] catchUp = new int[n];
+        Arrays.fill(catchUp, 1);
+        int[] alone = new int[n];
+        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 0, 0, 0, alone);
+        int[] withChunk = new int[n];
+        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 1, 64, 64, withChunk);
+        int[] withShortChunk = new int[n];
+        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 1, 12, 12, withShortChunk);
+        assertArrayEquals(new int[n], alone, "no chunk");
+        assertArrayEquals(new int[n], withChunk, "a 64-token chunk in a call of its own");
+        assertArrayEquals(new int[n], withShortChunk, "a 12-token chunk in the same call");
+    }
+
     @Test
     void aSequenceLearnsItsAcceptanceByPosition() {
         double[] judged = new double[16];
