@@ -1,5 +1,7 @@
 package dev.tandem.engine;
 
+import static dev.tandem.testing.TestArrays.ints;
+import static dev.tandem.testing.TestArrays.argmax;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -222,21 +224,4 @@ class SlotsContractTest {
         BatchedStepChecks.check(lm(engine), text(), 1e-4);
     }
 
-    static int[] ints(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).asInt();
-        }
-        return out;
-    }
-
-    static int argmax(float[] row) {
-        int best = 0;
-        for (int i = 1; i < row.length; i++) {
-            if (row[i] > row[best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
 }

@@ -1,5 +1,6 @@
 package dev.tandem.engine.onnxruntime;
 
+import static dev.tandem.testing.TestArrays.argmax;
 import dev.tandem.engine.Feed;
 import dev.tandem.engine.KvCache;
 import dev.tandem.model.ModelDirectory;
@@ -227,15 +228,5 @@ class SlotsStepScalingTest {
             n += Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i]) ? 1 : 0;
         }
         return n;
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

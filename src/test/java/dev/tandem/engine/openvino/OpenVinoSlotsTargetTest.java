@@ -1,5 +1,6 @@
 package dev.tandem.engine.openvino;
 
+import static dev.tandem.testing.TestArrays.argmax;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -119,16 +120,6 @@ class OpenVinoSlotsTargetTest {
 
     /** Measured: the runtimes' logits differ by at most 0.10 on this model (see the printout); a tie closer than this may flip. */
     static final double NEAR_TIE = 0.25;
-
-    static int argmax(float[] row) {
-        int best = 0;
-        for (int v = 1; v < row.length; v++) {
-            if (row[v] > row[best]) {
-                best = v;
-            }
-        }
-        return best;
-    }
 
     static float secondBest(float[] row, int best) {
         float second = Float.NEGATIVE_INFINITY;
