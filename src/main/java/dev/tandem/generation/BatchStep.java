@@ -9,8 +9,16 @@ import java.util.List;
 /**
  * Runs one step for a batch of planned {@link Sequence}s (vLLM's model runner, OpenVINO GenAI's
  * {@code step()}): the draft model's proposal steps of every assisted sequence as batched calls,
- * then ONE target call that feeds every sequence its block (a prompt chunk, a decode token, or the
- * last token plus candidates), then each sequence takes its logits and keeps its tokens.
+ * then ONE target call that feeds every decoding sequence its block (a decode token, or the last
+ * token plus candidates) and one more for the prompt chunks, then each sequence takes its logits
+ * and keeps its tokens.
+ *
+ * <p>Why prompt chunks get a call of their own: a batched call computes every row at the length of
+ * its longest feed (a padded batch), so a 16-token chunk beside 16 decoding rows made the call
+ * compute 256 tokens for 32 (measured: 100-170 ms steps where a decode step took 9 ms, every stream
+ * stalled; and the speculation policy, seeing the rows padded anyway, granted every row a "free"
+ * candidate). Apart, the chunk costs one more call's fixed time; the decode call's time is then
+ * what the speculation policy's cost model learns from ({@link Timing}).
  *
  * <p>A sequence whose own logits fail it (a NaN from the model) fails alone; an engine failure fails
  * the whole step (it is thrown to the step owner).
@@ -22,19 +30,30 @@ public final class BatchStep {
     /**
      * What the latest {@link #run} did and how long it took, for the speculation policy's cost model.
      *
-     * @param targetRows     sequences fed to the target
-     * @param targetTokens   tokens fed to the target (prompt chunks, decode tokens and candidates)
-     * @param targetMaxFeed  the most tokens one sequence fed (a padded batch computes rows x this)
-     * @param targetNanos    time of the target call
+     * @param targetRows     decoding sequences fed to the target
+     * @param targetTokens   tokens they fed (decode tokens and candidates)
+     * @param targetMaxFeed  the most tokens one of them fed (a padded batch computes rows x this)
+     * @param targetNanos    time of that target call
      * @param draftCalls     batched calls of the draft model
      * @param draftRows      sequence-feeds over those calls
      * @param draftTokens    tokens fed over those calls (a sequence's first feed catches up with the target's tokens)
      * @param draftNanos     time of the proposals (draft calls and prompt lookup)
      * @param candidates     candidates proposed over all sequences
+     * @param promptRows     prompt chunks fed (in a target call of their own)
+     * @param promptTokens   their tokens
+     * @param promptNanos    time of that call
      */
     public record Timing(int targetRows, int targetTokens, int targetMaxFeed, long targetNanos, int draftCalls,
-                         int draftRows, int draftTokens, long draftNanos, int candidates) {
-        static final Timing NONE = new Timing(0, 0, 0, 0, 0, 0, 0, 0, 0);
+                         int draftRows, int draftTokens, long draftNanos, int candidates, int promptRows,
+                         int promptTokens, long promptNanos) {
+        static final Timing NONE = new Timing(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+        /** A step without prompt chunks. */
+        public Timing(int targetRows, int targetTokens, int targetMaxFeed, long targetNanos, int draftCalls, int draftRows,
+                      int draftTokens, long draftNanos, int candidates) {
+            this(targetRows, targetTokens, targetMaxFeed, targetNanos, draftCalls, draftRows, draftTokens, draftNanos,
+                    candidates, 0, 0, 0);
+        }
     }
 
     public Timing lastTiming() {
@@ -50,30 +69,42 @@ public final class BatchStep {
         long started = System.nanoTime();
         long[] draft = propose(batch);
         long proposed = System.nanoTime();
-        List<Sequence> live = new ArrayList<>(batch.size());
-        List<Feed> feeds = new ArrayList<>(batch.size());
+        List<Sequence> decoding = new ArrayList<>(batch.size());
+        List<Feed> decodeFeeds = new ArrayList<>(batch.size());
+        List<Sequence> prompts = new ArrayList<>();
+        List<Feed> promptFeeds = new ArrayList<>();
         for (Sequence s : batch) {
             if (!s.finished()) {  // a draft's bad logits may have failed it
-                live.add(s);
-                feeds.add(s.targetFeed());
+                boolean prompt = s.prefilling();
+                (prompt ? prompts : decoding).add(s);
+                (prompt ? promptFeeds : decodeFeeds).add(s.targetFeed());
             }
-        }
-        if (live.isEmpty()) {
-            return;
         }
         int tokens = 0;
         int maxFeed = 0;
-        int candidates = 0;
-        for (int i = 0; i < feeds.size(); i++) {
-            tokens += feeds.get(i).length();
-            maxFeed = Math.max(maxFeed, feeds.get(i).length());
-            candidates += live.get(i).prefilling() ? 0 : feeds.get(i).length() - 1;
+        for (Feed f : decodeFeeds) {
+            tokens += f.length();
+            maxFeed = Math.max(maxFeed, f.length());
         }
-        List<Logits> logits = target.forward(feeds);
-        last = new Timing(feeds.size(), tokens, maxFeed, System.nanoTime() - proposed, (int) draft[0], (int) draft[1],
-                (int) draft[2], proposed - started, candidates);
-        for (int i = 0; i < live.size(); i++) {
-            Sequence s = live.get(i);
+        int promptTokens = 0;
+        for (Feed f : promptFeeds) {
+            promptTokens += f.length();
+        }
+        long decodeStarted = System.nanoTime();
+        List<Logits> decodeLogits = decodeFeeds.isEmpty() ? List.of() : target.forward(decodeFeeds);
+        long promptStarted = System.nanoTime();
+        List<Logits> promptLogits = promptFeeds.isEmpty() ? List.of() : target.forward(promptFeeds);
+        long ended = System.nanoTime();
+        last = new Timing(decodeFeeds.size(), tokens, maxFeed, promptStarted - decodeStarted, (int) draft[0],
+                (int) draft[1], (int) draft[2], proposed - started, tokens - decodeFeeds.size(), promptFeeds.size(),
+                promptTokens, ended - promptStarted);
+        consume(decoding, decodeLogits);
+        consume(prompts, promptLogits);
+    }
+
+    private static void consume(List<Sequence> sequences, List<Logits> logits) {
+        for (int i = 0; i < sequences.size(); i++) {
+            Sequence s = sequences.get(i);
             try {
                 s.consume(logits.get(i));
             } catch (InvalidLogitsException e) {

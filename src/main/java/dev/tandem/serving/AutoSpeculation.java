@@ -37,8 +37,6 @@ final class AutoSpeculation implements SpeculationPolicy {
     private static final double PRIOR_ROUNDS = 2;
     /** Weight of a round in the shared estimates after n more rounds (of any sequence with that assistant): 0.98^n. */
     private static final double SHARED_DECAY = 0.98;
-    /** Longer feeds run in a call of their own on a batching engine (OrtCausalLm.LONG_FEED). */
-    private static final int LONG_FEED = 16;
     private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
     /** Steps a draft's catch-up is spread over when priced (see {@link #draftFed}). */
     private static final double CATCH_UP_SPREAD = 4;
@@ -74,7 +72,7 @@ final class AutoSpeculation implements SpeculationPolicy {
     }
 
     @Override
-    public void choose(List<Sequence> decoding, int prefillRows, int prefillTokens, int longestChunk, int[] k) {
+    public void choose(List<Sequence> decoding, int[] k) {
         int n = decoding.size();
         if (p.length < n) {
             p = Arrays.copyOf(p, Math.max(n, 2 * p.length));
@@ -107,15 +105,14 @@ final class AutoSpeculation implements SpeculationPolicy {
             catchUp[i] = drafts[i] ? s.draftCatchUp() : 0;
             s.acceptanceByPosition(sharedPrior[drafts[i] ? 0 : 1], PRIOR_ROUNDS, p[i]);
         }
-        choose(p, min, cap, drafts, catchUp, prefillRows, prefillTokens, longestChunk, k);
+        choose(p, min, cap, drafts, catchUp, k);
     }
 
-    /** {@link #choose(double[][], int[], int[], boolean[], int[], int, int, int, int[])} with every catch-up one token. */
-    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int prefillRows, int prefillTokens,
-                  int longestChunk, int[] k) {
+    /** {@link #choose(double[][], int[], int[], boolean[], int[], int[])} with every catch-up one token. */
+    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int[] k) {
         int[] one = new int[min.length];
         java.util.Arrays.fill(one, 1);
-        return choose(p, min, cap, drafts, one, prefillRows, prefillTokens, longestChunk, k);
+        return choose(p, min, cap, drafts, one, k);
     }
 
     /**
@@ -125,20 +122,14 @@ final class AutoSpeculation implements SpeculationPolicy {
      * most {@code cap[i]} candidates, and drafts with the draft model when {@code drafts[i]}. Returns the predicted
      * tokens per second of the choice.
      */
-    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int[] catchUp, int prefillRows,
-                  int prefillTokens, int longestChunk, int[] k) {
+    double choose(double[][] p, int[] min, int[] cap, boolean[] drafts, int[] catchUp, int[] k) {
         int n = min.length;
-        // prompt chunks: in the same call when short, else a call of their own (OrtCausalLm.LONG_FEED). Their time is
-        // spent whatever k is chosen, and it is not decoding: it is left out of the ratio (the sunk part below). Left
-        // in, a step made long by a prompt chunk made a candidate look cheap beside it (few tokens per second in the
-        // step anyway), so auto speculated exactly when a chunk already delayed every stream (measured at N = 16).
-        // What a chunk does to the decode rows' own cost (a padded call: rows x the longest feed) stays in.
-        boolean chunkApart = longestChunk > LONG_FEED;
-        int rows = n + (chunkApart ? 0 : prefillRows);
-        int tokens = n + (chunkApart ? 0 : prefillTokens);
-        int maxFeed = Math.max(1, chunkApart ? 1 : longestChunk);
-        double apart = chunkApart ? cost.targetSeconds(prefillRows, prefillTokens, longestChunk) : 0;
-        double sunk = apart + cost.targetSeconds(rows, tokens, maxFeed) - cost.targetSeconds(n, n, maxFeed);
+        // prompt chunks run in a target call of their own (BatchStep): their time is spent whatever k is chosen and is
+        // not decoding, so it is left out of the ratio. (Counted in, a step made long by a chunk made a candidate look
+        // cheap beside it, so auto speculated exactly when a chunk already delayed every stream: measured at N = 16.)
+        int rows = n;
+        int tokens = n;
+        int maxFeed = 1;
         int draftCalls = 0;
         int draftRows = 0;
         double draftTokens = 0;
@@ -154,7 +145,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 draftTokens += draftFed(catchUp[i], k[i]);
             }
         }
-        double best = emitted / decodeSeconds(apart - sunk, rows, tokens, maxFeed, draftCalls, draftRows, draftTokens);
+        double best = emitted / decodeSeconds(rows, tokens, maxFeed, draftCalls, draftRows, draftTokens);
         while (true) {
             int bestI = -1;
             int bestK = 0;
@@ -163,7 +154,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 for (int kk = k[i] + 1; kk <= cap[i]; kk++) {
                     int dk = kk - k[i];
                     double e = emitted - expected(p[i], k[i]) + expected(p[i], kk);
-                    double t = decodeSeconds(apart - sunk, rows, tokens + dk, Math.max(maxFeed, 1 + kk),
+                    double t = decodeSeconds(rows, tokens + dk, Math.max(maxFeed, 1 + kk),
                             drafts[i] ? Math.max(draftCalls, kk) : draftCalls, drafts[i] ? draftRows + dk : draftRows,
                             drafts[i] ? draftTokens + draftFed(catchUp[i], kk) - draftFed(catchUp[i], k[i]) : draftTokens);
                     if (e / t > bestRatio * (1 + 1e-9)) {
@@ -174,7 +165,7 @@ final class AutoSpeculation implements SpeculationPolicy {
                 }
             }
             if (bestI < 0) {
-                predictedTarget = apart + cost.targetSeconds(rows, tokens, maxFeed);
+                predictedTarget = cost.targetSeconds(rows, tokens, maxFeed);
                 predictedDraft = cost.draftSeconds(draftCalls, draftRows, draftTokens);
                 return best;
             }
@@ -197,6 +188,13 @@ final class AutoSpeculation implements SpeculationPolicy {
         if (LOG.isDebugEnabled()) {
             report(timing);
         }
+        if (LOG.isTraceEnabled()) {  // every step: what a stall in the DEBUG report's averages was made of
+            LOG.tracef("step rows %d tokens %d maxFeed %d target %.2f ms (predicted %.2f); draft calls %d rows %d tokens %d"
+                            + " %.2f ms (predicted %.2f); candidates %d", timing.targetRows(), timing.targetTokens(),
+                    timing.targetMaxFeed(), timing.targetNanos() / 1e6, 1e3 * predictedTarget, timing.draftCalls(),
+                    timing.draftRows(), timing.draftTokens(), timing.draftNanos() / 1e6, 1e3 * predictedDraft,
+                    timing.candidates());
+        }
         cost.observe(timing);
         for (Sequence s : decoding) {
             if (s.lastCandidates() > 0) {
@@ -215,11 +213,9 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
     }
 
-    /** Predicted time of the step's decoding: the whole step's, plus {@code offset} (minus the prompt chunks' part). */
-    private double decodeSeconds(double offset, int rows, int tokens, int maxFeed, int draftCalls, int draftRows,
-                                 double draftTokens) {
-        return Math.max(1e-6, offset + cost.targetSeconds(rows, tokens, maxFeed)
-                + cost.draftSeconds(draftCalls, draftRows, draftTokens));
+    /** Predicted time of the step's decoding: the draft's proposals and the target's decode call. */
+    private double decodeSeconds(int rows, int tokens, int maxFeed, int draftCalls, int draftRows, double draftTokens) {
+        return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows, draftTokens));
     }
 
     /**

@@ -25,7 +25,8 @@ import org.jboss.logging.Logger;
  *       the speculation policy grants it; then prompt chunks, oldest request first, in what the
  *       budget leaves (chunked prefill: a long prompt is fed over several steps, so running streams
  *       keep their inter-token latency);</li>
- *   <li>runs the step ({@link BatchStep}: the draft's proposal steps batched, then one target call);</li>
+ *   <li>runs the step ({@link BatchStep}: the draft's proposal steps batched, then one target call for the
+ *       decoding sequences and one for the prompt chunks);</li>
  *   <li>completes the sequences that ended.</li>
  * </ol>
  * Request threads wait on their sequence's future and relay its text to their clients
@@ -190,16 +191,10 @@ final class Scheduler implements AutoCloseable {
                 }
             }
         }
-        int prefillTokens = 0;
-        int longestChunk = 0;
-        for (int c : chunks) {
-            prefillTokens += c;
-            longestChunk = Math.max(longestChunk, c);
-        }
         if (ks.length < decoding.size()) {
             ks = new int[Math.max(decoding.size(), 2 * ks.length)];
         }
-        policy.choose(decoding, prefilling.size(), prefillTokens, longestChunk, ks);
+        policy.choose(decoding, ks);
         int candidates = 0;
         for (int i = 0; i < decoding.size(); i++) {
             decoding.get(i).planDecode(ks[i]);

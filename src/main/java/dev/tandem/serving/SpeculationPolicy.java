@@ -13,19 +13,19 @@ interface SpeculationPolicy {
     /**
      * Chooses k for every decoding sequence of a step into {@code k} (0 = no candidates this step).
      *
-     * @param decoding      the step's decoding sequences
-     * @param prefillRows   sequences feeding a prompt chunk in the same step
-     * @param prefillTokens prompt tokens fed in the same step
-     * @param longestChunk  the longest prompt chunk in the step (0 for none)
+     * The step's prompt chunks do not enter the choice: they run in a target call of their own
+     * ({@link BatchStep}), whose time no choice of k changes.
+     *
+     * @param decoding the step's decoding sequences
      */
-    void choose(List<Sequence> decoding, int prefillRows, int prefillTokens, int longestChunk, int[] k);
+    void choose(List<Sequence> decoding, int[] k);
 
     /** What the step ran and how long it took. */
     default void observe(List<Sequence> decoding, BatchStep.Timing timing) {
     }
 
     /** {@code fixed}: every assisted sequence gets what its draft-length schedule asks for, whatever the load. */
-    SpeculationPolicy FIXED = (decoding, prefillRows, prefillTokens, longestChunk, k) -> {
+    SpeculationPolicy FIXED = (decoding, k) -> {
         for (int i = 0; i < decoding.size(); i++) {
             k[i] = decoding.get(i).wantedCandidates();
         }

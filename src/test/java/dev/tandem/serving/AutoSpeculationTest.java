@@ -51,7 +51,7 @@ class AutoSpeculationTest {
         // the bundled pair's shape: a step is mostly fixed cost, a verified token costs little, the draft is cheap
         AutoSpeculation p = new AutoSpeculation(model(3e-3, 0, 0.15e-3, 0, 0.35e-3, 0));
         int[] k = new int[1];
-        double tps = p.choose(flat(0.8), new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
+        double tps = p.choose(flat(0.8), new int[1], new int[] {16}, new boolean[] {true}, k);
         assertTrue(k[0] >= 3, "k = " + k[0]);
         assertTrue(tps > 1.5 / 3.15e-3, "predicted " + tps + " tokens/s");
     }
@@ -69,7 +69,7 @@ class AutoSpeculationTest {
         boolean[] drafts = new boolean[n];
         Arrays.fill(drafts, true);
         int[] k = new int[n];
-        p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
+        p.choose(flat(a), new int[n], cap, drafts, k);
         assertArrayEquals(new int[n], k);
     }
 
@@ -87,7 +87,7 @@ class AutoSpeculationTest {
             boolean[] drafts = new boolean[n];
             Arrays.fill(drafts, true);
             int[] k = new int[n];
-            p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
+            p.choose(flat(a), new int[n], cap, drafts, k);
             sum[n] = Arrays.stream(k).max().orElse(0);
         }
         assertTrue(sum[1] > sum[4] && sum[4] >= sum[16], "largest k at 1, 4, 16 sequences: " + sum[1] + ", " + sum[4] + ", " + sum[16]);
@@ -97,7 +97,7 @@ class AutoSpeculationTest {
     void theSequenceWhoseDraftIsRightGetsTheCandidates() {
         AutoSpeculation p = new AutoSpeculation(model(3e-3, 0.1e-3, 0.3e-3, 0, 0.2e-3, 0.02e-3));
         int[] k = new int[2];
-        p.choose(flat(0.95, 0.05), new int[2], new int[] {16, 16}, new boolean[] {false, false}, 0, 0, 0, k);
+        p.choose(flat(0.95, 0.05), new int[2], new int[] {16, 16}, new boolean[] {false, false}, k);
         assertTrue(k[0] > 0, Arrays.toString(k));
         assertEquals(0, k[1], Arrays.toString(k));
     }
@@ -106,7 +106,7 @@ class AutoSpeculationTest {
     void aRequestThatFixedItsKGetsIt() {
         AutoSpeculation p = new AutoSpeculation(model(0, 0, 1e-3, 0, 0.3e-3, 0.1e-3));  // where auto would choose 0
         int[] k = new int[2];
-        p.choose(flat(0.5, 0.05), new int[] {6, 0}, new int[] {6, 16}, new boolean[] {true, true}, 0, 0, 0, k);
+        p.choose(flat(0.5, 0.05), new int[] {6, 0}, new int[] {6, 16}, new boolean[] {true, true}, k);
         assertEquals(6, k[0], "the fixed request");
         assertEquals(0, k[1], "the other, whose draft is nearly always wrong");
     }
@@ -127,8 +127,8 @@ class AutoSpeculationTest {
                 drafts[i] = r.nextBoolean();
             }
             int[] k = new int[n];
-            double chosen = p.choose(flat(a), new int[n], cap, drafts, 0, 0, 0, k);
-            double plain = p.choose(flat(a), new int[n], new int[n], drafts, 0, 0, 0, new int[n]);
+            double chosen = p.choose(flat(a), new int[n], cap, drafts, k);
+            double plain = p.choose(flat(a), new int[n], new int[n], drafts, new int[n]);
             assertTrue(chosen >= plain, "trial " + trial);
             for (int i = 0; i < n; i++) {
                 assertTrue(k[i] >= 0 && k[i] <= cap[i]);
@@ -165,10 +165,10 @@ class AutoSpeculationTest {
         Arrays.fill(runs, 0.85);
         runs[0] = 0.5;
         int[] k = new int[1];
-        new AutoSpeculation(m).choose(new double[][] {runs}, new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, k);
+        new AutoSpeculation(m).choose(new double[][] {runs}, new int[1], new int[] {16}, new boolean[] {true}, k);
         assertTrue(k[0] >= 4, "k by position = " + k[0]);
         int[] kFlat = new int[1];
-        new AutoSpeculation(m).choose(flat(0.5), new int[1], new int[] {16}, new boolean[] {true}, 0, 0, 0, kFlat);
+        new AutoSpeculation(m).choose(flat(0.5), new int[1], new int[] {16}, new boolean[] {true}, kFlat);
         assertTrue(kFlat[0] <= 2, "k with one a = " + kFlat[0]);
     }
 
@@ -181,11 +181,11 @@ class AutoSpeculationTest {
     void aLongCatchUpIsPriced() {
         StepCostModel m = model(4.5e-3, 0, 0.25e-3, 0, 0.3e-3, 0.1e-3, 0.15e-3);
         int[] inStep = new int[1];
-        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {1}, 0, 0, 0, inStep);
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {1}, inStep);
         int[] behind = new int[1];
-        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {400}, 0, 0, 0, behind);
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {400}, behind);
         int[] slightly = new int[1];
-        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {40}, 0, 0, 0, slightly);
+        new AutoSpeculation(m).choose(flat(0.7), new int[1], new int[] {16}, new boolean[] {true}, new int[] {40}, slightly);
         assertTrue(inStep[0] >= 2, "in step: k = " + inStep[0]);
         assertEquals(0, behind[0], "400 tokens behind: k = " + behind[0]);
         assertTrue(slightly[0] >= 1, "40 tokens behind: k = " + slightly[0]);
@@ -193,12 +193,11 @@ class AutoSpeculationTest {
 
     /**
      * Sixteen streams on the cost measured at N = 16 on the bundled target (about 0.87 ms per token fed, the draft
-     * 0.25 ms a call): no candidates, and a 64-token prompt chunk in the same step must not change that (its time is
-     * not the candidates' to share: counted in the ratio, it made them look cheap, and auto speculated exactly when a
-     * chunk already delayed every stream).
+     * 0.25 ms a call): no candidates. (Prompt chunks in the step do not enter the choice: they run in a call of their
+     * own, SchedulerTest.promptChunksRunInACallOfTheirOwn.)
      */
     @Test
-    void aPromptChunkInTheStepDoesNotMakeCandidatesLookCheap() {
+    void sixteenStreamsOnTheCostMeasuredAtSixteenGetNoCandidates() {
         StepCostModel m = model(0, 0, 0.867e-3, 0.09e-3, 0.25e-3, 0.245e-3, 0.025e-3);
         int n = 16;
         double[][] p = flat(new double[n]);
@@ -212,14 +211,8 @@ class AutoSpeculationTest {
         int[] catchUp = new int[n];
         Arrays.fill(catchUp, 1);
         int[] alone = new int[n];
-        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 0, 0, 0, alone);
-        int[] withChunk = new int[n];
-        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 1, 64, 64, withChunk);
-        int[] withShortChunk = new int[n];
-        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, 1, 12, 12, withShortChunk);
-        assertArrayEquals(new int[n], alone, "no chunk");
-        assertArrayEquals(new int[n], withChunk, "a 64-token chunk in a call of its own");
-        assertArrayEquals(new int[n], withShortChunk, "a 12-token chunk in the same call");
+        new AutoSpeculation(m).choose(p, new int[n], cap, drafts, catchUp, alone);
+        assertArrayEquals(new int[n], alone);
     }
 
     @Test

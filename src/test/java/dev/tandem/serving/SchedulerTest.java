@@ -272,6 +272,69 @@ class SchedulerTest {
         assertTrue(chunks >= 500 / budget, "the prompt went in " + chunks + " chunks");
     }
 
+    /**
+     * A batched call computes every row at its longest feed's length, so a prompt chunk beside decoding rows made
+     * them all compute the chunk's length (measured on the bundled target at 16 streams: 100-170 ms steps where a
+     * decode step took 9 ms; short prompts, up to 16 tokens, went in the same call). Prompt chunks, short ones too, run
+     * in a call of their own, and the timing the speculation policy learns from is the decode call's alone.
+     */
+    @Test
+    void promptChunksRunInACallOfTheirOwn() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 1024);
+        AssistedDecoder decoding = new AssistedDecoder(target, null, tokenizer, List.of(2));
+        Random r = new Random(7);
+        ConcurrentLinkedQueue<BatchStep.Timing> seen = new ConcurrentLinkedQueue<>();
+        SpeculationPolicy spy = new SpeculationPolicy() {
+            @Override
+            public void choose(List<dev.tandem.generation.Sequence> decodingSequences, int[] k) {
+                SpeculationPolicy.FIXED.choose(decodingSequences, k);
+            }
+
+            @Override
+            public void observe(List<dev.tandem.generation.Sequence> decodingSequences, BatchStep.Timing timing) {
+                seen.add(timing);
+            }
+        };
+        try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, spy, step -> { })) {
+            List<Scheduler.Entry> decoders = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                decoders.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 150,
+                        List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
+            }
+            Thread.sleep(20);
+            target.clearCalls();
+            List<Scheduler.Entry> prompts = new ArrayList<>();
+            for (int length : new int[] {12, 5, 90, 16}) {  // short prompts (one chunk) and a long one (several)
+                prompts.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, length), SamplingParams.greedy(), 3,
+                        List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
+                Thread.sleep(2);
+            }
+            for (Scheduler.Entry e : prompts) {
+                e.done.get(30, TimeUnit.SECONDS);
+            }
+            for (Scheduler.Entry d : decoders) {
+                d.done.get(30, TimeUnit.SECONDS);
+            }
+        }
+        int promptCalls = 0;
+        for (int[] call : target.calls()) {
+            boolean decode = false;
+            boolean chunk = false;
+            for (int n : call) {
+                decode |= n == 1;   // every decoding sequence here is plain: one token a step
+                chunk |= n > 1;     // no prompt chunk here is a single token
+            }
+            assertTrue(!(decode && chunk), "a call mixed decode rows and a prompt chunk: " + java.util.Arrays.toString(call));
+            promptCalls += chunk ? 1 : 0;
+        }
+        assertTrue(promptCalls >= 4, "the prompts were fed (" + promptCalls + " prompt calls)");
+        assertTrue(seen.stream().anyMatch(t -> t.promptRows() > 0 && t.targetRows() > 0), "steps had both");
+        for (BatchStep.Timing t : seen) {
+            assertEquals(t.targetRows(), t.targetTokens(), "the decode call's timing counts decode tokens only");
+            assertTrue(t.targetMaxFeed() <= 1, "the decode call's longest feed: " + t.targetMaxFeed());
+        }
+    }
+
     @Test
     void aCancelledSequenceLeavesAndTheOthersFinish() throws Exception {
         FakeLm target = FakeLm.target(VOCAB, 512);
