@@ -188,13 +188,6 @@ final class AutoSpeculation implements SpeculationPolicy {
         if (LOG.isDebugEnabled()) {
             report(timing);
         }
-        if (LOG.isTraceEnabled()) {  // every step: what a stall in the DEBUG report's averages was made of
-            LOG.tracef("step rows %d tokens %d maxFeed %d target %.2f ms (predicted %.2f); draft calls %d rows %d tokens %d"
-                            + " %.2f ms (predicted %.2f); candidates %d", timing.targetRows(), timing.targetTokens(),
-                    timing.targetMaxFeed(), timing.targetNanos() / 1e6, 1e3 * predictedTarget, timing.draftCalls(),
-                    timing.draftRows(), timing.draftTokens(), timing.draftNanos() / 1e6, 1e3 * predictedDraft,
-                    timing.candidates());
-        }
         cost.observe(timing);
         for (Sequence s : decoding) {
             if (s.lastCandidates() > 0) {

@@ -233,7 +233,15 @@ final class Scheduler implements AutoCloseable {
             stepStartedAt = started;
             try {
                 step.run(planned);
-                policy.observe(decoding, step.lastTiming());
+                BatchStep.Timing timing = step.lastTiming();
+                policy.observe(decoding, timing);
+                if (LOG.isTraceEnabled()) {  // every step: what the averages of the metrics are made of
+                    LOG.tracef("step: decode rows %d tokens %d longest %d, %.2f ms; draft calls %d rows %d tokens %d, %.2f ms;"
+                                    + " prompt rows %d tokens %d, %.2f ms", timing.targetRows(), timing.targetTokens(),
+                            timing.targetMaxFeed(), timing.targetNanos() / 1e6, timing.draftCalls(), timing.draftRows(),
+                            timing.draftTokens(), timing.draftNanos() / 1e6, timing.promptRows(), timing.promptTokens(),
+                            timing.promptNanos() / 1e6);
+                }
             } catch (RuntimeException e) {  // the engine failed the step: every sequence in it fails
                 for (Sequence s : planned) {
                     s.fail(e);
