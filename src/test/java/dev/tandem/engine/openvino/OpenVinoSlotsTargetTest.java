@@ -151,6 +151,73 @@ class OpenVinoSlotsTargetTest {
         }
     }
 
+    /**
+     * Prints the step time of B = 1, 8, 16 rows x 1 token at a past of 64 on the target: the rows fed one forward
+     * after another ("looped", what CausalLm's default batched step does) against one {@code forward(List)} (no
+     * assertion; {@code -Dtandem.test.slots-timing=true}, rounds by {@code -Dtandem.test.slots-rounds}, default 40).
+     * The two are interleaved round by round, each row rolled back to 64 after every step, medians reported.
+     */
+    @Test
+    void batchedStepTiming() {
+        Assumptions.assumeTrue(Boolean.getBoolean("tandem.test.slots-timing"), "timing only with -Dtandem.test.slots-timing=true");
+        int rounds = Integer.getInteger("tandem.test.slots-rounds", 40);
+        int past = 64;
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults())) {
+            int vocab = ov.shape().vocabSize();
+            for (int rows : new int[] {1, 8, 16}) {
+                List<KvCache> caches = new ArrayList<>();
+                try {
+                    List<int[]> texts = new ArrayList<>();
+                    for (int r = 0; r < rows; r++) {
+                        int[] text = new int[past + 1];
+                        for (int i = 0; i < text.length; i++) {
+                            text[i] = i == 0 ? 1 : 3 + (i * 37 + r * 101) % (vocab - 3);
+                        }
+                        texts.add(text);
+                        KvCache c = ov.newCache();
+                        caches.add(c);
+                        ov.forward(c, text, 0, past);
+                    }
+                    List<dev.tandem.engine.Feed> feeds = new ArrayList<>();
+                    for (int r = 0; r < rows; r++) {
+                        feeds.add(new dev.tandem.engine.Feed(caches.get(r), texts.get(r), past, 1));
+                    }
+                    long[] looped = new long[rounds];
+                    long[] batched = new long[rounds];
+                    for (int i = -3; i < rounds; i++) {  // 3 rounds of warm-up
+                        for (int order = 0; order < 2; order++) {
+                            boolean loop = (order == 0) == (i % 2 == 0);
+                            long t0 = System.nanoTime();
+                            if (loop) {
+                                for (dev.tandem.engine.Feed f : feeds) {
+                                    ov.forward(f.cache(), f.tokens(), f.offset(), f.length());
+                                }
+                            } else {
+                                ov.forward(feeds);
+                            }
+                            long took = System.nanoTime() - t0;
+                            caches.forEach(c -> c.truncate(past));
+                            if (i >= 0) {
+                                (loop ? looped : batched)[i] = took;
+                            }
+                        }
+                    }
+                    Arrays.sort(looped);
+                    Arrays.sort(batched);
+                    System.out.printf(java.util.Locale.ROOT, "TIMING openvino batched step rows %2d past %d: looped %.2f ms,"
+                            + " forward(List) %.2f ms (medians of %d interleaved rounds; p10-p90 %.2f-%.2f / %.2f-%.2f)%n",
+                            rows, past, looped[rounds / 2] / 1e6, batched[rounds / 2] / 1e6, rounds,
+                            looped[rounds / 10] / 1e6, looped[rounds * 9 / 10] / 1e6,
+                            batched[rounds / 10] / 1e6, batched[rounds * 9 / 10] / 1e6);
+                } finally {
+                    caches.forEach(KvCache::close);
+                }
+            }
+        }
+    }
+
     static double msPerToken(CausalLm lm, int[] text, int context, int steps) {
         try (KvCache cache = lm.newCache()) {
             lm.forward(cache, text, 0, context - steps / 2);
