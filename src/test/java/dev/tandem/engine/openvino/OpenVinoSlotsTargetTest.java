@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * A slots-layout export of the target (built by {@code tools/models/build.sh slots-target}, e.g. a new export
  * before it replaces models/kjv-target/model.onnx, which is itself such a graph and is checked on OpenVINO by
- * OpenVinoPairTest): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts. The
+ * OpenVinoPairTest): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts, and its batched
+ * step (one infer call over the slot pool) gives every feed its single forward's bits. The
  * directory is given by {@code -Dtandem.test.slots-target=DIR} or {@code TANDEM_TEST_SLOTS_TARGET}; without it
  * the bundled target is checked (a slots graph since issue 15). {@code -Dtandem.test.slots-timing=true} also prints OpenVINO's
  * ms/token there and on models/kjv-target (labelled by each graph's layout).
@@ -115,6 +116,43 @@ class OpenVinoSlotsTargetTest {
             }
             System.out.printf("OpenVINO vs ONNX Runtime on %s: %d of %d greedy choices equal, %d near ties differ;"
                     + " largest logit difference %.4f%n", target, equal, prompts.size() * TOKENS, ties, worst);
+        }
+    }
+
+    /**
+     * On the target itself, the batched step (one infer call over a pool of rows, written in place) gives every feed
+     * the bits of its single forward: rows of different lengths, verification blocks, rollback, joining and leaving
+     * (BatchedStepChecks). (That a batch is one infer call: OpenVinoSlotsTest.)
+     */
+    @Test
+    void batchedStepEqualsSingleForwardsBitForBit() throws IOException {
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults());
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            assertTrue(ov.slotLayout(), dir.graph() + " is not marked tandem.kv_layout=slots");
+            int[] text = tokenizer.encodePrompt(String.join(" ", cardPrompts()).repeat(4));
+            assertTrue(text.length >= 140, "BatchedStepChecks needs 140 tokens, the prompts give " + text.length);
+            dev.tandem.engine.BatchedStepChecks.check(ov, text, 0);
+            assertEquals(0, ov.slotRowsInUse(), "every row went back");
+        }
+    }
+
+    /** On the target, batched steps written in place give the bits of the same steps into separate output buffers. */
+    @Test
+    void inPlaceBatchedStepsEqualSeparateOutputs() throws IOException {
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm inPlace = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), true);
+             OpenVinoCausalLm separate = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), false);
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            int[] text = tokenizer.encodePrompt(String.join(" ", cardPrompts()).repeat(4));
+            int[][] texts = new int[5][];
+            for (int i = 0; i < 5; i++) {
+                texts[i] = Arrays.copyOfRange(text, 7 * i, text.length);
+                texts[i][0] = text[0];
+            }
+            OpenVinoSlotsTest.batchedStepsInPlaceEqualSeparateOutputs(inPlace, separate, texts);
         }
     }
 

@@ -128,7 +128,11 @@ class OpenVinoSlotsTest {
      */
     @Test
     void inPlaceBatchedStepsEqualSeparateOutputs() {
-        int[][] texts = sequences(5);
+        batchedStepsInPlaceEqualSeparateOutputs(inPlace, pingPong, sequences(5));
+    }
+
+    /** The check above for any slots graph opened twice, in place and not; {@code texts}: 5 of at least 80 tokens. */
+    static void batchedStepsInPlaceEqualSeparateOutputs(CausalLm inPlace, CausalLm pingPong, int[][] texts) {
         List<KvCache> a = new ArrayList<>();
         List<KvCache> b = new ArrayList<>();
         int[] at = new int[4];
