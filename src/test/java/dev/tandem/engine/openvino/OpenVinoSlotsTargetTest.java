@@ -194,15 +194,19 @@ class OpenVinoSlotsTargetTest {
      * after another ("looped", what CausalLm's default batched step does) against one {@code forward(List)} (no
      * assertion; {@code -Dtandem.test.slots-timing=true}, rounds by {@code -Dtandem.test.slots-rounds}, default 40).
      * The two are interleaved round by round, each row rolled back to 64 after every step, medians reported.
+     * {@code -Dtandem.test.slots-inplace=false} opens the model with present.* written into a separate buffer and
+     * copied back (what in place saves).
      */
     @Test
     void batchedStepTiming() {
         Assumptions.assumeTrue(Boolean.getBoolean("tandem.test.slots-timing"), "timing only with -Dtandem.test.slots-timing=true");
         int rounds = Integer.getInteger("tandem.test.slots-rounds", 40);
         int past = 64;
+        boolean inPlace = !"false".equals(System.getProperty("tandem.test.slots-inplace"));
         ModelDirectory dir = ModelDirectory.open(targetDir());
         try (OpenVinoRuntime rt = runtime();
-             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults())) {
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(),
+                     inPlace)) {
             int vocab = ov.shape().vocabSize();
             for (int rows : new int[] {1, 8, 16}) {
                 List<KvCache> caches = new ArrayList<>();
@@ -244,9 +248,9 @@ class OpenVinoSlotsTargetTest {
                     }
                     Arrays.sort(looped);
                     Arrays.sort(batched);
-                    System.out.printf(java.util.Locale.ROOT, "TIMING openvino batched step rows %2d past %d: looped %.2f ms,"
+                    System.out.printf(java.util.Locale.ROOT, "TIMING openvino %s batched step rows %2d past %d: looped %.2f ms,"
                             + " forward(List) %.2f ms (medians of %d interleaved rounds; p10-p90 %.2f-%.2f / %.2f-%.2f)%n",
-                            rows, past, looped[rounds / 2] / 1e6, batched[rounds / 2] / 1e6, rounds,
+                            inPlace ? "in place" : "separate", rows, past, looped[rounds / 2] / 1e6, batched[rounds / 2] / 1e6, rounds,
                             looped[rounds / 10] / 1e6, looped[rounds * 9 / 10] / 1e6,
                             batched[rounds / 10] / 1e6, batched[rounds * 9 / 10] / 1e6);
                 } finally {
