@@ -34,10 +34,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   every slot): logits and every present element are the same bits as a run into separate output buffers, and each
  *   row's logits the bits it gives alone at widths 64, 128 and 256. OpenVinoSlotsTest checks in place against
  *   separate outputs ({@code inPlace = false}: the present goes to a scratch buffer, copied back after the call) on
- *   batched steps.</li>
+ *   batched steps. Separate outputs would cost a full write of every batched row's cache per step (OpenVINO's
+ *   scatter copies the past into the present, then the copy back): bundled target, 16 rows x 1 token at past 64,
+ *   157 ms in place against 242 ms (medians, 2 loaded cores, OpenVinoSlotsTargetTest.batchedStepTiming).</li>
  *   <li><b>Fixed width</b> {@code W} = the context rounded up to a multiple of 64: the batch is one contiguous range
  *   of rows, so every row has the same width, and a row never moves or grows (a growing width would re-lay out every
- *   sequence). The C API has no strided tensors, which is why the rows of a batch must be adjacent.</li>
+ *   sequence). The C API has no strided tensors, which is why the rows of a batch must be adjacent. The price is
+ *   attention over all W columns in single forwards too: on the bundled target (W 256) rows looped one by one at
+ *   past 64 took ~10-15% longer than with the former per-sequence buffers of width 128 (noisy; one batched call
+ *   of 8 / 16 rows was 2.8 / 3.9 x faster than that former loop).</li>
  *   <li><b>Reserved rows</b> ({@link ReservedMemory}: address space, pages committed when written); the rows in use
  *   are kept at the front: a sequence leaving gives its row to the last row's sequence (a copy of that one
  *   sequence's keys and values), whose pages then go back to the system. Joining copies nothing.</li>
