@@ -224,6 +224,72 @@ class OpenVinoSlotsTest {
         }
     }
 
+    /**
+     * The scheduler's thread runs batched steps while other threads run single forwards (a draft, a readiness check)
+     * on their own caches, and a cache closed meanwhile moves the last row's sequence (possibly one in the batch)
+     * into its row: every result must be the bits of the same steps run one sequence at a time.
+     */
+    @Test
+    void singleForwardsOnOtherThreadsBesideBatchedSteps() throws Exception {
+        int[][] texts = sequences(5);
+        int steps = 40;
+        float[][][] expected = new float[5][steps][];
+        for (int i = 0; i < 5; i++) {
+            try (KvCache c = inPlace.newCache()) {
+                inPlace.forward(c, texts[i], 0, 8);
+                for (int k = 0; k < steps; k++) {
+                    expected[i][k] = inPlace.forward(c, texts[i], 8 + k, 1).row(0);
+                }
+            }
+        }
+        KvCache leaving = inPlace.newCache();  // the first row: closing it moves the last row's sequence
+        inPlace.forward(leaving, texts[0], 0, 3);
+        List<KvCache> caches = new ArrayList<>();
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            KvCache[] bySequence = new KvCache[5];
+            for (int i : new int[] {0, 3, 1, 4, 2}) {  // rows of the single forwards inside the batch's range (padded)
+                bySequence[i] = inPlace.newCache();
+                inPlace.forward(bySequence[i], texts[i], 0, 8);
+            }
+            caches.addAll(List.of(bySequence));
+            List<java.util.concurrent.Future<?>> running = new ArrayList<>();
+            running.add(threads.submit(() -> {  // the scheduler: sequences 0..2 in batched steps
+                for (int k = 0; k < steps; k++) {
+                    List<Feed> feeds = new ArrayList<>();
+                    for (int i = 0; i < 3; i++) {
+                        feeds.add(new Feed(caches.get(i), texts[i], 8 + k, 1));
+                    }
+                    List<Logits> out = inPlace.forward(feeds);
+                    for (int i = 0; i < 3; i++) {
+                        BatchedStepChecks.assertBitwise(expected[i][k], out.get(i).row(0), "batched sequence " + i + " step " + k);
+                    }
+                }
+                return null;
+            }));
+            for (int i = 3; i < 5; i++) {
+                int seq = i;
+                running.add(threads.submit(() -> {  // single forwards on other threads
+                    for (int k = 0; k < steps; k++) {
+                        if (seq == 4 && k == steps / 2) {
+                            leaving.close();
+                        }
+                        BatchedStepChecks.assertBitwise(expected[seq][k],
+                                inPlace.forward(caches.get(seq), texts[seq], 8 + k, 1).row(0), "single sequence " + seq + " step " + k);
+                    }
+                    return null;
+                }));
+            }
+            for (var f : running) {
+                f.get();
+            }
+        } finally {
+            threads.shutdown();
+            leaving.close();
+            caches.forEach(KvCache::close);
+        }
+    }
+
     /** What admission reserves for a sequence on this engine (KvFootprint.Layout.SLOT_POOL) is what a pool row holds. */
     @Test
     void footprintIsAPoolRow() {
