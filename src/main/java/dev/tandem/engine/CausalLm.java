@@ -83,13 +83,8 @@ public interface CausalLm extends AutoCloseable {
         JAVA_HEAP,
         /** Inside the runtime, not observable (a stateful OpenVINO IR). */
         RUNTIME_STATE,
-        /** A row of a pool shared by every cache of the model (a slots-layout graph on ONNX Runtime). */
-        SLOT_POOL,
-        /**
-         * One sequence's own slots-layout tensors, whose width grows in steps of 64 (a slots graph on OpenVINO:
-         * {@code engine/openvino/SlotBuffers}).
-         */
-        SLOT_BUFFERS
+        /** A row of a pool shared by every cache of the model (a slots-layout graph on ONNX Runtime or OpenVINO). */
+        SLOT_POOL
     }
 
     /** Where this model's caches live; a model that cannot roll back keeps them inside the runtime. */

@@ -43,15 +43,10 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         /** Inside the runtime (stateful OpenVINO): not observable; the theoretical bytes are counted. */
         RUNTIME_STATE,
         /**
-         * A row of ONNX Runtime's slot pool (graphs marked {@code tandem.kv_layout=slots}): {@link #slotRow}. One
-         * copy (keys and values are written in place), a fixed width, nothing grows.
+         * A row of the slot pool of ONNX Runtime or OpenVINO (graphs marked {@code tandem.kv_layout=slots}):
+         * {@link #slotRow}. One copy (keys and values are written in place), a fixed width, nothing grows.
          */
-        SLOT_POOL,
-        /**
-         * One sequence's own slots-layout tensors on OpenVINO (engine/openvino/SlotBuffers): {@link #slotBuffers}.
-         * One copy (written in place), a width that grows in steps of 64.
-         */
-        SLOT_BUFFERS;
+        SLOT_POOL;
 
         /**
          * The layout of a loaded model's caches, as its engine says: every figure that counts a sequence's bytes
@@ -64,7 +59,6 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
                 case JAVA_HEAP -> JAVA_HEAP;
                 case KV_BUFFERS -> KV_BUFFERS;
                 case SLOT_POOL -> SLOT_POOL;
-                case SLOT_BUFFERS -> SLOT_BUFFERS;
             };
         }
 
@@ -76,7 +70,6 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
                 case RUNTIME_STATE -> new KvFootprint((long) Math.max(1, Math.min(tokens, shape.maxContext()))
                         * shape.kvBytesPerToken(), 0);
                 case SLOT_POOL -> slotRow(shape, firstFeed, tokens, maxFeed);
-                case SLOT_BUFFERS -> slotBuffers(shape, firstFeed, tokens, maxFeed);
             };
         }
     }
@@ -97,7 +90,7 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         return new KvFootprint((long) capacity * shape.kvBytesPerToken(), rows * 4L * shape.vocabSize());
     }
 
-    /** The slot pool's width: the context rounded up to a multiple of 64 (as OrtCausalLm's SlotPool). */
+    /** The slot pool's width: the context rounded up to a multiple of 64 (as the engines' slot pools). */
     public static int slotWidth(int maxContext) {
         return (maxContext + 63) / 64 * 64;
     }
@@ -115,25 +108,6 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         long kv = (long) slotWidth(shape.maxContext()) * shape.kvBytesPerToken();
         long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
         return new KvFootprint(kv, rows * (4L * shape.vocabSize() + 16L));
-    }
-
-    /**
-     * A sequence on a slots graph on OpenVINO (SlotBuffers, written in place): one buffer of the width in use,
-     * which starts at the first feed rounded up to a multiple of 64 and is re-allocated, rounded up to 64 again,
-     * when a step needs more; the outgrown buffer is freed once copied, so the peak is at the last growth, old
-     * and new together. Once a sequence grows, its last growth can always come from one step of 64 below
-     * (steps of one token reach it), so the worst case is {@code 2 x last width - 64} columns. Step buffers:
-     * logits ({@code 4 x vocab} bytes per row), token ids and positions (8 bytes each), rows = {@code max(tokens
-     * fed, 8)}.
-     */
-    public static KvFootprint slotBuffers(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
-        int last = Math.max(1, Math.min(tokens, shape.maxContext()));
-        int first = Math.max(1, Math.min(firstFeed, last));
-        long firstWidth = slotWidth(first);
-        long lastWidth = slotWidth(last);
-        long peak = lastWidth > firstWidth ? 2 * lastWidth - 64 : firstWidth;
-        long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
-        return new KvFootprint(peak * shape.kvBytesPerToken(), rows * (4L * shape.vocabSize() + 16L));
     }
 
     public long total() {

@@ -169,17 +169,10 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
-            allocation = "one row of the model's slot pool (ONNX Runtime, slots-layout graph), written in place: the full"
+            allocation = "one row of the model's slot pool (ONNX Runtime or OpenVINO, slots-layout graph), written in place: the full"
                     + " width (the context rounded up to 64) whatever the sequence's length, nothing grows; plus logits,"
                     + " token-id and position step buffers (worst case over prompt lengths and assisted steps of up to "
                     + maxStepFeed + " tokens)";
-        } else if (layout == KvFootprint.Layout.SLOT_BUFFERS) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
-            worst = w.footprint();
-            worstPrompt = w.promptTokens();
-            allocation = "slots-layout tensors of the sequence's own (OpenVINO), written in place: width max(prompt, 1)"
-                    + " rounded up to 64, re-allocated in steps of 64 as the sequence grows (the peak is the last growth's"
-                    + " old and new buffers together); plus logits, token-id and position step buffers";
         } else {
             unavailable.add("allocated bytes per sequence: the runtime keeps this model's cache as internal state"
                     + " (stateful model); admission control counts the theoretical bytes");

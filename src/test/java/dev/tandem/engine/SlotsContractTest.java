@@ -218,10 +218,14 @@ class SlotsContractTest {
         assertThrows(IllegalStateException.class, () -> lm.forward(closed, 1));
     }
 
+    /**
+     * Bit for bit (the slots layout's purpose, notes/slots.md): ONNX Runtime and OpenVINO run the batch as one call
+     * over a pool of rows (padding, rows moving when one leaves); the reference engine loops over single forwards.
+     */
     @ParameterizedTest(name = "{0}")
     @MethodSource("engines")
     void batchedStepEqualsSingleForwards(String engine) {
-        BatchedStepChecks.check(lm(engine), text(), 1e-4);
+        BatchedStepChecks.check(lm(engine), text(), 0);
     }
 
 }

@@ -10,6 +10,7 @@ import dev.tandem.engine.Feed;
 import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
+import dev.tandem.engine.ReservedMemory;
 import dev.tandem.engine.ModelShape;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.Feed;
 import dev.tandem.engine.GraphChecks;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
@@ -21,6 +22,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -58,11 +61,11 @@ import org.jboss.logging.Logger;
  *
  * <p>Graphs in the "slots" layout (ONNX metadata {@code tandem.kv_layout=slots}, notes/slots.md:
  * {@code input_ids} and {@code position_ids} [B, T], {@code past_key_values.*} and {@code present.*}
- * [B, kvHeads, W, headDim], no attention mask) are served one sequence per infer request (B = 1), each
- * cache a {@link SlotBuffers}: the past tensors at a width W that grows in steps of 64, the present
- * bound to the same memory (written in place), rollback a length change. The OpenVINO C API cannot read
- * a model's metadata, so the layout is read from the ONNX file itself ({@link OnnxFile#metadata}). A
- * batched step is the default loop of single forwards (each exactly what it gives alone).
+ * [B, kvHeads, W, headDim], no attention mask) keep every cache as a row of one pool ({@link OvSlotPool}, as
+ * ONNX Runtime's SlotPool): a batched step {@link #forward(List)} is one infer call over the rows fed, the
+ * present written in place into the past's memory, each feed's logits bit for bit those of its single
+ * forward; rollback is a length change. The OpenVINO C API cannot read a model's metadata, so the layout
+ * is read from the ONNX file itself ({@link OnnxFile#metadata}).
  */
 public final class OpenVinoCausalLm implements CausalLm {
     private static final Logger LOG = Logger.getLogger(OpenVinoCausalLm.class);
@@ -110,9 +113,11 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     /**
      * Whether present.* is bound to the memory past_key_values.* is read from on slots graphs (the default); false
-     * alternates two buffers. Package-private so that a test can compare the two.
+     * writes it into a scratch buffer copied back after the call (so that a test can compare the two).
      */
     private final boolean slotsInPlace;
+    /** The caches of a slots graph; null for other layouts. */
+    private final OvSlotPool pool;
 
     private OpenVinoCausalLm(OvApi api, Path graph, MemorySegment compiledModel, Plan plan, boolean slotsInPlace) {
         this.api = api;
@@ -139,6 +144,8 @@ public final class OpenVinoCausalLm implements CausalLm {
         trueFlag = constants.allocate(JAVA_BYTE, 8);  // ov::element::boolean is one byte
         trueFlag.set(JAVA_BYTE, 0, (byte) 1);
         zeroBeam = constants.allocate(JAVA_INT);  // beam_idx = [0]: batch 1, the only beam keeps its own state
+        pool = plan.slots() ? new OvSlotPool(api, compiledModel, shape, new OvSlotPool.Names(inputIdsName, positionIdsName,
+                logitsName, pastNames, presentNames), plan.kvType(), slotsInPlace, OvSlotPool.DEFAULT_ROWS) : null;
     }
 
     /**
@@ -153,7 +160,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         return open(rt, graph, expected, options, true);
     }
 
-    /** As {@link #open(OpenVinoRuntime, Path, ModelShape, OpenVinoOptions)}; {@code slotsInPlace} false: ping-pong buffers. */
+    /** As {@link #open(OpenVinoRuntime, Path, ModelShape, OpenVinoOptions)}; {@code slotsInPlace} false: present into a scratch buffer. */
     static OpenVinoCausalLm open(OpenVinoRuntime rt, Path graph, ModelShape expected, OpenVinoOptions options,
                                  boolean slotsInPlace) {
         OvApi api = rt.api();
@@ -328,14 +335,29 @@ public final class OpenVinoCausalLm implements CausalLm {
         return !plan.stateful();
     }
 
-    /** Whether this is a slots-layout graph (caches are {@link SlotBuffers}). */
+    /** Whether this is a slots-layout graph (caches are rows of an {@link OvSlotPool}). */
     public boolean slotLayout() {
         return plan.slots();
     }
 
     @Override
     public CacheStorage cacheStorage() {
-        return plan.slots() ? CacheStorage.SLOT_BUFFERS : CausalLm.super.cacheStorage();
+        return plan.slots() ? CacheStorage.SLOT_POOL : CausalLm.super.cacheStorage();
+    }
+
+    /** Bytes of one slot-pool row (every layer's keys and values at the pool's width); 0 for other layouts. */
+    public long slotRowBytes() {
+        return pool == null ? 0 : pool.rowBytes();
+    }
+
+    /** Infer calls on the slot pool so far (a batched step is one); 0 for other layouts. For tests. */
+    long slotInferCalls() {
+        return pool == null ? 0 : pool.inferCalls();
+    }
+
+    /** Slot-pool rows in use (sequences open on a slots graph); 0 for other layouts. */
+    int slotRowsInUse() {
+        return pool == null ? 0 : pool.used();
     }
 
     @Override
@@ -343,7 +365,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         lifetime.enter();  // an infer request is created from the compiled model: not while it is being freed
         try {
             ensureOpen();
-            return plan.slots() ? new SlotCache() : new Cache();
+            return pool != null ? pool.newRow() : new Cache();
         } finally {
             lifetime.exit();
         }
@@ -365,9 +387,56 @@ public final class OpenVinoCausalLm implements CausalLm {
         }
     }
 
+    /**
+     * The batched step. On a slots graph: one infer call for every feed (two when prompt chunks longer than
+     * {@link #LONG_FEED} tokens come with shorter feeds), each feed's logits bit for bit those of its single forward;
+     * otherwise the default loop of single forwards.
+     */
+    @Override
+    public List<Logits> forward(List<Feed> feeds) {
+        if (pool == null) {
+            return CausalLm.super.forward(feeds);
+        }
+        for (Feed f : feeds) {
+            if (!pool.owns(f.cache())) {
+                throw new IllegalArgumentException("cache belongs to another model");
+            }
+        }
+        lifetime.enter();
+        try {
+            List<Feed> shortFeeds = new ArrayList<>(feeds.size());
+            List<Feed> longFeeds = new ArrayList<>();
+            for (Feed f : feeds) {
+                (f.length() > LONG_FEED ? longFeeds : shortFeeds).add(f);
+            }
+            if (shortFeeds.isEmpty() || longFeeds.isEmpty()) {
+                return pool.forward(feeds);
+            }
+            pool.check(feeds);  // a refused batch changes nothing: check all before either call
+            List<Logits> a = pool.forward(shortFeeds);
+            List<Logits> b = pool.forward(longFeeds);
+            Logits[] out = new Logits[feeds.size()];
+            for (int i = 0, s = 0, l = 0; i < feeds.size(); i++) {
+                out[i] = feeds.get(i).length() > LONG_FEED ? b.get(l++) : a.get(s++);
+            }
+            return Arrays.asList(out);
+        } finally {
+            lifetime.exit();
+        }
+    }
+
+    /**
+     * A feed longer than this (a prompt chunk) runs in a call of its own, as on ONNX Runtime: in one padded call every
+     * row computes as many tokens as the longest feed.
+     */
+    static final int LONG_FEED = 16;
+
     private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
-        if (kvCache instanceof SlotCache slotCache && slotCache.owner() == this) {
-            return slotsForward(slotCache, tokens, offset, length);
+        if (pool != null) {
+            if (!pool.owns(kvCache)) {
+                throw new IllegalArgumentException("cache belongs to another model");
+            }
+            return pool.forward((OvSlotPool.Row) kvCache, tokens, offset, length);
         }
         if (!(kvCache instanceof Cache cache) || cache.owner() != this) {
             throw new IllegalArgumentException("cache belongs to another model");
@@ -422,37 +491,6 @@ public final class OpenVinoCausalLm implements CausalLm {
         return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
     }
 
-    /** One step of a slots-layout graph: batch 1, the cache's width, present written where the past is read (in place). */
-    private Logits slotsForward(SlotCache cache, int[] tokens, int offset, int length) {
-        SlotBuffers buffers = cache.buffers;
-        buffers.ensureOpen();
-        int past = buffers.length();
-        GraphChecks.checkStep(shape, past, tokens, offset, length);
-        buffers.prepare(tokens, offset, length);
-        MemorySegment logits = buffers.logits(length);
-        MemorySegment req = cache.request;
-        int i64 = ElementType.I64.code;
-        int kv = plan.kvType();
-        int width = buffers.width();
-        try (Arena step = Arena.ofConfined()) {
-            api.setHostTensor(step, req, inputIdsName, i64, buffers.ids(), 1, length);
-            api.setHostTensor(step, req, positionIdsName, i64, buffers.positions(), 1, length);
-            for (int s = 0; s < pastNames.length; s++) {
-                api.setHostTensor(step, req, pastNames[s], kv, buffers.past(s), 1, shape.kvHeads(), width, shape.headDim());
-                api.setHostTensor(step, req, presentNames[s], kv, buffers.present(s), 1, shape.kvHeads(), width,
-                        shape.headDim());
-            }
-            api.setHostTensor(step, req, logitsName, ElementType.F32.code, logits, 1, length, shape.vocabSize());
-            api.infer(req);
-        } catch (OpenVinoException e) {
-            // in place, a failed step may have written some of its keys: beyond the length, where nothing is read
-            throw new EngineException("OpenVINO failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
-        }
-        buffers.advance(length);
-        var floats = logits.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
-        return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
-    }
-
     /**
      * Waits for inferences in progress, then frees the compiled model and the shared constants; later
      * forward passes fail. Caches should be closed before. Idempotent.
@@ -461,6 +499,9 @@ public final class OpenVinoCausalLm implements CausalLm {
     public void close() {
         lifetime.close(() -> {
             closed = true;
+            if (pool != null) {
+                pool.close();
+            }
             api.compiledModelFree(compiledModel);
             constants.close();
         });
@@ -473,45 +514,8 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     private String kvDescription() {
         return plan.stateful() ? "inside the infer request (stateful)" : ElementType.nameOf(plan.kvType())
-                + (plan.slots() ? " in the slots layout (" + (slotsInPlace ? "in place" : "ping-pong") + ")" : "");
-    }
-
-    /** One sequence of a slots-layout graph: an infer request and its {@link SlotBuffers}. */
-    private final class SlotCache implements KvCache {
-        private final SlotBuffers buffers = new SlotBuffers(shape, pastNames.length, slotsInPlace);
-        private final MemorySegment request;
-
-        SlotCache() {
-            try {
-                request = api.createInferRequest(compiledModel);
-            } catch (RuntimeException e) {
-                buffers.close();
-                throw e;
-            }
-        }
-
-        CausalLm owner() {
-            return OpenVinoCausalLm.this;
-        }
-
-        @Override
-        public int length() {
-            return buffers.length();
-        }
-
-        @Override
-        public void truncate(int newLength) {
-            buffers.truncate(newLength);
-        }
-
-        /** Frees the infer request (which references this cache's memory), then the memory. Idempotent. */
-        @Override
-        public void close() {
-            if (!buffers.closed()) {
-                api.inferRequestFree(request);
-                buffers.close();
-            }
-        }
+                + (plan.slots() ? " in a slot pool of width " + pool.width() + " (" + (slotsInPlace ? "in place"
+                : "present into a scratch buffer") + ")" : "");
     }
 
     /**

@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * A slots-layout export of the target (built by {@code tools/models/build.sh slots-target}, e.g. a new export
  * before it replaces models/kjv-target/model.onnx, which is itself such a graph and is checked on OpenVINO by
- * OpenVinoPairTest): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts. The
+ * OpenVinoPairTest): OpenVINO's greedy decoding equals ONNX Runtime's on the model card's prompts, and its batched
+ * step (one infer call over the slot pool) gives every feed its single forward's bits. The
  * directory is given by {@code -Dtandem.test.slots-target=DIR} or {@code TANDEM_TEST_SLOTS_TARGET}; without it
  * the bundled target is checked (a slots graph since issue 15). {@code -Dtandem.test.slots-timing=true} also prints OpenVINO's
  * ms/token there and on models/kjv-target (labelled by each graph's layout).
@@ -118,6 +119,43 @@ class OpenVinoSlotsTargetTest {
         }
     }
 
+    /**
+     * On the target itself, the batched step (one infer call over a pool of rows, written in place) gives every feed
+     * the bits of its single forward: rows of different lengths, verification blocks, rollback, joining and leaving
+     * (BatchedStepChecks). (That a batch is one infer call: OpenVinoSlotsTest.)
+     */
+    @Test
+    void batchedStepEqualsSingleForwardsBitForBit() throws IOException {
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults());
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            assertTrue(ov.slotLayout(), dir.graph() + " is not marked tandem.kv_layout=slots");
+            int[] text = tokenizer.encodePrompt(String.join(" ", cardPrompts()).repeat(4));
+            assertTrue(text.length >= 140, "BatchedStepChecks needs 140 tokens, the prompts give " + text.length);
+            dev.tandem.engine.BatchedStepChecks.check(ov, text, 0);
+            assertEquals(0, ov.slotRowsInUse(), "every row went back");
+        }
+    }
+
+    /** On the target, batched steps written in place give the bits of the same steps into separate output buffers. */
+    @Test
+    void inPlaceBatchedStepsEqualSeparateOutputs() throws IOException {
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm inPlace = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), true);
+             OpenVinoCausalLm separate = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), false);
+             TextTokenizer tokenizer = TextTokenizer.load(dir)) {
+            int[] text = tokenizer.encodePrompt(String.join(" ", cardPrompts()).repeat(4));
+            int[][] texts = new int[5][];
+            for (int i = 0; i < 5; i++) {
+                texts[i] = Arrays.copyOfRange(text, 7 * i, text.length);
+                texts[i][0] = text[0];
+            }
+            OpenVinoSlotsTest.batchedStepsInPlaceEqualSeparateOutputs(inPlace, separate, texts);
+        }
+    }
+
     /** Measured: the runtimes' logits differ by at most 0.10 on this model (see the printout); a tie closer than this may flip. */
     static final double NEAR_TIE = 0.25;
 
@@ -146,6 +184,77 @@ class OpenVinoSlotsTargetTest {
                         System.out.printf("TIMING openvino %s context %d: %.2f ms/token (median of 32 steps)%n",
                                 ov.slotLayout() ? "slots  " : "optimum", context, msPerToken(ov, text, context, 32));
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * Prints the step time of B = 1, 8, 16 rows x 1 token at a past of 64 on the target: the rows fed one forward
+     * after another ("looped", what CausalLm's default batched step does) against one {@code forward(List)} (no
+     * assertion; {@code -Dtandem.test.slots-timing=true}, rounds by {@code -Dtandem.test.slots-rounds}, default 40).
+     * The two are interleaved round by round, each row rolled back to 64 after every step, medians reported.
+     * {@code -Dtandem.test.slots-inplace=false} opens the model with present.* written into a separate buffer and
+     * copied back (what in place saves).
+     */
+    @Test
+    void batchedStepTiming() {
+        Assumptions.assumeTrue(Boolean.getBoolean("tandem.test.slots-timing"), "timing only with -Dtandem.test.slots-timing=true");
+        int rounds = Integer.getInteger("tandem.test.slots-rounds", 40);
+        int past = 64;
+        boolean inPlace = !"false".equals(System.getProperty("tandem.test.slots-inplace"));
+        ModelDirectory dir = ModelDirectory.open(targetDir());
+        try (OpenVinoRuntime rt = runtime();
+             OpenVinoCausalLm ov = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(),
+                     inPlace)) {
+            int vocab = ov.shape().vocabSize();
+            for (int rows : new int[] {1, 8, 16}) {
+                List<KvCache> caches = new ArrayList<>();
+                try {
+                    List<int[]> texts = new ArrayList<>();
+                    for (int r = 0; r < rows; r++) {
+                        int[] text = new int[past + 1];
+                        for (int i = 0; i < text.length; i++) {
+                            text[i] = i == 0 ? 1 : 3 + (i * 37 + r * 101) % (vocab - 3);
+                        }
+                        texts.add(text);
+                        KvCache c = ov.newCache();
+                        caches.add(c);
+                        ov.forward(c, text, 0, past);
+                    }
+                    List<dev.tandem.engine.Feed> feeds = new ArrayList<>();
+                    for (int r = 0; r < rows; r++) {
+                        feeds.add(new dev.tandem.engine.Feed(caches.get(r), texts.get(r), past, 1));
+                    }
+                    long[] looped = new long[rounds];
+                    long[] batched = new long[rounds];
+                    for (int i = -3; i < rounds; i++) {  // 3 rounds of warm-up
+                        for (int order = 0; order < 2; order++) {
+                            boolean loop = (order == 0) == (i % 2 == 0);
+                            long t0 = System.nanoTime();
+                            if (loop) {
+                                for (dev.tandem.engine.Feed f : feeds) {
+                                    ov.forward(f.cache(), f.tokens(), f.offset(), f.length());
+                                }
+                            } else {
+                                ov.forward(feeds);
+                            }
+                            long took = System.nanoTime() - t0;
+                            caches.forEach(c -> c.truncate(past));
+                            if (i >= 0) {
+                                (loop ? looped : batched)[i] = took;
+                            }
+                        }
+                    }
+                    Arrays.sort(looped);
+                    Arrays.sort(batched);
+                    System.out.printf(java.util.Locale.ROOT, "TIMING openvino %s batched step rows %2d past %d: looped %.2f ms,"
+                            + " forward(List) %.2f ms (medians of %d interleaved rounds; p10-p90 %.2f-%.2f / %.2f-%.2f)%n",
+                            inPlace ? "in place" : "separate", rows, past, looped[rounds / 2] / 1e6, batched[rounds / 2] / 1e6, rounds,
+                            looped[rounds / 10] / 1e6, looped[rounds * 9 / 10] / 1e6,
+                            batched[rounds / 10] / 1e6, batched[rounds * 9 / 10] / 1e6);
+                } finally {
+                    caches.forEach(KvCache::close);
                 }
             }
         }

@@ -1,4 +1,4 @@
-package dev.tandem.engine.onnxruntime;
+package dev.tandem.engine;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -13,7 +13,7 @@ import java.util.Locale;
 
 /**
  * A large native region that takes physical memory only where it is written, and can give pages
- * back: the slot pool reserves room for many sequences up front (so that a sequence joining never
+ * back: the slot pools (ONNX Runtime's and OpenVINO's) reserve room for many sequences up front (so that a sequence joining never
  * moves the others) but must only cost what the sequences in it use.
  *
  * <p>On Linux and macOS this is an anonymous private {@code mmap} (pages are committed on first
@@ -21,7 +21,7 @@ import java.util.Locale;
  * system. {@code Arena.allocate} cannot do this: it zeroes, and so commits, all of it. Elsewhere the
  * region falls back to an ordinary (committed) allocation and {@link #discard} does nothing.
  */
-final class ReservedMemory implements AutoCloseable {
+public final class ReservedMemory implements AutoCloseable {
     private static final long PAGE = 4096;
     private static final boolean LINUX = os().contains("linux");
     private static final boolean MAC = os().contains("mac");
@@ -59,7 +59,7 @@ final class ReservedMemory implements AutoCloseable {
     private boolean closed;
 
     /** Reserves {@code bytes} (page-aligned start). */
-    ReservedMemory(long bytes) {
+    public ReservedMemory(long bytes) {
         MemorySegment mapped = null;
         if (MMAP != null && MUNMAP != null) {
             try {
@@ -84,12 +84,12 @@ final class ReservedMemory implements AutoCloseable {
         }
     }
 
-    MemorySegment segment() {
+    public MemorySegment segment() {
         return segment;
     }
 
     /** Whether written pages can be given back ({@link #discard} works) and unwritten ones cost nothing. */
-    boolean lazy() {
+    public boolean lazy() {
         return fallback == null;
     }
 
@@ -97,7 +97,7 @@ final class ReservedMemory implements AutoCloseable {
      * Gives the whole pages inside {@code [offset, offset + length)} back to the system; they read as
      * zeros afterwards. The caller no longer needs their contents.
      */
-    void discard(long offset, long length) {
+    public void discard(long offset, long length) {
         if (fallback != null || MADVISE == null) {
             return;
         }
