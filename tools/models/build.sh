@@ -12,6 +12,7 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
+#   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
@@ -197,14 +198,16 @@ stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte
     check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
   done
 }
-# The bundled target in the slots layout. Its fp32 checkpoint is not kept: from_onnx.py rebuilds one from the
-# shipped int8 graph (dequantised); the slots graph is exported from it, quantised, and given the shipped
-# quantised weight bytes (slots_target.py transplant; NOTES.md "Slots layout").
-# The result is a model directory in work/ (not in models/, which must stay small).
-stage_slots-target() {
-  local dir=work/slots-target shipped=../../models/kjv-target
+# A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
+# checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then
+# OnnxCheck options. The slots graph is exported from the rebuilt checkpoint, quantised, and given the shipped
+# quantised weight bytes (slots_target.py transplant; NOTES.md "Slots layout"): it computes with exactly the
+# shipped weights. The result is a model directory $3/<name>-slots (not in models/, which must stay small).
+slots_model() {
+  local name=$1 source=$2 dir=$3 heldout=$4; shift 4
+  local shipped=../../models/$name
   # --max-pos 256: the shipped config (from_onnx.py defaults to the second edition's 1024)
-  [ -f $dir/ckpt.pt ] || $NICE $PY from_onnx.py --onnx $shipped/model.onnx --out $dir --max-pos 256
+  [ -f $dir/ckpt.pt ] || $NICE $PY from_onnx.py --onnx $source --out $dir --max-pos 256
   $NICE $PY export_onnx.py --layout slots --ckpt $dir/ckpt.pt --out $dir/export
   $NICE $PY quantize.py --embedding $dir/export/model_fp32.onnx $dir/export/model_int8_requant.onnx
   # re-quantising the dequantised weights gives the shipped uint8 weights back, but some scales differ by 1 ulp
@@ -212,18 +215,32 @@ stage_slots-target() {
   $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/compare_requant.json || true
   $PY slots_target.py transplant $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/model_int8.onnx
   $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8.onnx $dir/export/compare.json
-  $PY slots_target.py prompts $dir/card_prompts.bin
+  $PY slots_target.py prompts $dir/card_prompts.bin $heldout
   # the fp32 graph against torch; then the shipped graph and the slots int8 graph: both invariant to the bit
-  # (the slots one also across batches), and the same greedy continuations of the model card's prompts
+  # (the slots one also across batches), and the same greedy continuations of the prompts
   check --ref $dir/export/ref.bin --json $dir/export/check_fp32.json "$dir/export/model_fp32.onnx:1e-4"
   check --ref $dir/export/ref.bin --heldout $dir/export/heldout.bin --json $dir/export/check.json \
-    --prompts $dir/card_prompts.bin --max-new 60 $shipped/model.onnx $dir/export/model_int8.onnx
+    --prompts $dir/card_prompts.bin --max-new 60 "$@" $shipped/model.onnx $dir/export/model_int8.onnx
   $PY slots_target.py texts $dir/export/check.json
-  local out=$dir/kjv-target-slots
+  local out=$dir/$name-slots
   mkdir -p $out
   cp $dir/export/model_int8.onnx $out/model.onnx
   cp $shipped/config.json $shipped/generation_config.json $shipped/tokenizer.json $shipped/tokenizer_config.json $out/
-  echo "slots-layout target: $HERE/$out"
+  # a directory that ships its fp32 graph too (the draft) gets the fp32 slots graph
+  [ -f $shipped/model_fp32.onnx ] && cp $dir/export/model_fp32.onnx $out/model_fp32.onnx
+  echo "slots-layout $name: $HERE/$out"
+}
+# The bundled target: its fp32 checkpoint is not kept, from_onnx.py dequantises the shipped int8 graph.
+stage_slots-target() {
+  slots_model kjv-target ../../models/kjv-target/model.onnx work/slots-target 0
+}
+# The bundled draft (issue 15: the draft's proposal steps of all assisted sequences in one batched call). Its fp32
+# graph is shipped, so the rebuilt checkpoint has exactly its weights. The shipped graph has the plain attention
+# (not step-invariant: --step-variance-ok applies to it; a slots graph is always row-wise and must be invariant), so
+# the slots graph need not continue the prompts exactly as it does (--greedy-differ-ok): OnnxCheck reports the
+# agreement on the card prompts and 50 held-out prompts (the pair measurement's) and the logit differences.
+stage_slots-draft() {
+  slots_model kjv-draft ../../models/kjv-draft/model_fp32.onnx work/slots-draft 50 --step-variance-ok --greedy-differ-ok
 }
 
 # ---- the second edition's packaging (issue 18; NOTES.md "Packaging the second edition") ----
