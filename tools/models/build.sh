@@ -20,7 +20,8 @@
 #                                         # quantise, OnnxCheck (step/batch invariance must be 0), held-out passage and
 #                                         # per-verse ppl, pair acceptance on passage prompts (greedy, T 0.8), model
 #                                         # cards -> $MODELS_OUT (default models/). Settings: ED2_* variables below
-#                                         # (checkpoints, ED2_TARGET_LAYOUT=optimum|slots, ED2_EVAL_LIMIT, ED2_PAIR_N, ...).
+#                                         # (checkpoints, ED2_TARGET_LAYOUT=optimum|slots, ED2_DRAFT_LAYOUT=slots|optimum,
+#                                         # ED2_EVAL_LIMIT, ED2_PAIR_N, ...).
 #                                         # Preview on unfinished checkpoints:
 #                                         #   ED2_ALLOW_UNFINISHED=1 MODELS_OUT=work/models-preview ED2_EVAL_LIMIT=4 \
 #                                         #   ED2_PAIR_N=4 ED2_PAIR_SAMPLED_N=4 tools/models/build.sh package-edition2
@@ -250,6 +251,8 @@ stage_slots-draft() {
 ED2_TARGET_CKPT=${ED2_TARGET_CKPT:-work/target-passages/ckpt.pt}
 ED2_DRAFT_CKPT=${ED2_DRAFT_CKPT:-work/draft-passages/ckpt.pt}    # or work/draft256-passages/ckpt.pt, a distilled one
 ED2_TARGET_LAYOUT=${ED2_TARGET_LAYOUT:-optimum}   # the target graph shipped as model.onnx: optimum | slots (both are checked)
+ED2_DRAFT_LAYOUT=${ED2_DRAFT_LAYOUT:-slots}       # the draft's graphs (model.onnx, model_fp32.onnx): slots (the proposal steps
+                                                  # of all assisted sequences in one batched call) | optimum (plain attention)
 MODELS_OUT=${MODELS_OUT:-../../models}            # e.g. work/models-preview for a dry run
 ED2_WORK=${ED2_WORK:-work/edition2}               # exports, check and pair JSONs
 ED2_EVAL_LIMIT=${ED2_EVAL_LIMIT:-0}               # >0: only this many held-out verses / passages (a preview)
@@ -286,7 +289,10 @@ ed2_check() {  # $1 = export dir, then OnnxCheck options; held-out ppl on passag
     --json "$dir/check.json" "$@" "$dir/model_fp32.onnx:1e-4" "$dir/model_int8.onnx"
 }
 stage_package-edition2() {
-  local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c
+  local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c l
+  for l in "$ED2_TARGET_LAYOUT" "$ED2_DRAFT_LAYOUT"; do
+    [ "$l" = optimum ] || [ "$l" = slots ] || { echo "ED2_TARGET_LAYOUT / ED2_DRAFT_LAYOUT: optimum or slots, not '$l'" >&2; return 1; }
+  done
   for c in "$ED2_TARGET_CKPT" "$ED2_DRAFT_CKPT"; do
     [ -f "$c" ] || { echo "missing checkpoint $c" >&2; return 1; }
     # an unfinished run (ckpt "done" false) is packaged only on request: the cards would describe a model mid-schedule
@@ -309,9 +315,17 @@ assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_m
   ed2_step $t/export-slots/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export-slots slots step-invariant $t/export
   ed2_step $t/export/.checked "$tk" ed2_check $t/export
   ed2_step $t/export-slots/.checked "$tk" ed2_check $t/export-slots
-  # the draft: plain attention (faster; its proposals need not be reproducible), fp32 shipped as well
-  ed2_step $d/export/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $d/export optimum plain
-  ed2_step $d/export/.checked "$dk" ed2_check $d/export --step-variance-ok
+  # the draft, fp32 shipped as well: in the slots layout (always the row-wise attention, so invariant like the target's),
+  # or in the Optimum layout with the plain attention (faster alone; its proposals need not be reproducible)
+  local dx=$d/export
+  if [ "$ED2_DRAFT_LAYOUT" = slots ]; then
+    dx=$d/export-slots
+    ed2_step $dx/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $dx slots step-invariant
+    ed2_step $dx/.checked "$dk" ed2_check $dx
+  else
+    ed2_step $dx/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $dx optimum plain
+    ed2_step $dx/.checked "$dk" ed2_check $dx --step-variance-ok
+  fi
   # the pair on held-out passage prompts at context 1024
   mkdir -p $pair
   local pk
@@ -327,7 +341,7 @@ assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_m
   local common=(--edition 2 --models-dir "$MODELS_OUT" --onnx model_int8.onnx --pair $pair/greedy.json --pair-sampled $pair/t08.json)
   $PY package.py "${common[@]}" --name kjv-target --export $shipped --other-layout $other/check.json \
     --first-edition work/target-v1/from_onnx.json --status "$ED2_TARGET_STATUS"
-  $PY package.py "${common[@]}" --name kjv-draft --export $d/export --extra model_fp32.onnx \
+  $PY package.py "${common[@]}" --name kjv-draft --export $dx --extra model_fp32.onnx \
     --first-edition work/draft-v1/from_onnx.json --status "$ED2_DRAFT_STATUS"
   # models/ travels with the repository: both models together must stay under 60 MB
   local total
