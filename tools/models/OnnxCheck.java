@@ -22,7 +22,11 @@
 //              and by placement: rows alone (batch 1, mostly 1 token) vs at each batch index of 3-row batches
 //              with T = 1..11 (padded), at positions 1..~130 (catches per-element kernel differences, e.g. Cos)
 //   --prompts: greedy continuations of the prompts in p.bin (int32 count, then int32 length + int64 ids
-//              each), which must be the same for every model (e.g. a re-export against the shipped graph)
+//              each), which must be the same for every model (e.g. a re-export against the shipped graph);
+//              also each later model's logits along the first model's continuations (teacher-forced, one call per
+//              prompt): max abs diff to the first model's and how often its argmax is the first model's token
+//   --greedy-differ-ok: --prompts continuations may differ from the first model's (a draft re-exported in
+//              another layout: its proposals need not be the shipped graph's); the agreement is reported
 import ai.onnxruntime.*;
 
 import java.io.*;
@@ -524,6 +528,15 @@ public class OnnxCheck {
         return out;
     }
 
+    /** Logits [n, vocab] at the prompt's last position and at each token of {@code cont} but its last (one call). */
+    static float[] forcedLogits(long[] prompt, List<Long> cont, boolean slots) throws OrtException {
+        int m = prompt.length + Math.max(0, cont.size() - 1);
+        long[] x = Arrays.copyOf(prompt, m);
+        for (int i = prompt.length; i < m; i++) x[i] = cont.get(i - prompt.length);
+        Out o = slots ? runSlots(one(x), one(range(0, m)), null, width(m)) : run(one(x), one(ones(m)), one(range(0, m)), null, 0);
+        return Arrays.copyOfRange(o.logits, (prompt.length - 1) * vocab, m * vocab);
+    }
+
     /** Perplexity of documents <s> ... </s> (each alone, one prefill): {ppl, tokens, seconds}. */
     static double[] perplexity(List<long[]> docs, boolean slots) throws OrtException {
         double nll = 0;
@@ -560,6 +573,7 @@ public class OnnxCheck {
         String promptsPath = null;  // extra prompts: every model's greedy continuation must be the same
         int maxNew = 60;
         boolean stepVarianceOk = false;  // a draft's graph need not be step-invariant
+        boolean greedyDifferOk = false;  // a draft's re-export need not continue the prompts as the first model does
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -568,6 +582,7 @@ public class OnnxCheck {
                 case "--heldout-extra" -> extraHeld.add(args[++i]);
                 case "--json" -> jsonPath = args[++i];
                 case "--step-variance-ok" -> stepVarianceOk = true;
+                case "--greedy-differ-ok" -> greedyDifferOk = true;
                 case "--prompts" -> promptsPath = args[++i];
                 case "--max-new" -> maxNew = Integer.parseInt(args[++i]);
                 default -> models.add(args[i]);
@@ -601,6 +616,7 @@ public class OnnxCheck {
             for (int i = 0; i < n; i++) extraPrompts.add(longs(pb, pb.getInt()));
         }
         List<List<Long>> firstGreedy = null;
+        List<float[]> firstForced = null;  // the first model's logits along its own --prompts continuations
         boolean ok = true;
         StringBuilder json = new StringBuilder("{\n");
         for (int mi = 0; mi < models.size(); mi++) {
@@ -644,10 +660,31 @@ public class OnnxCheck {
             // --prompts: greedy continuations, which must equal the first model's (e.g. a re-export vs the shipped graph)
             List<List<Long>> greedies = new ArrayList<>();
             for (long[] pr : extraPrompts) greedies.add(greedy(pr, maxNew, slots));
-            int sameGreedy = 0;
+            int sameGreedy = 0, samePrefixTokens = 0, firstTokens = 0;
             if (firstGreedy == null) firstGreedy = greedies;
-            for (int i = 0; i < greedies.size(); i++) if (greedies.get(i).equals(firstGreedy.get(i))) sameGreedy++;
-            pass &= sameGreedy == greedies.size();
+            for (int i = 0; i < greedies.size(); i++) {
+                List<Long> a = greedies.get(i), b = firstGreedy.get(i);
+                if (a.equals(b)) sameGreedy++;
+                int k = 0;
+                while (k < a.size() && k < b.size() && a.get(k).equals(b.get(k))) k++;
+                samePrefixTokens += k;
+                firstTokens += b.size();
+            }
+            pass &= greedyDifferOk || sameGreedy == greedies.size();
+            // teacher-forced along the first model's continuations: the logits every later model gives at the same prefixes
+            List<float[]> forced = new ArrayList<>();
+            for (int i = 0; i < extraPrompts.size(); i++) forced.add(forcedLogits(extraPrompts.get(i), firstGreedy.get(i), slots));
+            if (firstForced == null) firstForced = forced;
+            double forcedMaxDiff = 0;
+            long forcedRows = 0, forcedSameArgmax = 0;
+            for (int i = 0; i < forced.size(); i++) {
+                float[] a = forced.get(i), b = firstForced.get(i);
+                for (int off = 0; off < a.length; off += vocab) {
+                    for (int k = 0; k < vocab; k++) forcedMaxDiff = Math.max(forcedMaxDiff, Math.abs(a[off + k] - b[off + k]));
+                    forcedRows++;
+                    if (argmax(a, off) == argmax(b, off)) forcedSameArgmax++;
+                }
+            }
             ok &= pass;
             String name = Path.of(spec).getFileName().toString();
             System.out.printf(Locale.ROOT, "%s: layout=%s layers=%d kv_heads=%d head_dim=%d vocab=%d%n", spec,
@@ -668,6 +705,10 @@ public class OnnxCheck {
                 System.out.printf(Locale.ROOT, "  greedy on %d prompts (up to %d tokens): %d equal to the first model's%n",
                         greedies.size(), maxNew, sameGreedy);
                 for (List<Long> gr : greedies) System.out.println("    " + gr);
+                System.out.printf(Locale.ROOT, "  greedy agreement with the first model: %d of its %d tokens before the first difference%n",
+                        samePrefixTokens, firstTokens);
+                System.out.printf(Locale.ROOT, "  along the first model's continuations (%d positions, one call per prompt): max abs logit diff %.3g, same argmax %d%n",
+                        forcedRows, forcedMaxDiff, forcedSameArgmax);
             }
             System.out.printf(Locale.ROOT, "  heldout ppl %.4f over %d tokens (%d documents, %.1f s)%n", ppl, n, docs.size(), pplSec);
             StringBuilder extraJson = new StringBuilder();
@@ -681,10 +722,13 @@ public class OnnxCheck {
             json.append(String.format(Locale.ROOT,
                     "  \"%s\": {\"max_abs_logit_diff\": %.6g, \"prefill\": %.6g, \"cached\": %.6g, \"batch_padded\": %.6g, " +
                             "\"step_invariance\": %.6g, \"layout\": \"%s\", \"batch_invariance\": %s, \"batch_logits_differing\": %s, \"placement_logits_differing\": %s, \"greedy_equal\": %d, \"greedy_len\": %d, \"decode_ms_per_token\": %.3f, \"heldout_ppl\": %.6f, " +
-                            "\"heldout_tokens\": %d, %s\"prompts_greedy\": %s, \"pass\": %s}%s\n",
+                            "\"heldout_tokens\": %d, %s\"prompts_greedy\": %s, \"prompts_greedy_equal\": %d, \"prompts_greedy_prefix_tokens\": %d, " +
+                            "\"prompts_first_model_tokens\": %d, \"prompts_forced_positions\": %d, \"prompts_forced_max_abs_logit_diff\": %.6g, " +
+                            "\"prompts_forced_same_argmax\": %d, \"pass\": %s}%s\n",
                     name, maxDiff, dPrefill, dCached, dBatch, dSteps, slots ? "slots" : "optimum",
                     slots ? String.format(Locale.ROOT, "%.6g", Math.max(dBatchInv, placementMaxDiff)) : "null", slots ? Integer.toString(batchLogitsDiffering) : "null",
-                    slots ? Integer.toString(placementLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, extraJson, greedies, pass,
+                    slots ? Integer.toString(placementLogitsDiffering) : "null", agree, gen.length, msPerTok, ppl, n, extraJson, greedies, sameGreedy, samePrefixTokens, firstTokens,
+                    forcedRows, forcedMaxDiff, forcedSameArgmax, pass,
                     mi + 1 < models.size() ? "," : ""));
             sess.close();
         }

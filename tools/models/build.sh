@@ -12,6 +12,7 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
+#   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
@@ -19,7 +20,8 @@
 #                                         # quantise, OnnxCheck (step/batch invariance must be 0), held-out passage and
 #                                         # per-verse ppl, pair acceptance on passage prompts (greedy, T 0.8), model
 #                                         # cards -> $MODELS_OUT (default models/). Settings: ED2_* variables below
-#                                         # (checkpoints, ED2_TARGET_LAYOUT=optimum|slots, ED2_EVAL_LIMIT, ED2_PAIR_N, ...).
+#                                         # (checkpoints, ED2_TARGET_LAYOUT=optimum|slots, ED2_DRAFT_LAYOUT=slots|optimum,
+#                                         # ED2_EVAL_LIMIT, ED2_PAIR_N, ...).
 #                                         # Preview on unfinished checkpoints:
 #                                         #   ED2_ALLOW_UNFINISHED=1 MODELS_OUT=work/models-preview ED2_EVAL_LIMIT=4 \
 #                                         #   ED2_PAIR_N=4 ED2_PAIR_SAMPLED_N=4 tools/models/build.sh package-edition2
@@ -197,14 +199,16 @@ stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte
     check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
   done
 }
-# The bundled target in the slots layout. Its fp32 checkpoint is not kept: from_onnx.py rebuilds one from the
-# shipped int8 graph (dequantised); the slots graph is exported from it, quantised, and given the shipped
-# quantised weight bytes (slots_target.py transplant; NOTES.md "Slots layout").
-# The result is a model directory in work/ (not in models/, which must stay small).
-stage_slots-target() {
-  local dir=work/slots-target shipped=../../models/kjv-target
+# A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
+# checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then
+# OnnxCheck options. The slots graph is exported from the rebuilt checkpoint, quantised, and given the shipped
+# quantised weight bytes (slots_target.py transplant; NOTES.md "Slots layout"): it computes with exactly the
+# shipped weights. The result is a model directory $3/<name>-slots (not in models/, which must stay small).
+slots_model() {
+  local name=$1 source=$2 dir=$3 heldout=$4; shift 4
+  local shipped=../../models/$name
   # --max-pos 256: the shipped config (from_onnx.py defaults to the second edition's 1024)
-  [ -f $dir/ckpt.pt ] || $NICE $PY from_onnx.py --onnx $shipped/model.onnx --out $dir --max-pos 256
+  [ -f $dir/ckpt.pt ] || $NICE $PY from_onnx.py --onnx $source --out $dir --max-pos 256
   $NICE $PY export_onnx.py --layout slots --ckpt $dir/ckpt.pt --out $dir/export
   $NICE $PY quantize.py --embedding $dir/export/model_fp32.onnx $dir/export/model_int8_requant.onnx
   # re-quantising the dequantised weights gives the shipped uint8 weights back, but some scales differ by 1 ulp
@@ -212,18 +216,32 @@ stage_slots-target() {
   $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/compare_requant.json || true
   $PY slots_target.py transplant $shipped/model.onnx $dir/export/model_int8_requant.onnx $dir/export/model_int8.onnx
   $PY slots_target.py compare $shipped/model.onnx $dir/export/model_int8.onnx $dir/export/compare.json
-  $PY slots_target.py prompts $dir/card_prompts.bin
+  $PY slots_target.py prompts $dir/card_prompts.bin $heldout
   # the fp32 graph against torch; then the shipped graph and the slots int8 graph: both invariant to the bit
-  # (the slots one also across batches), and the same greedy continuations of the model card's prompts
+  # (the slots one also across batches), and the same greedy continuations of the prompts
   check --ref $dir/export/ref.bin --json $dir/export/check_fp32.json "$dir/export/model_fp32.onnx:1e-4"
   check --ref $dir/export/ref.bin --heldout $dir/export/heldout.bin --json $dir/export/check.json \
-    --prompts $dir/card_prompts.bin --max-new 60 $shipped/model.onnx $dir/export/model_int8.onnx
+    --prompts $dir/card_prompts.bin --max-new 60 "$@" $shipped/model.onnx $dir/export/model_int8.onnx
   $PY slots_target.py texts $dir/export/check.json
-  local out=$dir/kjv-target-slots
+  local out=$dir/$name-slots
   mkdir -p $out
   cp $dir/export/model_int8.onnx $out/model.onnx
   cp $shipped/config.json $shipped/generation_config.json $shipped/tokenizer.json $shipped/tokenizer_config.json $out/
-  echo "slots-layout target: $HERE/$out"
+  # a directory that ships its fp32 graph too (the draft) gets the fp32 slots graph
+  [ -f $shipped/model_fp32.onnx ] && cp $dir/export/model_fp32.onnx $out/model_fp32.onnx
+  echo "slots-layout $name: $HERE/$out"
+}
+# The bundled target: its fp32 checkpoint is not kept, from_onnx.py dequantises the shipped int8 graph.
+stage_slots-target() {
+  slots_model kjv-target ../../models/kjv-target/model.onnx work/slots-target 0
+}
+# The bundled draft (issue 15: the draft's proposal steps of all assisted sequences in one batched call). Its fp32
+# graph is shipped, so the rebuilt checkpoint has exactly its weights. The shipped graph has the plain attention
+# (not step-invariant: --step-variance-ok applies to it; a slots graph is always row-wise and must be invariant), so
+# the slots graph need not continue the prompts exactly as it does (--greedy-differ-ok): OnnxCheck reports the
+# agreement on the card prompts and 50 held-out prompts (the pair measurement's) and the logit differences.
+stage_slots-draft() {
+  slots_model kjv-draft ../../models/kjv-draft/model_fp32.onnx work/slots-draft 50 --step-variance-ok --greedy-differ-ok
 }
 
 # ---- the second edition's packaging (issue 18; NOTES.md "Packaging the second edition") ----
@@ -233,6 +251,8 @@ stage_slots-target() {
 ED2_TARGET_CKPT=${ED2_TARGET_CKPT:-work/target-passages/ckpt.pt}
 ED2_DRAFT_CKPT=${ED2_DRAFT_CKPT:-work/draft-passages/ckpt.pt}    # or work/draft256-passages/ckpt.pt, a distilled one
 ED2_TARGET_LAYOUT=${ED2_TARGET_LAYOUT:-optimum}   # the target graph shipped as model.onnx: optimum | slots (both are checked)
+ED2_DRAFT_LAYOUT=${ED2_DRAFT_LAYOUT:-slots}       # the draft's graphs (model.onnx, model_fp32.onnx): slots (the proposal steps
+                                                  # of all assisted sequences in one batched call) | optimum (plain attention)
 MODELS_OUT=${MODELS_OUT:-../../models}            # e.g. work/models-preview for a dry run
 ED2_WORK=${ED2_WORK:-work/edition2}               # exports, check and pair JSONs
 ED2_EVAL_LIMIT=${ED2_EVAL_LIMIT:-0}               # >0: only this many held-out verses / passages (a preview)
@@ -269,7 +289,10 @@ ed2_check() {  # $1 = export dir, then OnnxCheck options; held-out ppl on passag
     --json "$dir/check.json" "$@" "$dir/model_fp32.onnx:1e-4" "$dir/model_int8.onnx"
 }
 stage_package-edition2() {
-  local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c
+  local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c l
+  for l in "$ED2_TARGET_LAYOUT" "$ED2_DRAFT_LAYOUT"; do
+    [ "$l" = optimum ] || [ "$l" = slots ] || { echo "ED2_TARGET_LAYOUT / ED2_DRAFT_LAYOUT: optimum or slots, not '$l'" >&2; return 1; }
+  done
   for c in "$ED2_TARGET_CKPT" "$ED2_DRAFT_CKPT"; do
     [ -f "$c" ] || { echo "missing checkpoint $c" >&2; return 1; }
     # an unfinished run (ckpt "done" false) is packaged only on request: the cards would describe a model mid-schedule
@@ -292,9 +315,17 @@ assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_m
   ed2_step $t/export-slots/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export-slots slots step-invariant $t/export
   ed2_step $t/export/.checked "$tk" ed2_check $t/export
   ed2_step $t/export-slots/.checked "$tk" ed2_check $t/export-slots
-  # the draft: plain attention (faster; its proposals need not be reproducible), fp32 shipped as well
-  ed2_step $d/export/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $d/export optimum plain
-  ed2_step $d/export/.checked "$dk" ed2_check $d/export --step-variance-ok
+  # the draft, fp32 shipped as well: in the slots layout (always the row-wise attention, so invariant like the target's),
+  # or in the Optimum layout with the plain attention (faster alone; its proposals need not be reproducible)
+  local dx=$d/export
+  if [ "$ED2_DRAFT_LAYOUT" = slots ]; then
+    dx=$d/export-slots
+    ed2_step $dx/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $dx slots step-invariant
+    ed2_step $dx/.checked "$dk" ed2_check $dx
+  else
+    ed2_step $dx/.done "$dk" ed2_export "$ED2_DRAFT_CKPT" $dx optimum plain
+    ed2_step $dx/.checked "$dk" ed2_check $dx --step-variance-ok
+  fi
   # the pair on held-out passage prompts at context 1024
   mkdir -p $pair
   local pk
@@ -310,7 +341,7 @@ assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_m
   local common=(--edition 2 --models-dir "$MODELS_OUT" --onnx model_int8.onnx --pair $pair/greedy.json --pair-sampled $pair/t08.json)
   $PY package.py "${common[@]}" --name kjv-target --export $shipped --other-layout $other/check.json \
     --first-edition work/target-v1/from_onnx.json --status "$ED2_TARGET_STATUS"
-  $PY package.py "${common[@]}" --name kjv-draft --export $d/export --extra model_fp32.onnx \
+  $PY package.py "${common[@]}" --name kjv-draft --export $dx --extra model_fp32.onnx \
     --first-edition work/draft-v1/from_onnx.json --status "$ED2_DRAFT_STATUS"
   # models/ travels with the repository: both models together must stay under 60 MB
   local total

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Helpers of `build.sh slots-target` (the bundled target re-exported in the slots KV layout):
+"""Helpers of `build.sh slots-target` and `build.sh slots-draft` (a bundled model re-exported in the slots KV
+layout):
 
-  slots_target.py prompts OUT.bin          the model card's greedy-sample prompts (as export_onnx.py picks them)
-                                           in OnnxCheck's --prompts format
+  slots_target.py prompts OUT.bin [N]      the model card's greedy-sample prompts (as export_onnx.py picks them)
+                                           in OnnxCheck's --prompts format, then N held-out prompts (the first N of
+                                           the pair measurement's, data.heldout_prompts: a verse's first third)
   slots_target.py compare SHIPPED NEW [JSON]  quantised weight initializers of two int8 graphs (quantize.py),
                                            matched by name: byte-identical or how they differ; exit 1 unless all
                                            are byte-identical
@@ -33,8 +35,13 @@ def card_prompts():
     return out
 
 
-def prompts(path):
-    ps = card_prompts()
+def heldout_prompts(n):
+    sp = data.sp()
+    return [("held-out %d" % i, sp.decode(ids[1:]), ids) for i, ids in enumerate(data.heldout_prompts(n))] if n else []
+
+
+def prompts(path, n_heldout=0):
+    ps = card_prompts() + heldout_prompts(n_heldout)
     with open(path, "wb") as f:
         f.write(struct.pack("<i", len(ps)))
         for _, _, ids in ps:
@@ -106,7 +113,7 @@ def texts(check_json):
     sp = data.sp()
     c = json.load(open(check_json))
     ps = card_prompts()
-    for model, r in c.items():
+    for model, r in c.items():  # the card prompts come first (a draft's check adds held-out ones after them)
         print("== %s" % model)
         for (ref, text, _), g in zip(ps, r.get("prompts_greedy") or []):
             print("- %s — **%s** %s%s" % (ref, text, sp.decode([t for t in g if t > 2]), "</s>" if g and g[-1] == 2 else " …"))
@@ -115,7 +122,7 @@ def texts(check_json):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "prompts":
-        prompts(sys.argv[2])
+        prompts(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif cmd == "compare":
         res, rc = compare(sys.argv[2], sys.argv[3])
         if len(sys.argv) > 4:

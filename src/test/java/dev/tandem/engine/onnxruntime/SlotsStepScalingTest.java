@@ -28,7 +28,7 @@ import java.util.Map;
  *
  * <pre>
  * ./mvnw -B -o test -Dtest=SlotsStepScalingTest -Dtandem.bench.slots-model=/work/slots-target/kjv-target-slots \
- *     [-Dtandem.bench.reps=200] [-Dtandem.bench.threads=0]
+ *     [-Dtandem.bench.reps=200] [-Dtandem.bench.threads=0] [-Dtandem.bench.own-threads=true]
  * </pre>
  * Every method is skipped unless {@code tandem.bench.slots-model} is set (Maven's -D properties reach the test JVM).
  * Also {@link #ortNodeProfile} (ONNX Runtime's per-node profile at B = 1 and 8) and {@link #compareGraphs}
@@ -45,8 +45,10 @@ class SlotsStepScalingTest {
         int reps = Integer.getInteger("tandem.bench.reps", 200);
         int threads = Integer.getInteger("tandem.bench.threads", 0);
         ModelDirectory dir = ModelDirectory.open(Path.of(model));
-        OnnxRuntimeOptions options = threads > 0 ? new OnnxRuntimeOptions(threads, true, false, "all")
-                : OnnxRuntimeOptions.defaults();
+        // -Dtandem.bench.own-threads=true: a session on threads of its own, as the service opens the draft
+        // (tandem.onnxruntime.draft-intra-op-threads, default 1)
+        OnnxRuntimeOptions options = threads > 0 && Boolean.getBoolean("tandem.bench.own-threads") ? OnnxRuntimeOptions.ownThreads(threads)
+                : threads > 0 ? new OnnxRuntimeOptions(threads, true, false, "all") : OnnxRuntimeOptions.defaults();
         try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), options)) {
             int vocab = lm.shape().vocabSize();
             System.out.printf(Locale.ROOT, "model=%s slots=%s W=%d threads=%d reps=%d: median ms of one batched step, B rows x 1 token%n",
