@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code GET /v1/models/{id}} reports the memory plan of the target and the draft, and a request whose
  * worst-case KV cache exceeds the whole budget gets a 413 with the numbers (bundled pair, 10 MiB budget; the target
- * is a slots graph, whose sequences each reserve a full-width pool row, the draft an Optimum graph).
+ * and the draft are slots graphs, whose sequences each reserve a full-width pool row).
  */
 @QuarkusTest
 @TestProfile(SmallKvBudgetProfile.class)
@@ -38,15 +38,15 @@ class MemoryApiTest {
     void aRequestLargerThanTheBudgetGets413WithTheNumbers() {
         // The bundled target is a slots graph: a sequence reserves one pool row of 256 positions (256 x 16,384 =
         // 4,194,304 bytes) whatever its length, plus step rows of 4 x 4096 + 16 bytes, max(prompt, rows a step feeds, 8).
-        // A 200-token prompt + 50, assisted by the draft: target 4,194,304 + 200 x 16,400 = 7,474,304; the draft
-        // (KvBuffers, 1,024 bytes per token) capacity 201 grown to 256, both regions twice: 2 x 457 x 1,024 = 935,936,
-        // and 201 step rows of 4 x 4096 + 8 = 3,294,792; total 11,705,032 > 10,485,760.
+        // A 200-token prompt + 50, assisted by the draft: target 4,194,304 + 200 x 16,400 = 7,474,304; the draft (also a
+        // slots graph, 1,024 bytes per position) a row of 256 x 1,024 = 262,144 and 201 step rows of 16,400 = 3,296,400;
+        // total 11,032,848 > 10,485,760.
         String body = "{\"prompt\":" + longPrompt() + ",\"max_tokens\":50,\"temperature\":0,\"assisted\":true,"
                 + "\"assistant\":\"draft\"}";
         given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().statusCode(413)
                 .body("error.code", equalTo("kv_cache_budget_exceeded"))
                 .body("error.type", equalTo("invalid_request_error"))
-                .body("error.message", containsString("needs 11705032 bytes"))
+                .body("error.message", containsString("needs 11032848 bytes"))
                 .body("error.message", containsString("250 tokens (prompt 200 + max_tokens 50) on kjv-target and its draft"
                         + " kjv-draft"))
                 .body("error.message", containsString("budget (tandem.memory.budget) is 10485760 bytes"));
@@ -77,8 +77,8 @@ class MemoryApiTest {
 
     @Test
     void concurrentLoadNeverReservesMoreThanTheBudget() throws Exception {
-        // 12 clients at once, plain and assisted, each reserving 4,325,504 bytes (plain) or 4,882,840 (assisted: the
-        // target's row with 17 step rows, 4,473,104, and the draft's 409,736): at most 2 fit in 10 MiB, the rest wait in
+        // 12 clients at once, plain and assisted, each reserving 4,325,504 bytes (plain) or about 4.9 MB (assisted: the
+        // target's row with 17 step rows, 4,473,104, and the draft's row with its step rows): at most 2 fit in 10 MiB, the rest wait in
         // the queue; the scheduler batches what is admitted
         var pool = java.util.concurrent.Executors.newFixedThreadPool(12);
         var statuses = java.util.Collections.synchronizedList(new java.util.ArrayList<Integer>());
@@ -130,7 +130,7 @@ class MemoryApiTest {
                 .body("memory.kv_cache.allocated_kv_buffer_bytes", equalTo(4_194_304))
                 .body("memory.kv_cache.allocation", containsString("slot pool"))
                 .body("memory.budget.bytes", equalTo(10_485_760))
-                // 10 MiB holds one full-context sequence as allocated, 2 in theory, none with its draft (+ 5,226,488)
+                // 10 MiB holds one full-context sequence as allocated, 2 in theory, none with its draft (+ 4,460,544)
                 .body("memory.budget.max_full_context_sequences", equalTo(1))
                 .body("memory.budget.max_full_context_sequences_theoretical", equalTo(2))
                 .body("memory.budget.max_full_context_sequences_with_draft", equalTo(0));
@@ -139,7 +139,7 @@ class MemoryApiTest {
                 .body("memory.weights.parameters", equalTo(893_568))
                 .body("memory.kv_cache.bytes_per_token", equalTo(1024))
                 // an Optimum graph: KvBuffers (ping-pong regions grown to 511 tokens, 255 step rows)
-                .body("memory.kv_cache.allocated_bytes_per_full_context", equalTo(5_226_488))
+                .body("memory.kv_cache.allocated_bytes_per_full_context", equalTo(4_460_544))
                 .body("memory.budget.max_full_context_sequences", equalTo(2));  // 10,485,760 / 5,226,488
         given().get("/v1/models/no-such-model").then().statusCode(404)
                 .body("error.code", equalTo("model_not_found")).body("error.param", equalTo("model"));

@@ -37,13 +37,13 @@ class MemoryPlannerTest {
         assertEquals("25,698,816 | 893,568", r.row("parameters (config.json)"));
         assertEquals("16,384 (16.0 KiB) | 1,024 (1.0 KiB)", r.row("KV bytes per token"));
         assertEquals("4,194,304 (4.0 MiB) | 262,144 (256.0 KiB)", r.row("KV bytes per full context"));
-        // the target is a slots graph (one pool row of 256 positions + 256 step rows), the draft an Optimum graph (KvBuffers)
-        assertEquals("8,392,704 (8.0 MiB) | 5,226,488 (5.0 MiB)", r.row("allocated per sequence (worst)"));
+        // both are slots graphs: one pool row of 256 positions + 256 step rows (vocabulary x 4 + 16 bytes) each
+        assertEquals("8,392,704 (8.0 MiB) | 4,460,544 (4.3 MiB)", r.row("allocated per sequence (worst)"));
         assertTrue(r.row("KV cache").contains("(engine)"), r.row("KV cache"));
-        assertEquals("47 | 77", r.row("full-context sequences"));
+        assertEquals("47 | 90", r.row("full-context sequences"));
         assertEquals("96 | 1,536", r.row("  counting theoretical bytes"));
-        // 402,653,184 / (8,392,704 + 5,226,488)
-        assertEquals("29", r.row("  target with draft"));
+        // 402,653,184 / (8,392,704 + 4,460,544)
+        assertEquals("31", r.row("  target with draft"));
         assertTrue(r.out().contains("note (kjv-target): the output layer 'logits_Wq' is a quantised copy"), r.out());
     }
 

@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import dev.tandem.testing.RequiresSharedModels;
+import dev.tandem.testing.SharedModels;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -22,16 +25,26 @@ import org.junit.jupiter.params.provider.CsvSource;
  * native crash of the whole process. The passes in progress finish, later ones get an
  * EngineException. Without the guard this test takes the test JVM down with a SIGSEGV.
  *
- * <p>Both cache layouts: the bundled target is a slots graph (caches are rows of one pool, so even a new cache
- * is refused once the model is closed), the bundled draft an Optimum graph (a cache of its own, refused at its
- * first forward).
+ * <p>Both cache layouts: the bundled models are slots graphs (caches are rows of one pool, so even a new cache
+ * is refused once the model is closed), stories260K (../shared) an Optimum graph (a cache of its own, refused at
+ * its first forward).
  */
 class CloseWhileRunningTest {
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"models/kjv-target, true", "models/kjv-draft, false"})
+    @CsvSource({"models/kjv-target, true", "models/kjv-draft, true"})
     void forwardPassesInProgressFinishAndLaterOnesAreRefused(String model, boolean slotLayout) throws Exception {
-        ModelDirectory dir = ModelDirectory.open(Path.of(model));
+        check(Path.of(model), slotLayout);
+    }
+
+    @Test
+    @RequiresSharedModels
+    void alsoOnAnOptimumGraph() throws Exception {
+        check(SharedModels.stories260kHf(), false);
+    }
+
+    private static void check(Path model, boolean slotLayout) throws Exception {
+        ModelDirectory dir = ModelDirectory.open(model);
         OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), new OnnxRuntimeOptions(2, false, false,
                 "all", "cpu", "CPU"));
         assertEquals(slotLayout, lm.slotLayout(), model + "'s KV layout");
