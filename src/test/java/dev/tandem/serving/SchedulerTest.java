@@ -297,17 +297,33 @@ class SchedulerTest {
         };
         try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, spy, step -> { })) {
             List<Scheduler.Entry> decoders = new ArrayList<>();
+            java.util.concurrent.CountDownLatch decodingStarted = new java.util.concurrent.CountDownLatch(6);
             for (int i = 0; i < 6; i++) {
-                decoders.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 150,
-                        List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
+                GenerationListener firstText = new GenerationListener() {  // long generations: still decoding when the prompts come
+                    boolean seen;
+
+                    @Override
+                    public void onText(String text, List<TokenLogprob> logprobs) {
+                        if (!seen) {
+                            seen = true;
+                            decodingStarted.countDown();
+                        }
+                    }
+
+                    @Override
+                    public boolean isCancelled() {
+                        return false;
+                    }
+                };
+                decoders.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 900,
+                        List.of(), -1, false, true), DecodingMode.PLAIN, firstText)));
             }
-            Thread.sleep(20);
+            assertTrue(decodingStarted.await(30, TimeUnit.SECONDS), "the decoders started");
             target.clearCalls();
             List<Scheduler.Entry> prompts = new ArrayList<>();
             for (int length : new int[] {12, 5, 90, 16}) {  // short prompts (one chunk) and a long one (several)
                 prompts.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, length), SamplingParams.greedy(), 3,
                         List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
-                Thread.sleep(2);
             }
             for (Scheduler.Entry e : prompts) {
                 e.done.get(30, TimeUnit.SECONDS);
@@ -316,7 +332,7 @@ class SchedulerTest {
                 d.done.get(30, TimeUnit.SECONDS);
             }
         }
-        int promptCalls = 0;
+        int promptTokens = 0;
         for (int[] call : target.calls()) {
             boolean decode = false;
             boolean chunk = false;
@@ -325,9 +341,13 @@ class SchedulerTest {
                 chunk |= n > 1;     // no prompt chunk here is a single token
             }
             assertTrue(!(decode && chunk), "a call mixed decode rows and a prompt chunk: " + java.util.Arrays.toString(call));
-            promptCalls += chunk ? 1 : 0;
+            if (chunk) {
+                for (int n : call) {
+                    promptTokens += n;
+                }
+            }
         }
-        assertTrue(promptCalls >= 4, "the prompts were fed (" + promptCalls + " prompt calls)");
+        assertEquals(12 + 5 + 90 + 16, promptTokens, "every prompt token went in a prompt call");
         assertTrue(seen.stream().anyMatch(t -> t.promptRows() > 0 && t.targetRows() > 0), "steps had both");
         for (BatchStep.Timing t : seen) {
             assertEquals(t.targetRows(), t.targetTokens(), "the decode call's timing counts decode tokens only");
