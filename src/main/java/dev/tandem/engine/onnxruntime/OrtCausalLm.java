@@ -17,6 +17,7 @@ import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.NativeLifetime;
+import dev.tandem.engine.SlotRows;
 import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import java.lang.foreign.Arena;
@@ -299,7 +300,7 @@ public final class OrtCausalLm implements CausalLm {
         lifetime.enter();
         try {
             long started = System.nanoTime();
-            List<Logits> out = slotsForward(feeds);
+            List<Logits> out = slots.forward(feeds);
             long took = System.nanoTime() - started;
             runNanos.add(took);
             forwardNanos.add(took);
@@ -308,32 +309,6 @@ public final class OrtCausalLm implements CausalLm {
         } finally {
             lifetime.exit();
         }
-    }
-
-    /**
-     * A feed longer than this (a prompt chunk) runs in a call of its own: in one padded call every row computes as
-     * many tokens as the longest feed, so a 128-token chunk beside 8 decode steps would cost 8 x 128 tokens; measured
-     * (docs/benchmarks.md, long prompt amid streams) the streams' inter-token p99 went from 50 to 590 ms.
-     */
-    static final int LONG_FEED = 16;
-
-    private List<Logits> slotsForward(List<Feed> feeds) {
-        List<Feed> shortFeeds = new ArrayList<>(feeds.size());
-        List<Feed> longFeeds = new ArrayList<>();
-        for (Feed f : feeds) {
-            (f.length() > LONG_FEED ? longFeeds : shortFeeds).add(f);
-        }
-        if (shortFeeds.isEmpty() || longFeeds.isEmpty()) {
-            return slots.forward(feeds);
-        }
-        slots.check(feeds);  // a refused batch changes nothing: check all before either call
-        List<Logits> a = slots.forward(shortFeeds);
-        List<Logits> b = slots.forward(longFeeds);
-        Logits[] out = new Logits[feeds.size()];
-        for (int i = 0, s = 0, l = 0; i < feeds.size(); i++) {
-            out[i] = feeds.get(i).length() > LONG_FEED ? b.get(l++) : a.get(s++);
-        }
-        return java.util.Arrays.asList(out);
     }
 
     @Override
@@ -352,7 +327,7 @@ public final class OrtCausalLm implements CausalLm {
                 throw new IllegalArgumentException("cache belongs to another model");
             }
             long started = System.nanoTime();
-            Logits out = slots.forward((SlotPool.Row) kvCache, tokens, offset, length);
+            Logits out = slots.forward((SlotRows.Row) kvCache, tokens, offset, length);
             long took = System.nanoTime() - started;
             runNanos.add(took);
             forwardNanos.add(took);

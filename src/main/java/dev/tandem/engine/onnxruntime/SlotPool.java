@@ -6,316 +6,50 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.tandem.engine.EngineException;
-import dev.tandem.engine.Feed;
-import dev.tandem.engine.GraphChecks;
-import dev.tandem.engine.KvCache;
-import dev.tandem.engine.Logits;
-import dev.tandem.engine.ReservedMemory;
 import dev.tandem.engine.ModelShape;
-import java.lang.foreign.Arena;
+import dev.tandem.engine.SlotRows;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * The KV caches of a graph in the "slots" layout ({@code tandem.kv_layout=slots}, docs in
- * notes/slots.md): every sequence is one row of a pool tensor {@code [rows, kvHeads, W, headDim]} per
- * layer's keys and values, and the graph writes a step's keys and values into the row at the
- * tokens' {@code position_ids} (ScatterElements). One {@code session.run} steps any set of
- * sequences: the batch is the range of rows from the lowest to the highest row fed.
+ * The KV caches of a graph in the "slots" layout on ONNX Runtime: the rows, their moves, padding, batching and
+ * locking are {@link SlotRows}' (its class comment says why); what is ONNX Runtime's is the call, one
+ * {@code session.run} over a range of rows with tensors created over the pool's memory.
  *
- * <p>Design, and why:
  * <ul>
  *   <li><b>In place.</b> {@code present.*} is bound to the very memory {@code past_key_values.*} is
  *   read from. ONNX Runtime's CPU ScatterElements skips its copy of the input when input and output
  *   are the same buffer, so a step writes only the new positions: no per-step copy of any cache, and
  *   one copy of the pool instead of two. (OrtSlotsTest checks the results equal a run into a separate
  *   output buffer.)</li>
- *   <li><b>Fixed width</b> {@code W} = the context rounded up to a multiple of 64 ({@link #width}):
- *   a row never moves or grows, so a sequence's memory is one row from start to end, which the KV
- *   budget counts exactly (KvFootprint.Layout.SLOT_POOL). A growing width would need a relayout
- *   (a copy of every sequence) at each step of 64; the attention over masked keys it would save is a
- *   few per cent of a step on the bundled target (W=256).</li>
- *   <li><b>Reserved rows.</b> Room for {@link #DEFAULT_ROWS} rows is reserved as address space
- *   ({@link ReservedMemory}): pages cost memory only once written, so a sequence joining takes a free
- *   row and copies nothing. The rows in use are kept at the front ({@code [0, used)}): a sequence
- *   leaving gives its row to the last row's sequence (a copy of that one sequence's keys and
- *   values), and the last row's pages go back to the system. A batched step over the sequences in
- *   use therefore covers no empty rows.</li>
- *   <li><b>Rollback is a length change</b>: positions at or beyond a row's length are masked by
- *   causality and overwritten before they are read again.</li>
- *   <li><b>Padding.</b> A batch feeds {@code T} = the longest feed's tokens to every row in its
- *   range. A row that feeds fewer (or is not in the step at all) gets padding tokens at the positions
- *   after its real ones: they write keys where nothing real is (beyond the row's length). Positions
- *   past the last column are clamped to {@code W - 1}; if that column holds the row's last real
- *   token of this step (the row reaches the context exactly), the padding repeats that token, whose
- *   keys and values at that position are the same bits, so the write changes nothing. A row already
- *   at the full context can never be fed again without truncating first, so its column {@code W - 1}
- *   is never read again and padding may overwrite it.</li>
- *   <li><b>Logits</b> of a batch are produced into one {@code [rows, T, vocab]} buffer for the call
- *   (the pool's, reused from call to call up to {@link #REUSED_LOGITS_BYTES})
- *   and copied into each sequence's own logits buffer ({@code 4 x vocab} bytes per fed token), so
- *   they stay valid until that sequence's next step, whatever other batches run meanwhile.</li>
- *   <li><b>Concurrency.</b> Single-sequence forwards (the draft model, readiness checks) touch only
- *   their own row and run side by side under a read lock; a batched step writes padding into every
- *   row of its range, and joining/leaving move rows, so those take the write lock.</li>
  * </ul>
  */
-final class SlotPool implements AutoCloseable {
-    /** Rows reserved (address space only, see {@link ReservedMemory}): sequences of one model decoding at once. */
-    static final int DEFAULT_ROWS = 256;
-    /** Columns are kept a multiple of this: the slots contract requires it (the graph's attention gives the same bits at every such width). */
-    static final int WIDTH_STEP = 64;
-    /** Any valid token id: what rows that are not stepped are fed. */
-    private static final long PAD_TOKEN = 0;
-    /** Batched calls with logits up to this size reuse the pool's buffers; larger ones (long prompt chunks) get their own. */
-    static final long REUSED_LOGITS_BYTES = 4L << 20;
-
+final class SlotPool extends SlotRows {
     private final OrtEnvironment env;
     private final OrtSession session;
-    private final ModelShape shape;
     private final String[] pastNames;
     private final String[] presentNames;
     private final OnnxJavaType kvType;
-    private final int width;
-    private final int capacity;
-    /** Bytes of one row of one slot (2 x layers slots): kvHeads x W x headDim elements. */
-    private final long slotRowBytes;
-    private final ReservedMemory memory;
-    private final Row[] rows;
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-    private int used;
-    private boolean closed;
-    /** The batched calls' buffers, reused from call to call (see {@link #callBuffers}); null before the first. */
-    private CallBuffers reused;
 
     SlotPool(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames, String[] presentNames,
              OnnxJavaType kvType, int capacity) {
+        super(shape, pastNames.length, capacity);
         this.env = env;
         this.session = session;
-        this.shape = shape;
         this.pastNames = pastNames;
         this.presentNames = presentNames;
         this.kvType = kvType;
-        this.width = width(shape.maxContext());
-        this.capacity = capacity;
-        this.slotRowBytes = (long) shape.kvHeads() * width * shape.headDim() * shape.kvBytesPerElement();
-        this.memory = new ReservedMemory(slotRowBytes * capacity * pastNames.length);
-        this.rows = new Row[capacity];
-    }
-
-    /** The pool's width for a model of {@code maxContext} tokens: the context rounded up to a multiple of 64. */
-    static int width(int maxContext) {
-        return (maxContext + WIDTH_STEP - 1) / WIDTH_STEP * WIDTH_STEP;
-    }
-
-    int width() {
-        return width;
-    }
-
-    /** Bytes one sequence's row takes when every page of it is written (keys and values of every layer). */
-    long rowBytes() {
-        return slotRowBytes * pastNames.length;
-    }
-
-    /** Rows in use. */
-    int used() {
-        lock.readLock().lock();
-        try {
-            return used;
-        } finally {
-            lock.readLock().unlock();
-        }
-    }
-
-    /** A new sequence: the first free row (it reads as zeros or stale keys; neither is ever attended to). */
-    Row newRow() {
-        lock.writeLock().lock();
-        try {
-            if (closed) {
-                throw new IllegalStateException("the model is closed");
-            }
-            if (used == capacity) {
-                throw new IllegalStateException("the model already holds " + capacity + " sequences, the most it can hold at once");
-            }
-            Row r = new Row(used);
-            rows[used++] = r;
-            return r;
-        } finally {
-            lock.writeLock().unlock();
-        }
-    }
-
-    /** One sequence's step: a batch of one row, that row's memory only. */
-    Logits forward(Row row, int[] tokens, int offset, int length) {
-        row.ensureOpen();
-        GraphChecks.checkStep(shape, row.length, tokens, offset, length);
-        lock.readLock().lock();
-        try {
-            row.ensureOpen();
-            row.ensureStep(length);
-            int past = row.length;
-            for (int i = 0; i < length; i++) {
-                row.ids.setAtIndex(ValueLayout.JAVA_LONG, i, tokens[offset + i]);
-                row.positions.setAtIndex(ValueLayout.JAVA_LONG, i, past + i);
-            }
-            run(row.index, 1, length, row.ids, row.positions, row.logits);
-            row.length = past + length;
-            return row.view(length);
-        } finally {
-            lock.readLock().unlock();
-        }
-    }
-
-    /** Checks every feed as {@link #forward(List)} would, without running anything. */
-    void check(List<Feed> feeds) {
-        lock.writeLock().lock();
-        try {
-            checked(feeds);
-        } finally {
-            lock.writeLock().unlock();
-        }
-    }
-
-    /** The feeds by row, after checking that every row is open, fed once and within the context. Under the lock. */
-    private Map<Row, Feed> checked(List<Feed> feeds) {
-        Map<Row, Feed> byRow = new IdentityHashMap<>();
-        for (Feed f : feeds) {
-            Row r = (Row) f.cache();
-            r.ensureOpen();
-            GraphChecks.checkStep(shape, r.length, f.tokens(), f.offset(), f.length());
-            if (byRow.put(r, f) != null) {
-                throw new IllegalArgumentException("a batched step feeds each cache at most once");
-            }
-        }
-        return byRow;
-    }
-
-    /**
-     * Every feed in one {@code session.run} over rows {@code [lowest fed, highest fed]}. All feeds are
-     * checked before anything runs, so an invalid one changes nothing.
-     */
-    List<Logits> forward(List<Feed> feeds) {
-        if (feeds.isEmpty()) {
-            return List.of();
-        }
-        lock.writeLock().lock();
-        try {
-            Map<Row, Feed> byRow = checked(feeds);
-            int lo = Integer.MAX_VALUE;
-            int hi = -1;
-            int steps = 0;
-            for (Feed f : feeds) {
-                Row r = (Row) f.cache();
-                lo = Math.min(lo, r.index);
-                hi = Math.max(hi, r.index);
-                steps = Math.max(steps, f.length());
-            }
-            for (Feed f : feeds) {
-                ((Row) f.cache()).ensureStep(f.length());
-            }
-            int batch = hi - lo + 1;
-            CallBuffers call = callBuffers(batch * steps);
-            try {
-                MemorySegment ids = call.ids;
-                MemorySegment positions = call.positions;
-                MemorySegment logits = call.logits;
-                for (int b = 0; b < batch; b++) {
-                    Row r = rows[lo + b];
-                    Feed f = byRow.get(r);
-                    fillRow(ids, positions, b * steps, steps, r.length, f);
-                }
-                run(lo, batch, steps, ids, positions, logits);
-                List<Logits> out = new ArrayList<>(feeds.size());
-                long rowBytes = 4L * shape.vocabSize();
-                for (Feed f : feeds) {
-                    Row r = (Row) f.cache();
-                    MemorySegment.copy(logits, (long) (r.index - lo) * steps * rowBytes, r.logits, 0, f.length() * rowBytes);
-                    r.length += f.length();
-                    out.add(r.view(f.length()));
-                }
-                return out;
-            } finally {
-                if (call != reused) {
-                    call.arena.close();
-                }
-            }
-        } finally {
-            lock.writeLock().unlock();
-        }
-    }
-
-    /**
-     * Buffers for a batched call of {@code tokens} (rows x steps) fed tokens: the pool's reused ones, grown when a
-     * call needs more, or, for a call larger than {@link #REUSED_LOGITS_BYTES}, buffers of its own that the caller
-     * frees. A decode step used to allocate (and zero) these on every call; the buffers are only ever touched under
-     * the write lock, and every row's logits are copied out before it is released, so one set serves every call.
-     * Under the write lock.
-     */
-    private CallBuffers callBuffers(int tokens) {
-        if (closed) {
-            throw new IllegalStateException("the model is closed");
-        }
-        long logitBytes = 4L * tokens * shape.vocabSize();
-        if (logitBytes > REUSED_LOGITS_BYTES) {
-            return new CallBuffers(Arena.ofConfined(), tokens);
-        }
-        if (reused == null || reused.tokens < tokens) {
-            if (reused != null) {
-                reused.arena.close();
-            }
-            int grown = reused == null ? tokens : Math.max(tokens, reused.tokens * 2);
-            reused = new CallBuffers(Arena.ofShared(), (int) Math.min(grown, REUSED_LOGITS_BYTES / (4L * shape.vocabSize())));
-        }
-        return reused;
-    }
-
-    /** Token ids, positions and logits of a batched call of up to {@code tokens} fed tokens (rows x steps). */
-    private final class CallBuffers {
-        final Arena arena;
-        final int tokens;
-        final MemorySegment ids;
-        final MemorySegment positions;
-        final MemorySegment logits;
-
-        CallBuffers(Arena arena, int tokens) {
-            this.arena = arena;
-            this.tokens = tokens;
-            this.ids = arena.allocate(8L * tokens, 8);
-            this.positions = arena.allocate(8L * tokens, 8);
-            this.logits = arena.allocate(4L * tokens * shape.vocabSize(), 64);
-        }
-    }
-
-    /**
-     * One row of a batch: its real tokens at positions {@code past, past + 1, ...}, then padding up to
-     * {@code steps} tokens (see the class comment for why the clamped positions are harmless).
-     */
-    private void fillRow(MemorySegment ids, MemorySegment positions, int at, int steps, int past, Feed f) {
-        int real = f == null ? 0 : f.length();
-        long last = PAD_TOKEN;
-        for (int t = 0; t < steps; t++) {
-            long id;
-            if (t < real) {
-                id = f.tokens()[f.offset() + t];
-                last = id;
-            } else {
-                id = last;  // the last real token when a clamped position lands on it, otherwise any valid id
-            }
-            ids.setAtIndex(ValueLayout.JAVA_LONG, at + t, id);
-            positions.setAtIndex(ValueLayout.JAVA_LONG, at + t, Math.min(past + t, width - 1));
-        }
     }
 
     /** session.run over rows {@code [first, first + batch)}, keys and values in place, logits into {@code logits}. */
-    private void run(int first, int batch, int steps, MemorySegment ids, MemorySegment positions, MemorySegment logits) {
+    @Override
+    protected void run(Row single, int first, int batch, int steps, MemorySegment ids, MemorySegment positions,
+                       MemorySegment logits) {
         List<OnnxTensor> created = new ArrayList<>(3 + 2 * pastNames.length);
         try {
             Map<String, OnnxTensor> in = new HashMap<>(4 + pastNames.length * 2);
@@ -328,7 +62,7 @@ final class SlotPool implements AutoCloseable {
                     buffer(positions.asSlice(0, tokBytes)).asLongBuffer(), tokShape)));
             long[] kvShape = {batch, shape.kvHeads(), width, shape.headDim()};
             for (int s = 0; s < pastNames.length; s++) {
-                MemorySegment rowsOfSlot = memory.segment().asSlice(offset(s, first), slotRowBytes * batch);
+                MemorySegment rowsOfSlot = slotRows(s, first, batch);
                 in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, buffer(rowsOfSlot), kvShape, kvType)));
                 out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, buffer(rowsOfSlot), kvShape, kvType)));
             }
@@ -348,60 +82,6 @@ final class SlotPool implements AutoCloseable {
         }
     }
 
-    private long offset(int slot, int row) {
-        return (slot * (long) capacity + row) * slotRowBytes;
-    }
-
-    /** Frees a row: the last row's sequence moves into it (its keys and values only), the last row's pages go back. */
-    private void release(Row row) {
-        lock.writeLock().lock();
-        try {
-            if (closed) {
-                return;
-            }
-            int last = used - 1;
-            if (row.index != last) {
-                Row moved = rows[last];
-                long headBytes = (long) width * shape.headDim() * shape.kvBytesPerElement();
-                long usedBytes = (long) moved.length * shape.headDim() * shape.kvBytesPerElement();
-                MemorySegment all = memory.segment();
-                for (int s = 0; s < pastNames.length; s++) {
-                    for (int h = 0; h < shape.kvHeads(); h++) {
-                        MemorySegment.copy(all, offset(s, last) + h * headBytes, all, offset(s, row.index) + h * headBytes,
-                                usedBytes);
-                    }
-                }
-                moved.index = row.index;
-                rows[row.index] = moved;
-            }
-            for (int s = 0; s < pastNames.length; s++) {
-                memory.discard(offset(s, last), slotRowBytes);
-            }
-            rows[last] = null;
-            used = last;
-        } finally {
-            lock.writeLock().unlock();
-        }
-    }
-
-    /** Frees the pool; called once the model has no calls inside it. */
-    @Override
-    public void close() {
-        lock.writeLock().lock();
-        try {
-            if (!closed) {
-                closed = true;
-                memory.close();
-                if (reused != null) {
-                    reused.arena.close();
-                    reused = null;
-                }
-            }
-        } finally {
-            lock.writeLock().unlock();
-        }
-    }
-
     private static ByteBuffer buffer(MemorySegment segment) {
         return segment.asByteBuffer().order(ByteOrder.nativeOrder());
     }
@@ -409,81 +89,5 @@ final class SlotPool implements AutoCloseable {
     private static OnnxTensor track(List<OnnxTensor> created, OnnxTensor t) {
         created.add(t);
         return t;
-    }
-
-    boolean owns(KvCache cache) {
-        return cache instanceof Row r && r.pool() == this;
-    }
-
-    /** One sequence: a row of the pool, its length, and its own step buffers (token ids, positions, logits). */
-    final class Row implements KvCache {
-        private int index;                // guarded by the pool's lock (moves when a row before it is freed)
-        private volatile int length;
-        private volatile boolean rowClosed;
-        private Arena stepArena;
-        private int stepRows;
-        private MemorySegment ids;        // int64 x stepRows
-        private MemorySegment positions;  // int64 x stepRows
-        private MemorySegment logits;     // float32 x stepRows x vocab
-
-        private Row(int index) {
-            this.index = index;
-        }
-
-        SlotPool pool() {
-            return SlotPool.this;
-        }
-
-        @Override
-        public int length() {
-            return length;
-        }
-
-        @Override
-        public void truncate(int newLength) {
-            ensureOpen();
-            if (newLength < 0 || newLength > length) {
-                throw new IllegalArgumentException("cannot truncate a cache of " + length + " tokens to " + newLength);
-            }
-            length = newLength;
-        }
-
-        @Override
-        public void close() {
-            if (rowClosed) {
-                return;
-            }
-            rowClosed = true;
-            release(this);
-            if (stepArena != null) {
-                stepArena.close();
-            }
-        }
-
-        void ensureOpen() {
-            if (rowClosed) {
-                throw new IllegalStateException("KV cache is closed");
-            }
-        }
-
-        /** Step buffers for {@code fed} tokens: at least 8 rows, replaced (old ones freed) when a step feeds more. */
-        private void ensureStep(int fed) {
-            if (logits != null && stepRows >= fed) {
-                return;
-            }
-            if (stepArena != null) {
-                stepArena.close();
-            }
-            stepArena = Arena.ofShared();
-            stepRows = Math.max(fed, 8);
-            logits = stepArena.allocate(4L * stepRows * shape.vocabSize(), 64);
-            ids = stepArena.allocate(ValueLayout.JAVA_LONG, stepRows);
-            positions = stepArena.allocate(ValueLayout.JAVA_LONG, stepRows);
-        }
-
-        private Logits view(int fed) {
-            return new Logits(buffer(logits.asSlice(0, 4L * fed * shape.vocabSize())).asFloatBuffer().asReadOnlyBuffer(),
-                    fed, shape.vocabSize());
-        }
     }
 }

@@ -13,6 +13,7 @@ import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.NativeLifetime;
+import dev.tandem.engine.SlotRows;
 import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import dev.tandem.engine.openvino.OvApi.ElementType;
@@ -22,8 +23,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -389,7 +388,7 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     /**
      * The batched step. On a slots graph: one infer call for every feed (two when prompt chunks longer than
-     * {@link #LONG_FEED} tokens come with shorter feeds), each feed's logits bit for bit those of its single forward;
+     * {@link SlotRows#LONG_FEED} tokens come with shorter feeds), each feed's logits bit for bit those of its single forward;
      * otherwise the default loop of single forwards.
      */
     @Override
@@ -404,32 +403,11 @@ public final class OpenVinoCausalLm implements CausalLm {
         }
         lifetime.enter();
         try {
-            List<Feed> shortFeeds = new ArrayList<>(feeds.size());
-            List<Feed> longFeeds = new ArrayList<>();
-            for (Feed f : feeds) {
-                (f.length() > LONG_FEED ? longFeeds : shortFeeds).add(f);
-            }
-            if (shortFeeds.isEmpty() || longFeeds.isEmpty()) {
-                return pool.forward(feeds);
-            }
-            pool.check(feeds);  // a refused batch changes nothing: check all before either call
-            List<Logits> a = pool.forward(shortFeeds);
-            List<Logits> b = pool.forward(longFeeds);
-            Logits[] out = new Logits[feeds.size()];
-            for (int i = 0, s = 0, l = 0; i < feeds.size(); i++) {
-                out[i] = feeds.get(i).length() > LONG_FEED ? b.get(l++) : a.get(s++);
-            }
-            return Arrays.asList(out);
+            return pool.forward(feeds);
         } finally {
             lifetime.exit();
         }
     }
-
-    /**
-     * A feed longer than this (a prompt chunk) runs in a call of its own, as on ONNX Runtime: in one padded call every
-     * row computes as many tokens as the longest feed.
-     */
-    static final int LONG_FEED = 16;
 
     private Logits forwardInside(KvCache kvCache, int[] tokens, int offset, int length) {
         if (pool != null) {

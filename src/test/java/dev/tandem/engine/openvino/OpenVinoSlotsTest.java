@@ -10,6 +10,7 @@ import dev.tandem.engine.Feed;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.KvCache;
+import dev.tandem.engine.SlotRows;
 import dev.tandem.memory.KvFootprint;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
@@ -213,7 +214,7 @@ class OpenVinoSlotsTest {
             assertEquals(before + 1, inPlace.slotInferCalls(), "prefills of 4 sequences in one call");
             inPlace.forward(List.of(new Feed(caches.get(3), texts[3], 7, 1), new Feed(caches.get(0), texts[0], 5, 3)));
             assertEquals(before + 2, inPlace.slotInferCalls(), "rows 0 and 3 (1 and 2 padded) in one call");
-            inPlace.forward(List.of(new Feed(caches.get(1), texts[1], 12, OpenVinoCausalLm.LONG_FEED + 1),
+            inPlace.forward(List.of(new Feed(caches.get(1), texts[1], 12, SlotRows.LONG_FEED + 1),
                     new Feed(caches.get(2), texts[2], 1, 1)));
             assertEquals(before + 4, inPlace.slotInferCalls(), "a long prompt chunk apart from a decode step");
             assertThrows(IllegalArgumentException.class, () -> inPlace.forward(List.of(
