@@ -98,6 +98,51 @@ class SlotsStepScalingTest {
     }
 
     /**
+     * One sequence feeding T = 1..8 tokens at past 64 (a verification of T - 1 candidates): what a candidate costs at
+     * one stream, the figure the auto speculation policy's cost model must get right there. Interleaved: every round
+     * times each T once, so the machine's drift spreads over all of them.
+     */
+    @Test
+    void verificationCostAtOneStream() {
+        String model = System.getProperty("tandem.bench.slots-model");
+        Assumptions.assumeTrue(model != null && !model.isBlank(), "set -Dtandem.bench.slots-model=DIR to measure");
+        int reps = Integer.getInteger("tandem.bench.reps", 200);
+        ModelDirectory dir = ModelDirectory.open(Path.of(model));
+        int past = 64;
+        int maxT = 8;
+        try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
+             KvCache c = lm.newCache()) {
+            int vocab = lm.shape().vocabSize();
+            int[] text = new int[past + maxT];
+            for (int i = 0; i < text.length; i++) {
+                text[i] = i == 0 ? 1 : 3 + (i * 37) % (vocab - 3);
+            }
+            lm.forward(c, text, 0, past);
+            double[][] ms = new double[maxT + 1][reps];
+            for (int r = -10; r < reps; r++) {
+                for (int t = 1; t <= maxT; t++) {
+                    long t0 = System.nanoTime();
+                    lm.forward(List.of(new Feed(c, text, past, t)));
+                    long t1 = System.nanoTime();
+                    c.truncate(past);
+                    if (r >= 0) {
+                        ms[t][r] = (t1 - t0) / 1e6;
+                    }
+                }
+            }
+            System.out.printf(Locale.ROOT, "model=%s W=%d reps=%d: one sequence at past %d feeding T tokens%n   T   median ms   x T=1%n",
+                    dir.name(), lm.slotWidth(), reps, past);
+            double base = 0;
+            for (int t = 1; t <= maxT; t++) {
+                Arrays.sort(ms[t]);
+                double median = ms[t][reps / 2];
+                base = t == 1 ? median : base;
+                System.out.printf(Locale.ROOT, "  %2d  %9.3f  %6.2f%n", t, median, median / base);
+            }
+        }
+    }
+
+    /**
      * ONNX Runtime's own per-node profile of the batched decode step at B = 1 and B = 8 (keys and values bound in
      * place, as SlotPool does): writes one Chrome-trace JSON per B into {@code tandem.bench.ort-profile} (a path
      * prefix) for an offline summary by operator type.
