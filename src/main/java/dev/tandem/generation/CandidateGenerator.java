@@ -46,6 +46,16 @@ interface CandidateGenerator extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * The draft model's feed that takes in the prompt up to {@code end} while the target is fed the same chunk, so
+     * that the first proposal starts caught up (vLLM prefills its draft model with the prompt too); null for a
+     * generator without a model, or when there is nothing to feed. Without it the first proposal would feed the
+     * whole prompt inside a decode step, a cost the speculation policy rightly refused at one stream.
+     */
+    default Feed prefill(int end) {
+        return null;
+    }
+
     /** How many of the last {@code proposed} candidates the target accepted (the strategy update). */
     void update(int proposed, int accepted);
 

@@ -69,6 +69,15 @@ final class DraftModelCandidates implements CandidateGenerator {
     }
 
     @Override
+    public Feed prefill(int end) {
+        int from = cache.length();
+        if (end <= from || end > promptLength || end > draft.shape().maxContext()) {
+            return null;
+        }
+        return new Feed(cache, mine, from, end - from);  // mine starts as the prompt
+    }
+
+    @Override
     public Feed next(Logits logits, Candidates out) {
         logits.copyRow(logits.rows() - 1, row);
         int token;

@@ -320,6 +320,11 @@ public final class Sequence implements AutoCloseable {
         return proposer.start(seq, length, plannedK, candidates);
     }
 
+    /** The draft model's share of this step's prompt chunk ({@link CandidateGenerator#prefill}), or null. */
+    Feed draftPrefillFeed() {
+        return plannedChunk > 0 && proposer != null ? proposer.prefill(prefilled + plannedChunk) : null;
+    }
+
     /** The draft's logits for the last proposal feed; the next feed or null. */
     Feed continueProposal(Logits draftLogits) {
         return proposer.next(draftLogits, candidates);

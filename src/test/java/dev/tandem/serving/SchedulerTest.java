@@ -2,6 +2,7 @@ package dev.tandem.serving;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.generation.AssistOptions;
@@ -352,6 +353,36 @@ class SchedulerTest {
         for (BatchStep.Timing t : seen) {
             assertEquals(t.targetRows(), t.targetTokens(), "the decode call's timing counts decode tokens only");
             assertTrue(t.targetMaxFeed() <= 1, "the decode call's longest feed: " + t.targetMaxFeed());
+        }
+    }
+
+    @Test
+    void theDraftIsFedThePromptWithTheTargetSoItsFirstProposalStartsCaughtUp() {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        FakeLm draftLm = target.draft(0.2f);
+        AssistedDecoder decoding = new AssistedDecoder(target, draftLm, tokenizer, List.of(2));
+        Random r = new Random(5);
+        BatchStep step = new BatchStep(target);
+        try (dev.tandem.generation.Sequence assisted = decoding.newSequence(new GenerationRequest(prompt(r, 40),
+                SamplingParams.greedy(), 20, List.of(), -1, false, true), draft(4, Schedule.CONSTANT), GenerationListener.NONE);
+             dev.tandem.generation.Sequence plain = decoding.newSequence(new GenerationRequest(prompt(r, 30),
+                SamplingParams.greedy(), 20, List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)) {
+            assisted.planPrefill(16);
+            plain.planPrefill(30);
+            step.run(List.of(assisted, plain));
+            assisted.planPrefill(24);
+            step.run(List.of(assisted));
+            assertFalse(assisted.prefilling());
+            assertEquals(2, draftLm.calls().size(), "one draft call per prompt step");
+            assertArrayEquals(new int[] {16}, draftLm.calls().get(0), "the assisted sequence's chunk, not the plain one's");
+            assertArrayEquals(new int[] {24}, draftLm.calls().get(1));
+            // the draft has seen the whole prompt: its first proposal feeds only the token the prompt step emitted
+            assertEquals(1, assisted.draftCatchUp(), "the draft's catch-up at the first decode step");
+            draftLm.clearCalls();
+            assisted.planDecode(4);
+            step.run(List.of(assisted));
+            assertEquals(1, draftLm.calls().get(0)[0], "the first proposal's first feed");
+            assertEquals(4, draftLm.calls().size(), "4 candidates, one draft call each");
         }
     }
 
