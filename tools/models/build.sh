@@ -288,6 +288,21 @@ ed2_check() {  # $1 = export dir, then OnnxCheck options; held-out ppl on passag
   check --ref "$dir/ref.bin" --heldout "$dir/heldout_passages.bin" --heldout-extra "verses=$dir/heldout.bin" \
     --json "$dir/check.json" "$@" "$dir/model_fp32.onnx:1e-4" "$dir/model_int8.onnx"
 }
+# the target: both layouts exported, quantised and checked; int8 graphs must be step-invariant to the bit, the
+# slots one also batch-invariant (OnnxCheck fails otherwise). A stage of its own too (edition2-target), so that it
+# can run while the drafts still train.
+ed2_target() {
+  local t=$ED2_WORK/target tk
+  tk="$(ckpt_key "$ED2_TARGET_CKPT") limit=$ED2_EVAL_LIMIT new=$ED2_SAMPLE_NEW"
+  ed2_step $t/export/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export optimum step-invariant
+  ed2_step $t/export-slots/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export-slots slots step-invariant $t/export
+  ed2_step $t/export/.checked "$tk" ed2_check $t/export
+  ed2_step $t/export-slots/.checked "$tk" ed2_check $t/export-slots
+}
+stage_edition2-target() {
+  $NICE $PY tokenizer.py export verify
+  ed2_target
+}
 stage_package-edition2() {
   local t=$ED2_WORK/target d=$ED2_WORK/draft pair=$ED2_WORK/pair c l
   for l in "$ED2_TARGET_LAYOUT" "$ED2_DRAFT_LAYOUT"; do
@@ -306,15 +321,9 @@ stage_package-edition2() {
   $PY -c 'import json, sys; c = json.load(open("work/tok/tokenizer_config.json"))
 assert c["model_max_length"] == 1024 and "\\n" in c["chat_template"], c["model_max_length"]' \
     || { echo "work/tok/tokenizer_config.json: not the second edition's (model_max_length 1024 + passage chat template)" >&2; return 1; }
-  # the target: both layouts exported, quantised and checked; int8 graphs must be step-invariant to the bit, the
-  # slots one also batch-invariant (OnnxCheck fails otherwise)
-  local tk dk
-  tk="$(ckpt_key "$ED2_TARGET_CKPT") limit=$ED2_EVAL_LIMIT new=$ED2_SAMPLE_NEW"
+  ed2_target
+  local dk
   dk="$(ckpt_key "$ED2_DRAFT_CKPT") limit=$ED2_EVAL_LIMIT new=$ED2_SAMPLE_NEW"
-  ed2_step $t/export/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export optimum step-invariant
-  ed2_step $t/export-slots/.done "$tk" ed2_export "$ED2_TARGET_CKPT" $t/export-slots slots step-invariant $t/export
-  ed2_step $t/export/.checked "$tk" ed2_check $t/export
-  ed2_step $t/export-slots/.checked "$tk" ed2_check $t/export-slots
   # the draft, fp32 shipped as well: in the slots layout (always the row-wise attention, so invariant like the target's),
   # or in the Optimum layout with the plain attention (faster alone; its proposals need not be reproducible)
   local dx=$d/export
