@@ -79,7 +79,7 @@ class OrtSlotsTest {
         try {
             OrtEnvironment env = OrtEnvironment.getEnvironment();
             ModelShape s = lm.shape();
-            int w = lm.slotWidth();
+            int w = lm.slotMaxWidth();
             java.util.Random rnd = new java.util.Random(1);
             float[] keys = new float[s.kvHeads() * w * s.headDim()];
             for (int h = 0; h < s.kvHeads(); h++) {
@@ -138,11 +138,11 @@ class OrtSlotsTest {
     @Test
     void detectsTheSlotLayout() {
         assertTrue(lm.slotLayout());
-        assertEquals(256, lm.slotWidth(), "the context (256) rounded up to a multiple of 64");
+        assertEquals(256, lm.slotMaxWidth(), "the context (256) rounded up to a multiple of 64");
         ModelShape s = lm.shape();
         assertEquals(2L * s.layers() * s.kvHeads() * 256 * s.headDim() * 4, lm.slotRowBytes());
         // what the KV budget reserves per sequence is what the pool takes per row
-        assertEquals(KvFootprint.slotWidth(s.maxContext()), lm.slotWidth());
+        assertEquals(KvFootprint.slotWidth(s.maxContext()), lm.slotMaxWidth());
         assertEquals(lm.slotRowBytes(), KvFootprint.Layout.SLOT_POOL.footprint(s, 5, 100, 6).kvBufferBytes());
     }
 
@@ -272,7 +272,7 @@ class OrtSlotsTest {
     void inPlaceCacheEqualsSeparateOutputs() throws Exception {
         int[] text = text();
         ModelShape s = lm.shape();
-        int w = lm.slotWidth();
+        int w = lm.slotMaxWidth();
         int[][] steps = {{0, 12}, {12, 1}, {13, 5}, {18, 1}};
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (KvCache cache = lm.newCache(); OrtSession.SessionOptions so = new OrtSession.SessionOptions();
