@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 /**
  * The bookkeeping of a pool of KV caches for a graph in the "slots" layout ({@code tandem.kv_layout=slots}, docs in
  * notes/slots.md), whatever runtime runs the graph: every sequence is one row of a pool tensor
- * {@code [rows, kvHeads, W, headDim]} per layer's keys and values ({@link #slots} of them), and the graph writes a
+ * {@code [rows, kvHeads, w, headDim]} per layer's keys and values ({@link #slots} of them), and the graph writes a
  * step's keys and values into the row at the tokens' {@code position_ids} (ScatterElements). One runtime call steps
  * any set of sequences: the batch is the range of rows from the lowest to the highest row fed. A runtime's pool (ONNX
  * Runtime's SlotPool, OpenVINO's OvSlotPool) extends this class with only what is its own: how one call over a range
@@ -23,11 +23,24 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <p>Design, and why:
  * <ul>
- *   <li><b>Fixed width</b> {@code W} = the context rounded up to a multiple of 64 ({@link #width(int)}):
- *   a row never moves or grows, so a sequence's memory is one row from start to end, which the KV
- *   budget counts exactly (KvFootprint.Layout.SLOT_POOL). A growing width would need a relayout
- *   (a copy of every sequence) at each step of 64; the attention over masked keys it would save is a
- *   few per cent of a step on the bundled target (W=256).</li>
+ *   <li><b>The width follows the longest row.</b> The graph attends over every column of the rows it is
+ *   given, masked ones included, so a call costs what its width {@code w} is, not what the rows hold. Measured
+ *   on a 1024-context edition of the bundled target (DecodeBenchmark --batched, 2 threads, past 64, ms per call),
+ *   the full width 1024 against 256: B=1 T=1 4.35 / 4.24, B=1 T=6 7.99 / 6.53, B=8 T=1 10.6 / 8.6, B=16 T=1
+ *   18.5 / 13.3, B=8 T=6 42.4 / 28.4, up to +50% on batched steps. So the rows are laid out at the current width
+ *   {@code w} ({@link #width()}), a multiple of 64 (the contract: the graph gives the same bits at every such
+ *   width, so results do not depend on it), kept at the smallest one that covers what the rows need, up to
+ *   the full width {@code W} = the context rounded up to 64 ({@link #maxWidth()}). A call that would write at
+ *   or beyond column {@code w} first widens the pool ({@link #fitWidth}): every row in use moves to the new
+ *   stride in place (a copy of the columns the rows hold, once per 64 columns the longest row grows: about the
+ *   bytes one batched step over those rows reads, so at most a few per cent of the steps between two copies).
+ *   Measured the same way after the change, past 64 (w 128) against the full width (1024): B=1 T=1 4.04 / 4.42,
+ *   B=8 T=1 7.96 / 10.5, B=16 T=6 48.7 / 86.1; past 250 (w 256): B=16 T=1 15.3 / 20.2; past 1000 the same.
+ *   The pool narrows again when the longest row leaves or is truncated, keeping
+ *   {@link #SHRINK_MARGIN} columns beyond the longest row, so that a verification's rollback across a multiple
+ *   of 64 does not widen and narrow the pool at every step. Memory is still reserved, and counted by the KV
+ *   budget (KvFootprint.Layout.SLOT_POOL), for {@code W} columns per row ({@link #rowBytes()}): a narrower
+ *   layout only takes less.</li>
  *   <li><b>Reserved rows.</b> Room for {@link #DEFAULT_ROWS} rows is reserved as address space
  *   ({@link ReservedMemory}): pages cost memory only once written, so a sequence joining takes a free
  *   row and copies nothing. The rows in use are kept at the front ({@code [0, used)}): a sequence
@@ -39,11 +52,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   <li><b>Padding.</b> A batch feeds {@code T} = the longest feed's tokens to every row in its
  *   range. A row that feeds fewer (or is not in the step at all) gets padding tokens at the positions
  *   after its real ones: they write keys where nothing real is (beyond the row's length). Positions
- *   past the last column are clamped to {@code W - 1}; if that column holds the row's last real
- *   token of this step (the row reaches the context exactly), the padding repeats that token, whose
- *   keys and values at that position are the same bits, so the write changes nothing. A row already
- *   at the full context can never be fed again without truncating first, so its column {@code W - 1}
- *   is never read again and padding may overwrite it.</li>
+ *   past the last column are clamped to {@code w - 1}. Before the call the pool is made wide enough
+ *   that this never lands on a real key: {@code w >= length + fed} for a row the call steps, and
+ *   {@code w > length} for a row of the range it does not step (a row of exactly {@code w} columns
+ *   would otherwise have its last key overwritten). So a clamped position is either beyond the row's
+ *   length, or the column of the row's last real token of this step (it reaches {@code w} exactly):
+ *   there the padding repeats that token, whose keys and values at that position are the same bits,
+ *   so the write changes nothing. Only at the full width may a row of the range not stepped hold
+ *   {@code W} columns (it filled the context): it can never be fed again without truncating first, so
+ *   its column {@code W - 1} is never read again and padding may overwrite it.</li>
  *   <li><b>Long feeds apart.</b> Because of that padding, a feed longer than {@link #LONG_FEED} (a prompt
  *   chunk) beside shorter ones runs in a call of its own.</li>
  *   <li><b>Logits</b> of a batch are produced into one {@code [rows, T, vocab]} buffer for the call
@@ -52,7 +69,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   they stay valid until that sequence's next step, whatever other batches run meanwhile.</li>
  *   <li><b>Concurrency.</b> Single-sequence forwards (the draft model, readiness checks) touch only
  *   their own row and run side by side under a read lock; a batched step writes padding into every
- *   row of its range, and joining/leaving move rows, so those take the write lock.</li>
+ *   row of its range, and joining/leaving move rows, so those take the write lock, as does a single
+ *   forward that needs a wider pool (widening moves every row).</li>
  * </ul>
  */
 public abstract class SlotRows implements AutoCloseable {
@@ -71,14 +89,24 @@ public abstract class SlotRows implements AutoCloseable {
      */
     public static final int LONG_FEED = 16;
 
+    /**
+     * Columns kept beyond the longest row before the pool narrows: more than a verification rolls back
+     * (AssistOptions.MAX_ASSISTANT_TOKENS + 1 = 17 tokens), so a sequence that verifies across a multiple of 64
+     * and rolls back does not narrow and widen the pool (two copies of every row) at every step; narrowing waits
+     * for the longest row to leave or to be truncated by more.
+     */
+    public static final int SHRINK_MARGIN = 32;
+
     /** The model's dimensions. */
     protected final ModelShape shape;
-    /** Columns of every row (W). */
-    protected final int width;
+    /** Columns a row can grow to (W, the reservation): the context rounded up to a multiple of 64. */
+    private final int maxWidth;
+    /** Columns of every row now (w): a multiple of 64, at most W; changed only under the write lock. */
+    private volatile int width = WIDTH_STEP;
     /** Pool tensors: 2 x layers (keys and values of every layer). */
     protected final int slots;
-    /** Bytes of one row of one slot: kvHeads x W x headDim elements. */
-    protected final long slotRowBytes;
+    /** Bytes reserved for one row of one slot: kvHeads x W x headDim elements. */
+    private final long maxSlotRowBytes;
     private final int capacity;
     private final ReservedMemory memory;
     private final Row[] rows;
@@ -91,26 +119,47 @@ public abstract class SlotRows implements AutoCloseable {
     /** A pool of {@code capacity} rows of {@code slots} pool tensors, reserved (not committed) at once. */
     protected SlotRows(ModelShape shape, int slots, int capacity) {
         this.shape = shape;
-        this.width = width(shape.maxContext());
+        this.maxWidth = maxWidth(shape.maxContext());
         this.slots = slots;
         this.capacity = capacity;
-        this.slotRowBytes = (long) shape.kvHeads() * width * shape.headDim() * shape.kvBytesPerElement();
-        this.memory = new ReservedMemory(slotRowBytes * capacity * slots);
+        this.maxSlotRowBytes = slotRowBytes(maxWidth);
+        this.memory = new ReservedMemory(maxSlotRowBytes * capacity * slots);
         this.rows = new Row[capacity];
     }
 
-    /** The pool's width for a model of {@code maxContext} tokens: the context rounded up to a multiple of 64. */
-    public static int width(int maxContext) {
-        return (maxContext + WIDTH_STEP - 1) / WIDTH_STEP * WIDTH_STEP;
+    /** The most columns a pool for a model of {@code maxContext} tokens has: the context rounded up to a multiple of 64. */
+    public static int maxWidth(int maxContext) {
+        return roundUp(maxContext);
     }
 
+    private static int roundUp(int columns) {
+        return (columns + WIDTH_STEP - 1) / WIDTH_STEP * WIDTH_STEP;
+    }
+
+    /** The most columns the rows can have (W): what the pool reserves memory for. */
+    public int maxWidth() {
+        return maxWidth;
+    }
+
+    /**
+     * The columns of every row now (w, a multiple of 64, at most {@link #maxWidth()}): the width of the tensors a
+     * call is given. It changes only under the write lock, so it is stable inside {@link #run}.
+     */
     public int width() {
         return width;
     }
 
-    /** Bytes one sequence's row takes when every page of it is written (keys and values of every layer). */
+    /**
+     * Bytes one sequence's row takes at most, at the full width with every page of it written (keys and values of
+     * every layer): what the pool reserves per row and the KV budget counts.
+     */
     public long rowBytes() {
-        return slotRowBytes * slots;
+        return maxSlotRowBytes * slots;
+    }
+
+    /** Bytes of one row of one slot at {@code columns} columns: kvHeads x columns x headDim elements. */
+    private long slotRowBytes(int columns) {
+        return (long) shape.kvHeads() * columns * shape.headDim() * shape.kvBytesPerElement();
     }
 
     /** Rows in use. */
@@ -152,7 +201,8 @@ public abstract class SlotRows implements AutoCloseable {
 
     /**
      * The runtime call over rows {@code [first, first + batch)}: {@code batch x steps} token ids and positions (int64)
-     * in, keys and values written into the rows ({@link #slotRows}), {@code batch x steps x vocab} float32 logits into
+     * in, keys and values written into the rows ({@link #slotRows}, tensors {@code [batch, kvHeads, width(), headDim]}),
+     * every position fed below {@link #width()}, {@code batch x steps x vocab} float32 logits into
      * {@code logits}. {@code single} is the row of a single forward (under the read lock: other single forwards may run
      * at the same time on other rows), null for a batched call (under the write lock).
      */
@@ -163,33 +213,58 @@ public abstract class SlotRows implements AutoCloseable {
     protected void closeRuntime() {
     }
 
-    /** Rows {@code [first, first + batch)} of pool tensor {@code slot}: {@code batch x kvHeads x W x headDim} elements. */
+    /**
+     * Rows {@code [first, first + batch)} of pool tensor {@code slot}: {@code batch x kvHeads x w x headDim} elements
+     * at the current width ({@link #width()}). Under the lock (the rows move when the width changes).
+     */
     protected MemorySegment slotRows(int slot, int first, int batch) {
-        return memory.segment().asSlice(offset(slot, first), slotRowBytes * batch);
+        return memory.segment().asSlice(offset(slot, first), slotRowBytes(width) * batch);
     }
 
-    /** One sequence's step: a batch of one row, that row's memory only. */
+    /**
+     * One sequence's step: a batch of one row, that row's memory only, under the read lock; a step that would write
+     * beyond the pool's width takes the write lock and widens the pool first.
+     */
     public Logits forward(Row row, int[] tokens, int offset, int length) {
         row.ensureOpen();
         GraphChecks.checkStep(shape, row.length, tokens, offset, length);
         lock.readLock().lock();
         try {
-            row.ensureOpen();
-            if (closed) {
-                throw new IllegalStateException("the model is closed");
+            if (row.length + length <= width) {
+                return forwardAlone(row, tokens, offset, length);
             }
-            row.ensureStep(length);
-            int past = row.length;
-            for (int i = 0; i < length; i++) {
-                row.ids.setAtIndex(ValueLayout.JAVA_LONG, i, tokens[offset + i]);
-                row.positions.setAtIndex(ValueLayout.JAVA_LONG, i, past + i);
-            }
-            run(row, row.index, 1, length, row.ids, row.positions, row.logits);
-            row.length = past + length;
-            return row.view(length);
         } finally {
             lock.readLock().unlock();
         }
+        lock.writeLock().lock();
+        try {
+            ensureOpen(row);
+            fitWidth(row.length + length);
+            return forwardAlone(row, tokens, offset, length);
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    private void ensureOpen(Row row) {
+        row.ensureOpen();
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
+        }
+    }
+
+    /** {@link #forward(Row, int[], int, int)} once the pool is wide enough for it, under either lock. */
+    private Logits forwardAlone(Row row, int[] tokens, int offset, int length) {
+        ensureOpen(row);
+        row.ensureStep(length);
+        int past = row.length;
+        for (int i = 0; i < length; i++) {
+            row.ids.setAtIndex(ValueLayout.JAVA_LONG, i, tokens[offset + i]);
+            row.positions.setAtIndex(ValueLayout.JAVA_LONG, i, past + i);
+        }
+        run(row, row.index, 1, length, row.ids, row.positions, row.logits);
+        row.length = past + length;
+        return row.view(length);
     }
 
     /**
@@ -266,6 +341,14 @@ public abstract class SlotRows implements AutoCloseable {
             for (Feed f : feeds) {
                 ((Row) f.cache()).ensureStep(f.length());
             }
+            // the columns the call writes (see the class comment, "Padding"): a stepped row's real tokens, and one
+            // beyond every other row of the range, whose padding is clamped to the last column
+            int needed = 0;
+            for (int i = lo; i <= hi; i++) {
+                Feed f = byRow.get(rows[i]);
+                needed = Math.max(needed, rows[i].length + (f == null ? 1 : f.length()));
+            }
+            fitWidth(needed);
             int batch = hi - lo + 1;
             CallBuffers call = callBuffers(batch * steps);
             try {
@@ -353,8 +436,61 @@ public abstract class SlotRows implements AutoCloseable {
         }
     }
 
+    /**
+     * Where a row of a pool tensor starts: each tensor keeps its reservation of {@code capacity} full-width rows,
+     * and its rows in use lie at its start at the current width's stride.
+     */
     private long offset(int slot, int row) {
-        return (slot * (long) capacity + row) * slotRowBytes;
+        return slot * (long) capacity * maxSlotRowBytes + row * slotRowBytes(width);
+    }
+
+    /**
+     * Makes the width fit a call that writes {@code needed} columns of some row (0: none, a row left): widened to
+     * the smallest multiple of 64 that holds them (at most W), or narrowed when every row in use would still have
+     * {@link #SHRINK_MARGIN} free columns at a smaller one. Under the write lock.
+     */
+    private void fitWidth(int needed) {
+        int longest = 0;
+        for (int i = 0; i < used; i++) {
+            longest = Math.max(longest, rows[i].length);
+        }
+        int fit = Math.min(maxWidth, Math.max(WIDTH_STEP, roundUp(needed)));
+        if (fit > width) {
+            relayout(fit);
+        } else {
+            int roomy = Math.min(maxWidth, Math.max(fit, roundUp(longest + 1 + SHRINK_MARGIN)));
+            if (roomy < width) {
+                relayout(roomy);
+            }
+        }
+    }
+
+    /**
+     * Moves every row in use to the stride of {@code columns} columns, in place: the first {@code length} columns
+     * of each (row, head) block (the rest is never read before it is written). Widening moves blocks to higher
+     * addresses, so the last block moves first; narrowing the other way round; either way no block is overwritten
+     * before it has moved ({@link MemorySegment#copy} handles a block overlapping itself). After narrowing, the
+     * pages beyond the rows in use go back to the system. Under the write lock.
+     */
+    private void relayout(int columns) {
+        long column = (long) shape.headDim() * shape.kvBytesPerElement();
+        long fromBlock = width * column;
+        long toBlock = columns * column;
+        int heads = shape.kvHeads();
+        int blocks = used * heads;
+        MemorySegment all = memory.segment();
+        for (int s = 0; s < slots; s++) {
+            long base = s * (long) capacity * maxSlotRowBytes;
+            for (int i = 0; i < blocks; i++) {
+                int block = columns > width ? blocks - 1 - i : i;
+                long bytes = Math.min(rows[block / heads].length, columns) * column;
+                MemorySegment.copy(all, base + block * fromBlock, all, base + block * toBlock, bytes);
+            }
+            if (columns < width) {
+                memory.discard(base + blocks * toBlock, blocks * (fromBlock - toBlock));
+            }
+        }
+        width = columns;
     }
 
     /** Frees a row: the last row's sequence moves into it (its keys and values only), the last row's pages go back. */
@@ -380,10 +516,11 @@ public abstract class SlotRows implements AutoCloseable {
                 rows[row.index] = moved;
             }
             for (int s = 0; s < slots; s++) {
-                memory.discard(offset(s, last), slotRowBytes);
+                memory.discard(offset(s, last), slotRowBytes(width));
             }
             rows[last] = null;
             used = last;
+            fitWidth(0);  // narrower if this was the longest row
         } finally {
             lock.writeLock().unlock();
         }

@@ -44,7 +44,8 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         RUNTIME_STATE,
         /**
          * A row of the slot pool of ONNX Runtime or OpenVINO (graphs marked {@code tandem.kv_layout=slots}):
-         * {@link #slotRow}. One copy (keys and values are written in place), a fixed width, nothing grows.
+         * {@link #slotRow}. One copy (keys and values are written in place), reserved at the full width (the pool
+         * lays its rows out narrower while they are short, SlotRows), nothing grows beyond it.
          */
         SLOT_POOL;
 
@@ -90,7 +91,7 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         return new KvFootprint((long) capacity * shape.kvBytesPerToken(), rows * 4L * shape.vocabSize());
     }
 
-    /** The slot pool's width: the context rounded up to a multiple of 64 (as the engines' slot pools). */
+    /** The slot pool's full width, what a row reserves: the context rounded up to a multiple of 64 (as the engines' slot pools). */
     public static int slotWidth(int maxContext) {
         return (maxContext + 63) / 64 * 64;
     }

@@ -17,7 +17,9 @@ import java.util.Locale;
  * same feeds as B single forwards. Every sequence has a past of {@code past} tokens (default 30), and is
  * truncated back after each timed step so that every repetition sees the same lengths. On a slots graph
  * ({@code tandem.kv_layout=slots}) the batched step is one {@code session.run}; on an Optimum graph it is the
- * loop of single forwards, so both columns measure the same thing there.
+ * loop of single forwards, so both columns measure the same thing there. A slots pool's width follows its longest
+ * row (SlotRows), so rows filled to {@code past} and stepped run at the width a live pool has at that length
+ * (column {@code w}: {@code past + T} rounded up to 64, which truncating back by T keeps).
  *
  * <pre>
  * java -cp 'target/quarkus-app/app/*:target/quarkus-app/lib/main/*:target/quarkus-app/lib/boot/*' \
@@ -36,8 +38,8 @@ final class BatchedStepBenchmark {
         try (OrtCausalLm lm = OrtCausalLm.open(model.graph(), model.config().shape(), options)) {
             int vocab = lm.shape().vocabSize();
             System.out.printf(Locale.ROOT, "model=%s layout=%s threads=%d past=%d reps=%d (median ms per call)%n", model.name(),
-                    lm.slotLayout() ? "slots W=" + lm.slotWidth() : "optimum (batched = loop of singles)", threads, past, reps);
-            System.out.println("   B  T   batched  B singles  batched/token");
+                    lm.slotLayout() ? "slots, width up to " + lm.slotMaxWidth() : "optimum (batched = loop of singles)", threads, past, reps);
+            System.out.println("   B  T   batched  B singles  batched/token     w");
             for (int b : BATCHES) {
                 List<KvCache> caches = new ArrayList<>();
                 int[] text = new int[past + 8];
@@ -77,8 +79,8 @@ final class BatchedStepBenchmark {
                                 singles[r] = (t3 - t2) / 1e6;
                             }
                         }
-                        System.out.printf(Locale.ROOT, "  %2d %2d  %8.3f  %9.3f  %13.3f%n", b, t, median(batched), median(singles),
-                                median(batched) / (b * t));
+                        System.out.printf(Locale.ROOT, "  %2d %2d  %8.3f  %9.3f  %13.3f  %4d%n", b, t, median(batched), median(singles),
+                                median(batched) / (b * t), lm.slotWidth());
                     }
                 } finally {
                     caches.forEach(KvCache::close);

@@ -134,7 +134,7 @@ public final class OrtCausalLm implements CausalLm {
             session = env.createSession(graph.toString(), so);
             OrtCausalLm lm = inspect(env, session, graph, expected);
             LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s%s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
-                    lm.kvType, lm.slots == null ? "" : " in a slot pool of width " + lm.slots.width(),
+                    lm.kvType, lm.slots == null ? "" : " in a slot pool of width up to " + lm.slots.maxWidth(),
                     lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
                     pooled ? "shared intra-op pool" : options.intraOpThreads() + " intra-op thread(s) of its own");
             return lm;
@@ -247,14 +247,19 @@ public final class OrtCausalLm implements CausalLm {
         return slots != null ? CacheStorage.SLOT_POOL : CacheStorage.KV_BUFFERS;
     }
 
-    /** Bytes of one slot-pool row (every layer's keys and values at the pool's width); 0 for Optimum graphs. */
+    /** Bytes reserved for one slot-pool row (every layer's keys and values at the pool's full width); 0 for Optimum graphs. */
     public long slotRowBytes() {
         return slots == null ? 0 : slots.rowBytes();
     }
 
-    /** The slot pool's width in positions; 0 for Optimum graphs. */
+    /** The slot pool's current width in positions (it follows the longest sequence, see SlotRows); 0 for Optimum graphs. */
     public int slotWidth() {
         return slots == null ? 0 : slots.width();
+    }
+
+    /** The most positions a slot-pool row can hold (the context rounded up to 64; reserved per row); 0 for Optimum graphs. */
+    public int slotMaxWidth() {
+        return slots == null ? 0 : slots.maxWidth();
     }
 
     /** Slot-pool rows in use (sequences open on a slots graph); 0 for Optimum graphs. */

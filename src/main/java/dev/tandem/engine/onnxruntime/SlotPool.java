@@ -60,7 +60,7 @@ final class SlotPool extends SlotRows {
                     tokShape)));
             in.put("position_ids", track(created, OnnxTensor.createTensor(env,
                     buffer(positions.asSlice(0, tokBytes)).asLongBuffer(), tokShape)));
-            long[] kvShape = {batch, shape.kvHeads(), width, shape.headDim()};
+            long[] kvShape = {batch, shape.kvHeads(), width(), shape.headDim()};
             for (int s = 0; s < pastNames.length; s++) {
                 MemorySegment rowsOfSlot = slotRows(s, first, batch);
                 in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, buffer(rowsOfSlot), kvShape, kvType)));

@@ -344,9 +344,14 @@ public final class OpenVinoCausalLm implements CausalLm {
         return plan.slots() ? CacheStorage.SLOT_POOL : CausalLm.super.cacheStorage();
     }
 
-    /** Bytes of one slot-pool row (every layer's keys and values at the pool's width); 0 for other layouts. */
+    /** Bytes reserved for one slot-pool row (every layer's keys and values at the pool's full width); 0 for other layouts. */
     public long slotRowBytes() {
         return pool == null ? 0 : pool.rowBytes();
+    }
+
+    /** The slot pool's current width in positions (it follows the longest sequence, see SlotRows); 0 for other layouts. */
+    public int slotWidth() {
+        return pool == null ? 0 : pool.width();
     }
 
     /** Infer calls on the slot pool so far (a batched step is one); 0 for other layouts. For tests. */
@@ -492,7 +497,7 @@ public final class OpenVinoCausalLm implements CausalLm {
 
     private String kvDescription() {
         return plan.stateful() ? "inside the infer request (stateful)" : ElementType.nameOf(plan.kvType())
-                + (plan.slots() ? " in a slot pool of width " + pool.width() + " (" + (slotsInPlace ? "in place"
+                + (plan.slots() ? " in a slot pool of width up to " + pool.maxWidth() + " (" + (slotsInPlace ? "in place"
                 : "present into a scratch buffer") + ")" : "");
     }
 

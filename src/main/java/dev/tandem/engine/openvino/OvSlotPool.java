@@ -25,11 +25,12 @@ import java.util.concurrent.atomic.LongAdder;
  *   batched steps. Separate outputs would cost a full write of every batched row's cache per step (OpenVINO's
  *   scatter copies the past into the present, then the copy back): bundled target, 16 rows x 1 token at past 64,
  *   157 ms in place against 242 ms (medians, 2 loaded cores, OpenVinoSlotsTargetTest.batchedStepTiming).</li>
- *   <li><b>Fixed width</b>: the batch is one contiguous range of rows, so every row has the same width. The C API has
- *   no strided tensors, which is why the rows of a batch must be adjacent. The price is attention over all W columns
- *   in single forwards too: on the bundled target (W 256) rows looped one by one at past 64 took ~10-15% longer than
- *   with the former per-sequence buffers of width 128 (noisy; one batched call of 8 / 16 rows was 2.8 / 3.9 x faster
- *   than that former loop).</li>
+ *   <li><b>One width</b>: the batch is one contiguous range of rows, so every row has the same width, the pool's
+ *   current one (SlotRows: it follows the longest row in use). The C API has no strided tensors, which is why the
+ *   rows of a batch must be adjacent. The price is attention over all w columns in single forwards too, however
+ *   short the row (when the pool had a fixed width of 256 on the bundled target, rows looped one by one at past 64
+ *   took ~10-15% longer than with the former per-sequence buffers of width 128; noisy; one batched call of 8 / 16
+ *   rows was 2.8 / 3.9 x faster than that former loop).</li>
  *   <li><b>Infer requests.</b> An OpenVINO infer request runs one inference at a time, and single forwards (the
  *   draft model, readiness checks) may run on several threads at once: each row gets its own request, created at
  *   its first single forward (a sequence the scheduler only steps in batches never needs one); batched steps use
@@ -96,10 +97,12 @@ final class OvSlotPool extends SlotRows {
         try (Arena step = Arena.ofConfined()) {
             api.setHostTensor(step, request, names.inputIds(), i64, ids, batch, steps);
             api.setHostTensor(step, request, names.positionIds(), i64, positions, batch, steps);
-            MemorySegment scratch = inPlace ? null : step.allocate(slotRowBytes * batch * slots, 64);
+            int width = width();
+            long slotBytes = slotRows(0, first, batch).byteSize();  // the batch's rows of one pool tensor
+            MemorySegment scratch = inPlace ? null : step.allocate(slotBytes * slots, 64);
             for (int s = 0; s < slots; s++) {
                 MemorySegment rowsOfSlot = slotRows(s, first, batch);
-                MemorySegment present = inPlace ? rowsOfSlot : scratch.asSlice(s * slotRowBytes * batch, slotRowBytes * batch);
+                MemorySegment present = inPlace ? rowsOfSlot : scratch.asSlice(s * slotBytes, slotBytes);
                 api.setHostTensor(step, request, names.past()[s], kvType, rowsOfSlot, batch, shape.kvHeads(), width,
                         shape.headDim());
                 api.setHostTensor(step, request, names.present()[s], kvType, present, batch, shape.kvHeads(), width,
@@ -110,8 +113,7 @@ final class OvSlotPool extends SlotRows {
             api.infer(request);
             if (!inPlace) {
                 for (int s = 0; s < slots; s++) {
-                    MemorySegment.copy(scratch, s * slotRowBytes * batch, slotRows(s, first, batch), 0,
-                            slotRowBytes * batch);
+                    MemorySegment.copy(scratch, s * slotBytes, slotRows(s, first, batch), 0, slotBytes);
                 }
             }
         } catch (OpenVinoException e) {

@@ -79,7 +79,7 @@ class OrtSlotsTest {
         try {
             OrtEnvironment env = OrtEnvironment.getEnvironment();
             ModelShape s = lm.shape();
-            int w = lm.slotWidth();
+            int w = lm.slotMaxWidth();
             java.util.Random rnd = new java.util.Random(1);
             float[] keys = new float[s.kvHeads() * w * s.headDim()];
             for (int h = 0; h < s.kvHeads(); h++) {
@@ -138,11 +138,11 @@ class OrtSlotsTest {
     @Test
     void detectsTheSlotLayout() {
         assertTrue(lm.slotLayout());
-        assertEquals(256, lm.slotWidth(), "the context (256) rounded up to a multiple of 64");
+        assertEquals(256, lm.slotMaxWidth(), "the context (256) rounded up to a multiple of 64");
         ModelShape s = lm.shape();
         assertEquals(2L * s.layers() * s.kvHeads() * 256 * s.headDim() * 4, lm.slotRowBytes());
         // what the KV budget reserves per sequence is what the pool takes per row
-        assertEquals(KvFootprint.slotWidth(s.maxContext()), lm.slotWidth());
+        assertEquals(KvFootprint.slotWidth(s.maxContext()), lm.slotMaxWidth());
         assertEquals(lm.slotRowBytes(), KvFootprint.Layout.SLOT_POOL.footprint(s, 5, 100, 6).kvBufferBytes());
     }
 
@@ -272,7 +272,7 @@ class OrtSlotsTest {
     void inPlaceCacheEqualsSeparateOutputs() throws Exception {
         int[] text = text();
         ModelShape s = lm.shape();
-        int w = lm.slotWidth();
+        int w = lm.slotMaxWidth();
         int[][] steps = {{0, 12}, {12, 1}, {13, 5}, {18, 1}};
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (KvCache cache = lm.newCache(); OrtSession.SessionOptions so = new OrtSession.SessionOptions();
@@ -302,6 +302,154 @@ class OrtSlotsTest {
                 } finally {
                     in.values().forEach(OnnxTensor::close);
                 }
+            }
+        }
+    }
+
+    /**
+     * The pool's width follows its longest row (SlotRows): sequences joining, stepping alone and in batches (decode
+     * steps, verifications, long feeds), rolling back and leaving, in a seeded random order, on a pool of its own.
+     * Every logit must be what the graph gives the same sequence run on its own at the full width (256, which the
+     * pool used for every call before; batch 1, ONNX Runtime without the engine), and the width must have grown
+     * and narrowed on the way.
+     */
+    @Test
+    void widthFollowsTheRowsWithTheFullWidthsBits() throws Exception {
+        java.util.Random rnd = new java.util.Random(7);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        ModelShape s = lm.shape();
+        try (OrtCausalLm pool = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
+             OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+             OrtSession session = env.createSession(dir.graph().toString(), so)) {
+            assertEquals(64, pool.slotWidth(), "an empty pool");
+            List<FullWidthSequence> live = new java.util.ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                live.add(new FullWidthSequence(pool.newCache(), session, s, rnd.nextLong()));
+            }
+            // the middle row at exactly 64 columns, in the range of a step that does not feed it: its padding must
+            // not land on its last key (the pool widens instead of clamping to column 63)
+            for (int[] fed : new int[][] {{3, 64, 5}, {1, 0, 1}, {1, 1, 1}}) {
+                List<Feed> feeds = new java.util.ArrayList<>();
+                List<int[]> tokens = new java.util.ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    tokens.add(live.get(i).next(fed[i]));
+                    if (fed[i] > 0) {
+                        feeds.add(new Feed(live.get(i).cache, tokens.get(i), 0, fed[i]));
+                    }
+                }
+                List<Logits> out = pool.forward(feeds);
+                for (int i = 0, f = 0; i < 3; i++) {
+                    if (fed[i] > 0) {
+                        live.get(i).check(tokens.get(i), out.get(f++), "row " + i + " fed " + fed[i]);
+                    }
+                }
+            }
+            assertEquals(128, pool.slotWidth());
+            java.util.TreeSet<Integer> widths = new java.util.TreeSet<>();
+            int narrowed = 0;
+            for (int op = 0; op < 400; op++) {
+                int before = pool.slotWidth();
+                int r = rnd.nextInt(100);
+                if (live.isEmpty() || r < 8 && live.size() < 5) {
+                    live.add(new FullWidthSequence(pool.newCache(), session, s, rnd.nextLong()));
+                } else if (r < 14) {
+                    live.remove(rnd.nextInt(live.size())).cache.close();
+                } else if (r < 24) {
+                    FullWidthSequence q = live.get(rnd.nextInt(live.size()));
+                    int length = q.cache.length();
+                    q.truncate(rnd.nextInt(6) == 0 ? rnd.nextInt(length + 1) : length - Math.min(length, rnd.nextInt(18)));
+                } else if (r < 40) {
+                    FullWidthSequence q = live.get(rnd.nextInt(live.size()));
+                    int[] t = q.next(Math.min(s.maxContext() - q.cache.length(), 1 + rnd.nextInt(rnd.nextBoolean() ? 3 : 20)));
+                    if (t.length > 0) {
+                        q.check(t, pool.forward(q.cache, t, 0, t.length), "op " + op + " alone");
+                    }
+                } else {
+                    List<FullWidthSequence> stepped = new java.util.ArrayList<>();
+                    List<int[]> fed = new java.util.ArrayList<>();
+                    List<Feed> feeds = new java.util.ArrayList<>();
+                    for (FullWidthSequence q : live) {
+                        int room = s.maxContext() - q.cache.length();
+                        if (room > 0 && rnd.nextInt(4) != 0) {
+                            int[] t = q.next(Math.min(room, rnd.nextInt(10) == 0 ? 17 + rnd.nextInt(20) : 1 + rnd.nextInt(6)));
+                            stepped.add(q);
+                            fed.add(t);
+                            feeds.add(new Feed(q.cache, t, 0, t.length));
+                        }
+                    }
+                    if (!feeds.isEmpty()) {
+                        List<Logits> out = pool.forward(feeds);
+                        for (int i = 0; i < stepped.size(); i++) {
+                            stepped.get(i).check(fed.get(i), out.get(i), "op " + op + " batched, sequence " + i);
+                        }
+                    }
+                }
+                widths.add(pool.slotWidth());
+                narrowed += pool.slotWidth() < before ? 1 : 0;
+            }
+            assertTrue(widths.last() >= 192, "widths " + widths);
+            assertTrue(narrowed > 0, "the pool never narrowed");
+            live.forEach(q -> q.cache.close());
+            assertEquals(64, pool.slotWidth(), "every sequence left");
+        }
+    }
+
+    /** A sequence in a pool, and the same tokens through the bare graph at the full width on past/present arrays. */
+    private static final class FullWidthSequence {
+        final KvCache cache;
+        final OrtSession session;
+        final ModelShape s;
+        final java.util.Random tokens;
+        final float[][] past;
+        final int width;
+
+        FullWidthSequence(KvCache cache, OrtSession session, ModelShape s, long seed) {
+            this.cache = cache;
+            this.session = session;
+            this.s = s;
+            this.tokens = new java.util.Random(seed);
+            this.width = KvFootprint.slotWidth(s.maxContext());
+            this.past = new float[2 * s.layers()][s.kvHeads() * width * s.headDim()];
+        }
+
+        int[] next(int n) {
+            int[] t = new int[n];
+            for (int i = 0; i < n; i++) {
+                t[i] = 1 + tokens.nextInt(s.vocabSize() - 1);
+            }
+            return t;
+        }
+
+        void truncate(int length) {
+            cache.truncate(length);  // the reference's length is the cache's: its keys beyond are never attended to
+        }
+
+        /** Feeds {@code t} to the bare graph after the cache's past, and compares with what the pool gave. */
+        void check(int[] t, Logits got, String where) throws ai.onnxruntime.OrtException {
+            int at = cache.length() - t.length;
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            Map<String, OnnxTensor> in = new HashMap<>();
+            in.put("input_ids", OnnxTensor.createTensor(env, new long[][] {Arrays.stream(t).asLongStream().toArray()}));
+            in.put("position_ids", OnnxTensor.createTensor(env, new long[][] {java.util.stream.LongStream.range(at, at + t.length)
+                    .toArray()}));
+            for (int i = 0; i < past.length; i++) {
+                in.put("past_key_values." + i / 2 + (i % 2 == 0 ? ".key" : ".value"), OnnxTensor.createTensor(env,
+                        FloatBuffer.wrap(past[i]), new long[] {1, s.kvHeads(), width, s.headDim()}));
+            }
+            try (OrtSession.Result r = session.run(in)) {
+                FloatBuffer logits = ((OnnxTensor) r.get("logits").get()).getFloatBuffer();
+                for (int row = 0; row < t.length; row++) {
+                    float[] expected = new float[s.vocabSize()];
+                    logits.position(row * s.vocabSize());
+                    logits.get(expected);
+                    same(expected, got.row(row), where + ", token " + row + " of " + t.length + " at " + (at + row));
+                }
+                for (int i = 0; i < past.length; i++) {
+                    past[i] = ((OnnxTensor) r.get("present." + i / 2 + (i % 2 == 0 ? ".key" : ".value")).get())
+                            .getFloatBuffer().array();
+                }
+            } finally {
+                in.values().forEach(OnnxTensor::close);
             }
         }
     }

@@ -51,8 +51,8 @@ class SlotsStepScalingTest {
                 : threads > 0 ? new OnnxRuntimeOptions(threads, true, false, "all") : OnnxRuntimeOptions.defaults();
         try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), options)) {
             int vocab = lm.shape().vocabSize();
-            System.out.printf(Locale.ROOT, "model=%s slots=%s W=%d threads=%d reps=%d: median ms of one batched step, B rows x 1 token%n",
-                    dir.name(), lm.slotLayout(), lm.slotWidth(), options.intraOpThreads(), reps);
+            System.out.printf(Locale.ROOT, "model=%s slots=%s width up to %d (follows the rows) threads=%d reps=%d: median ms of one batched step, B rows x 1 token%n",
+                    dir.name(), lm.slotLayout(), lm.slotMaxWidth(), options.intraOpThreads(), reps);
             for (int past : PASTS) {
                 int[] text = new int[past + 1];
                 for (int i = 0; i < text.length; i++) {
@@ -130,7 +130,7 @@ class SlotsStepScalingTest {
                     }
                 }
             }
-            System.out.printf(Locale.ROOT, "model=%s W=%d reps=%d: one sequence at past %d feeding T tokens%n   T   median ms   x T=1%n",
+            System.out.printf(Locale.ROOT, "model=%s width=%d reps=%d: one sequence at past %d feeding T tokens%n   T   median ms   x T=1%n",
                     dir.name(), lm.slotWidth(), reps, past);
             double base = 0;
             for (int t = 1; t <= maxT; t++) {
@@ -154,7 +154,7 @@ class SlotsStepScalingTest {
         Assumptions.assumeTrue(model != null && prefix != null, "set tandem.bench.slots-model and tandem.bench.ort-profile");
         ModelDirectory dir = ModelDirectory.open(Path.of(model));
         var shape = dir.config().shape();
-        int width = SlotPool.width(shape.maxContext());
+        int width = SlotPool.maxWidth(shape.maxContext());
         int runs = Integer.getInteger("tandem.bench.reps", 100);
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         for (int b : new int[] {1, 8}) {
