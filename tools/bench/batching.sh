@@ -8,7 +8,8 @@
 # Environment (defaults in brackets):
 #   PAUSE_PID_FILE  a pid file; that process is stopped (SIGSTOP) while measuring and ALWAYS continued
 #                   (SIGCONT) when the script ends, however it ends [unset: nothing paused]
-#   RUNS [3]  CLIENTS [1,2,4,8,16]  MAX_TOKENS [64] (e.g. 64,128)  WARMUP [3] s  SECONDS_PER_CELL [15] s
+#   RUNS [3]  CLIENTS [1,2,4,8,16]  MAX_TOKENS [256] (e.g. 64,256)  WARMUP [3] s  SECONDS_PER_CELL [15] s
+#   PROMPTS [tools/bench/prompts/passages.txt] (held-out passages, 50-250 tokens; heldout.txt: verse openings)
 #   LP_RUNS [3]  LP_ARRIVALS [6]  SKIP_LONG_PROMPT [unset]  SKIP_BUILD [unset]
 #   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
 #                     batching-log.txt (this script's output, with the machine's conditions)
@@ -19,7 +20,8 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-docs/bench}
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-1,2,4,8,16}
-MAX_TOKENS=${MAX_TOKENS:-64}
+MAX_TOKENS=${MAX_TOKENS:-256}
+PROMPTS=${PROMPTS:-tools/bench/prompts/passages.txt}
 WARMUP=${WARMUP:-3}
 SECONDS_PER_CELL=${SECONDS_PER_CELL:-15}
 LP_RUNS=${LP_RUNS:-3}
@@ -86,7 +88,7 @@ if [ -n "$paused" ]; then
   watcher=$!
 fi
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src modified)'); $(nproc) cores; $("$JAVA" -version 2>&1 | head -1)"
-echo "RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
+echo "PROMPTS=$PROMPTS RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
 for _ in $(seq "$LOAD_WAIT"); do
   awk -v m="$LOAD_MAX" '{exit !($1 < m)}' /proc/loadavg && break
   sleep 1
@@ -98,7 +100,7 @@ conditions "before"
 start fixed 18091 TANDEM_ASSISTED_POLICY=fixed
 start auto 18092 TANDEM_ASSISTED_POLICY=auto
 "$JAVA" tools/bench/BatchingBench.java closed modes=plain:18091:false,fixed:18091:true,auto:18092:true \
-  clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
+  prompts="$PROMPTS" clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
   runs_csv="$OUT/batching-runs.csv" csv="$OUT/batching.csv"
 conditions "after the closed-loop runs"
 grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed.log /tmp/tandem-batching-auto.log | head -20 || true
