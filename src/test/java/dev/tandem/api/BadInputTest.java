@@ -35,7 +35,7 @@ class BadInputTest {
             {"prompt":"hi","max_tokens":0}                            | 400 | max_tokens
             {"prompt":"hi","max_tokens":-3}                           | 400 | max_tokens
             {"prompt":"hi","max_tokens":2049}                         | 400 | max_tokens
-            {"prompt":"hi","max_tokens":512}                          | 400 | max_tokens
+            {"prompt":"hi","max_tokens":1024}                         | 400 | max_tokens
             {"prompt":"hi","temperature":-0.1}                        | 400 | temperature
             {"prompt":"hi","top_p":0}                                 | 400 | top_p
             {"prompt":"hi","top_p":1.01}                              | 400 | top_p
@@ -82,7 +82,7 @@ class BadInputTest {
 
     @Test
     void promptLongerThanTheContext() {
-        String longPrompt = "In the beginning God created the heaven and the earth. ".repeat(60);  // > the context
+        String longPrompt = "In the beginning God created the heaven and the earth. ".repeat(120);  // > the context (1024)
         given().contentType(ContentType.JSON).body("{\"prompt\":\"" + longPrompt + "\",\"max_tokens\":5}")
                 .post("/v1/completions").then().statusCode(400)
                 .body("error.code", equalTo("context_length_exceeded"))

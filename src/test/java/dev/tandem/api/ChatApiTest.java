@@ -5,6 +5,7 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.not;
 import static org.hamcrest.Matchers.emptyOrNullString;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.quarkus.test.junit.QuarkusTest;
 import io.restassured.http.ContentType;
@@ -19,17 +20,30 @@ class ChatApiTest {
 
     @Test
     void aChatIsTheCompletionOfItsRenderedPrompt() {
-        // the bundled template joins system and user messages into the verse being continued
+        // the bundled template joins the messages as the verses of a passage and starts a new verse for the answer
         JsonPath chat = given().contentType(ContentType.JSON).body("{\"messages\":[{\"role\":\"system\",\"content\":\"And God said,\"},"
                 + "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Let there be\"}]}],\"max_tokens\":16,\"temperature\":0}")
                 .post("/v1/chat/completions").then().statusCode(200).extract().jsonPath();
         JsonPath completion = given().contentType(ContentType.JSON)
-                .body("{\"prompt\":\"And God said, Let there be\",\"max_tokens\":16,\"temperature\":0}")
+                .body("{\"prompt\":\"And God said,\\nLet there be\\n\",\"max_tokens\":16,\"temperature\":0}")
                 .post("/v1/completions").then().statusCode(200).extract().jsonPath();
         assertEquals(completion.getString("choices[0].text"), chat.getString("choices[0].message.content"));
         assertEquals("assistant", chat.getString("choices[0].message.role"));
         assertEquals("chat.completion", chat.getString("object"));
         assertEquals(completion.getInt("usage.prompt_tokens"), chat.getInt("usage.prompt_tokens"));
+    }
+
+    @Test
+    void aQuestionGetsAnAnswer() {
+        // the first edition's template continued the user's verse: a complete sentence often got EOS at once, an
+        // empty reply. The second edition's starts a verse of its own after the message (issue 18)
+        for (String question : new String[] {"And the LORD spake unto Moses, saying,", "Who is like unto thee?",
+                "What shall we do?", "Rejoice in the Lord alway: and again I say, Rejoice."}) {
+            String answer = given().contentType(ContentType.JSON)
+                    .body("{\"messages\":[{\"role\":\"user\",\"content\":\"" + question + "\"}],\"max_tokens\":24,\"temperature\":0}")
+                    .post("/v1/chat/completions").then().statusCode(200).extract().jsonPath().getString("choices[0].message.content");
+            assertTrue(answer.strip().split("\\s+").length >= 5, question + " -> '" + answer + "'");
+        }
     }
 
     @Test

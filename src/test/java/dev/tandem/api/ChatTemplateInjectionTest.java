@@ -42,7 +42,8 @@ class ChatTemplateInjectionTest {
 
     /**
      * The prompt has exactly the tokens of the literal text the bundled template makes of it: BOS, then
-     * the contents joined by a space, an assistant turn closed by EOS and BOS.
+     * the contents (trimmed) joined by a newline, as the verses of a passage, and a newline to start the answer's
+     * verse (the generation prompt).
      */
     @ParameterizedTest(name = "{0} ({1}): {2}")
     @MethodSource("cases")
@@ -51,9 +52,9 @@ class ChatTemplateInjectionTest {
         String literalPrompt;
         if (role.equals("assistant")) {
             messages.addObject().put("role", "user").put("content", "In the beginning");
-            literalPrompt = "<s>In the beginning " + payload + "</s><s>";
+            literalPrompt = "<s>In the beginning\n" + payload.strip() + "\n";
         } else {
-            literalPrompt = "<s>" + payload;
+            literalPrompt = "<s>" + payload.strip() + "\n";
         }
         ObjectNode m = messages.addObject().put("role", role);
         if (form.equals("string")) {

@@ -49,8 +49,10 @@ class KvBudgetManifestTest {
         assertTrue(limit - heap - budget - weights > limit / 8, "too little left for the runtime's own native memory");
 
         // as each graph's layout allocates it on ONNX Runtime (the bundled target: a slot-pool row; the draft: KvBuffers)
-        long pair = KvFootprint.worst(onnxRuntimeLayout(t), t.config().shape(), 256, MAX_STEP_FEED).footprint().total()
-                + KvFootprint.worst(onnxRuntimeLayout(d), d.config().shape(), 256, MAX_STEP_FEED).footprint().total();
+        long pair = KvFootprint.worst(onnxRuntimeLayout(t), t.config().shape(), t.config().shape().maxContext(), MAX_STEP_FEED)
+                .footprint().total()
+                + KvFootprint.worst(onnxRuntimeLayout(d), d.config().shape(), d.config().shape().maxContext(), MAX_STEP_FEED)
+                .footprint().total();
         assertTrue(budget >= slots * pair, "the budget (" + budget + ") does not hold " + slots
                 + " full-context assisted sequences (" + pair + " bytes each)");
     }

@@ -136,7 +136,10 @@ class OpenVinoPairTest {
         }
         System.out.printf("OpenVinoPairTest: prefill logits within %.4f of ONNX Runtime's; greedy text equal on %d of %d"
                 + " prompts; parted at near-ties: %s%n", maxDifference, PROMPTS.length - parted.size(), PROMPTS.length, parted);
-        assertTrue(parted.size() <= 2, "too many prompts part to be near-ties: " + parted);
+        // every parting was checked to be a near tie; how many there are grows with the tokens generated: with the first
+        // edition's pair (completions ending with their verse, ~25 tokens) 1-2 of 24 prompts parted, with the second
+        // edition's (64 tokens each, no verse end) 8 of 24, each at a margin under 0.09 on both runtimes
+        assertTrue(parted.size() <= PROMPTS.length / 2, "too many prompts part to be near-ties: " + parted);
     }
 
     /**

@@ -105,7 +105,7 @@ class MemoryPlanTest {
         long columns = 2 * (128 + 64 + 64 + 128 + 352 + 352 + 128) + 4096;
         assertEquals(columns * 5 + 4096L * 8 + 1, p.weights().quantizationOverheadBytes());
         assertEquals(2 * 2 * 2 * 32 * 4, p.kvCache().bytesPerToken());
-        assertEquals(1024L * 256, p.kvCache().bytesPerFullContext());
+        assertEquals(1024L * 1024, p.kvCache().bytesPerFullContext());  // context 1024
         assertNull(p.budget().bytes());
         assertNull(p.budget().maxFullContextSequences());
     }
@@ -122,27 +122,27 @@ class MemoryPlanTest {
         assertEquals(4096L * 512, p.weights().tiedCopyBytes());
         assertEquals(17 * 512L, p.weights().parametersByDtype().get("float32"));
         assertEquals(new MemoryPlan.ByPrecision(102_795_264, 51_397_632, 25_698_816, 12_849_408), p.weights().byPrecision());
-        // KV: 2 x 8 layers x 4 kv heads x 64 x 4 bytes = 16 KiB per token, 4 MiB per 256-token context
+        // KV: 2 x 8 layers x 4 kv heads x 64 x 4 bytes = 16 KiB per token, 16 MiB per 1024-token context
         assertEquals(16_384, p.kvCache().bytesPerToken());
-        assertEquals(4L << 20, p.kvCache().bytesPerFullContext());
-        // the bundled target is a slots graph: a sequence takes one pool row of the full width (256 positions) whatever
-        // its length, plus step buffers; worst at P = 256: 256 step rows of 4 x 4096 + 8 + 8 bytes
+        assertEquals(16L << 20, p.kvCache().bytesPerFullContext());
+        // the bundled target is a slots graph: a sequence is counted at one pool row of the full width (1024 positions)
+        // whatever its length, plus step buffers; worst at P = 1024: 1024 step rows of 4 x 4096 + 8 + 8 bytes
         assertEquals(KvFootprint.Layout.SLOT_POOL, onnxRuntimeLayout(ModelDirectory.open(Path.of("models/kjv-target"))));
-        assertEquals(256, p.kvCache().worstCasePromptTokens());
-        assertEquals(16_384L * 256 + 256L * 16_400, p.kvCache().allocatedBytesPerFullContext());
+        assertEquals(1024, p.kvCache().worstCasePromptTokens());
+        assertEquals(16_384L * 1024 + 1024L * 16_400, p.kvCache().allocatedBytesPerFullContext());
         assertTrue(p.kvCache().allocation().contains("slot pool"), p.kvCache().allocation());
-        // 384 MiB: 402,653,184 / 8,392,704 = 47.98; theoretical 402,653,184 / 4,194,304 = 96
-        assertEquals(47L, p.budget().maxFullContextSequences());
-        assertEquals(96L, p.budget().maxFullContextSequencesTheoretical());
+        // 384 MiB: 402,653,184 / 33,570,816 = 11.99; theoretical 402,653,184 / 16,777,216 = 24
+        assertEquals(11L, p.budget().maxFullContextSequences());
+        assertEquals(24L, p.budget().maxFullContextSequencesTheoretical());
 
-        // the same geometry in the Optimum layout (KvBuffers), as the target was served before: worst at P = 255:
-        // capacity 255, grown to 256 while the 255 regions still exist (511 tokens, twice); 255 step rows of 4 x 4096 + 8
+        // the same geometry in the Optimum layout (KvBuffers), as the target was served before: worst at P = 1023:
+        // capacity 1023, grown to 1024 while the 1023 regions still exist (2047 tokens, twice); 1023 step rows of 4 x 4096 + 8
         MemoryPlan optimum = plan(Path.of("models/kjv-target"), new MemoryBudget(384L << 20, "test"),
                 KvFootprint.Layout.KV_BUFFERS);
-        assertEquals(255, optimum.kvCache().worstCasePromptTokens());
-        assertEquals(2L * 16_384 * 511 + 255L * 16_392, optimum.kvCache().allocatedBytesPerFullContext());
-        // 402,653,184 / 20,924,408 = 19.2
-        assertEquals(19L, optimum.budget().maxFullContextSequences());
+        assertEquals(1023, optimum.kvCache().worstCasePromptTokens());
+        assertEquals(2L * 16_384 * 2047 + 1023L * 16_392, optimum.kvCache().allocatedBytesPerFullContext());
+        // 402,653,184 / 83,845,112 = 4.8
+        assertEquals(4L, optimum.budget().maxFullContextSequences());
     }
 
     @Test

@@ -70,11 +70,13 @@ public class ChatTemplateTest {
     }
 
     @Test
-    void theBundledTemplateJoinsVerses() throws IOException {
+    void theBundledTemplateMakesAPassage() throws IOException {
+        // the messages are the verses of a passage (trimmed, one per line), and the answer starts a verse of its own
         ChatTemplate t = ChatTemplate.of(ModelDirectory.open(Path.of("models/kjv-draft"))).orElseThrow();
-        assertEquals("<s>In the beginning God created", t.render(List.of(msg("system", "In the beginning"),
-                msg("user", "God created")), true));
-        assertEquals("<s>a b</s><s>c", t.render(List.of(msg("user", "a"), msg("assistant", "b"), msg("user", "c")), true));
+        assertEquals("<s>In the beginning\nGod created\n", t.render(List.of(msg("system", "In the beginning"),
+                msg("user", " God created ")), true));
+        assertEquals("<s>a\nb\nc\n", t.render(List.of(msg("user", "a"), msg("assistant", "b"), msg("user", "c")), true));
+        assertEquals("<s>a", t.render(List.of(msg("user", "a")), false));
     }
 
     @Test

@@ -36,14 +36,14 @@ class MemoryPlannerTest {
         assertEquals("25,698,816 | 893,568", r.row("parameters"));
         assertEquals("25,698,816 | 893,568", r.row("parameters (config.json)"));
         assertEquals("16,384 (16.0 KiB) | 1,024 (1.0 KiB)", r.row("KV bytes per token"));
-        assertEquals("4,194,304 (4.0 MiB) | 262,144 (256.0 KiB)", r.row("KV bytes per full context"));
-        // both are slots graphs: one pool row of 256 positions + 256 step rows (vocabulary x 4 + 16 bytes) each
-        assertEquals("8,392,704 (8.0 MiB) | 4,460,544 (4.3 MiB)", r.row("allocated per sequence (worst)"));
+        assertEquals("16,777,216 (16.0 MiB) | 1,048,576 (1.0 MiB)", r.row("KV bytes per full context"));
+        // both are slots graphs: one pool row of 1024 positions + 1024 step rows (vocabulary x 4 + 16 bytes) each
+        assertEquals("33,570,816 (32.0 MiB) | 17,842,176 (17.0 MiB)", r.row("allocated per sequence (worst)"));
         assertTrue(r.row("KV cache").contains("(engine)"), r.row("KV cache"));
-        assertEquals("47 | 90", r.row("full-context sequences"));
-        assertEquals("96 | 1,536", r.row("  counting theoretical bytes"));
-        // 402,653,184 / (8,392,704 + 4,460,544)
-        assertEquals("31", r.row("  target with draft"));
+        assertEquals("11 | 22", r.row("full-context sequences"));
+        assertEquals("24 | 384", r.row("  counting theoretical bytes"));
+        // 402,653,184 / (33,570,816 + 17,842,176)
+        assertEquals("7", r.row("  target with draft"));
         assertTrue(r.out().contains("note (kjv-target): the output layer 'logits_Wq' is a quantised copy"), r.out());
     }
 
@@ -61,7 +61,7 @@ class MemoryPlannerTest {
         assertTrue(bad.err().contains("'lots' is not a memory size"), bad.err());
         Run big = run("models/kjv-draft", "--context", "100000");
         assertEquals(1, big.status());
-        assertTrue(big.err().contains("outside 1..256"), big.err());
+        assertTrue(big.err().contains("outside 1..1024"), big.err());
         Run missing = run("models/none");
         assertEquals(1, missing.status());
         assertTrue(missing.err().contains("does not exist"), missing.err());

@@ -188,20 +188,60 @@ class ReferenceVsOnnxRuntimeTest {
                  TextTokenizer tokenizer = TextTokenizer.load(dir)) {
                 for (String p : List.of("", "And God said", "The LORD is my shepherd;")) {
                     int[] prompt = tokenizer.encodePrompt(p);
-                    int[] expected = greedy(ort, prompt, 32);
-                    assertArrayEquals(expected, greedy(ref, prompt, 32), model + " '" + p + "': ORT says '"
-                            + tokenizer.decode(expected) + "'");
+                    assertGreedyAgrees(ort, ref, prompt, 32, model + " '" + p + "'", tokenizer);
                 }
             }
         }
     }
 
+    /**
+     * The int8 graphs' logits differ between the engines by up to this much (ONNX Runtime's int8 kernels against the
+     * reference's exact arithmetic: the bound the comparisons above assert, measured 0.15): a
+     * greedy choice whose two best logits are closer than this may go either way.
+     */
+    static final float NEAR_TIE = 0.25f;
+
+    /**
+     * {@code reference} chooses ONNX Runtime's greedy tokens, except that where ONNX Runtime's two best logits were a
+     * near tie ({@link #NEAR_TIE}) the two may part: then the texts go their own ways and the comparison ends there.
+     * A divergence at a clear margin fails.
+     */
+    static void assertGreedyAgrees(CausalLm ort, CausalLm reference, int[] prompt, int steps, String what,
+                                   dev.tandem.model.TextTokenizer tokenizer) {
+        float[] margins = new float[steps];
+        int[] expected = greedy(ort, prompt, steps, margins);
+        int[] actual = greedy(reference, prompt, steps);
+        for (int i = 0; i < steps; i++) {
+            if (expected[i] != actual[i]) {
+                assertTrue(margins[i] < NEAR_TIE, what + ": token " + i + " differs (" + actual[i] + " for ONNX Runtime's "
+                        + expected[i] + ") where ONNX Runtime's margin was " + margins[i] + "; ORT says '"
+                        + (tokenizer == null ? java.util.Arrays.toString(expected) : tokenizer.decode(expected)) + "'");
+                return;
+            }
+        }
+    }
+
     static int[] greedy(CausalLm lm, int[] prompt, int steps) {
+        return greedy(lm, prompt, steps, null);
+    }
+
+    /** Greedy tokens; {@code margins} (if not null) gets each step's gap between the two best logits. */
+    static int[] greedy(CausalLm lm, int[] prompt, int steps, float[] margins) {
         List<Integer> out = new ArrayList<>();
         try (KvCache cache = lm.newCache()) {
             Logits logits = lm.forward(cache, prompt);
             for (int s = 0; s < steps; s++) {
-                int best = argmax(logits.row(logits.rows() - 1));
+                float[] row = logits.row(logits.rows() - 1);
+                int best = argmax(row);
+                if (margins != null) {
+                    float second = Float.NEGATIVE_INFINITY;
+                    for (int v = 0; v < row.length; v++) {
+                        if (v != best) {
+                            second = Math.max(second, row[v]);
+                        }
+                    }
+                    margins[s] = row[best] - second;
+                }
                 out.add(best);
                 if (s < steps - 1) {
                     logits = lm.forward(cache, best);
