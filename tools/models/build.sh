@@ -68,6 +68,13 @@ PASSAGES_DRAFT_ARGS=(--preset draft --data passages --seq 1024 --init work/draft
 PASSAGES_DRAFT256_ARGS=(--preset d-256x2 --data passages --seq 1024
                         --tokens ${PASSAGES_DRAFT256_TOKENS:-8e6} --batch 8 --lr 3e-3 --warmup 50 --threads 1
                         --ckpt-minutes 5 --eval-minutes 15 --out work/draft256-passages)
+# both passage drafts distilled from the finished passage target (KL to its next-token distribution, 0.1 CE),
+# in parallel, one thread each at nice 19; the served speed-up decides which ships (NOTES.md "Second edition")
+PASSAGES_KD_ARGS=(--preset draft --init work/draft-passages/ckpt.pt --out work/draft-kd-passages)
+PASSAGES_KD256_ARGS=(--preset d-256x2 --init work/draft256-passages/ckpt.pt --out work/draft256-kd-passages)
+PASSAGES_KD_COMMON=(--data passages --seq 1024 --teacher work/target-passages/ckpt.pt --kd-alpha 0.9
+                    --tokens ${PASSAGES_KD_TOKENS:-1e6} --batch 8 --lr 1e-3 --warmup 30 --threads 1
+                    --ckpt-minutes 5 --eval-minutes 20)
 TARGET_ARGS=(--preset t-512x8 --tokens ${TARGET_TOKENS:-3e6} --batch 16 --lr 1e-3 --warmup 50 --ckpt-minutes 5 --out work/target)
 
 need_ort() { [ -f "$ORT_JAR" ] || mvn -q dependency:get -Dartifact=com.microsoft.onnxruntime:onnxruntime:$ORT_VER; }
@@ -179,6 +186,14 @@ stage_passages-drafts() {  # sequential, one thread; its pid in work/train-draft
     wait $!
   done
   rm -f work/train-draft.pid
+}
+stage_passages-distill() {  # pids in work/train-kd*.pid (pause as the target's)
+  OMP_NUM_THREADS=1 nice -n 19 $PY train.py "${PASSAGES_KD_ARGS[@]}" "${PASSAGES_KD_COMMON[@]}" &
+  echo $! > work/train-kd.pid
+  OMP_NUM_THREADS=1 nice -n 19 $PY train.py "${PASSAGES_KD256_ARGS[@]}" "${PASSAGES_KD_COMMON[@]}" &
+  echo $! > work/train-kd256.pid
+  wait
+  rm -f work/train-kd.pid work/train-kd256.pid
 }
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"
