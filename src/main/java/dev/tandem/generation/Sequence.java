@@ -67,7 +67,7 @@ public final class Sequence implements AutoCloseable {
     private int decodeSteps;
     private int proposedTotal;
     private int lastAccepted;         // of the latest decode step's candidates, how many were kept
-    private int lastJudged;           // and how many were judged (fewer than proposed when generation ended inside)
+    private int lastJudged;           // and how many were judged in order (the kept ones and the first rejected one)
     // the acceptance estimate by candidate position, over recent rounds (decayed per round): how often candidate m+1
     // was judged (candidates 1..m all kept) and how often it was kept
     private final double[] recentJudged = new double[AssistOptions.MAX_ASSISTANT_TOKENS];
@@ -229,7 +229,11 @@ public final class Sequence implements AutoCloseable {
         return lastAccepted;
     }
 
-    /** Candidates the latest decode step judged. */
+    /**
+     * Candidates the latest decode step judged in order: the kept ones and the first rejected one (none after a
+     * rejection is judged; fewer when generation ended inside the block). Acceptance by position is conditional on the
+     * earlier candidates being kept, so these are the rounds that count for each position.
+     */
     public int lastJudged() {
         return lastJudged;
     }
@@ -376,9 +380,14 @@ public final class Sequence implements AutoCloseable {
         cache.truncate(Math.min(cache.length(), length - 1));  // keep the keys and values of kept tokens only
         lastK = proposed;
         lastAccepted = o.accepted();
-        lastJudged = o.examined();
+        // judged in order: the kept candidates and the first rejected one. The ones after a rejection were never judged
+        // (the verifier counts them as examined, for the drafted-token statistics); counted as judged and not kept,
+        // they made every later position's estimate the unconditional rate, so that the policy multiplied the first
+        // rejection in again at each position (measured: shared estimates 0.67, 0.00, 0.01 by position at one
+        // stream, and auto never chose k > 1)
+        lastJudged = Math.min(o.examined(), o.accepted() + 1);
         if (proposed > 0) {
-            recordRound(recentJudged, recentKept, ACCEPTANCE_DECAY, o.examined(), o.accepted());
+            recordRound(recentJudged, recentKept, ACCEPTANCE_DECAY, lastJudged, o.accepted());
         }
         decodeSteps++;
         proposedTotal += proposed;

@@ -387,6 +387,35 @@ class SchedulerTest {
     }
 
     @Test
+    void aRejectedCandidateDoesNotCountAgainstThePositionsAfterIt() {
+        // acceptance by position is conditional: candidate m+1 is judged only when the ones before it were kept. A draft
+        // that is always wrong has its first candidates rejected; the later positions were never judged and keep the prior
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        FakeLm wrong = new FakeLm(VOCAB, 512, 99, 0, 0, 6, false, 2, -3f);
+        AssistedDecoder decoding = new AssistedDecoder(target, wrong, tokenizer, List.of(2));
+        BatchStep step = new BatchStep(target);
+        try (dev.tandem.generation.Sequence s = decoding.newSequence(new GenerationRequest(prompt(new Random(3), 8),
+                SamplingParams.greedy(), 40, List.of(), -1, false, true), draft(4, Schedule.CONSTANT), GenerationListener.NONE)) {
+            s.planPrefill(8);
+            step.run(List.of(s));
+            for (int i = 0; i < 6; i++) {
+                s.planDecode(4);
+                step.run(List.of(s));
+                assertEquals(4, s.lastCandidates());
+                assertEquals(0, s.lastAccepted());
+                assertEquals(1, s.lastJudged(), "only the first candidate was judged");
+            }
+            double[] prior = {0.5, 0.5, 0.5, 0.5};
+            double[] p = new double[4];
+            s.acceptanceByPosition(prior, 2, p);
+            assertTrue(p[0] < 0.2, "the first position learned its rejections: " + p[0]);
+            for (int m = 1; m < 4; m++) {
+                assertEquals(0.5, p[m], 1e-12, "position " + (m + 1) + " was never judged: the prior");
+            }
+        }
+    }
+
+    @Test
     void aCancelledSequenceLeavesAndTheOthersFinish() throws Exception {
         FakeLm target = FakeLm.target(VOCAB, 512);
         AssistedDecoder decoding = new AssistedDecoder(target, target.draft(1f), tokenizer, List.of(2));
