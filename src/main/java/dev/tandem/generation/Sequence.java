@@ -55,6 +55,7 @@ public final class Sequence implements AutoCloseable {
     private int length;
     private int prefilled;            // prompt tokens in the cache
     private int plannedChunk;         // this step's prefill chunk, or 0
+    private boolean plannedDraftPrefill;  // and whether the draft model is fed it too
     private int plannedK = -1;        // this step's candidates asked for, or -1 when not decoding this step
     private boolean finished;
     private RuntimeException failure;
@@ -289,10 +290,19 @@ public final class Sequence implements AutoCloseable {
 
     /** Plans this step as the next {@code chunk} prompt tokens. */
     public void planPrefill(int chunk) {
+        planPrefill(chunk, true);
+    }
+
+    /**
+     * Plans this step as the next {@code chunk} prompt tokens; {@code withDraft}: the draft model (if any) is fed them
+     * too (see {@link CandidateGenerator#prefill}), otherwise it catches up at its first proposal.
+     */
+    public void planPrefill(int chunk, boolean withDraft) {
         if (chunk < 1 || chunk > promptRemaining()) {
             throw new IllegalArgumentException("prefill chunk " + chunk + " with " + promptRemaining() + " prompt tokens left");
         }
         plannedChunk = chunk;
+        plannedDraftPrefill = withDraft;
         plannedK = -1;
         if (prefilled == 0) {
             prefillStartedAt = System.nanoTime();
@@ -326,7 +336,7 @@ public final class Sequence implements AutoCloseable {
 
     /** The draft model's share of this step's prompt chunk ({@link CandidateGenerator#prefill}), or null. */
     Feed draftPrefillFeed() {
-        return plannedChunk > 0 && proposer != null ? proposer.prefill(prefilled + plannedChunk) : null;
+        return plannedChunk > 0 && plannedDraftPrefill && proposer != null ? proposer.prefill(prefilled + plannedChunk) : null;
     }
 
     /** The draft's logits for the last proposal feed; the next feed or null. */

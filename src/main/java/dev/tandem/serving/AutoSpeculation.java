@@ -183,6 +183,20 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
     }
 
+    /**
+     * Prompts feed the draft too when speculation is on at this load: nothing else is decoding (a lone request, which
+     * speculation serves best), or some sequence got candidates in this step.
+     */
+    @Override
+    public boolean draftFollowsPrompts(List<Sequence> decoding, int[] k) {
+        for (int i = 0; i < decoding.size(); i++) {
+            if (k[i] > 0) {
+                return true;
+            }
+        }
+        return decoding.isEmpty();
+    }
+
     @Override
     public synchronized void observe(List<Sequence> decoding, BatchStep.Timing timing) {
         if (LOG.isDebugEnabled()) {

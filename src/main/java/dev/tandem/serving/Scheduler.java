@@ -209,9 +209,10 @@ final class Scheduler implements AutoCloseable {
             }
         }
         List<Sequence> planned = new ArrayList<>(decoding);
+        boolean draftsFollow = policy.draftFollowsPrompts(decoding, ks);
         for (int i = 0; i < prefilling.size(); i++) {
             if (chunks.get(i) > 0) {
-                prefilling.get(i).planPrefill(chunks.get(i));
+                prefilling.get(i).planPrefill(chunks.get(i), draftsFollow);
                 planned.add(prefilling.get(i));
             } else {
                 plannedEntries.remove(batchEntry(plannedEntries, prefilling.get(i)));

@@ -2,10 +2,12 @@ package dev.tandem.serving;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.generation.BatchStep;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -44,6 +46,17 @@ class AutoSpeculationTest {
         assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0.2e-3}, t, 1e-6, Arrays.toString(t));
         assertArrayEquals(new double[] {0.3e-3, 0.05e-3, 0.02e-3}, d, 1e-6, Arrays.toString(d));
         assertEquals(3e-3 + 0.4e-3 * 8 + 0.05e-3 * 20 + 0.2e-3 * 8 * 4, m.targetSeconds(8, 20, 4), 1e-6);
+    }
+
+    @Test
+    void promptsFeedTheDraftOnlyWhileSpeculationIsOn() {
+        AutoSpeculation auto = new AutoSpeculation(model(3e-3, 0.4e-3, 0.05e-3, 0.2e-3, 0.3e-3, 0.05e-3));
+        List<dev.tandem.generation.Sequence> none = List.of();
+        assertTrue(auto.draftFollowsPrompts(none, new int[0]), "a lone request: the draft is fed its prompt");
+        List<dev.tandem.generation.Sequence> two = java.util.Arrays.asList(null, null);  // only their count is read
+        assertFalse(auto.draftFollowsPrompts(two, new int[] {0, 0}), "under load with no candidates: not fed");
+        assertTrue(auto.draftFollowsPrompts(two, new int[] {0, 3}), "someone speculates: fed");
+        assertTrue(SpeculationPolicy.FIXED.draftFollowsPrompts(two, new int[] {0, 0}), "fixed always feeds it");
     }
 
     @Test

@@ -384,6 +384,15 @@ class SchedulerTest {
             assertEquals(1, draftLm.calls().get(0)[0], "the first proposal's first feed");
             assertEquals(4, draftLm.calls().size(), "4 candidates, one draft call each");
         }
+        // a prompt planned without the draft (the policy under load): only the target is fed
+        draftLm.clearCalls();
+        try (dev.tandem.generation.Sequence assisted = decoding.newSequence(new GenerationRequest(prompt(r, 20),
+                SamplingParams.greedy(), 20, List.of(), -1, false, true), draft(4, Schedule.CONSTANT), GenerationListener.NONE)) {
+            assisted.planPrefill(20, false);
+            step.run(List.of(assisted));
+            assertEquals(0, draftLm.calls().size(), "the draft was not fed");
+            assertEquals(21, assisted.draftCatchUp(), "its first proposal catches up with the prompt and the first token");
+        }
     }
 
     @Test
