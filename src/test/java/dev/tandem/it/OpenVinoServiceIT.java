@@ -26,10 +26,11 @@ import org.junit.jupiter.api.Test;
 class OpenVinoServiceIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     /**
-     * Held-out prompts on which OpenVinoPairTest found the two runtimes' greedy text equal (they part
-     * only on near-ties, on none of these).
+     * Held-out prompts on which OpenVinoPairTest found the two runtimes' greedy text equal over 64 tokens (they part
+     * only on near-ties, on none of these; with the second-edition pair "The heart of the wise is in" parts at token
+     * 50, where ONNX Runtime's two best logits are 0.036 apart).
      */
-    private static final List<String> PROMPTS = List.of("And they said unto", "The heart of the wise is in",
+    private static final List<String> PROMPTS = List.of("And they said unto", "All things are full of labour; man",
             "Rejoice in the Lord alway:");
 
     @Test
