@@ -4,7 +4,9 @@ import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.Feed;
 import dev.tandem.engine.Logits;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs one step for a batch of planned {@link Sequence}s (vLLM's model runner, OpenVINO GenAI's
@@ -122,32 +124,15 @@ public final class BatchStep {
 
     /** Feeds each assisted prompt sequence's draft model the chunk its target was fed: one call per draft model. */
     private static void prefillDrafts(List<Sequence> prompts) {
-        List<Sequence> drafting = new ArrayList<>();
-        List<Feed> feeds = new ArrayList<>();
+        Map<CausalLm, List<Feed>> byDraft = new IdentityHashMap<>();  // one server has one draft model; tests have more
         for (Sequence s : prompts) {
             Feed f = s.draftPrefillFeed();
             if (f != null) {
-                drafting.add(s);
-                feeds.add(f);
+                byDraft.computeIfAbsent(s.draftModel(), d -> new ArrayList<>()).add(f);
             }
         }
-        while (!drafting.isEmpty()) {
-            CausalLm draft = drafting.get(0).draftModel();
-            List<Feed> same = new ArrayList<>(drafting.size());
-            List<Sequence> rest = new ArrayList<>();
-            List<Feed> restFeeds = new ArrayList<>();
-            for (int i = 0; i < drafting.size(); i++) {  // one server has one draft model; the split is for tests
-                if (drafting.get(i).draftModel() == draft) {
-                    same.add(feeds.get(i));
-                } else {
-                    rest.add(drafting.get(i));
-                    restFeeds.add(feeds.get(i));
-                }
-            }
-            draft.forward(same);  // the keys and values are what counts; the logits are not needed
-            drafting = rest;
-            feeds = restFeeds;
-        }
+        // the keys and values are what counts; the logits are not needed
+        byDraft.forEach(CausalLm::forward);
     }
 
     /**
