@@ -252,13 +252,14 @@ final class AutoSpeculation implements SpeculationPolicy {
         if (++reportSteps < REPORT_EVERY) {
             return;
         }
-        double[] tc = cost.targetCoefficients();
         double[] dc = cost.draftCoefficients();
+        int rows = Math.max(1, t.targetRows());
         LOG.debugf("cost model over %d steps: target measured/predicted %.3f (%.2f ms/step measured); draft %.3f over %d"
-                        + " drafting steps; target coef [1, rows, tokens, rows*maxFeed] ms %s; draft [calls, rows, tokens] ms %s;"
-                        + " shared acceptance by position (draft) %.2f %.2f %.2f %.2f",
+                        + " drafting steps; target at %d rows: coef [1, rows, tokens, rows*maxFeed] ms %s x level %.3f;"
+                        + " draft [calls, rows, tokens] ms %s; shared acceptance by position (draft) %.2f %.2f %.2f %.2f",
                 reportSteps, sumMeasuredTarget / Math.max(1e-12, sumPredictedTarget), 1e3 * sumMeasuredTarget / reportSteps,
-                sumMeasuredDraft / Math.max(1e-12, sumPredictedDraft), speculatingSteps, ms(tc), ms(dc),
+                sumMeasuredDraft / Math.max(1e-12, sumPredictedDraft), speculatingSteps, rows,
+                ms(cost.targetCoefficients(rows)), cost.level(rows), ms(dc),
                 sharedKept[0][0] / sharedJudged[0][0], sharedKept[0][1] / sharedJudged[0][1],
                 sharedKept[0][2] / sharedJudged[0][2], sharedKept[0][3] / sharedJudged[0][3]);
         sumPredictedTarget = sumMeasuredTarget = sumPredictedDraft = sumMeasuredDraft = 0;

@@ -33,14 +33,14 @@ final class StepProfile {
             for (int feed : FEEDS) {
                 long nanos = time(target, rows, feed, feed);
                 if (nanos > 0) {
-                    cost.observe(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0, 0));
+                    cost.observeProfile(new BatchStep.Timing(rows, rows * feed, feed, nanos, 0, 0, 0, 0, 0));
                 }
                 // one row verifying beside single-token rows: tells what a padded batch costs (rows x longest feed)
                 // apart from the tokens fed, which uniform feeds cannot
                 if (rows > 1 && feed > 1) {
                     long mixed = time(target, rows, 1, feed);
                     if (mixed > 0) {
-                        cost.observe(new BatchStep.Timing(rows, rows - 1 + feed, feed, mixed, 0, 0, 0, 0, 0));
+                        cost.observeProfile(new BatchStep.Timing(rows, rows - 1 + feed, feed, mixed, 0, 0, 0, 0, 0));
                     }
                 }
             }
@@ -48,7 +48,7 @@ final class StepProfile {
                 for (int feed : DRAFT_FEEDS) {
                     long nanos = time(draft, rows, feed, feed);
                     if (nanos > 0) {
-                        cost.observe(new BatchStep.Timing(0, 0, 0, 0, 1, rows, rows * feed, nanos, 0));
+                        cost.observeProfile(new BatchStep.Timing(0, 0, 0, 0, 1, rows, rows * feed, nanos, 0));
                     }
                 }
             }

@@ -14,7 +14,10 @@ import org.junit.jupiter.api.Test;
 /** The load-aware speculation policy and its cost model, on numbers whose right answer is known. */
 class AutoSpeculationTest {
 
-    /** A cost model fitted to steps of a known cost: target = a + b rows + c tokens + d rows*maxFeed, draft = e calls + f rows. */
+    /**
+     * A cost model profiled on steps of a known cost: target = a + b rows + c tokens + d rows*maxFeed, draft = e calls +
+     * f rows.
+     */
     static StepCostModel model(double a, double b, double c, double d, double e, double f) {
         return model(a, b, c, d, e, f, 0);
     }
@@ -32,16 +35,70 @@ class AutoSpeculationTest {
             int drows = calls * (1 + r.nextInt(8));
             int dtokens = drows + r.nextInt(20);
             double dt = e * calls + f * drows + g * dtokens;
-            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, dtokens, (long) (dt * 1e9), 0));
+            m.observeProfile(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, dtokens, (long) (dt * 1e9), 0));
         }
         m.refit();
         return m;
     }
 
+    /** Live steps teach the target's cost when there is no profile: the same recovery without one. */
+    @Test
+    void withoutAProfileLiveStepsAreTheShape() {
+        StepCostModel m = new StepCostModel();
+        Random r = new Random(1);
+        for (int i = 0; i < 200; i++) {
+            int rows = 1 + r.nextInt(16);
+            int maxFeed = 1 + r.nextInt(8);
+            int tokens = rows + r.nextInt(rows * (maxFeed - 1) + 1);
+            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) ((3e-3 + 0.4e-3 * rows + 0.05e-3 * tokens) * 1e9), 0, 0, 0, 0, 0));
+        }
+        m.refit();
+        assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0}, m.targetCoefficients(1), 1e-6);
+        assertEquals(1, m.level(4), 1e-12);
+    }
+
+    /**
+     * The bundled target's shape (DecodeBenchmark --batched, 2 threads): one row costs 4 ms plus 0.31 ms per further
+     * token, a further row 0.43 ms, the padding of a batch 0.1 ms per padded token. The profile sees it at a short past;
+     * live steps, at one stream held to 2 tokens a step (k = 1) and a longer past, cost 15% more. The price of a third
+     * and a sixth token at one row must stay the profile's (15% up), not what a line through the one live point makes
+     * of it: the live linear fit this model had priced it at 0.75 ms, and auto held one stream at k = 1.
+     */
+    @Test
+    void liveStepsOfOneSizeSetTheLevelNotTheShape() {
+        StepCostModel m = new StepCostModel();
+        for (int rows : new int[] {1, 2, 4, 8}) {
+            for (int feed : new int[] {1, 3, 6}) {
+                m.observeProfile(target(rows, rows * feed, feed, bundled(rows, rows * feed, feed)));
+                if (rows > 1 && feed > 1) {
+                    m.observeProfile(target(rows, rows - 1 + feed, feed, bundled(rows, rows - 1 + feed, feed)));
+                }
+            }
+        }
+        m.refit();
+        for (int i = 0; i < 2000; i++) {
+            m.observe(target(1, 2, 2, 1.15 * bundled(1, 2, 2)));
+        }
+        m.refit();
+        assertEquals(1.15 * bundled(1, 2, 2), m.targetSeconds(1, 2, 2), 0.02e-3);
+        double perToken = (m.targetSeconds(1, 6, 6) - m.targetSeconds(1, 2, 2)) / 4;
+        assertEquals(1.15 * 0.31e-3, perToken, 0.03e-3, "one more token at one row");
+        assertEquals(1.15 * bundled(8, 8, 1), m.targetSeconds(8, 8, 1), 0.2e-3,
+                "8 rows, no live step of that size yet: the profile's shape at the level of the nearest size seen");
+    }
+
+    private static double bundled(int rows, int tokens, int maxFeed) {
+        return 4e-3 + 0.43e-3 * (rows - 1) + 0.31e-3 * (tokens - rows) + 0.1e-3 * (rows * maxFeed - tokens);
+    }
+
+    private static BatchStep.Timing target(int rows, int tokens, int maxFeed, double seconds) {
+        return new BatchStep.Timing(rows, tokens, maxFeed, (long) (seconds * 1e9), 0, 0, 0, 0, 0);
+    }
+
     @Test
     void theCostModelRecoversTheCostItWasShown() {
         StepCostModel m = model(3e-3, 0.4e-3, 0.05e-3, 0.2e-3, 0.3e-3, 0.05e-3, 0.02e-3);
-        double[] t = m.targetCoefficients();
+        double[] t = m.targetCoefficients(8);
         double[] d = m.draftCoefficients();
         assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0.2e-3}, t, 1e-6, Arrays.toString(t));
         assertArrayEquals(new double[] {0.3e-3, 0.05e-3, 0.02e-3}, d, 1e-6, Arrays.toString(d));
