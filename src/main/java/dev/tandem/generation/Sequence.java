@@ -28,7 +28,7 @@ import java.util.List;
  */
 public final class Sequence implements AutoCloseable {
     private static final int[] NO_EOS = {};
-    /** Weight of a round in the acceptance estimate after n more rounds: 0.9^n (about the last ten rounds count). */
+    /** Weight of a round at a position in the acceptance estimate after n more rounds judged there: 0.9^n (about the last ten count). */
     static final double ACCEPTANCE_DECAY = 0.9;
 
     private final GenerationRequest request;
@@ -215,12 +215,16 @@ public final class Sequence implements AutoCloseable {
     }
 
     /**
-     * Adds one verification round to acceptance counts by position (judged[m], kept[m] for candidate m+1), after
-     * decaying them by {@code decay}: the first {@code judged} candidates were judged, the first {@code kept} kept.
+     * Adds one verification round to acceptance counts by position (judged[m], kept[m] for candidate m+1): the first
+     * {@code judged} candidates were judged, the first {@code kept} kept. Only the positions judged fade (by
+     * {@code decay}) before the round is added: a position that rounds rarely reach keeps what it learned when they
+     * did. (Faded by every round, its counts melted away while k stayed below it, and the next single rejection there
+     * set its estimate near 0 for good: the policy then never chose a k that reached it again; measured, one stream
+     * held at k = 1 with positions 3 and 4 stuck at 0.17 and 0.05.)
      */
     public static void recordRound(double[] judgedAt, double[] keptAt, double decay, int judged, int kept) {
-        for (int m = 0; m < judgedAt.length; m++) {
-            judgedAt[m] = decay * judgedAt[m] + (m < judged ? 1 : 0);
+        for (int m = 0; m < Math.min(judged, judgedAt.length); m++) {
+            judgedAt[m] = decay * judgedAt[m] + 1;
             keptAt[m] = decay * keptAt[m] + (m < kept ? 1 : 0);
         }
     }

@@ -35,7 +35,7 @@ import org.jboss.logging.Logger;
 final class AutoSpeculation implements SpeculationPolicy {
     /** Weight of the shared prior in a sequence's acceptance estimate, in rounds. */
     private static final double PRIOR_ROUNDS = 2;
-    /** Weight of a round in the shared estimates after n more rounds (of any sequence with that assistant): 0.98^n. */
+    /** Weight of a round at a position in the shared estimates after n more rounds judged there (of any sequence with that assistant): 0.98^n. */
     private static final double SHARED_DECAY = 0.98;
     private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
     /** Steps a draft's catch-up is spread over when priced (see {@link #draftFed}). */
@@ -207,15 +207,6 @@ final class AutoSpeculation implements SpeculationPolicy {
             if (s.lastCandidates() > 0) {
                 int kind = s.usesDraftModel() ? 0 : 1;
                 Sequence.recordRound(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, s.lastJudged(), s.lastAccepted());
-            }
-        }
-        // a position no round judged lately keeps its last estimate instead of decaying to 0/0
-        for (int kind = 0; kind < 2; kind++) {
-            for (int m = 0; m < MAX_K; m++) {
-                if (sharedJudged[kind][m] < 1e-3) {
-                    sharedKept[kind][m] *= 1e-3 / sharedJudged[kind][m];
-                    sharedJudged[kind][m] = 1e-3;
-                }
             }
         }
     }

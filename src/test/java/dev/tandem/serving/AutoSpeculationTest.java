@@ -285,6 +285,26 @@ class AutoSpeculationTest {
         assertArrayEquals(new int[n], alone);
     }
 
+    /**
+     * A position that rounds rarely reach keeps what they showed: 20 rounds kept 4 of 4, then 300 rounds of k = 1, then
+     * one round rejected at the fourth candidate. The fourth position's estimate stays high (it was one rejection in 21
+     * judgements); faded by every round, it had fallen near 0 and stayed there.
+     */
+    @Test
+    void aRarelyJudgedPositionKeepsItsEvidence() {
+        double[] judged = {4, 4, 4, 4};
+        double[] kept = {3, 3, 3, 3};
+        for (int round = 0; round < 20; round++) {
+            dev.tandem.generation.Sequence.recordRound(judged, kept, 0.98, 4, 4);
+        }
+        for (int round = 0; round < 300; round++) {
+            dev.tandem.generation.Sequence.recordRound(judged, kept, 0.98, 1, 1);
+        }
+        dev.tandem.generation.Sequence.recordRound(judged, kept, 0.98, 4, 3);
+        assertTrue(kept[3] / judged[3] > 0.85, "fourth position: " + kept[3] / judged[3]);
+        assertEquals(1.0, kept[0] / judged[0], 0.02, "first position");
+    }
+
     @Test
     void aSequenceLearnsItsAcceptanceByPosition() {
         double[] judged = new double[16];
