@@ -16,6 +16,7 @@
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
+#   tools/models/build.sh passages-onpolicy # second edition, phase C: the distilled draft tuned on its own samples
 #   tools/models/build.sh package-edition2 # second edition: export (target: Optimum + slots layouts, step-invariant),
 #                                         # quantise, OnnxCheck (step/batch invariance must be 0), held-out passage and
 #                                         # per-verse ppl, pair acceptance on passage prompts (greedy, T 0.8), model
@@ -194,6 +195,25 @@ stage_passages-distill() {  # pids in work/train-kd*.pid (pause as the target's)
   echo $! > work/train-kd256.pid
   wait
   rm -f work/train-kd.pid work/train-kd256.pid
+}
+# phase C for the second edition: the distilled 0.9M passage draft samples 500-token continuations of 64-token
+# passage windows at 0.8 (rows of 512), then is fine-tuned on them with total variation at 0.8 against the passage
+# target, as the first edition's rounds (NOTES.md "Phase C"). Served requests are 50-250 prompt + 256 new tokens,
+# so rows of 512 cover them at half the attention cost of 1024. Two threads at nice 19 (pause: work/train-op.pid).
+passages_onpolicy_round() {  # $1 start checkpoint dir, $2 out dir, $3 samples, $4 LR, $5 tokens sampled, $6 trained
+  nice -n 19 $PY sample_text.py --data passages --seq 512 --prompt 64 --model "$1/ckpt.pt" --temperature 0.8 \
+    --tokens "$5" --out "$3" &
+  echo $! > work/train-op.pid; wait $!
+  nice -n 19 $PY train.py --preset draft --data passages --seq 512 --init "$1/ckpt.pt" \
+    --teacher work/target-passages/ckpt.pt --kd-alpha 1.0 --kd-loss tvd --kd-temp 0.8 --samples "$3" \
+    --samples-frac 1.0 --tokens "$6" --batch 16 --lr "$4" --warmup 20 --ckpt-minutes 5 --eval-minutes 30 --out "$2" &
+  echo $! > work/train-op.pid; wait $!
+  rm -f work/train-op.pid
+}
+stage_passages-onpolicy() {
+  mkdir -p work/samples
+  passages_onpolicy_round work/draft-kd-passages work/draft-op-passages work/samples/draft-passages-t08.npy \
+    1e-3 ${PASSAGES_OP_SAMPLE_TOKENS:-1e6} ${PASSAGES_OP_TOKENS:-1e6}
 }
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"

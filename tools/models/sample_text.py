@@ -4,13 +4,15 @@ generations rather than the corpus (DistillSpec, Zhou et al. 2023: distilling on
 samples, "on-policy", raises speculative acceptance most; the teacher's samples also help, at the
 teacher's sampling cost: ~260 tokens/s for the target here against several thousand for the draft).
 
-Each row starts with the first --prompt tokens of a random training window (a verse's <s> onwards),
-then the model samples at --temperature up to --seq tokens; after a sampled </s> the next token is
-<s>, as in the training stream, and a new verse is sampled. Rows are written to --out (uint16,
+Each row starts with the first --prompt tokens of a random training window (--data verses: a verse's
+<s> onwards; --data passages, the second edition: <s> and a passage from a random verse on, as
+train.py --data passages reads them), then the model samples at --temperature up to --seq tokens;
+after a sampled </s> the next token is <s>, as in the training stream, and a new text is sampled. Rows are written to --out (uint16,
 [rows, seq+1]) after every batch, so an interrupted run resumes where it stopped. Training
 (train.py --samples) then scores these rows with the teacher.
 
   sample_text.py --model work/draft-kd/ckpt.pt --tokens 1e6 --out work/samples/draft-t08.npy
+  sample_text.py --data passages --seq 512 --prompt 64 --model work/draft-kd-passages/ckpt.pt ...
 """
 import argparse, os, sys, time
 import numpy as np
@@ -32,11 +34,18 @@ def main():
     ap.add_argument("--prompt", type=int, default=16)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--data", choices=["verses", "passages"], default="verses")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     model, _ = load_checkpoint(a.model)
-    stream, starts, _ = data.load("train")
-    ok = starts[starts + a.prompt <= len(stream)]
+    if a.data == "passages":  # window at verse k: [<s>] + pre[k] + stream[vend[k]:] (train.get_batch_passages)
+        stream, pre, vend, _ = data.load_passages("train", 1024)
+        ok = np.nonzero(vend + a.prompt <= len(stream))[0]
+        window = lambda k: np.concatenate([[data.BOS], pre[k], stream[vend[k]:vend[k] + a.prompt]])[:a.prompt]
+    else:
+        stream, starts, _ = data.load("train")
+        ok = starts[starts + a.prompt <= len(stream)]
+        window = lambda i: stream[i:i + a.prompt]
     rows = np.load(a.out) if os.path.exists(a.out) else np.zeros((0, a.seq + 1), dtype=np.uint16)
     want = int(a.tokens // a.seq)
     t0, start_rows = time.time(), len(rows)
@@ -45,7 +54,7 @@ def main():
         g = torch.Generator().manual_seed(a.seed * 1000003 + chunk)
         rng = np.random.default_rng(a.seed * 1000003 + chunk)
         idx = ok[rng.integers(0, len(ok), size=a.batch)]
-        ids = torch.from_numpy(np.stack([stream[i:i + a.prompt] for i in idx]).astype(np.int64))
+        ids = torch.from_numpy(np.stack([window(i) for i in idx]).astype(np.int64))
         out = [ids]
         logits, past = model(ids)
         new_tokens = a.seq + 1 - a.prompt
