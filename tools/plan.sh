@@ -3,7 +3,7 @@
 # full context as the engine allocates it, full-context sequences that fit a budget): the figures
 # GET /v1/models/{id} serves as "memory", for sizing pods before deploying.
 #
-#   ./mvnw package -DskipTests && tools/plan.sh models/kjv-target [--budget 384M] [--draft models/kjv-draft] [--context N]
+#   ./mvnw package -DskipTests && tools/plan.sh models/kjv-target [--budget 384M] [--draft models/kjv-draft] [--context N] [--max-batched-tokens N] [--policy auto|fixed]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)  # paths given are taken from the current directory
 JAVA=$(bash -c 'for j in /usr/lib/jvm/*; do [ -x "$j/bin/java" ] && grep -qE "JAVA_VERSION=\"(2[5-9]|[3-9][0-9])" "$j/release" 2>/dev/null && echo "$j/bin/java" && break; done')

@@ -12,9 +12,9 @@ import java.lang.foreign.ValueLayout;
  * headDim]} block at the start of its region. Two regions alternate: the runtime reads the past
  * from {@link #current()} and writes the present into {@link #next()}, then {@link #swap()} makes
  * that present the next step's past, so a step never copies the cache. Truncation compacts each
- * slot in place. Capacity grows geometrically; a region that is outgrown is freed as soon as its
- * contents are copied (so a sequence holds two regions of its current capacity, and during a growth
- * step briefly the two it outgrew as well); everything is freed when the buffers close.
+ * slot in place. Capacity grows geometrically ({@link #capacityFor}); a region that is outgrown is freed as
+ * soon as its contents are copied (so a sequence holds two regions of its current capacity, and during a
+ * growth step briefly the two it outgrew as well); everything is freed when the buffers close.
  */
 public final class KvBuffers implements AutoCloseable {
     private final ModelShape shape;
@@ -29,6 +29,26 @@ public final class KvBuffers implements AutoCloseable {
     private MemorySegment logits;  // logits of a step (float32, rows x vocab)
     private int rows;              // capacity of ids and logits, in fed tokens
     private boolean closed;
+
+    /** The first capacity, in tokens: the smallest of the fixed steps {@link #capacityFor} grows through. */
+    public static final int INITIAL_CAPACITY = 64;
+
+    /**
+     * The capacity a cache of {@code tokens} tokens is given: the smallest of 64, 128, 256, ... (64 x 2^j) that holds
+     * them, capped at the context. Why fixed steps: the capacity after n tokens then depends on n alone, not on how
+     * the tokens arrived (a whole prompt in one call, or in the scheduler's chunks, the first one smaller when decoding
+     * rows take the step's budget), so the memory admission control reserves for a sequence
+     * ({@code dev.tandem.memory.KvFootprint}) holds whatever chunks the scheduler picks. Growing to exactly the prompt's
+     * length instead made a 100-token prompt take 100 tokens in one call but 64 then 128 in chunks of 64 and 36.
+     * Also the reference engine's growth, so its heap figure holds the same way.
+     */
+    public static int capacityFor(int tokens, int maxContext) {
+        long c = INITIAL_CAPACITY;
+        while (c < tokens && c < maxContext) {
+            c *= 2;
+        }
+        return (int) Math.min(c, maxContext);
+    }
 
     public KvBuffers(ModelShape shape, int slots) {
         this.shape = shape;
@@ -69,7 +89,7 @@ public final class KvBuffers implements AutoCloseable {
         if (tokens <= capacity) {
             return;
         }
-        int grown = Math.min(shape.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
+        int grown = capacityFor(tokens, shape.maxContext());
         long newSlot = slotBytes(grown);
         Arena grownArena = Arena.ofShared();
         MemorySegment grownCurrent = grownArena.allocate(newSlot * slots, 64);

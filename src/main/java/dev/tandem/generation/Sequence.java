@@ -30,6 +30,21 @@ public final class Sequence implements AutoCloseable {
     private static final int[] NO_EOS = {};
     /** Weight of a round at a position in the acceptance estimate after n more rounds judged there: 0.9^n (about the last ten count). */
     static final double ACCEPTANCE_DECAY = 0.9;
+    /**
+     * The fewest prompt tokens a scheduler feeds the oldest waiting prompt in a step, whatever the decoding sequences
+     * take (serving's Scheduler). Here, beside {@link #planPrefill}, so that the memory figures (the planner tool
+     * too, which cannot see serving) learn the largest chunk from the same rule: {@link #largestPrefillChunk}.
+     */
+    public static final int MIN_PREFILL_CHUNK = 16;
+
+    /**
+     * The most prompt tokens one step feeds a sequence under a step budget of {@code maxBatchedTokens}
+     * ({@code tandem.scheduler.max-batched-tokens}): the budget, or {@link #MIN_PREFILL_CHUNK} when that is smaller.
+     * Its caches' step buffers grow only to the largest feed, so this bounds what they take (dev.tandem.memory).
+     */
+    public static int largestPrefillChunk(int maxBatchedTokens) {
+        return Math.max(maxBatchedTokens, MIN_PREFILL_CHUNK);
+    }
 
     private final GenerationRequest request;
     private final CausalLm target;

@@ -1,6 +1,7 @@
 package dev.tandem.memory;
 
 import dev.tandem.engine.CausalLm;
+import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.ModelShape;
 
 /**
@@ -11,14 +12,18 @@ import dev.tandem.engine.ModelShape;
  * <ul>
  *   <li>two regions of the same capacity alternate as past (read) and present (written), so the cache
  *       takes twice its capacity;</li>
- *   <li>capacity starts at {@code max(firstFeed, 64)} tokens and doubles (capped at the context) when a
- *       step needs more; the outgrown regions are freed once their contents are copied, so the peak is
- *       at the last growth, when the old and the new regions briefly coexist: one that grows from 256 to
- *       512 peaks at (256 + 512) tokens, twice;</li>
+ *   <li>capacity steps through 64, 128, 256, ... tokens (capped at the context), the step that holds the
+ *       tokens so far ({@code KvBuffers.capacityFor}); the outgrown regions are freed once their contents
+ *       are copied, so the peak is at the last growth, when the old and the new regions briefly coexist:
+ *       one that grows from 256 to 512 peaks at (256 + 512) tokens, twice. A first feed that already lands
+ *       in the final capacity has no old region;</li>
  *   <li>step buffers: logits ({@code 4 x vocab} bytes per row) and token ids (8 bytes per row), rows
  *       = {@code max(tokens fed, 8)}, replaced (the old ones freed first) when a step feeds more rows
  *       than they have.</li>
  * </ul>
+ *
+ * <p>The serving path feeds a prompt in chunks (the scheduler's chunked prefill), the first one possibly smaller
+ * than the rest: {@link Layout#chunked} and {@link #worst} count that, the largest chunk bounding the step rows.
  *
  * Allocation alignment (under 64 bytes per allocation) is not counted. The model is checked against
  * {@code KvBuffers} itself in {@code KvFootprintTest}; change both together.
@@ -27,10 +32,10 @@ import dev.tandem.engine.ModelShape;
  * @param stepBufferBytes the most the logits and token-id buffers take at once
  */
 public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
-    /** KvBuffers' first capacity, in tokens. */
-    static final int INITIAL_CAPACITY = 64;
     /** KvBuffers' fewest step rows. */
     static final int MIN_ROWS = 8;
+    /** A feed bound for a sequence whose feeds are not chunked: its largest feed is the sequence itself. */
+    public static final int UNCHUNKED = Integer.MAX_VALUE;
 
     public static final KvFootprint NONE = new KvFootprint(0, 0);
 
@@ -63,7 +68,11 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
             };
         }
 
-        /** The footprint of a sequence under this layout (see {@link KvFootprint#of}). */
+        /**
+         * The footprint of a sequence under this layout (see {@link KvFootprint#of}) whose first feed is exactly
+         * {@code firstFeed} tokens and every later one at most {@code maxFeed}, in any pattern: the most any such
+         * sequence takes.
+         */
         public KvFootprint footprint(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
             return switch (this) {
                 case KV_BUFFERS -> of(shape, firstFeed, tokens, maxFeed);
@@ -73,20 +82,30 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
                 case SLOT_POOL -> slotRow(shape, firstFeed, tokens, maxFeed);
             };
         }
+
+        /**
+         * The most a sequence takes whose {@code prompt} is fed in chunks of at most {@code prefillChunk} tokens (the
+         * scheduler's chunked prefill; {@link KvFootprint#UNCHUNKED}: in one call) and every later step feeds at most
+         * {@code maxFeed}. Why not the one-call figure: the step buffers only grow to the largest feed, so a long
+         * prompt's rows count only up to the chunk (a 1024-token prompt in chunks of 64 takes 64 logits rows, not
+         * 1024); and the first chunk may be as small as one token (decoding rows take the step's budget), so the
+         * caches may grow through every capacity: counted with a one-token first feed, which never takes less.
+         */
+        public KvFootprint chunked(ModelShape shape, int prompt, int prefillChunk, int tokens, int maxFeed) {
+            int largestChunk = Math.min(Math.max(1, prompt), Math.max(1, prefillChunk));
+            return footprint(shape, 1, tokens, Math.max(largestChunk, maxFeed));
+        }
     }
 
     /**
-     * The reference engine's cache: Java arrays of the capacity (same growth policy as KvBuffers, but one
-     * copy, and outgrown arrays become garbage), one logits array of {@code max(rows fed, 8)} rows, float32.
+     * The reference engine's cache: Java arrays of the capacity (the same fixed steps as KvBuffers, but one
+     * copy, and outgrown arrays become garbage, so the final capacity alone counts), one logits array of
+     * {@code max(rows fed, 8)} rows, float32.
      */
     public static KvFootprint onHeap(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
-        int context = shape.maxContext();
-        int last = Math.max(1, Math.min(tokens, context));
+        int last = Math.max(1, Math.min(tokens, shape.maxContext()));
         int first = Math.max(1, Math.min(firstFeed, last));
-        int capacity = Math.min(context, Math.max(first, INITIAL_CAPACITY));
-        while (capacity < last) {
-            capacity = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
-        }
+        int capacity = KvBuffers.capacityFor(last, shape.maxContext());
         long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
         return new KvFootprint((long) capacity * shape.kvBytesPerToken(), rows * 4L * shape.vocabSize());
     }
@@ -120,20 +139,23 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
     }
 
     /**
-     * The most a sequence takes that is first fed {@code firstFeed} tokens (the prompt), grows to at most
-     * {@code tokens} tokens (capped at the model's context) and afterwards feeds at most {@code maxFeed}
-     * tokens per step (1 for plain decoding; candidates + 1 when verifying drafts).
+     * The most a sequence takes that is first fed {@code firstFeed} tokens, grows to at most {@code tokens}
+     * tokens (capped at the model's context) and afterwards feeds at most {@code maxFeed} tokens per step (prompt
+     * chunks; 1 for plain decoding; candidates + 1 when verifying drafts), in any pattern.
+     *
+     * <p>The KV regions peak at the last growth, into the final capacity {@code capacityFor(tokens)}: unless the
+     * first feed already landed there, the old regions are those of the step below it (a sequence that passes
+     * through every length, as one fed a token at a time, grows through it; one whose feeds skip it holds less),
+     * so the figure is the most any feed pattern takes, and what the common one (feeds under 64 tokens) takes.
      */
     public static KvFootprint of(ModelShape shape, int firstFeed, int tokens, int maxFeed) {
         int context = shape.maxContext();
         int last = Math.max(1, Math.min(tokens, context));
         int first = Math.max(1, Math.min(firstFeed, last));
-        int capacity = Math.min(context, Math.max(first, INITIAL_CAPACITY));
+        int capacity = KvBuffers.capacityFor(last, context);
         long peakTokens = capacity;
-        while (capacity < last) {  // each later step feeds at most maxFeed <= 64 <= capacity: the capacity doubles
-            int grown = Math.min(context, Math.max(capacity + Math.min(maxFeed, last - capacity), capacity * 2));
-            peakTokens = Math.max(peakTokens, (long) capacity + grown);  // old and new regions, during the copy
-            capacity = grown;
+        if (KvBuffers.capacityFor(first, context) < capacity) {
+            peakTokens += stepBelow(capacity);  // old and new regions, during the copy
         }
         long kv = 2L * peakTokens * shape.kvBytesPerToken();
         long rows = Math.max(Math.max(first, maxFeed), MIN_ROWS);
@@ -141,25 +163,32 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         return new KvFootprint(kv, step);
     }
 
-    /** The worst footprint of a sequence of {@code tokens} tokens, and the prompt length that gives it. */
+    /** The largest of KvBuffers' capacities below {@code capacity} (which is above the first one). */
+    private static int stepBelow(int capacity) {
+        int below = KvBuffers.INITIAL_CAPACITY;
+        while (2 * below < capacity) {
+            below *= 2;
+        }
+        return below;
+    }
+
+    /** The worst footprint of a sequence of {@code tokens} tokens, and the (shortest) prompt length that gives it. */
     public record Worst(KvFootprint footprint, int promptTokens) {
     }
 
     /**
-     * The worst case over every prompt length (1..tokens) for a sequence that grows to {@code tokens}
-     * tokens: what the planner reports as the bytes one such sequence may hold.
+     * The worst case over every prompt length (1..tokens) for a sequence that grows to {@code tokens} tokens, its
+     * prompt fed in chunks of at most {@code prefillChunk} tokens ({@link Layout#chunked}; {@link #UNCHUNKED}: in
+     * one call) and later steps feeding at most {@code maxFeed}: what the planner reports as the bytes one such
+     * sequence may hold. With chunks, every prompt of at least the chunk's length is the worst; the shortest is
+     * reported.
      */
-    public static Worst worst(ModelShape shape, int tokens, int maxFeed) {
-        return worst(Layout.KV_BUFFERS, shape, tokens, maxFeed);
-    }
-
-    /** As {@link #worst(ModelShape, int, int)} for a cache kept as {@code layout} says. */
-    public static Worst worst(Layout layout, ModelShape shape, int tokens, int maxFeed) {
+    public static Worst worst(Layout layout, ModelShape shape, int tokens, int maxFeed, int prefillChunk) {
         int last = Math.max(1, Math.min(tokens, shape.maxContext()));
         KvFootprint worst = NONE;
         int at = 1;
         for (int p = 1; p <= last; p++) {
-            KvFootprint f = layout.footprint(shape, p, last, maxFeed);
+            KvFootprint f = layout.chunked(shape, p, prefillChunk, last, maxFeed);
             if (f.total() > worst.total()) {
                 worst = f;
                 at = p;

@@ -106,10 +106,14 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
      *                      row (slots graph on ONNX Runtime), slots buffers (slots graph on OpenVINO), Java arrays
      *                      (reference engine), or inside the runtime (stateful OpenVINO: only the theoretical figures exist)
      * @param maxStepFeed   the most rows a step feeds after the prefill ({@link #maxStepFeed(int)})
+     * @param prefillChunk  the most prompt tokens one step feeds (the scheduler's chunk: max(max-batched-tokens, its
+     *                      smallest chunk)); the step buffers grow only to the largest feed, so this, not the context,
+     *                      bounds their rows ({@link KvFootprint.Layout#chunked}); {@link KvFootprint#UNCHUNKED}: one call
      * @param draft         for a target served with a draft: the draft's worst full-context footprint, else null
      */
     public static MemoryPlan of(ModelDirectory dir, ModelShape shape, String shapeSource, int context,
-                                KvFootprint.Layout layout, int maxStepFeed, MemoryBudget budget, KvFootprint draft) {
+                                KvFootprint.Layout layout, int maxStepFeed, int prefillChunk, MemoryBudget budget,
+                                KvFootprint draft) {
         if (context < 1 || context > shape.maxContext()) {
             throw new IllegalArgumentException("context " + context + " is outside 1.." + shape.maxContext()
                     + " (the model's context)");
@@ -152,27 +156,27 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
         Integer worstPrompt = null;
         String allocation;
         if (layout == KvFootprint.Layout.KV_BUFFERS) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed, prefillChunk);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
-            allocation = "two ping-pong regions (past read, present written) of the cache's capacity; capacity starts at"
-                    + " max(prompt, 64) tokens and doubles up to the context, an outgrown region freed once copied (the peak"
-                    + " is the last growth's old and new regions together); plus logits and token-id step buffers (worst case over prompt lengths and"
-                    + " assisted steps of up to " + maxStepFeed + " tokens)";
+            allocation = "two ping-pong regions (past read, present written) of the cache's capacity; capacity steps through"
+                    + " 64, 128, 256, ... tokens up to the context, an outgrown region freed once copied (the peak"
+                    + " is the last growth's old and new regions together); plus logits and token-id step buffers (worst case over prompt lengths,"
+                    + chunks(prefillChunk) + " and assisted steps of up to " + maxStepFeed + " tokens)";
         } else if (layout == KvFootprint.Layout.JAVA_HEAP) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed, prefillChunk);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
-            allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (max(prompt,"
-                    + " 64) tokens, doubling up to the context; outgrown arrays become garbage) and one logits array";
+            allocation = "Java arrays on the heap (reference engine): keys and values of the cache's capacity (64, 128, 256,"
+                    + " ... tokens up to the context; outgrown arrays become garbage) and one logits array";
         } else if (layout == KvFootprint.Layout.SLOT_POOL) {
-            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed);
+            KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed, prefillChunk);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
             allocation = "one row of the model's slot pool (ONNX Runtime or OpenVINO, slots-layout graph), written in place: the full"
                     + " width (the context rounded up to 64) whatever the sequence's length, nothing grows; plus logits,"
-                    + " token-id and position step buffers (worst case over prompt lengths and assisted steps of up to "
-                    + maxStepFeed + " tokens)";
+                    + " token-id and position step buffers (worst case over prompt lengths," + chunks(prefillChunk)
+                    + " and assisted steps of up to " + maxStepFeed + " tokens)";
         } else {
             unavailable.add("allocated bytes per sequence: the runtime keeps this model's cache as internal state"
                     + " (stateful model); admission control counts the theoretical bytes");
@@ -191,6 +195,12 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
         Budget b = new Budget(budget.limited() ? budget.bytes() : null, budget.source(), budget.fits(reserved),
                 budget.fits(full), draft == null ? null : budget.fits(reserved + draft.total()));
         return new MemoryPlan(weights, kv, b, List.copyOf(unavailable), List.copyOf(notes));
+    }
+
+    /** How the prompt is fed, for the allocation's description. */
+    private static String chunks(int prefillChunk) {
+        return prefillChunk == KvFootprint.UNCHUNKED ? " the prompt fed in one call"
+                : " the prompt fed in chunks of up to " + prefillChunk + " tokens";
     }
 
     /**

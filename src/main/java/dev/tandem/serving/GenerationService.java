@@ -41,6 +41,8 @@ public class GenerationService {
     private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
     private final int maxBatchedTokens;
     private final String policy;
+    /** How the scheduler feeds the models, for the KV demand (chunked prompts, a draft that may lag). */
+    private final KvDemand.Feeds feeds;
 
     GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment,
                       TandemConfig config) {
@@ -52,6 +54,7 @@ public class GenerationService {
         if (maxBatchedTokens < 1) {
             throw new IllegalArgumentException("tandem.scheduler.max-batched-tokens must be at least 1, is " + maxBatchedTokens);
         }
+        this.feeds = KvDemand.Feeds.of(config);
         this.admission = admission;
         this.registry = registry;
         this.metrics = metrics;
@@ -69,7 +72,7 @@ public class GenerationService {
      * the whole budget, 429 when they do not fit in time). The generation releases both when it ends.
      */
     public AdmissionControl.Permit admit(ServedModel model, GenerationRequest request, DecodingPolicy.Decision decision) {
-        return admission.admit(KvDemand.of(model, registry.draft().orElse(null), request, decision.decoding()));
+        return admission.admit(KvDemand.of(model, registry.draft().orElse(null), request, decision.decoding(), feeds));
     }
 
     /**

@@ -35,7 +35,7 @@ import org.jboss.logging.Logger;
 final class Scheduler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Scheduler.class);
     /** The oldest waiting prompt gets at least this many tokens a step, whatever the decoding sequences take. */
-    static final int MIN_CHUNK = 16;
+    static final int MIN_CHUNK = Sequence.MIN_PREFILL_CHUNK;
 
     private final String name;
     private final BatchStep step;

@@ -4,6 +4,7 @@ import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.Sequence;
 import dev.tandem.memory.ByteSize;
 import dev.tandem.memory.KvFootprint;
 import dev.tandem.memory.MemoryBudget;
@@ -21,7 +22,7 @@ import java.util.function.Function;
  * {@code memory}), for sizing pods before deploying:
  *
  * <pre>
- * tools/plan.sh MODEL_DIR [--budget 384M] [--draft DRAFT_DIR] [--context N]
+ * tools/plan.sh MODEL_DIR [--budget 384M] [--draft DRAFT_DIR] [--context N] [--max-batched-tokens N] [--policy auto|fixed]
  * </pre>
  *
  * An ONNX graph is opened in ONNX Runtime to read the cache geometry exactly as the service does (layers,
@@ -31,10 +32,16 @@ import java.util.function.Function;
  * theoretical bytes only).
  * Without {@code --budget} no sequence counts are printed ({@code auto} would size this machine, not the pod).
  * {@code --context N} plans sequences of N tokens instead of the model's full context.
+ * {@code --max-batched-tokens} and {@code --policy} are the service's {@code tandem.scheduler.max-batched-tokens}
+ * (default 64) and {@code tandem.assisted.policy} (default auto): the prompt is fed in chunks of the former, which
+ * bound the step buffers; under auto the draft may catch up on a whole sequence in one feed, so its feeds are not
+ * bounded by the chunk.
  */
 public final class MemoryPlanner {
     /** Worst-case rows an assisted step feeds, as the service plans with. */
     static final int MAX_STEP_FEED = MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS);
+    /** The service's default {@code tandem.scheduler.max-batched-tokens}. */
+    static final int DEFAULT_MAX_BATCHED_TOKENS = 64;
 
     private MemoryPlanner() {
     }
@@ -52,12 +59,16 @@ public final class MemoryPlanner {
         Path draft = null;
         String budgetText = null;
         Integer context = null;
+        int maxBatchedTokens = DEFAULT_MAX_BATCHED_TOKENS;
+        String policy = "auto";
         try {
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--budget" -> budgetText = value(args, ++i, "--budget");
                     case "--draft" -> draft = Path.of(value(args, ++i, "--draft"));
                     case "--context" -> context = Integer.parseInt(value(args, ++i, "--context"));
+                    case "--max-batched-tokens" -> maxBatchedTokens = Integer.parseInt(value(args, ++i, "--max-batched-tokens"));
+                    case "--policy" -> policy = value(args, ++i, "--policy");
                     case "-h", "--help" -> {
                         out.println(USAGE);
                         return 0;
@@ -73,6 +84,12 @@ public final class MemoryPlanner {
             if (target == null) {
                 throw new IllegalArgumentException("no model directory given");
             }
+            if (maxBatchedTokens < 1) {
+                throw new IllegalArgumentException("--max-batched-tokens must be at least 1");
+            }
+            if (!policy.equals("auto") && !policy.equals("fixed")) {
+                throw new IllegalArgumentException("--policy must be auto or fixed");
+            }
         } catch (IllegalArgumentException e) {
             err.println("plan: " + e.getMessage());
             err.println(USAGE);
@@ -83,12 +100,15 @@ public final class MemoryPlanner {
             Loaded t = load(target);
             Loaded d = draft == null ? null : load(draft);
             int ctx = context == null ? t.shape.maxContext() : context;
+            int chunk = Sequence.largestPrefillChunk(maxBatchedTokens);
+            int draftChunk = policy.equals("auto") ? KvFootprint.UNCHUNKED : chunk;  // auto: the draft may lag, then catch up
             KvFootprint draftWorst = d == null ? null
-                    : KvFootprint.worst(d.layout, d.shape, Math.min(ctx, d.shape.maxContext()), MAX_STEP_FEED).footprint();
-            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, t.layout, MAX_STEP_FEED, budget, draftWorst);
+                    : KvFootprint.worst(d.layout, d.shape, Math.min(ctx, d.shape.maxContext()), MAX_STEP_FEED, draftChunk)
+                    .footprint();
+            MemoryPlan tp = MemoryPlan.of(t.dir, t.shape, t.source, ctx, t.layout, MAX_STEP_FEED, chunk, budget, draftWorst);
             MemoryPlan dp = d == null ? null
                     : MemoryPlan.of(d.dir, d.shape, d.source, Math.min(ctx, d.shape.maxContext()), d.layout,
-                    MAX_STEP_FEED, budget, null);
+                    MAX_STEP_FEED, draftChunk, budget, null);
             print(out, t, tp, d, dp, budgetText != null);
             return 0;
         } catch (RuntimeException e) {
@@ -98,7 +118,7 @@ public final class MemoryPlanner {
     }
 
     static final String USAGE = "usage: tools/plan.sh MODEL_DIR [--budget SIZE (384M, 2G, 512Mi, bytes)] [--draft DRAFT_DIR]"
-            + " [--context TOKENS]";
+            + " [--context TOKENS] [--max-batched-tokens TOKENS (64)] [--policy auto|fixed]";
 
     private static String value(String[] args, int i, String flag) {
         if (i >= args.length) {

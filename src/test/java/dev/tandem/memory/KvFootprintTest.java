@@ -127,6 +127,91 @@ class KvFootprintTest {
         }
     }
 
+    /** Feeds a prompt of {@code prompt} tokens as {@code first} tokens, then chunks of at most {@code chunk}; returns the largest chunk after the first (0: none). */
+    static int feedInChunks(Meter m, int prompt, int first, int chunk) {
+        m.step(first);
+        int largest = 0;
+        while (m.kv.length() < prompt) {
+            int fed = Math.min(chunk, prompt - m.kv.length());
+            m.step(fed);
+            largest = Math.max(largest, fed);
+        }
+        return largest;
+    }
+
+    @Test
+    void chunkedPromptsAllocateExactlyWhatTheModelSays() {
+        // the scheduler feeds a prompt in chunks, the first one smaller when decoding rows take the step's budget
+        for (ModelShape s : new ModelShape[] {STORIES, KJV_TARGET, ODD}) {
+            for (int prompt : new int[] {1, 17, 64, 65, 100, 129, 200, s.maxContext() - 1}) {
+                for (int chunk : new int[] {16, 48, 64}) {
+                    for (int first : new int[] {1, 5, 16, chunk}) {
+                        if (first > Math.min(prompt, chunk)) {
+                            continue;
+                        }
+                        for (int tokens : new int[] {prompt + 1, prompt + 40, s.maxContext()}) {
+                            if (tokens > s.maxContext()) {
+                                continue;
+                            }
+                            try (Meter m = new Meter(s)) {
+                                int later = feedInChunks(m, prompt, first, chunk);
+                                while (m.kv.length() < tokens) {
+                                    m.step(1);
+                                }
+                                String what = s + " prompt " + prompt + " as " + first + " then chunks of " + chunk + ", to " + tokens;
+                                assertEquals(KvFootprint.of(s, first, tokens, Math.max(later, 1)), m.measured(), what);
+                                // what admission reserves for the prompt fed in chunks, however the scheduler cut them
+                                KvFootprint reserved = KvFootprint.Layout.KV_BUFFERS.chunked(s, prompt, chunk, tokens, 1);
+                                assertEquals(reserved.kvBufferBytes(), m.measured().kvBufferBytes(), what);
+                                assertTrue(m.measured().stepBufferBytes() <= reserved.stepBufferBytes(), what);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void theChunkedReservationHoldsEveryChunkingAndIsReached() {
+        // the case that made the one-call figure wrong: a 100-token prompt in one call takes a capacity of 100 (old
+        // KvBuffers: 100, then 200 at the 101st token); in chunks of 64 and 36 it took 64, 128, then 256
+        Random rnd = new Random(15);
+        for (ModelShape s : new ModelShape[] {STORIES, KJV_TARGET, ODD}) {
+            for (int run = 0; run < 300; run++) {
+                int prompt = 1 + rnd.nextInt(s.maxContext() - 1);
+                int tokens = prompt + 1 + rnd.nextInt(s.maxContext() - prompt);
+                int chunk = new int[] {16, 64, 100, 256, KvFootprint.UNCHUNKED}[rnd.nextInt(5)];
+                int first = 1 + rnd.nextInt(Math.min(prompt, chunk));
+                try (Meter m = new Meter(s)) {
+                    feedInChunks(m, prompt, first, chunk);
+                    while (m.kv.length() < tokens) {  // assisted steps, rolled back as verification does
+                        int fed = Math.min(1 + rnd.nextInt(MAX_STEP_FEED), tokens - m.kv.length());
+                        int before = m.kv.length();
+                        m.step(fed);
+                        m.kv.truncate(before + 1 + rnd.nextInt(fed));
+                    }
+                    KvFootprint reserved = KvFootprint.Layout.KV_BUFFERS.chunked(s, prompt, chunk, tokens, MAX_STEP_FEED);
+                    KvFootprint got = m.measured();
+                    String what = s + " prompt " + prompt + " as " + first + " then chunks of " + chunk + ", to " + tokens;
+                    assertTrue(got.kvBufferBytes() <= reserved.kvBufferBytes(), what + ": " + got + " > " + reserved);
+                    assertTrue(got.stepBufferBytes() <= reserved.stepBufferBytes(), what + ": " + got + " > " + reserved);
+                }
+            }
+            // and reached: a one-token first chunk, then full chunks, then one token a step
+            for (int prompt : new int[] {100, s.maxContext() - 1}) {
+                try (Meter m = new Meter(s)) {
+                    feedInChunks(m, prompt, 1, 64);
+                    while (m.kv.length() < s.maxContext()) {
+                        m.step(1);
+                    }
+                    assertEquals(KvFootprint.Layout.KV_BUFFERS.chunked(s, prompt, 64, s.maxContext(), 1), m.measured(),
+                            s + " prompt " + prompt);
+                }
+            }
+        }
+    }
+
     @Test
     void theReferenceEngineKeepsOneCopyOnTheHeap() {
         // Java arrays of the final capacity (outgrown ones are garbage) and one logits array of max(rows fed, 8) rows
@@ -139,14 +224,23 @@ class KvFootprintTest {
 
     @Test
     void worstCaseIsTheMaximumOverPromptLengths() {
-        KvFootprint.Worst w = KvFootprint.worst(KJV_TARGET, 256, MAX_STEP_FEED);
+        KvFootprint.Worst w = KvFootprint.worst(KvFootprint.Layout.KV_BUFFERS, KJV_TARGET, 256, MAX_STEP_FEED, 64);
         for (int p = 1; p <= 256; p++) {
-            assertTrue(KvFootprint.of(KJV_TARGET, p, 256, MAX_STEP_FEED).total() <= w.footprint().total());
+            for (int first = 1; first <= Math.min(p, 64); first++) {  // every first chunk; later ones up to 64 tokens
+                assertTrue(KvFootprint.of(KJV_TARGET, first, 256, Math.max(Math.min(p, 64), MAX_STEP_FEED)).total()
+                        <= w.footprint().total());
+            }
         }
-        // a 255-token prompt: capacity 255, grown to 256 at the first decode step while the 255 still exists:
-        // 2 x (255 + 256) x 16,384 KV bytes, plus the prompt's 255 logits rows of 4 x 4096 + 8 bytes
-        assertEquals(255, w.promptTokens());
-        assertEquals(2L * (255 + 256) * 16_384 + 255L * (4 * 4096 + 8), w.footprint().total());
-        assertEquals(20_924_408L, w.footprint().total());  // where the full cache itself holds 4,194,304
+        // fed in chunks of 64 (the scheduler's default), the first one smaller: capacity 64, 128, then 256 while the
+        // 128 still exists: 2 x (128 + 256) x 16,384 KV bytes, plus one chunk's 64 logits rows of 4 x 4096 + 8 bytes;
+        // every prompt of 64 tokens or more gives it
+        assertEquals(64, w.promptTokens());
+        assertEquals(2L * (128 + 256) * 16_384 + 64L * (4 * 4096 + 8), w.footprint().total());
+        assertEquals(13_632_000L, w.footprint().total());  // where the full cache itself holds 4,194,304
+        // a prompt fed in one call (as a lagging draft may catch up) counts all its rows
+        KvFootprint.Worst oneCall = KvFootprint.worst(KvFootprint.Layout.KV_BUFFERS, KJV_TARGET, 256, MAX_STEP_FEED,
+                KvFootprint.UNCHUNKED);
+        assertEquals(256, oneCall.promptTokens());
+        assertEquals(2L * (128 + 256) * 16_384 + 256L * (4 * 4096 + 8), oneCall.footprint().total());
     }
 }

@@ -18,6 +18,9 @@ import org.junit.jupiter.api.Test;
 /** The planner's figures against hand arithmetic: stories260K (trained elsewhere) and the two bundled models. */
 class MemoryPlanTest {
 
+    /** The service's default prompt chunk: tandem.scheduler.max-batched-tokens 64 (see Sequence.largestPrefillChunk). */
+    static final int CHUNK = 64;
+
     /** The plan of {@code dir} served on ONNX Runtime: the layout its graph declares (as the engine decides it). */
     static MemoryPlan plan(Path dir, MemoryBudget budget) {
         return plan(dir, budget, onnxRuntimeLayout(ModelDirectory.open(dir)));
@@ -27,7 +30,7 @@ class MemoryPlanTest {
         ModelDirectory d = ModelDirectory.open(dir);
         ModelShape s = d.config().shape();
         return MemoryPlan.of(d, s, "config.json", s.maxContext(), layout,
-                MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS), budget, null);
+                MemoryPlan.maxStepFeed(AssistOptions.MAX_ASSISTANT_TOKENS), CHUNK, budget, null);
     }
 
     @Test
@@ -63,24 +66,23 @@ class MemoryPlanTest {
         assertEquals(1280, kv.bytesPerToken());
         assertEquals(512, kv.contextTokens());
         assertEquals(1280 * 512, kv.bytesPerFullContext());
-        // As allocated (KvBuffers): capacity max(prompt, 64), doubling (capped at 512); an outgrown region is freed once
-        // copied, so the peak is the last growth's old + new capacity, x2 ping-pong. By prompt length P: P = 511: 511 -> 512,
-        // 1023 tokens; P <= 510 peaks at most at 510 + 512 = 1022 (P = 255: 255 -> 510 -> 512). Step buffers: rows
-        // max(P, 17) (assisted verification feeds up to 17), (4 x 512 + 8) bytes each. Worst at P = 511:
-        assertEquals(511, kv.worstCasePromptTokens());
-        assertEquals(2L * 1280 * 1023, kv.allocatedKvBufferBytes());
-        assertEquals(511L * 2056, kv.allocatedStepBufferBytes());
-        assertEquals(2_618_880L + 1_050_616L, kv.allocatedBytesPerFullContext());
-        // P = 255 stays below it
-        assertTrue(2560L * 1022 + 2056L * 255 < kv.allocatedBytesPerFullContext());
+        // As allocated (KvBuffers): capacity 64, 128, 256, 512 (the step holding the tokens so far); an outgrown region is
+        // freed once copied, so the peak is the last growth's old + new capacity, x2 ping-pong: 256 + 512 tokens, as the
+        // prompt is fed in chunks of at most 64 (the first possibly a single token, so every capacity may be grown
+        // through). Step buffers: rows max(min(P, 64), 17) (a chunk; assisted verification feeds up to 17), (4 x 512 + 8)
+        // bytes each. Worst from P = 64 on:
+        assertEquals(64, kv.worstCasePromptTokens());
+        assertEquals(2L * 1280 * 768, kv.allocatedKvBufferBytes());
+        assertEquals(64L * 2056, kv.allocatedStepBufferBytes());
+        assertEquals(1_966_080L + 131_584L, kv.allocatedBytesPerFullContext());
         // plain decoding from a one-token prompt to the full context: 64 -> 128 -> 256 -> 512, peak 256 + 512 tokens twice,
         // 8 step rows
         KvFootprint plain = KvFootprint.of(ModelDirectory.open(SharedModels.stories260kHf()).config().shape(), 1, 512, 1);
         assertEquals(new KvFootprint(2L * 1280 * 768, 8L * 2056), plain);
 
-        // 16 MiB budget: 16,777,216 / 3,669,496 = 4.57; theoretical 16,777,216 / 655,360 = 25.6
+        // 16 MiB budget: 16,777,216 / 2,097,664 = 7.998; theoretical 16,777,216 / 655,360 = 25.6
         assertEquals(16_777_216L, p.budget().bytes());
-        assertEquals(4L, p.budget().maxFullContextSequences());
+        assertEquals(7L, p.budget().maxFullContextSequences());
         assertEquals(25L, p.budget().maxFullContextSequencesTheoretical());
         assertNull(p.budget().maxFullContextSequencesWithDraft());
         assertTrue(p.unavailable().isEmpty(), p.unavailable().toString());
@@ -126,23 +128,27 @@ class MemoryPlanTest {
         assertEquals(16_384, p.kvCache().bytesPerToken());
         assertEquals(16L << 20, p.kvCache().bytesPerFullContext());
         // the bundled target is a slots graph: a sequence is counted at one pool row of the full width (1024 positions)
-        // whatever its length, plus step buffers; worst at P = 1024: 1024 step rows of 4 x 4096 + 8 + 8 bytes
+        // whatever its length, plus step buffers, which grow only to the largest feed: a prompt chunk (at most 64
+        // tokens), so the worst is any prompt of 64 tokens or more: 64 step rows of 4 x 4096 + 8 + 8 bytes (fed in one
+        // call, a 1024-token prompt took 1024 rows: 33,570,816 bytes)
         assertEquals(KvFootprint.Layout.SLOT_POOL, onnxRuntimeLayout(ModelDirectory.open(Path.of("models/kjv-target"))));
-        assertEquals(1024, p.kvCache().worstCasePromptTokens());
-        assertEquals(16_384L * 1024 + 1024L * 16_400, p.kvCache().allocatedBytesPerFullContext());
+        assertEquals(64, p.kvCache().worstCasePromptTokens());
+        assertEquals(16_384L * 1024 + 64L * 16_400, p.kvCache().allocatedBytesPerFullContext());
+        assertEquals(17_826_816L, p.kvCache().allocatedBytesPerFullContext());
         assertTrue(p.kvCache().allocation().contains("slot pool"), p.kvCache().allocation());
-        // 384 MiB: 402,653,184 / 33,570,816 = 11.99; theoretical 402,653,184 / 16,777,216 = 24
-        assertEquals(11L, p.budget().maxFullContextSequences());
+        assertTrue(p.kvCache().allocation().contains("chunks of up to 64 tokens"), p.kvCache().allocation());
+        // 384 MiB: 402,653,184 / 17,826,816 = 22.6; theoretical 402,653,184 / 16,777,216 = 24
+        assertEquals(22L, p.budget().maxFullContextSequences());
         assertEquals(24L, p.budget().maxFullContextSequencesTheoretical());
 
-        // the same geometry in the Optimum layout (KvBuffers), as the target was served before: worst at P = 1023:
-        // capacity 1023, grown to 1024 while the 1023 regions still exist (2047 tokens, twice); 1023 step rows of 4 x 4096 + 8
+        // the same geometry in the Optimum layout (KvBuffers), as the target was served before: capacity 64, ..., 512,
+        // then 1024 while the 512 regions still exist (1536 tokens, twice); a chunk's 64 step rows of 4 x 4096 + 8
         MemoryPlan optimum = plan(Path.of("models/kjv-target"), new MemoryBudget(384L << 20, "test"),
                 KvFootprint.Layout.KV_BUFFERS);
-        assertEquals(1023, optimum.kvCache().worstCasePromptTokens());
-        assertEquals(2L * 16_384 * 2047 + 1023L * 16_392, optimum.kvCache().allocatedBytesPerFullContext());
-        // 402,653,184 / 83,845,112 = 4.8
-        assertEquals(4L, optimum.budget().maxFullContextSequences());
+        assertEquals(64, optimum.kvCache().worstCasePromptTokens());
+        assertEquals(2L * 16_384 * 1536 + 64L * 16_392, optimum.kvCache().allocatedBytesPerFullContext());
+        // 402,653,184 / 51,380,736 = 7.8
+        assertEquals(7L, optimum.budget().maxFullContextSequences());
     }
 
     @Test

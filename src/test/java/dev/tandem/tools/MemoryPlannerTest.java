@@ -37,13 +37,24 @@ class MemoryPlannerTest {
         assertEquals("25,698,816 | 893,568", r.row("parameters (config.json)"));
         assertEquals("16,384 (16.0 KiB) | 1,024 (1.0 KiB)", r.row("KV bytes per token"));
         assertEquals("16,777,216 (16.0 MiB) | 1,048,576 (1.0 MiB)", r.row("KV bytes per full context"));
-        // both are slots graphs: one pool row of 1024 positions + 1024 step rows (vocabulary x 4 + 16 bytes) each
-        assertEquals("33,570,816 (32.0 MiB) | 17,842,176 (17.0 MiB)", r.row("allocated per sequence (worst)"));
+        // both are slots graphs: one pool row of 1024 positions + step rows (vocabulary x 4 + 16 bytes) each; the
+        // target's prompt is fed in chunks of at most 64 tokens (max-batched-tokens' default), so 64 rows; under the
+        // auto policy (the default) the draft may catch up on a whole sequence in one feed, so 1024 rows
+        assertEquals("17,826,816 (17.0 MiB) | 17,842,176 (17.0 MiB)", r.row("allocated per sequence (worst)"));
         assertTrue(r.row("KV cache").contains("(engine)"), r.row("KV cache"));
-        assertEquals("11 | 22", r.row("full-context sequences"));
+        assertEquals("22 | 22", r.row("full-context sequences"));
         assertEquals("24 | 384", r.row("  counting theoretical bytes"));
-        // 402,653,184 / (33,570,816 + 17,842,176)
-        assertEquals("7", r.row("  target with draft"));
+        // 402,653,184 / (17,826,816 + 17,842,176)
+        assertEquals("11", r.row("  target with draft"));
+
+        // the fixed policy feeds the draft the target's chunks: 64 rows; a chunk as large as the context: 1024 rows
+        Run fixed = run("models/kjv-target", "--draft", "models/kjv-draft", "--budget", "384M", "--policy", "fixed");
+        assertEquals(0, fixed.status(), fixed.err());
+        assertEquals("17,826,816 (17.0 MiB) | 2,098,176 (2.0 MiB)", fixed.row("allocated per sequence (worst)"));
+        assertEquals("20", fixed.row("  target with draft"));  // 402,653,184 / (17,826,816 + 2,098,176)
+        Run oneCall = run("models/kjv-target", "--max-batched-tokens", "1024");
+        assertEquals(0, oneCall.status(), oneCall.err());
+        assertEquals("33,570,816 (32.0 MiB)", oneCall.row("allocated per sequence (worst)"));
         assertTrue(r.out().contains("note (kjv-target): the output layer 'logits_Wq' is a quantised copy"), r.out());
     }
 
@@ -56,6 +67,8 @@ class MemoryPlannerTest {
         assertTrue(!r.out().contains("full-context sequences"), "no budget, no counts");
         assertEquals(2, run().status());
         assertEquals(2, run("models/kjv-draft", "--budget").status());
+        assertEquals(2, run("models/kjv-draft", "--policy", "sometimes").status());
+        assertEquals(2, run("models/kjv-draft", "--max-batched-tokens", "0").status());
         Run bad = run("models/kjv-draft", "--budget", "lots");
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains("'lots' is not a memory size"), bad.err());

@@ -2,6 +2,7 @@ package dev.tandem.engine.reference;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.GraphChecks;
+import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelFiles;
@@ -376,7 +377,7 @@ public final class ReferenceCausalLm implements CausalLm {
                 logits = new float[Math.max(fed, 8) * c.vocabSize()];
             }
             if (tokens > capacity) {
-                capacity = Math.min(c.maxContext(), Math.max(tokens, Math.max(64, capacity * 2)));
+                capacity = KvBuffers.capacityFor(tokens, c.maxContext());  // fixed steps: see there why
                 for (int l = 0; l < c.layers(); l++) {
                     keys[l] = Arrays.copyOf(keys[l], capacity * c.kvDim());
                     values[l] = Arrays.copyOf(values[l], capacity * c.kvDim());
