@@ -25,7 +25,15 @@ class AutoSpeculationTest {
     /** As above, the draft also costing g per token fed (its feeds carry catch-ups of 0..19 extra tokens). */
     static StepCostModel model(double a, double b, double c, double d, double e, double f, double g) {
         StepCostModel m = new StepCostModel();
+        steps(a, b, c, d, e, f, g).forEach(m::observeProfile);
+        m.refit();
+        return m;
+    }
+
+    /** 200 random steps of 1-16 rows feeding 1-8 tokens each (seeded), timed by the costs of {@link #model}. */
+    static List<BatchStep.Timing> steps(double a, double b, double c, double d, double e, double f, double g) {
         Random r = new Random(1);
+        List<BatchStep.Timing> steps = new java.util.ArrayList<>();
         for (int i = 0; i < 200; i++) {
             int rows = 1 + r.nextInt(16);
             int maxFeed = 1 + r.nextInt(8);
@@ -35,23 +43,16 @@ class AutoSpeculationTest {
             int drows = calls * (1 + r.nextInt(8));
             int dtokens = drows + r.nextInt(20);
             double dt = e * calls + f * drows + g * dtokens;
-            m.observeProfile(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, dtokens, (long) (dt * 1e9), 0));
+            steps.add(new BatchStep.Timing(rows, tokens, maxFeed, (long) (t * 1e9), calls, drows, dtokens, (long) (dt * 1e9), 0));
         }
-        m.refit();
-        return m;
+        return steps;
     }
 
     /** Live steps teach the target's cost when there is no profile: the same recovery without one. */
     @Test
     void withoutAProfileLiveStepsAreTheShape() {
         StepCostModel m = new StepCostModel();
-        Random r = new Random(1);
-        for (int i = 0; i < 200; i++) {
-            int rows = 1 + r.nextInt(16);
-            int maxFeed = 1 + r.nextInt(8);
-            int tokens = rows + r.nextInt(rows * (maxFeed - 1) + 1);
-            m.observe(new BatchStep.Timing(rows, tokens, maxFeed, (long) ((3e-3 + 0.4e-3 * rows + 0.05e-3 * tokens) * 1e9), 0, 0, 0, 0, 0));
-        }
+        steps(3e-3, 0.4e-3, 0.05e-3, 0, 0.3e-3, 0, 0).forEach(m::observe);
         m.refit();
         assertArrayEquals(new double[] {3e-3, 0.4e-3, 0.05e-3, 0}, m.targetCoefficients(1), 1e-6);
         assertEquals(1, m.level(4), 1e-12);
