@@ -37,8 +37,9 @@ import jinjava.javax.el.CompositeELResolver;
 import org.jboss.logging.Logger;
 
 /**
- * The model's chat template ({@code chat_template} in {@code tokenizer_config.json}, a Jinja
- * template as Hugging Face's {@code apply_chat_template} renders it), rendered with Jinjava set up
+ * The model's chat template (a Jinja template as Hugging Face's {@code apply_chat_template} renders
+ * it; where it is read from is decided in one place, {@link #source(ModelDirectory)}, or an operator's
+ * file replaces it: {@link #of(ModelDirectory, Optional)}), rendered with Jinjava set up
  * to render it as transformers' Jinja2 environment does ({@code _compile_jinja_template} in
  * {@code transformers/utils/chat_template_utils.py}), so the prompt is the one the model was
  * trained on, byte for byte:
