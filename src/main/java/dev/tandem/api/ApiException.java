@@ -9,13 +9,32 @@ public class ApiException extends RuntimeException {
     private final String type;
     private final String param;
     private final String code;
+    /** Answer in OpenAI's format even on a TGI path: vLLM's bodies on the paths TGI and vLLM share. */
+    private final boolean openAiShape;
 
     public ApiException(int status, String type, String param, String code, String message) {
+        this(status, type, param, code, message, false);
+    }
+
+    private ApiException(int status, String type, String param, String code, String message, boolean openAiShape) {
         super(message);
         this.status = status;
         this.type = type;
         this.param = param;
         this.code = code;
+        this.openAiShape = openAiShape;
+    }
+
+    /**
+     * This error in OpenAI's format (status 400 stays 400) wherever it is raised: {@code /tokenize} and
+     * {@code /detokenize} are TGI's paths and vLLM's, and a client that sent vLLM's body reads vLLM's errors.
+     */
+    public ApiException inOpenAiShape() {
+        return new ApiException(status, type, param, code, getMessage(), true);
+    }
+
+    public boolean openAiShape() {
+        return openAiShape;
     }
 
     /** 400 for a parameter with a bad value. */

@@ -55,18 +55,7 @@ public class ChatCompletionsResource {
                              @jakarta.ws.rs.HeaderParam("X-Experiment-Key") String experimentKey) {
         GenerationRoutes.requireBody(body);
         ServedModel model = routes.model(body.model());
-        ChatTemplate template = model.chatTemplate().orElseThrow(() -> ApiException.invalid("messages",
-                "model '" + model.id() + "' has no chat_template in its tokenizer_config.json; use /v1/completions"));
-        String promptText;
-        try {
-            promptText = template.render(messages(body.messages()), true);
-        } catch (IllegalArgumentException e) {
-            throw ApiException.invalid("messages", e.getMessage());
-        }
-        int[] prompt = model.tokenizer().encode(promptText);  // the template places BOS itself
-        if (prompt.length == 0) {
-            prompt = model.tokenizer().encodePrompt("");
-        }
+        int[] prompt = ChatPrompt.render(model, body.messages(), true, false).tokens();
         int topLogprobs = -1;
         if (Boolean.TRUE.equals(body.logprobs())) {
             topLogprobs = body.topLogprobs() == null ? 0 : body.topLogprobs();

@@ -28,18 +28,24 @@ public class ErrorMappers {
 
     @ServerExceptionMapper
     public Response api(ApiException e, io.vertx.core.http.HttpServerRequest request) {
-        return render(request, e.status(), ErrorBody.of(e.getMessage(), e.type(), e.param(), e.code()));
+        return render(isTgiRoute(request) && !e.openAiShape(), e.status(), ErrorBody.of(e.getMessage(), e.type(),
+                e.param(), e.code()));
     }
 
     /** The TGI routes answer in TGI's error format, with 422 for invalid input as TGI does. */
     static boolean isTgiRoute(io.vertx.core.http.HttpServerRequest request) {
         String p = request == null ? "" : request.path();
-        return p.equals("/generate") || p.equals("/generate_stream") || p.equals("/tokenize") || p.equals("/detokenize");
+        return p.equals("/generate") || p.equals("/generate_stream") || p.equals("/tokenize") || p.equals("/detokenize")
+                || p.equals("/chat_tokenize");
     }
 
     Response render(io.vertx.core.http.HttpServerRequest request, int status, ErrorBody body) {
+        return render(isTgiRoute(request), status, body);
+    }
+
+    private Response render(boolean tgi, int status, ErrorBody body) {
         metrics.failure(status == 429 || status == 503 ? "rejected" : status >= 500 ? "error" : "validation");
-        if (!isTgiRoute(request)) {
+        if (!tgi) {
             return json(status, body);
         }
         String type = switch (status) {
@@ -118,6 +124,11 @@ public class ErrorMappers {
 
     @ServerExceptionMapper(priority = 2)
     public Response mapping(JsonProcessingException e, io.vertx.core.http.HttpServerRequest request) {
+        return api(invalidJson(e), request);
+    }
+
+    /** A body that does not map onto a request: a 400 naming the field (as the resources name fields) and what to send. */
+    static ApiException invalidJson(JsonProcessingException e) {
         String param = null;
         if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
             StringBuilder b = new StringBuilder();  // messages[0].content, as the resources name fields
@@ -129,7 +140,7 @@ public class ErrorMappers {
             param = p.getParsingContext().getCurrentName();  // e.g. a number out of range
         }
         String message = (param == null ? "request body" : "'" + param + "'") + " " + problem(e);
-        return render(request, 400, ErrorBody.of(message, "invalid_request_error", param, "invalid_type"));
+        return new ApiException(400, "invalid_request_error", param, "invalid_type", message);
     }
 
     /**

@@ -3,8 +3,10 @@ package dev.tandem.api;
 import org.eclipse.microprofile.openapi.annotations.Operation;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.RequestBody;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.generation.FinishReason;
@@ -31,8 +33,10 @@ import java.util.Map;
 
 /**
  * Hugging Face Text Generation Inference's routes: {@code /generate}, {@code /generate_stream},
- * {@code /tokenize}, and {@code /detokenize}. Errors on these routes use TGI's
- * {@code {"error","error_type"}} body (see {@link ErrorMappers}).
+ * {@code /tokenize}, {@code /chat_tokenize} and {@code /detokenize}. Errors on these routes use TGI's
+ * {@code {"error","error_type"}} body (see {@link ErrorMappers}). vLLM serves {@code /tokenize} and
+ * {@code /detokenize} at the same paths with other bodies; those are told apart by their fields and
+ * answered as vLLM does ({@link VllmTokenization}).
  */
 @Path("/")
 @Consumes(MediaType.APPLICATION_JSON)
@@ -241,18 +245,42 @@ public class TgiResource {
     public record TokenizeRequest(String inputs, Boolean addSpecialTokens) {
     }
 
+    /**
+     * {@code /tokenize} is TGI's route and vLLM's: a body with TGI's {@code inputs} is TGI's (the tokens with
+     * their character spans), one with vLLM's {@code prompt} or {@code messages} is vLLM's
+     * ({@link VllmTokenization}).
+     */
     @POST
     @Path("tokenize")
-    @Operation(summary = "The input's tokens with their character spans")
+    @Operation(summary = "Tokens of a text (TGI: inputs) or of a chat's rendered prompt (vLLM: prompt or messages)",
+            description = "TGI's body {inputs, add_special_tokens} answers a list of {id, text, start, stop}; vLLM's body "
+                    + "{prompt, add_special_tokens} or {messages, add_generation_prompt, continue_final_message, "
+                    + "add_special_tokens} answers {count, max_model_len, tokens, token_strs} with errors in OpenAI's format.")
     @Produces(MediaType.APPLICATION_JSON)
-    public List<TgiResponse.TokenSpan> tokenize(TokenizeRequest body) {
-        if (body == null || body.inputs() == null) {
-            throw new ApiException(422, "validation", "inputs", null, "`inputs` is required");
+    @RequestBody(content = @Content(mediaType = MediaType.APPLICATION_JSON, example = "{\"inputs\": \"And God said\"}",
+            schema = @Schema(oneOf = {TokenizeRequest.class, VllmTokenization.CompletionRequest.class,
+                    VllmTokenization.ChatRequest.class})))
+    @APIResponse(responseCode = "200", description = "TGI's token list, or vLLM's answer", content = @Content(
+            mediaType = MediaType.APPLICATION_JSON, schema = @Schema(oneOf = {TgiResponse.TokenSpan[].class,
+                    VllmTokenization.TokenizeResponse.class})))
+    public Object tokenize(JsonNode body) throws JsonProcessingException {
+        if (VllmTokenization.isTokenizeRequest(body)) {
+            return VllmTokenization.tokenize(body, routes);
         }
-        TextTokenizer tok = routes.registry.target().tokenizer();
+        TokenizeRequest r = body == null || body.isMissingNode() ? null : routes.json.treeToValue(body, TokenizeRequest.class);
+        if (r == null || r.inputs() == null) {
+            throw new ApiException(422, "validation", "inputs", null,
+                    "`inputs` is required (TGI's body; vLLM's takes `prompt` or `messages`)");
+        }
+        return spans(routes.registry.target().tokenizer().spans(r.inputs()), r.addSpecialTokens(),
+                routes.registry.target().tokenizer());
+    }
+
+    private static List<TgiResponse.TokenSpan> spans(List<TextTokenizer.Span> spans, Boolean addSpecialTokens,
+                                                     TextTokenizer tok) {
         List<TgiResponse.TokenSpan> out = new ArrayList<>();
-        for (TextTokenizer.Span s : tok.spans(body.inputs())) {
-            if (s.start() == s.end() && s.id() == tok.bosId() && Boolean.FALSE.equals(body.addSpecialTokens())) {
+        for (TextTokenizer.Span s : spans) {
+            if (s.start() == s.end() && s.id() == tok.bosId() && Boolean.FALSE.equals(addSpecialTokens)) {
                 continue;
             }
             out.add(new TgiResponse.TokenSpan(s.id(), s.piece(), s.start(), s.end()));
@@ -260,29 +288,77 @@ public class TgiResource {
         return out;
     }
 
-    /** {@code /detokenize}: token ids back to text. */
+    /** TGI's {@code /chat_tokenize}: a chat request's rendered prompt and its tokens. */
+    @Schema(name = "ChatTokenizeResponse")
+    public record ChatTokenizeResponse(List<TgiResponse.TokenSpan> tokenizeResponse, String templatedText) {
+    }
+
+    /**
+     * TGI's {@code /chat_tokenize}: the text the model's chat template renders for a chat request (with the
+     * generation prompt, as a chat completion renders it) and its tokens, exactly what {@code /v1/chat/completions}
+     * feeds the model for the same body. The request's other fields do not change the prompt and are not read.
+     */
+    @POST
+    @Path("chat_tokenize")
+    @Operation(summary = "A chat request's templated prompt and its tokens (TGI)")
+    @Produces(MediaType.APPLICATION_JSON)
+    @APIResponse(responseCode = "200", description = "The templated text and its tokens", content = @Content(
+            mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = ChatTokenizeResponse.class)))
+    @APIResponse(responseCode = "422", description = "Invalid messages, or a conversation the template refuses",
+            content = @Content(schema = @Schema(implementation = TgiResponse.Error.class)))
+    public ChatTokenizeResponse chatTokenize(ChatCompletionRequest body) {
+        if (body == null) {
+            throw new ApiException(422, "validation", "messages", null, "`messages` is required");
+        }
+        ServedModel model = routes.model(body.model());
+        ChatPrompt prompt = ChatPrompt.render(model, body.messages(), true, false);
+        List<TgiResponse.TokenSpan> tokens = prompt.spans().stream()
+                .map(s -> new TgiResponse.TokenSpan(s.id(), s.piece(), s.start(), s.end())).toList();
+        return new ChatTokenizeResponse(tokens, prompt.text());
+    }
+
+    /** {@code /detokenize}: token ids back to text; with {@code model} it is vLLM's body. */
     @Schema(example = "{\"tokens\": [1, 2, 3]}")
-    public record DetokenizeRequest(List<Integer> tokens) {
+    public record DetokenizeRequest(
+            @Schema(description = "vLLM's body names the model: the answer is then vLLM's {prompt}, special tokens written out")
+            String model,
+            List<Integer> tokens) {
     }
 
     @POST
     @Path("detokenize")
-    @Operation(summary = "Token ids back to text")
+    @Operation(summary = "Token ids back to text",
+            description = "Without model: {text}, special tokens skipped. With model (vLLM's body): {prompt}, special"
+                    + " tokens written out as vLLM does, errors in OpenAI's format.")
     @Produces(MediaType.APPLICATION_JSON)
-    public TgiResponse.Detokenized detokenize(DetokenizeRequest body) {
+    @APIResponse(responseCode = "200", description = "The text", content = @Content(mediaType = MediaType.APPLICATION_JSON,
+            schema = @Schema(oneOf = {TgiResponse.Detokenized.class, VllmTokenization.DetokenizeResponse.class})))
+    public Object detokenize(DetokenizeRequest body) {
+        if (body != null && body.model() != null) {
+            return VllmTokenization.detokenize(body, routes);
+        }
         if (body == null || body.tokens() == null) {
             throw new ApiException(422, "validation", "tokens", null, "`tokens` is required: a list of token ids");
         }
-        int vocab = routes.registry.target().lm().shape().vocabSize();
-        int[] ids = new int[body.tokens().size()];
+        ServedModel model = routes.registry.target();
+        return new TgiResponse.Detokenized(model.tokenizer().decode(checkedTokens(body.tokens(), model)));
+    }
+
+    /** The ids as an array, each checked to be in the model's vocabulary (a 400 naming the first that is not). */
+    static int[] checkedTokens(List<Integer> tokens, ServedModel model) {
+        if (tokens == null) {
+            throw ApiException.invalid("tokens", "tokens is required: a list of token ids");
+        }
+        int vocab = model.lm().shape().vocabSize();
+        int[] ids = new int[tokens.size()];
         for (int i = 0; i < ids.length; i++) {
-            Integer id = body.tokens().get(i);
+            Integer id = tokens.get(i);
             if (id == null || id < 0 || id >= vocab) {
-                throw new ApiException(422, "validation", "tokens", null, "token id " + id + " at tokens[" + i
+                throw ApiException.invalid("tokens", "token id " + id + " at tokens[" + i
                         + "] is outside the vocabulary [0, " + vocab + ")");
             }
             ids[i] = id;
         }
-        return new TgiResponse.Detokenized(routes.registry.target().tokenizer().decode(ids));
+        return ids;
     }
 }

@@ -19,6 +19,10 @@ import com.hubspot.jinjava.tree.TagNode;
 import com.hubspot.jinjava.util.LengthLimitingStringBuilder;
 import java.io.IOException;
 import java.nio.charset.Charset;
+import java.nio.charset.MalformedInputException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.LocalDateTime;
@@ -33,8 +37,9 @@ import jinjava.javax.el.CompositeELResolver;
 import org.jboss.logging.Logger;
 
 /**
- * The model's chat template ({@code chat_template} in {@code tokenizer_config.json}, a Jinja
- * template as Hugging Face's {@code apply_chat_template} renders it), rendered with Jinjava set up
+ * The model's chat template (a Jinja template as Hugging Face's {@code apply_chat_template} renders
+ * it; where it is read from is decided in one place, {@link #source(ModelDirectory)}, or an operator's
+ * file replaces it: {@link #of(ModelDirectory, Optional)}), rendered with Jinjava set up
  * to render it as transformers' Jinja2 environment does ({@code _compile_jinja_template} in
  * {@code transformers/utils/chat_template_utils.py}), so the prompt is the one the model was
  * trained on, byte for byte:
@@ -116,13 +121,15 @@ public final class ChatTemplate {
     }
 
     private final String source;
+    private final String origin;
     private final Map<String, Object> specialTokens;
     private final Limits limits;
     private final Clock clock;
     private final Jinjava jinjava;
 
-    private ChatTemplate(String source, Map<String, Object> specialTokens, Limits limits, Clock clock) {
-        this.source = Jinja2Whitespace.apply(source);
+    private ChatTemplate(Source source, Map<String, Object> specialTokens, Limits limits, Clock clock) {
+        this.source = Jinja2Whitespace.apply(source.text());
+        this.origin = source.origin();
         this.specialTokens = specialTokens;
         this.limits = limits;
         this.clock = clock;
@@ -152,9 +159,40 @@ public final class ChatTemplate {
         globals.registerTag(new GenerationTag());
     }
 
-    /** The directory's template, if its tokenizer_config.json has one (a string, or the "default" of a named list). */
+    /**
+     * The file name transformers (4.51 and later) writes a tokenizer's template to, beside
+     * tokenizer_config.json; when present it replaces the config's {@code chat_template}
+     * ({@code PreTrainedTokenizerBase.from_pretrained} reads it over the config's entry), so newer
+     * exports carry their template only there.
+     */
+    public static final String TEMPLATE_FILE = "chat_template.jinja";
+    /** A template is a few kilobytes; a larger file is not one (e.g. a configured path pointing at the weights). */
+    static final long MAX_TEMPLATE_FILE_BYTES = 1 << 20;
+
+    /**
+     * The template's text and where it came from (for the start-up log and error messages).
+     *
+     * @param text   the Jinja source as written
+     * @param origin the file it was read from, with the entry for tokenizer_config.json
+     */
+    record Source(String text, String origin) {
+    }
+
+    /** The directory's template, if it has one: see {@link #source(ModelDirectory)}. */
     public static Optional<ChatTemplate> of(ModelDirectory model) {
-        return of(model, Limits.DEFAULT);
+        return of(model, Optional.empty());
+    }
+
+    /**
+     * The template of {@code model}, or the one in {@code file} when given (an operator's override,
+     * {@code tandem.target.chat-template}). Either way the special tokens come from the directory's
+     * tokenizer_config.json, as transformers passes them to whichever template the tokenizer has.
+     *
+     * @throws IllegalArgumentException when a template file cannot be read, is not UTF-8 text, is
+     *     empty or is too large to be a template, naming the file
+     */
+    public static Optional<ChatTemplate> of(ModelDirectory model, Optional<Path> file) {
+        return of(model, file, Limits.DEFAULT, Clock.systemDefaultZone());
     }
 
     /** {@link #of(ModelDirectory)} with other bounds (tests use small ones). */
@@ -164,21 +202,15 @@ public final class ChatTemplate {
 
     /** {@link #of(ModelDirectory, Limits)} with another clock for {@code strftime_now} (tests fix the date). */
     static Optional<ChatTemplate> of(ModelDirectory model, Limits limits, Clock clock) {
-        JsonNode cfg = model.tokenizerConfig();
-        JsonNode t = cfg.path("chat_template");
-        String source = null;
-        if (t.isTextual()) {
-            source = t.asText();
-        } else if (t.isArray()) {
-            for (JsonNode named : t) {
-                if ("default".equals(named.path("name").asText())) {
-                    source = named.path("template").asText();
-                }
-            }
-        }
-        if (source == null || source.isBlank()) {
+        return of(model, Optional.empty(), limits, clock);
+    }
+
+    private static Optional<ChatTemplate> of(ModelDirectory model, Optional<Path> file, Limits limits, Clock clock) {
+        Optional<Source> source = file.isPresent() ? Optional.of(read(file.get(), true)) : source(model);
+        if (source.isEmpty()) {
             return Optional.empty();
         }
+        JsonNode cfg = model.tokenizerConfig();
         Map<String, Object> tokens = new LinkedHashMap<>();
         for (String name : SPECIAL_TOKENS) {
             tokenText(cfg.path(name)).ifPresent(text -> tokens.put(name, text));
@@ -188,7 +220,55 @@ public final class ChatTemplate {
         if (!additional.isEmpty()) {
             tokens.put("additional_special_tokens", additional);
         }
-        return Optional.of(new ChatTemplate(source, Map.copyOf(tokens), limits, clock));
+        return Optional.of(new ChatTemplate(source.get(), Map.copyOf(tokens), limits, clock));
+    }
+
+    /**
+     * Where a model directory's template is, in transformers' order: {@value #TEMPLATE_FILE} beside
+     * the tokenizer files wins; otherwise tokenizer_config.json's {@code chat_template} (a string, or
+     * the "default" of a named list). The one place a template is looked up.
+     */
+    static Optional<Source> source(ModelDirectory model) {
+        Path beside = model.dir().resolve(TEMPLATE_FILE);
+        if (Files.exists(beside)) {
+            Source s = read(beside, false);
+            return s.text().isBlank() ? Optional.empty() : Optional.of(s);
+        }
+        JsonNode t = model.tokenizerConfig().path("chat_template");
+        String text = null;
+        if (t.isTextual()) {
+            text = t.asText();
+        } else if (t.isArray()) {
+            for (JsonNode named : t) {
+                if ("default".equals(named.path("name").asText())) {
+                    text = named.path("template").asText();
+                }
+            }
+        }
+        return text == null || text.isBlank() ? Optional.empty()
+                : Optional.of(new Source(text, model.dir().resolve("tokenizer_config.json") + " (chat_template)"));
+    }
+
+    /** A template file's text, read as transformers reads it (UTF-8, as it is); an empty one is refused when configured. */
+    private static Source read(Path file, boolean configured) {
+        try {
+            if (!Files.isRegularFile(file)) {
+                throw new IllegalArgumentException("chat template file " + file + " does not exist or is not a file");
+            }
+            if (Files.size(file) > MAX_TEMPLATE_FILE_BYTES) {
+                throw new IllegalArgumentException("chat template file " + file + " is over "
+                        + (MAX_TEMPLATE_FILE_BYTES >> 20) + " MiB: not a chat template");
+            }
+            String text = Files.readString(file, StandardCharsets.UTF_8);
+            if (configured && text.isBlank()) {
+                throw new IllegalArgumentException("chat template file " + file + " is empty");
+            }
+            return new Source(text, file.toString());
+        } catch (MalformedInputException e) {
+            throw new IllegalArgumentException("chat template file " + file + " is not UTF-8 text", e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("chat template file " + file + " cannot be read: " + e.getMessage(), e);
+        }
     }
 
     /** A token as tokenizer_config.json writes it: a string or an AddedToken object; absent, null or empty is unset. */
@@ -199,6 +279,46 @@ public final class ChatTemplate {
 
     /** A chat message as the template sees it. */
     public record Message(String role, String content) {
+    }
+
+    /** Where the template was read from: a file, or tokenizer_config.json's entry (for the start-up log). */
+    public String origin() {
+        return origin;
+    }
+
+    /**
+     * Renders as transformers' {@code apply_chat_template(..., continue_final_message=...)}: with
+     * {@code continueFinalMessage} the prompt ends right after the last message's content, so the model
+     * continues that message (a "prefilled" reply) instead of starting a new one. transformers renders
+     * without the generation prompt and cuts after the last occurrence of the content (or of its
+     * stripped form when the template trimmed its trailing spaces); so does this.
+     *
+     * @throws IllegalArgumentException as {@link #render(List, boolean)}, when both flags are set, or
+     *     when the template does not reproduce the final message's content
+     */
+    public String render(List<Message> messages, boolean addGenerationPrompt, boolean continueFinalMessage) {
+        if (!continueFinalMessage) {
+            return render(messages, addGenerationPrompt);
+        }
+        if (addGenerationPrompt) {
+            throw new IllegalArgumentException("continue_final_message and add_generation_prompt cannot both be true:"
+                    + " the prompt either continues the last message or starts a new one");
+        }
+        if (messages.isEmpty()) {
+            throw new IllegalArgumentException("continue_final_message needs a final message to continue");
+        }
+        String rendered = render(messages, false);
+        String last = messages.getLast().content();
+        String stripped = PythonStrings.strip(last, null, true, true);
+        int at = rendered.lastIndexOf(stripped);
+        if (at < 0) {
+            throw new IllegalArgumentException("continue_final_message is set, but the chat template does not reproduce"
+                    + " the final message's content, so the prompt cannot end inside it");
+        }
+        // transformers: rendered[at : at + len(last.lstrip())] == last, i.e. no leading spaces and all of it is there
+        boolean spacingKept = PythonStrings.strip(last, null, true, false).length() == last.length()
+                && rendered.startsWith(last, at);
+        return rendered.substring(0, at + (spacingKept ? last.length() : stripped.length()));
     }
 
     /**

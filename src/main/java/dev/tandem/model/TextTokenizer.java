@@ -153,6 +153,15 @@ public final class TextTokenizer implements AutoCloseable {
         return decode(ids, 0, ids.length);
     }
 
+    /** Text of {@code ids} with special tokens written out ({@code <s>}), as Hugging Face's {@code decode} does by default. */
+    public String decodeWithSpecialTokens(int... ids) {
+        long[] l = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            l[i] = ids[i];
+        }
+        return hf.decode(l, false);
+    }
+
     public int bosId() {
         return bosId;
     }

@@ -139,6 +139,7 @@ public class ModelRegistry {
         String engine = m.engine();
         EngineProvider provider = provider(engine, m.modelDir(), engines);
         ModelDirectory dir = ModelDirectory.open(m.modelDir());
+        Optional<ChatTemplate> template = chatTemplate(dir, m, isDraft);  // before the engine: nothing to close yet
         loaded.incrementAndGet();
         EngineProvider.Opened opened = provider.open(engine, dir.files(), isDraft);
         CausalLm lm = opened.lm();
@@ -160,7 +161,27 @@ public class ModelRegistry {
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
-                ChatTemplate.of(dir), dir.quantization());
+                template, dir.quantization());
+    }
+
+    /**
+     * The model's chat template: the file {@code tandem.target.chat-template} (or the draft's key) names, else
+     * the directory's own ({@link ChatTemplate#of(ModelDirectory, Optional)} is where that is looked up).
+     *
+     * @throws IllegalArgumentException naming the key when the configured file cannot be used
+     */
+    static Optional<ChatTemplate> chatTemplate(ModelDirectory dir, TandemConfig.Model m, boolean isDraft) {
+        String key = "tandem." + (isDraft ? "draft" : "target") + ".chat-template";
+        Optional<ChatTemplate> template;
+        try {
+            template = ChatTemplate.of(dir, m.chatTemplate());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException((m.chatTemplate().isPresent() ? key + ": " : "") + e.getMessage(), e);
+        }
+        template.ifPresentOrElse(t -> LOG.infof("chat template of %s: %s", dir.name(), t.origin()),
+                () -> LOG.infof("%s has no chat template (chat_template.jinja, tokenizer_config.json's chat_template"
+                        + " or %s): /v1/chat/completions refuses it", dir.name(), key));
+        return template;
     }
 
     /**

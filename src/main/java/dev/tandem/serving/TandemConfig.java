@@ -126,6 +126,14 @@ public interface TandemConfig {
         Optional<String> id();
 
         /**
+         * A Jinja chat template file that replaces the model directory's own (chat_template.jinja beside
+         * the tokenizer, else tokenizer_config.json's chat_template): for a model exported without one,
+         * or with one that needs fixing, without editing the model's files. A file that cannot be read
+         * fails start-up naming this key.
+         */
+        Optional<Path> chatTemplate();
+
+        /**
          * Inference engine: onnxruntime (the default), openvino, reference (plain Java, engine/reference),
          * or reference-offload (the same, weights read from the file a layer at a time); any name an
          * engine's provider (dev.tandem.engine.EngineProvider) serves. Each engine's own settings are

@@ -24,7 +24,7 @@ class OpenApiTest {
     void documentsEveryRouteAndTheExtensionFields() {
         var doc = given().queryParam("format", "json").get("/q/openapi").then().statusCode(200);
         for (String path : new String[] {"/v1/completions", "/v1/chat/completions", "/v1/models", "/generate",
-                "/generate_stream", "/tokenize", "/detokenize"}) {
+                "/generate_stream", "/tokenize", "/detokenize", "/chat_tokenize"}) {
             doc.body("paths", hasKey(path));
         }
         doc.body("components.schemas.CreateCompletionRequest.properties.keySet()", hasItems("max_tokens", "top_k", "min_p",
