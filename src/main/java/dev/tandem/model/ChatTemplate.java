@@ -157,6 +157,22 @@ public final class ChatTemplate {
         globals.registerFilter(new PythonJson());
         globals.registerFilter(new PythonStrings.TrimFilter());
         globals.registerTag(new GenerationTag());
+        refuseIfUnparsable();
+    }
+
+    /**
+     * A template that does not even parse (an unclosed block, an unknown tag) fails where it is loaded, naming its
+     * file, instead of answering every chat request with a 400 ("could not render") once the service is up.
+     */
+    private void refuseIfUnparsable() {
+        com.hubspot.jinjava.interpret.JinjavaInterpreter interpreter = jinjava.newInterpreter();
+        interpreter.parse(source);
+        for (TemplateError e : interpreter.getErrors()) {
+            if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
+                throw new IllegalArgumentException("the chat template from " + origin + " does not parse: "
+                        + e.getMessage() + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""));
+            }
+        }
     }
 
     /**

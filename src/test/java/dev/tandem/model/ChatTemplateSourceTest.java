@@ -70,6 +70,17 @@ class ChatTemplateSourceTest {
         assertEquals("hi!", ChatTemplate.of(bare, Optional.of(configured)).orElseThrow().render(HI, true));
     }
 
+    /** A template that does not parse fails where it is loaded, naming its file, not on every chat request later. */
+    @Test
+    void aTemplateThatDoesNotParseIsRefusedWhereItIsLoaded(@TempDir Path dir) throws IOException {
+        ModelDirectory model = model(dir);
+        Path broken = Files.writeString(dir.resolve("broken.jinja"), "{% for m in messages %}{{ m['content'] }}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ChatTemplate.of(model, Optional.of(broken)));
+        assertTrue(e.getMessage().contains(broken.toString()) && e.getMessage().contains("does not parse"), e.getMessage());
+        Files.writeString(dir.resolve("chat_template.jinja"), "{% if true %}x{% endfor %}");
+        assertThrows(IllegalArgumentException.class, () -> ChatTemplate.of(model));
+    }
+
     @Test
     void aConfiguredFileThatCannotBeUsedIsNamed(@TempDir Path dir) throws IOException {
         ModelDirectory model = model(dir);

@@ -176,7 +176,8 @@ public class ChatTemplateTest {
 
     @Test
     void aBrokenTemplateIsReportedWithoutItsInternals(@TempDir Path dir) throws IOException {
-        for (String source : List.of("{% if %}x{% endif %}", "{{ messages[0]['content'].nope() }}{% for %}",
+        // (a template that does not parse at all is refused where it is loaded: ChatTemplateSourceTest)
+        for (String source : List.of("{% if %}x{% endif %}", "{{ messages[0]['content'].nope() }}",
                 "{{ messages[0]['content'].nope('secret_token') }}", "{{ messages[0]['content'].split('secret_token', '') }}",
                 "{{ {'secret_token': messages}|tojson(secret_token=1) }}")) {
             var e = assertThrows(IllegalArgumentException.class, () -> template(dir, source).render(List.of(msg("user", "x")), true),
