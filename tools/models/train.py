@@ -138,7 +138,13 @@ def main():
     _, _, held = data.load("heldout")
     tokens_per_step = a.batch * a.seq
     total_steps = int(a.tokens // tokens_per_step)
-    cfg = Config.preset(a.preset, tie_word_embeddings=not a.untied, max_position_embeddings=a.seq)
+    # the context the model is exported with: the training windows', or the initial checkpoint's if longer (RoPE has no
+    # learned positions: a fine-tune on shorter windows, as the second edition's on-policy round at 512, keeps the
+    # 1024 its init was trained at; recording 512 had exported a draft that refused positions past 512)
+    context = a.seq
+    if a.init:
+        context = max(context, torch.load(a.init, map_location="cpu")["config"]["max_position_embeddings"])
+    cfg = Config.preset(a.preset, tie_word_embeddings=not a.untied, max_position_embeddings=context)
     torch.manual_seed(a.seed)
     model = Llama(cfg)
     teacher = None
