@@ -17,6 +17,7 @@
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
 #   tools/models/build.sh passages-onpolicy # second edition, phase C: the distilled draft tuned on its own samples
+#   tools/models/build.sh passages-onpolicy2 # ... a second round on the tuned draft's new samples
 #   tools/models/build.sh package-edition2 # second edition: export (target: Optimum + slots layouts, step-invariant),
 #                                         # quantise, OnnxCheck (step/batch invariance must be 0), held-out passage and
 #                                         # per-verse ppl, pair acceptance on passage prompts (greedy, T 0.8), model
@@ -214,6 +215,11 @@ stage_passages-onpolicy() {
   mkdir -p work/samples
   passages_onpolicy_round work/draft-kd-passages work/draft-op-passages work/samples/draft-passages-t08.npy \
     1e-3 ${PASSAGES_OP_SAMPLE_TOKENS:-1e6} ${PASSAGES_OP_TOKENS:-1e6}
+}
+stage_passages-onpolicy2() {  # a second round on the tuned draft's own new samples, at half the LR (as the first edition's)
+  mkdir -p work/samples
+  passages_onpolicy_round work/draft-op-passages work/draft-op2-passages work/samples/draft-op-passages-t08.npy \
+    5e-4 ${PASSAGES_OP_SAMPLE_TOKENS:-1e6} ${PASSAGES_OP_TOKENS:-1e6}
 }
 stage_target() {
   train_until_done "${TARGET_ARGS[@]}"
