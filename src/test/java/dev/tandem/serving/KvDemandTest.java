@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.CausalLm;
-import dev.tandem.engine.KvCache;
-import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.DecodingMode;
@@ -13,6 +11,7 @@ import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.SamplingParams;
 import dev.tandem.generation.Sequence;
 import dev.tandem.model.ModelDirectory;
+import dev.tandem.testing.ShapeOnlyLm;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -33,7 +32,7 @@ class KvDemandTest {
             new AssistOptions(AssistOptions.Assistant.DRAFT, 5, AssistOptions.Schedule.HEURISTIC, 0, 3));
 
     static ServedModel served(String id, ModelShape shape) {
-        return new ServedModel(id, "onnxruntime", null, null, new SlotsLm(shape), null, null, 0, Optional.empty(), "int8");
+        return new ServedModel(id, "onnxruntime", null, null, new ShapeOnlyLm(true, shape, CausalLm.CacheStorage.SLOT_POOL), null, null, 0, Optional.empty(), "int8");
     }
 
     static GenerationRequest request(int prompt, int maxTokens) {
@@ -73,38 +72,5 @@ class KvDemandTest {
         // verification: 64 rows
         KvDemand fixed = KvDemand.of(TARGET, DRAFT, request(1000, 24), WITH_DRAFT, new KvDemand.Feeds(64, false));
         assertEquals(target + 1024L * 1024 + 64L * 16_400, fixed.bytes());
-    }
-
-    /** A model with a shape whose caches are slot-pool rows (as ONNX Runtime keeps a slots graph's); it never decodes. */
-    static final class SlotsLm implements CausalLm {
-        private final ModelShape shape;
-
-        SlotsLm(ModelShape shape) {
-            this.shape = shape;
-        }
-
-        @Override
-        public ModelShape shape() {
-            return shape;
-        }
-
-        @Override
-        public CacheStorage cacheStorage() {
-            return CacheStorage.SLOT_POOL;
-        }
-
-        @Override
-        public KvCache newCache() {
-            throw new UnsupportedOperationException("does not decode");
-        }
-
-        @Override
-        public Logits forward(KvCache cache, int[] tokens, int offset, int length) {
-            throw new UnsupportedOperationException("does not decode");
-        }
-
-        @Override
-        public void close() {
-        }
     }
 }

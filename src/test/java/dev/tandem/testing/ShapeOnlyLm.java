@@ -14,9 +14,18 @@ import java.util.Optional;
  */
 public final class ShapeOnlyLm implements CausalLm {
     private final boolean rollback;
+    private final ModelShape shape;
+    private final CacheStorage storage;
 
     public ShapeOnlyLm(boolean rollback) {
+        this(rollback, new ModelShape(32, 64, 1, 1, 4, 4), rollback ? CacheStorage.KV_BUFFERS : CacheStorage.RUNTIME_STATE);
+    }
+
+    /** A model of {@code shape} whose caches would live in {@code storage} (what the memory figures read). */
+    public ShapeOnlyLm(boolean rollback, ModelShape shape, CacheStorage storage) {
         this.rollback = rollback;
+        this.shape = shape;
+        this.storage = storage;
     }
 
     /** A served model over a {@code ShapeOnlyLm}, with no files, tokenizer, decoders or draft. */
@@ -26,7 +35,12 @@ public final class ShapeOnlyLm implements CausalLm {
 
     @Override
     public ModelShape shape() {
-        return new ModelShape(32, 64, 1, 1, 4, 4);
+        return shape;
+    }
+
+    @Override
+    public CacheStorage cacheStorage() {
+        return storage;
     }
 
     @Override
