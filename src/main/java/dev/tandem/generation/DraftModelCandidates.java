@@ -25,6 +25,7 @@ final class DraftModelCandidates implements CandidateGenerator {
     private int[] mine;                      // what the draft believes the sequence is
     private int mineLength;                  // the cache holds mine[0..cache.length()), the sampler counts mine[prompt..mineLength)
     private int max;                         // candidates asked for in this round
+    private boolean shadowInFeed;            // the first feed holds the last round's final candidate: judge its shadow
 
     DraftModelCandidates(CausalLm draft, SamplingParams params, int[] prompt, double confidenceThreshold, int[] eosIds) {
         this.draft = draft;
@@ -58,6 +59,9 @@ final class DraftModelCandidates implements CandidateGenerator {
         if (cache.length() == length) {  // everything fed already: refeed the last token for its logits
             cache.truncate(length - 1);
         }
+        // after a round that kept all its candidates, the draft never saw the last one (nothing was drafted after it):
+        // this feed holds it, then the target's bonus, so its logits row is the candidate k+1 the draft would have made
+        shadowInFeed = out.shadowBonus >= 0 && cache.length() <= length - 2;
         return new Feed(cache, mine, cache.length(), length - cache.length());
     }
 
@@ -79,6 +83,10 @@ final class DraftModelCandidates implements CandidateGenerator {
 
     @Override
     public Feed next(Logits logits, Candidates out) {
+        if (shadowInFeed) {
+            shadowInFeed = false;
+            out.shadowKept = judgeShadow(logits.copyRow(logits.rows() - 2, row), out.shadowBonus, out.shadowP);
+        }
         logits.copyRow(logits.rows() - 1, row);
         int token;
         double confidence;
@@ -99,6 +107,25 @@ final class DraftModelCandidates implements CandidateGenerator {
             return null;
         }
         return new Feed(cache, mine, mineLength - 1, 1);
+    }
+
+    /**
+     * The probability that the candidate this draft would have made from {@code logits} (overwritten) is kept where the
+     * target chose {@code bonus}: greedy, 1 if its choice is the bonus and 0 if not; sampling, sum over x of
+     * min(p(x), q(x)) (the speculative acceptance of a draw x from q against the target's p, in expectation: no random
+     * number is drawn, so a seeded request's stream is untouched). The sampler's penalties already count the bonus,
+     * which only a repetition penalty notices; it is an estimate for the speculation policy, not an emitted token.
+     */
+    private double judgeShadow(float[] logits, int bonus, float[] p) {
+        if (greedy) {
+            return sampler.next(logits) == bonus ? 1 : 0;
+        }
+        float[] q = sampler.distribution(logits);
+        double kept = 0;
+        for (int x = 0; x < q.length; x++) {
+            kept += Math.min(p[x], q[x]);
+        }
+        return Math.min(1, kept);
     }
 
     /** Rolls back drafted tokens the target did not keep and takes on the target's own tokens. */

@@ -10,6 +10,7 @@ import dev.tandem.engine.Feed;
  */
 final class PromptLookupCandidates implements CandidateGenerator {
     private final int maxNgram;
+    private int following = -1;  // the token after the last round's proposal in its match (its candidate k+1), or -1
 
     PromptLookupCandidates(int maxNgram) {
         this.maxNgram = maxNgram;
@@ -18,6 +19,10 @@ final class PromptLookupCandidates implements CandidateGenerator {
     @Override
     public Feed start(int[] seq, int length, int max, Candidates out) {
         out.clear();
+        if (out.shadowBonus >= 0 && following >= 0) {  // the last round kept all: was its next token right? (one-hot: kept with probability p(x))
+            out.shadowKept = out.shadowP == null ? (following == out.shadowBonus ? 1 : 0) : out.shadowP[following];
+        }
+        following = -1;
         for (int n = Math.min(maxNgram, length - 1); n >= 1; n--) {
             int tail = length - n;
             for (int start = tail - 1; start >= 0; start--) {  // latest match first, excluding the tail itself
@@ -26,6 +31,9 @@ final class PromptLookupCandidates implements CandidateGenerator {
                     int count = Math.min(max, length - from);
                     for (int i = 0; i < count; i++) {
                         out.add(seq[from + i]);
+                    }
+                    if (from + count < length) {
+                        following = seq[from + count];
                     }
                     return null;
                 }

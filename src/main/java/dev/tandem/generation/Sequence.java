@@ -84,6 +84,9 @@ public final class Sequence implements AutoCloseable {
     private int proposedTotal;
     private int lastAccepted;         // of the latest decode step's candidates, how many were kept
     private int lastJudged;           // and how many were judged in order (the kept ones and the first rejected one)
+    private int shadowPosition = -1;  // the latest round kept all its k candidates: position k (candidate k+1) is judged in shadow
+    private int lastShadowPosition = -1;  // the latest decode step's shadow judgement: its position, or -1
+    private double lastShadowKept;        // and the probability that candidate was kept
     // the acceptance estimate by candidate position, over recent rounds (decayed per round): how often candidate m+1
     // was judged (candidates 1..m all kept) and how often it was kept
     private final double[] recentJudged = new double[AssistOptions.MAX_ASSISTANT_TOKENS];
@@ -239,9 +242,14 @@ public final class Sequence implements AutoCloseable {
      */
     public static void recordRound(double[] judgedAt, double[] keptAt, double decay, int judged, int kept) {
         for (int m = 0; m < Math.min(judged, judgedAt.length); m++) {
-            judgedAt[m] = decay * judgedAt[m] + 1;
-            keptAt[m] = decay * keptAt[m] + (m < kept ? 1 : 0);
+            recordJudgement(judgedAt, keptAt, decay, m, m < kept ? 1 : 0);
         }
+    }
+
+    /** Adds one judgement at position {@code m} (candidate m+1), kept with probability {@code kept}, fading that position. */
+    public static void recordJudgement(double[] judgedAt, double[] keptAt, double decay, int m, double kept) {
+        judgedAt[m] = decay * judgedAt[m] + 1;
+        keptAt[m] = decay * keptAt[m] + kept;
     }
 
     /** Candidates the latest decode step kept. */
@@ -256,6 +264,24 @@ public final class Sequence implements AutoCloseable {
      */
     public int lastJudged() {
         return lastJudged;
+    }
+
+    /**
+     * Position m of the latest decode step's shadow judgement, or -1 when it made none. After a round that kept all its
+     * k candidates nobody judged a candidate k+1, and a policy that chose k would never learn whether more pays (it
+     * chose k from an estimate at position k+1 that no round updated: measured, auto stuck at 2.9 candidates a step
+     * where the heuristic's 4.4 were faster). But that candidate's fate is known for free: the target's bonus token is
+     * its own choice at that position, and the next proposal feeds the draft the last candidate anyway, which gives
+     * the draft's choice there (prompt lookup knows it from its match). So every such round also judges position k,
+     * at no engine cost, and the estimate one past the chosen k stays live.
+     */
+    public int lastShadowPosition() {
+        return lastShadowPosition;
+    }
+
+    /** The probability that the shadow candidate was kept (0 or 1 when greedy; see {@link #lastShadowPosition}). */
+    public double lastShadowKept() {
+        return lastShadowKept;
     }
 
     /** Candidates proposed in the latest decode step (the k the policy chose and the generator delivered). */
@@ -347,8 +373,12 @@ public final class Sequence implements AutoCloseable {
     /** Begins this step's proposal; returns the draft model's first feed, or null when none is needed. */
     Feed startProposal() {
         candidates.clear();
+        candidates.judgeShadow(-1, null);
         if (plannedChunk > 0 || plannedK <= 0) {
             return null;
+        }
+        if (shadowPosition >= 0) {  // the verifier's row still holds the distribution the bonus was drawn from
+            candidates.judgeShadow(seq[length - 1], request.sampling().isGreedy() ? null : verifier.lastDistribution());
         }
         return proposer.start(seq, length, plannedK, candidates);
     }
@@ -405,6 +435,13 @@ public final class Sequence implements AutoCloseable {
 
     private void consumeDecode(Logits logits) {
         int proposed = candidates.count;
+        // the shadow judgement of the previous round's position k, made by this step's proposal (before the verifier
+        // below overwrites the distribution it read)
+        lastShadowPosition = Double.isNaN(candidates.shadowKept) ? -1 : shadowPosition;
+        if (lastShadowPosition >= 0) {
+            lastShadowKept = candidates.shadowKept;
+            recordJudgement(recentJudged, recentKept, ACCEPTANCE_DECAY, lastShadowPosition, lastShadowKept);
+        }
         Verifier.Outcome o = verifier.verify(logits, candidates, proposed, emit);
         cache.truncate(Math.min(cache.length(), length - 1));  // keep the keys and values of kept tokens only
         lastK = proposed;
@@ -418,6 +455,8 @@ public final class Sequence implements AutoCloseable {
         if (proposed > 0) {
             recordRound(recentJudged, recentKept, ACCEPTANCE_DECAY, lastJudged, o.accepted());
         }
+        shadowPosition = proposed > 0 && o.accepted() == proposed && !o.ended() && proposed < recentJudged.length
+                ? proposed : -1;
         decodeSteps++;
         proposedTotal += proposed;
         if (proposed > 0) {

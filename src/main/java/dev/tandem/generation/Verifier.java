@@ -87,6 +87,14 @@ final class Verifier {
         return new Outcome(accepted, proposed, out.emit(bonus, raw));
     }
 
+    /**
+     * The last row this verifier chose from, as it chose: after a block that kept every candidate, the distribution
+     * the bonus token was drawn from (sampling; penalised logits when greedy). Valid until the next call.
+     */
+    float[] lastDistribution() {
+        return row;
+    }
+
     /** The first token after a prefill: sampled from the prompt's last row, as plain decoding does. */
     boolean first(Logits logits, Output out) {
         load(logits, logits.rows() - 1);

@@ -208,6 +208,11 @@ final class AutoSpeculation implements SpeculationPolicy {
                 int kind = s.usesDraftModel() ? 0 : 1;
                 Sequence.recordRound(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, s.lastJudged(), s.lastAccepted());
             }
+            if (s.lastShadowPosition() >= 0) {  // the position past the last round's k, judged for free
+                int kind = s.usesDraftModel() ? 0 : 1;
+                Sequence.recordJudgement(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, s.lastShadowPosition(),
+                        s.lastShadowKept());
+            }
         }
     }
 
