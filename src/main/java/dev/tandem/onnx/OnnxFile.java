@@ -180,7 +180,7 @@ public final class OnnxFile {
         }
         try {
             return parse(file, ByteBuffer.wrap(bytes), java.lang.foreign.Arena.ofAuto());
-        } catch (RefusedData e) {
+        } catch (ExternalDataException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         } catch (IllegalArgumentException | IndexOutOfBoundsException | java.nio.BufferUnderflowException e) {
             throw new IllegalArgumentException(file + ": not a readable ONNX model: " + e.getMessage(), e);
@@ -201,7 +201,7 @@ public final class OnnxFile {
         }
         try {
             return parse(file, model, arena);
-        } catch (RefusedData e) {
+        } catch (ExternalDataException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         } catch (IllegalArgumentException | IndexOutOfBoundsException | java.nio.BufferUnderflowException e) {
             throw new IllegalArgumentException(file + ": not a readable ONNX model: " + e.getMessage(), e);
@@ -487,19 +487,23 @@ public final class OnnxFile {
             }
         }
         if (refused != null) {
-            throw new RefusedData("tensor '" + tensor + "': external data location '" + location + "' is refused: "
+            throw new ExternalDataException("tensor '" + tensor + "': external data location '" + location + "' is refused: "
                     + refused + " (a data file must be named relative to the model's directory, inside it)");
         }
         return resolved;
     }
 
-    /** External data that is refused (a hostile location, a missing or truncated file): reported as it is, not as a parse error. */
-    static final class RefusedData extends IllegalArgumentException {
-        RefusedData(String message) {
+    /**
+     * External data that is refused (a location outside the model's directory, a missing or truncated data file):
+     * reported as it is, not as a parse error; {@link #read} and {@link #map} throw it as the cause of their
+     * exception, whose message names the graph file.
+     */
+    public static final class ExternalDataException extends IllegalArgumentException {
+        ExternalDataException(String message) {
             super(message);
         }
 
-        RefusedData(String message, Throwable cause) {
+        ExternalDataException(String message, Throwable cause) {
             super(message, cause);
         }
     }
@@ -532,7 +536,7 @@ public final class OnnxFile {
             long length = number(entries, "length", Math.max(0, fileSize - offset), name);
             String where = "'" + dir.relativize(file) + "'";
             if (offset + length > fileSize) {
-                throw new RefusedData("tensor '" + name + "' needs bytes " + offset + ".." + (offset + length)
+                throw new ExternalDataException("tensor '" + name + "' needs bytes " + offset + ".." + (offset + length)
                         + " of " + where + ", which holds " + fileSize + " bytes (truncated?)");
             }
             long elements = 1;
@@ -542,11 +546,11 @@ public final class OnnxFile {
             int bits = bits(type);
             long expected = (Math.multiplyExact(elements, bits) + 7) / 8;
             if (bits > 0 && length != expected) {
-                throw new RefusedData("tensor '" + name + "' has " + length + " bytes in " + where + ", its shape "
+                throw new ExternalDataException("tensor '" + name + "' has " + length + " bytes in " + where + ", its shape "
                         + java.util.Arrays.toString(dims) + " needs " + expected + " (a truncated or mismatched data file?)");
             }
             if (length > Integer.MAX_VALUE) {
-                throw new RefusedData("tensor '" + name + "' is " + length + " bytes: one tensor over 2 GiB is"
+                throw new ExternalDataException("tensor '" + name + "' is " + length + " bytes: one tensor over 2 GiB is"
                         + " not supported");
             }
             ByteBuffer raw = data.asSlice(offset, length).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
@@ -561,7 +565,7 @@ public final class OnnxFile {
             try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
                 m = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             } catch (IOException e) {
-                throw new RefusedData("tensor '" + tensor + "': cannot read its external data file '"
+                throw new ExternalDataException("tensor '" + tensor + "': cannot read its external data file '"
                         + dir.relativize(file) + "': " + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()), e);
             }
             mapped.put(file, m);
@@ -581,7 +585,7 @@ public final class OnnxFile {
             } catch (NumberFormatException e) {
                 // refused below
             }
-            throw new RefusedData("tensor '" + tensor + "': external data " + key + " '" + v
+            throw new ExternalDataException("tensor '" + tensor + "': external data " + key + " '" + v
                     + "' is not a byte count");
         }
     }
