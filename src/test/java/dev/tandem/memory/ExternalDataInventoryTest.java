@@ -53,6 +53,22 @@ class ExternalDataInventoryTest {
                 w.graphFileBytes());
     }
 
+    /** Start-up names the tensor and the data file, whichever engine would serve the model. */
+    @Test
+    void truncatedOrMissingDataFileFailsTheModelDirectory(@TempDir Path tmp) throws IOException {
+        Path d = copyWithManifest(tmp, "model.onnx");
+        Files.delete(d.resolve(ModelDirectory.MANIFEST));
+        byte[] data = Files.readAllBytes(d.resolve("model.onnx_data"));
+        Files.write(d.resolve("model.onnx_data"), java.util.Arrays.copyOf(data, data.length - 100));
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(d));
+        assertTrue(e.getMessage().startsWith(d.toAbsolutePath().normalize().resolve("model.onnx") + ": tensor '")
+                && e.getMessage().contains("of 'model.onnx_data', which holds " + (data.length - 100) + " bytes (truncated?)"),
+                e.getMessage());
+        Files.delete(d.resolve("model.onnx_data"));
+        e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(d));
+        assertTrue(e.getMessage().contains("cannot read its external data file 'model.onnx_data': missing"), e.getMessage());
+    }
+
     /** A copy of the external fixture in {@code to}, with a manifest listing {@code listed}. */
     static Path copyWithManifest(Path to, String... listed) throws IOException {
         try (Stream<Path> files = Files.list(EXTERNAL)) {
