@@ -242,12 +242,12 @@ stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte
   done
 }
 # slots-tiny re-saved with its weights in an external data file (model.onnx + model.onnx_data, as Optimum writes):
-# the fixture of the Java tests' external-data runs (issue 16). The fp32 graph is not copied (kept small).
+# the fixture of the Java tests' external-data runs (issue 16). The fp32 graph is not copied (kept small). The Java
+# tests check it (SlotsContractTest: every engine gives it the in-file graph's logits bit for bit).
 stage_slots-tiny-external() {
   local src=../../src/test/resources/models/slots-tiny out=../../src/test/resources/models/slots-tiny-external
   $PY external_data.py --src $src --out $out --graph model.onnx --location model.onnx_data \
     --copy config.json generation_config.json tokenizer.json tokenizer_config.json reference.json
-  check --ref work/slots-tiny/ref.bin "$out/model.onnx" 2>/dev/null | grep -E "greedy|PASS|FAIL" || true
 }
 # A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
 # checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then

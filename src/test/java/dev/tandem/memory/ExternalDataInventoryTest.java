@@ -69,6 +69,23 @@ class ExternalDataInventoryTest {
         assertTrue(e.getMessage().contains("cannot read its external data file 'model.onnx_data': missing"), e.getMessage());
     }
 
+    /** A graph naming a data file outside its directory fails start-up before any engine (or file) opens it. */
+    @Test
+    void hostileLocationFailsTheModelDirectory(@TempDir Path tmp) throws IOException {
+        Path d = copyWithManifest(Files.createDirectory(tmp.resolve("m")), "model.onnx");
+        Files.delete(d.resolve(ModelDirectory.MANIFEST));
+        Files.write(tmp.resolve("secret.bin"), new byte[8]);
+        for (String location : List.of("../secret.bin", tmp.resolve("secret.bin").toString())) {
+            var graph = new dev.tandem.onnx.OnnxFileTest.Proto().message(1, new dev.tandem.onnx.OnnxFileTest.Proto()
+                    .string(1, "x").string(1, "w").string(2, "y").string(4, "MatMul"))
+                    .message(5, dev.tandem.onnx.OnnxFileTest.externalTensor("w", new long[] {2}, location, null, null));
+            Files.write(d.resolve("model.onnx"), new dev.tandem.onnx.OnnxFileTest.Proto().varint(1, 8).message(7, graph).toBytes());
+            var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(d));
+            assertTrue(e.getMessage().contains("model.onnx: tensor 'w': external data location '" + location + "' is refused: "),
+                    e.getMessage());
+        }
+    }
+
     /** A copy of the external fixture in {@code to}, with a manifest listing {@code listed}. */
     static Path copyWithManifest(Path to, String... listed) throws IOException {
         try (Stream<Path> files = Files.list(EXTERNAL)) {
