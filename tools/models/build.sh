@@ -11,6 +11,7 @@
 #   tools/models/build.sh pair            # drafts-vs-target acceptance (greedy, T 0.8) into both model cards (repackages both)
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
+#   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
@@ -239,6 +240,14 @@ stage_slots-tiny() {  # seeded, so rerunning reproduces the committed files byte
   for r in work/slots-tiny/ref-p*.bin; do  # greedy of the other reference prompts (both graphs must match torch)
     check --ref "$r" "$out/model_fp32.onnx:1e-4" "$out/model.onnx:10" | grep -E "greedy|PASS|FAIL"
   done
+}
+# slots-tiny re-saved with its weights in an external data file (model.onnx + model.onnx_data, as Optimum writes):
+# the fixture of the Java tests' external-data runs (issue 16). The fp32 graph is not copied (kept small). The Java
+# tests check it (SlotsContractTest: every engine gives it the in-file graph's logits bit for bit).
+stage_slots-tiny-external() {
+  local src=../../src/test/resources/models/slots-tiny out=../../src/test/resources/models/slots-tiny-external
+  $PY external_data.py --src $src --out $out --graph model.onnx --location model.onnx_data \
+    --copy config.json generation_config.json tokenizer.json tokenizer_config.json reference.json
 }
 # A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
 # checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Assemble models/<name>/ (or --models-dir DIR/<name>/): model.onnx (the served graph), config.json, generation_config.json,
-tokenizer.json, tokenizer_config.json, MODEL_CARD.md, SHA256SUMS (sha256sum format, every other file).
+tokenizer.json, tokenizer_config.json, MODEL_CARD.md, SHA256SUMS (sha256sum format, every other file, including
+the external data files a graph names: they are copied beside it under the names it gives them).
 
   package.py --name kjv-draft --export work/draft/export --onnx model_int8.onnx \
              [--extra model_fp32.onnx] --status "..."
@@ -10,6 +11,7 @@ Reads <export>/torch.json (training facts, torch perplexity, samples) and <expor
 build.sh package-edition2).
 """
 import argparse, hashlib, json, os, shutil
+from external_data import data_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -53,6 +55,14 @@ def main():
     shutil.copyfile(os.path.join(ex, a.onnx), os.path.join(out, "model.onnx"))
     for f in a.extra:
         shutil.copyfile(os.path.join(ex, f), os.path.join(out, f))
+    # a graph with external data names its data files (relative to its directory): they ship beside it, under
+    # the names the graph gives them, and SHA256SUMS below lists them with every other file
+    for g in [a.onnx] + a.extra:
+        if g.endswith(".onnx"):
+            for loc in data_files(os.path.join(ex, g)):
+                if os.path.basename(loc) != loc:
+                    raise SystemExit("%s: external data file %s is not beside the graph" % (g, loc))
+                shutil.copyfile(os.path.join(ex, loc), os.path.join(out, loc))
     for f in ("config.json", "generation_config.json"):
         shutil.copyfile(os.path.join(ex, f), os.path.join(out, f))
     for f in ("tokenizer.json", "tokenizer_config.json"):

@@ -41,7 +41,7 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
      * @param tiedCopyBytes            the output layer's copy of the tied embedding, as stored
      * @param constantBytes            scalars, shapes and other constants
      * @param initializerBytes         everything the graph's initializers hold (the sum of the above but Constant nodes)
-     * @param graphFileBytes           size of the graph file (plus openvino_model.bin for an IR)
+     * @param graphFileBytes           size of the graph file (plus openvino_model.bin for an IR, or its external data files)
      * @param byPrecision              the parameters' bytes in each precision (parameters alone, no scales)
      */
     public record Weights(Long parameters, Long parametersFromConfig, String countingRule, Map<String, Long> parametersByDtype,
@@ -135,6 +135,9 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             try {
                 inv = WeightInventory.read(graph, config.path("tie_word_embeddings").asBoolean(false));
                 notes.addAll(inv.notes());
+                for (Path data : inv.dataFiles()) {  // external data: the weights' bytes are on disk there
+                    fileBytes += size(data);
+                }
             } catch (RuntimeException e) {
                 unavailable.add("parameters and weight bytes: " + e.getMessage());
             }

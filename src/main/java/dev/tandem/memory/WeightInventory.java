@@ -34,8 +34,8 @@ import java.util.TreeMap;
  * </ul>
  *
  * Tensors held by {@code Constant} nodes (rather than initializers) are not weights here; their
- * elements are reported as constants. Graphs whose tensors live in external data files are refused
- * by the reader, and so is this inventory.
+ * elements are reported as constants. Tensors kept in external data files ({@code model.onnx_data}) are
+ * counted as those in the graph file: their bytes are their ranges in the data file.
  *
  * @param parameters        model parameters (see above)
  * @param parameterBytes    bytes the parameters take as stored
@@ -46,16 +46,20 @@ import java.util.TreeMap;
  * @param constantBytes     constants' bytes (initializers and Constant nodes)
  * @param initializerBytes  every initializer's bytes: parameters + overhead + tied copy + initializer constants
  * @param notes             what a reader of the figures should know (e.g. the tied copy found)
+ * @param dataFiles         the external data files the graph's tensors are stored in (none for a self-contained graph)
  */
 public record WeightInventory(long parameters, long parameterBytes, Map<String, Long> parametersByDtype, long overheadBytes,
                               long tiedCopyElements, long tiedCopyBytes, long constantBytes, long initializerBytes,
-                              List<String> notes) {
+                              List<String> notes, List<Path> dataFiles) {
 
     private static final Set<String> DEQUANT_CHAIN = Set.of("Cast", "Sub", "Mul", "Div");
 
     /** Reads {@code graph} ({@code tieWordEmbeddings}: config.json's flag, used only for quantised copies). */
     public static WeightInventory read(Path graph, boolean tieWordEmbeddings) {
-        return of(OnnxFile.read(graph), tieWordEmbeddings);
+        // mapped, not read: only the tied-copy comparison touches weight values (external data may be gigabytes)
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            return of(OnnxFile.map(graph, arena), tieWordEmbeddings);
+        }
     }
 
     static WeightInventory of(OnnxFile f, boolean tieWordEmbeddings) {
@@ -155,7 +159,7 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
             }
         }
         return new WeightInventory(parameters, parameterBytes, java.util.Collections.unmodifiableMap(byDtype), overheadBytes, tiedElements, tiedBytes,
-                constantBytes, initializerBytes, List.copyOf(notes));
+                constantBytes, initializerBytes, List.copyOf(notes), f.dataFiles());
     }
 
     private static void addInits(Set<String> into, Map<String, OnnxFile.Tensor> inits, OnnxFile.Node n, int... at) {
@@ -306,15 +310,8 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
 
         /** Bits per element. */
         static int bits(int t) {
-            return switch (t) {
-                case 2, 3, 9, 17, 18, 19, 20 -> 8;
-                case 4, 5, 10, 16 -> 16;
-                case 1, 6, 12 -> 32;
-                case 7, 11, 13, 14 -> 64;
-                case 15 -> 128;
-                case 21, 22, 23 -> 4;
-                default -> 8;
-            };
+            int bits = OnnxFile.bits(t);
+            return bits == 0 ? 8 : bits;
         }
 
         /** Dtypes model weights are stored in (floats and 8/4-bit integers), as opposed to index types. */

@@ -12,6 +12,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Set;
 
 /**
  * A model directory in the Hugging Face Optimum export layout:
@@ -34,9 +35,13 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         if (!Files.isDirectory(d)) {
             throw new IllegalArgumentException(d + ": model directory does not exist");
         }
-        verifyManifest(d);
+        Set<Path> verified = verifyManifest(d);
         Path graph = GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
+        List<Path> dataFiles = graph.getFileName().toString().endsWith(".onnx") ? externalData(graph) : List.of();
+        if (verified != null) {
+            requireCovered(d, graph, dataFiles, verified);
+        }
         if (graph.getFileName().toString().endsWith(".xml")) {
             required(d, "openvino_model.bin");
         }
@@ -131,12 +136,17 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         }
     }
 
-    /** Checks every line of {@code SHA256SUMS} ("hex  name", as sha256sum writes it), if present. */
-    static void verifyManifest(Path dir) {
+    /**
+     * Checks every line of {@code SHA256SUMS} ("hex  name", as sha256sum writes it), if present.
+     *
+     * @return the files it verified (absolute, normalised), or null when the directory has no manifest
+     */
+    static Set<Path> verifyManifest(Path dir) {
         Path manifest = dir.resolve(MANIFEST);
         if (!Files.isRegularFile(manifest)) {
-            return;
+            return null;
         }
+        Set<Path> verified = new java.util.HashSet<>();
         List<String> lines;
         try {
             lines = Files.readAllLines(manifest);
@@ -159,6 +169,45 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             if (!actual.equalsIgnoreCase(parts[0])) {
                 throw new IllegalArgumentException(file + ": checksum mismatch (corrupted?): " + MANIFEST + " says "
                         + parts[0] + ", file has " + actual);
+            }
+            verified.add(file);
+        }
+        return verified;
+    }
+
+    /**
+     * The external data files an ONNX graph's tensors are stored in (model.onnx_data, ...), checked before any
+     * engine opens the graph: a location outside the model's directory, a missing or truncated data file fails
+     * start-up here with a message naming the tensor and the file, whichever engine serves the model. Other
+     * problems of the graph are left to the engine that loads it (it reports them in its own terms).
+     */
+    static List<Path> externalData(Path graph) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            return dev.tandem.onnx.OnnxFile.map(graph, arena).dataFiles();
+        } catch (IllegalArgumentException e) {
+            if (e.getCause() instanceof dev.tandem.onnx.OnnxFile.ExternalDataException) {
+                throw e;
+            }
+            return List.of();
+        }
+    }
+
+    /**
+     * A manifest vouches for the model only if it lists what is loaded: the graph file, and for an ONNX graph
+     * whose weights are kept outside it (external data, e.g. {@code model.onnx_data}) every data file its tensors
+     * name; an OpenVINO IR's {@code openvino_model.bin} likewise. Otherwise the weights would be loaded unchecked
+     * beside a manifest that seems to cover them.
+     */
+    static void requireCovered(Path dir, Path graph, List<Path> dataFiles, Set<Path> verified) {
+        List<Path> loaded = new java.util.ArrayList<>(List.of(graph));
+        if (graph.getFileName().toString().endsWith(".xml")) {
+            loaded.add(dir.resolve("openvino_model.bin"));
+        }
+        loaded.addAll(dataFiles);
+        for (Path p : loaded) {
+            if (!verified.contains(p.toAbsolutePath().normalize())) {
+                throw new IllegalArgumentException(dir.resolve(MANIFEST) + ": does not list " + dir.relativize(p)
+                        + ", which the model loads: add its sha256 (sha256sum " + dir.relativize(p) + ")");
             }
         }
     }

@@ -27,6 +27,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -35,25 +36,42 @@ import org.junit.jupiter.params.provider.MethodSource;
  * engine of {@link EngineContractTest#ENGINES}. Greedy decoding must give the ids torch computed
  * ({@code reference.json}); several tokens in one step, rollback, assisted decoding and the batched step must
  * agree with single steps as on the Optimum model. An engine whose runtime is missing is skipped with the reason.
+ *
+ * <p>Every check runs twice: on the fixture, and on {@code slots-tiny-external}, the same graph re-saved with its
+ * weights in an external data file ({@code model.onnx} + {@code model.onnx_data}, as Optimum writes most exports;
+ * {@code tools/models/build.sh slots-tiny-external}), whose logits must be the in-file graph's bit for bit.
  */
 class SlotsContractTest {
     static final Path FIXTURE = Path.of("src/test/resources/models/slots-tiny");
+    static final Path EXTERNAL = Path.of("src/test/resources/models/slots-tiny-external");
+    static final Map<String, Path> FIXTURES = Map.of("in-file", FIXTURE, "external-data", EXTERNAL);
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or why it could not load
-    static ModelDirectory dir;
+    static final Map<String, ModelDirectory> DIRS = new LinkedHashMap<>();
     static TextTokenizer tokenizer;
 
-    static Stream<String> engines() {
+    /** (fixture, engine): every engine on the in-file graph, then on the external-data copy. */
+    static Stream<Arguments> engines() {
+        return Stream.of("in-file", "external-data")
+                .flatMap(f -> EngineContractTest.ENGINES.keySet().stream().map(e -> Arguments.of(f, e)));
+    }
+
+    static Stream<String> engineNames() {
         return EngineContractTest.ENGINES.keySet().stream();
     }
 
-    static synchronized CausalLm lm(String engine) {
-        if (dir == null) {
-            dir = ModelDirectory.open(FIXTURE);
-            tokenizer = TextTokenizer.load(dir);
+    static synchronized ModelDirectory dir(String fixture) {
+        ModelDirectory d = DIRS.computeIfAbsent(fixture, f -> ModelDirectory.open(FIXTURES.get(f)));
+        if (tokenizer == null) {
+            tokenizer = TextTokenizer.load(d);  // both fixtures have the same tokenizer.json
         }
-        Object o = LOADED.computeIfAbsent(engine, e -> {
+        return d;
+    }
+
+    static synchronized CausalLm lm(String fixture, String engine) {
+        ModelDirectory dir = dir(fixture);
+        Object o = LOADED.computeIfAbsent(fixture + " " + engine, e -> {
             try {
-                return EngineContractTest.ENGINES.get(e).apply(dir);
+                return EngineContractTest.ENGINES.get(engine).apply(dir);
             } catch (RuntimeException ex) {
                 return ex;
             }
@@ -62,15 +80,16 @@ class SlotsContractTest {
             Assumptions.abort(engine + " runtime not available here: " + missing.getMessage());
         }
         if (o instanceof RuntimeException failed) {  // an engine that is there must serve the slots layout
-            throw new AssertionError(engine + " did not open the slots fixture: " + failed.getMessage(), failed);
+            throw new AssertionError(engine + " did not open the " + fixture + " slots fixture: " + failed.getMessage(), failed);
         }
         return (CausalLm) o;
     }
 
+    /** OpenVINO on the in-file fixture's fp32 graph (the external-data copy leaves the fp32 graph out, to stay small). */
     static CausalLm openVinoFp32() {
-        lm("openvino");  // skipped as the others when the runtime is missing
+        lm("in-file", "openvino");  // skipped as the others when the runtime is missing
         return (CausalLm) LOADED.computeIfAbsent("openvino-fp32", e -> dev.tandem.engine.openvino.OpenVinoCausalLm.open(
-                OpenVinoRuntime.load(), FIXTURE.resolve("model_fp32.onnx"), dir.config().shape(),
+                OpenVinoRuntime.load(), FIXTURE.resolve("model_fp32.onnx"), dir("in-file").config().shape(),
                 dev.tandem.engine.openvino.OpenVinoOptions.defaults()));
     }
 
@@ -82,8 +101,10 @@ class SlotsContractTest {
             }
         });
         LOADED.clear();
+        DIRS.clear();
         if (tokenizer != null) {
             tokenizer.close();
+            tokenizer = null;
         }
     }
 
@@ -92,10 +113,33 @@ class SlotsContractTest {
                 .repeat(8));
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void discoversTheShape(String engine) {
-        assertEquals(new ModelShape(4096, 256, 2, 2, 6, 4), lm(engine).shape());
+    void discoversTheShape(String fixture, String engine) {
+        assertEquals(new ModelShape(4096, 256, 2, 2, 6, 4), lm(fixture, engine).shape());
+    }
+
+    /**
+     * The external-data copy is the same model: every engine gives it the in-file graph's logits bit for bit (a
+     * prompt in one call, then single steps).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engineNames")
+    void externalDataGivesTheInFileLogits(String engine) {
+        CausalLm inFile = lm("in-file", engine);
+        CausalLm external = lm("external-data", engine);
+        int[] text = text();
+        try (KvCache a = inFile.newCache(); KvCache b = external.newCache()) {
+            Logits x = inFile.forward(a, text, 0, 40);
+            Logits y = external.forward(b, text, 0, 40);
+            for (int r = 0; r < 40; r++) {
+                assertArrayEquals(x.row(r), y.row(r), engine + " prompt row " + r);
+            }
+            for (int i = 40; i < 48; i++) {
+                assertArrayEquals(inFile.forward(a, text, i, 1).row(0), external.forward(b, text, i, 1).row(0),
+                        engine + " position " + i);
+            }
+        }
     }
 
     /**
@@ -104,11 +148,14 @@ class SlotsContractTest {
      * reference engine's, which emulates it exactly) by up to 0.39 in a logit (measured; on the fp32 graph 1e-5),
      * enough to flip a near tie of this random model (prompt 4, token 12: ONNX Runtime's int8 top-2 gap is 0.25).
      */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void greedyMatchesTheTorchReference(String engine) throws IOException {
-        CausalLm lm = engine.equals("openvino") ? openVinoFp32() : lm(engine);
-        JsonNode ref = new ObjectMapper().readTree(FIXTURE.resolve("reference.json").toFile());
+    void greedyMatchesTheTorchReference(String fixture, String engine) throws IOException {
+        Assumptions.assumeFalse(engine.equals("openvino") && fixture.equals("external-data"), "OpenVINO is checked against"
+                + " torch on the fp32 graph, which the external-data copy leaves out; on the int8 graph its logits equal"
+                + " the in-file graph's (externalDataGivesTheInFileLogits)");
+        CausalLm lm = engine.equals("openvino") ? openVinoFp32() : lm(fixture, engine);
+        JsonNode ref = new ObjectMapper().readTree(FIXTURES.get(fixture).resolve("reference.json").toFile());
         assertEquals("slots", ref.get("kv_layout").asText());
         for (JsonNode p : ref.get("prompts")) {
             int[] prompt = ints(p.get("prompt_ids"));
@@ -127,10 +174,10 @@ class SlotsContractTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void fourTokensInOneStepEqualFourSingleSteps(String engine) {
-        CausalLm lm = lm(engine);
+    void fourTokensInOneStepEqualFourSingleSteps(String fixture, String engine) {
+        CausalLm lm = lm(fixture, engine);
         int[] text = text();
         for (int past : new int[] {10, 62}) {  // 62: the four cross a width step of 64
             try (KvCache a = lm.newCache(); KvCache b = lm.newCache()) {
@@ -150,10 +197,10 @@ class SlotsContractTest {
     }
 
     /** Rollback is a length change: what lies beyond the length (the rolled-back keys) must never be attended to. */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void truncatingAndRefeedingEqualsAFreshPrefill(String engine) {
-        CausalLm lm = lm(engine);
+    void truncatingAndRefeedingEqualsAFreshPrefill(String fixture, String engine) {
+        CausalLm lm = lm(fixture, engine);
         int[] text = text();
         int[] other = tokenizer.encode(" and the people wept");
         try (KvCache cache = lm.newCache(); KvCache fresh = lm.newCache(); KvCache third = lm.newCache()) {
@@ -173,12 +220,12 @@ class SlotsContractTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void assistedGreedyEqualsPlainGreedy(String engine) {
-        CausalLm lm = lm(engine);
-        PlainDecoder plain = new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds());
-        AssistedDecoder self = new AssistedDecoder(lm, lm, tokenizer, dir.config().eosTokenIds());
+    void assistedGreedyEqualsPlainGreedy(String fixture, String engine) {
+        CausalLm lm = lm(fixture, engine);
+        PlainDecoder plain = new PlainDecoder(lm, tokenizer, dir(fixture).config().eosTokenIds());
+        AssistedDecoder self = new AssistedDecoder(lm, lm, tokenizer, dir(fixture).config().eosTokenIds());
         for (String p : List.of("", "And he said unto them,", "In the beginning God created")) {
             GenerationRequest req = new GenerationRequest(tokenizer.encodePrompt(p), SamplingParams.greedy(), 80, List.of(), -1,
                     false);
@@ -191,10 +238,10 @@ class SlotsContractTest {
     }
 
     /** The context (256) is the limit; a sequence may fill it exactly (its positions stay below the graph's tables). */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void fillsTheContextAndRefusesMore(String engine) {
-        CausalLm lm = lm(engine);
+    void fillsTheContextAndRefusesMore(String fixture, String engine) {
+        CausalLm lm = lm(fixture, engine);
         int[] text = text();
         int max = lm.shape().maxContext();
         int[] full = new int[max];
@@ -222,10 +269,10 @@ class SlotsContractTest {
      * Bit for bit (the slots layout's purpose, notes/slots.md): ONNX Runtime and OpenVINO run the batch as one call
      * over a pool of rows (padding, rows moving when one leaves); the reference engine loops over single forwards.
      */
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0} {1}")
     @MethodSource("engines")
-    void batchedStepEqualsSingleForwards(String engine) {
-        BatchedStepChecks.check(lm(engine), text(), 0);
+    void batchedStepEqualsSingleForwards(String fixture, String engine) {
+        BatchedStepChecks.check(lm(fixture, engine), text(), 0);
     }
 
 }

@@ -137,6 +137,110 @@ public class OnnxFileTest {
         assertThrows(IllegalArgumentException.class, () -> w.bytes(), "type is checked");
     }
 
+    /** A float tensor whose data is in an external file: data_location EXTERNAL (14) and external_data entries (13). */
+    public static Proto externalTensor(String name, long[] dims, String location, Long offset, Long length) {
+        Proto t = new Proto().packedVarints(1, dims).varint(2, OnnxFile.FLOAT).string(8, name);
+        if (location != null) {
+            t.message(13, new Proto().string(1, "location").string(2, location));
+        }
+        if (offset != null) {
+            t.message(13, new Proto().string(1, "offset").string(2, offset.toString()));
+        }
+        if (length != null) {
+            t.message(13, new Proto().string(1, "length").string(2, length.toString()));
+        }
+        return t.varint(14, 1);
+    }
+
+    /** A model of one MatMul whose initializers are {@code tensors}. */
+    static byte[] modelWith(Proto... tensors) {
+        Proto graph = new Proto().message(1, new Proto().string(1, "x").string(1, "w").string(2, "y")
+                .string(4, "MatMul"));
+        for (Proto t : tensors) {
+            graph.message(5, t);
+        }
+        return new Proto().varint(1, 8).message(7, graph).toBytes();
+    }
+
+    @Test
+    void readsTensorsFromExternalDataFiles(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("model.onnx");
+        byte[] data = new byte[8 + 24 + 8];
+        System.arraycopy(floatsLE(1, 2, 3, 4, 5, 6), 0, data, 8, 24);
+        System.arraycopy(floatsLE(7, 8), 0, data, 32, 8);
+        Files.write(tmp.resolve("model.onnx_data"), data);
+        Files.createDirectories(tmp.resolve("weights"));
+        Files.write(tmp.resolve("weights/whole.bin"), floatsLE(-1, -2));
+        Files.write(model, modelWith(externalTensor("w", new long[] {2, 3}, "model.onnx_data", 8L, 24L),
+                externalTensor("tail", new long[] {2}, "model.onnx_data", 32L, null),   // length: to the end of the file
+                externalTensor("whole", new long[] {2}, "./weights/whole.bin", null, null),
+                new Proto().varint(1, 1).varint(2, OnnxFile.FLOAT).string(8, "inline").bytes(9, floatsLE(9))));
+        for (boolean mapped : new boolean[] {false, true}) {
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                OnnxFile f = mapped ? OnnxFile.map(model, arena) : OnnxFile.read(model);
+                OnnxFile.Tensor w = f.initializers().get("w");
+                assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, w.floats());
+                assertEquals(tmp.resolve("model.onnx_data").toAbsolutePath().normalize(), w.dataFile());
+                assertEquals(8, w.rawOffset(), "its offset in the data file (the offload mode maps that range)");
+                assertArrayEquals(new float[] {7, 8}, f.initializers().get("tail").floats());
+                assertArrayEquals(new float[] {-1, -2}, f.initializers().get("whole").floats());
+                assertArrayEquals(new float[] {9}, f.initializers().get("inline").floats());
+                assertNull(f.initializers().get("inline").dataFile());
+                assertEquals(List.of(tmp.resolve("model.onnx_data").toAbsolutePath().normalize(),
+                        tmp.resolve("weights/whole.bin").toAbsolutePath().normalize()), f.dataFiles());
+            }
+        }
+    }
+
+    /** The location is the model's data, not a path to follow: outside the model's directory nothing is opened. */
+    @Test
+    void refusesDataLocationsOutsideTheModelsDirectory(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("model"));
+        Files.write(tmp.resolve("outside.bin"), floatsLE(1, 2));  // exists: refused all the same
+        Files.write(dir.resolve("inside.bin"), floatsLE(1, 2));
+        for (String location : List.of("../outside.bin", "/etc/passwd", tmp.resolve("outside.bin").toString(),
+                "sub/../../outside.bin", "inside.bin/../../outside.bin", "..\\outside.bin", "C:\\Windows\\win.ini",
+                "\\\\server\\share\\x", ".", "", "in\0side.bin")) {
+            Path model = dir.resolve("model.onnx");
+            Files.write(model, modelWith(externalTensor("w", new long[] {2}, location, null, null)));
+            for (boolean mapped : new boolean[] {false, true}) {
+                try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> { var unused = mapped ? OnnxFile.map(model, arena) : OnnxFile.read(model); }, location);
+                    assertTrue(e.getMessage().startsWith(model + ": tensor 'w': external data location '" + location
+                            + "' is refused: "), e.getMessage());
+                    assertTrue(e.getMessage().contains("inside it"), e.getMessage());
+                }
+            }
+        }
+        Path noLocation = dir.resolve("none.onnx");
+        Files.write(noLocation, modelWith(externalTensor("w", new long[] {2}, null, null, null)));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(noLocation)).getMessage()
+                .contains("no location is given"));
+    }
+
+    @Test
+    void refusesTruncatedMissingOrMismatchedDataFiles(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("model.onnx");
+        Files.write(tmp.resolve("model.onnx_data"), new byte[20]);
+        Files.write(model, modelWith(externalTensor("w", new long[] {2, 3}, "model.onnx_data", 8L, 24L)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(model));
+        assertEquals(model + ": tensor 'w' needs bytes 8..32 of 'model.onnx_data', which holds 20 bytes (truncated?)",
+                e.getMessage());
+
+        Files.write(model, modelWith(externalTensor("w", new long[] {2, 3}, "model.onnx_data", 0L, null)));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(model)).getMessage()
+                .contains("tensor 'w' has 20 bytes in 'model.onnx_data', its shape [2, 3] needs 24"));
+
+        Files.write(model, modelWith(externalTensor("w", new long[] {2}, "model.onnx_data", -4L, null)));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(model)).getMessage()
+                .contains("offset '-4' is not a byte count"));
+
+        Files.write(model, modelWith(externalTensor("w", new long[] {2}, "gone.bin", null, null)));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(model)).getMessage()
+                .contains("tensor 'w': cannot read its external data file 'gone.bin': missing"));
+    }
+
     @Test
     void refusesMalformedFilesNamingThem(@TempDir Path tmp) throws Exception {
         Path cut = tmp.resolve("cut.onnx");
@@ -148,12 +252,6 @@ public class OnnxFileTest {
         Path noGraph = tmp.resolve("empty.onnx");
         Files.write(noGraph, new Proto().varint(1, 8).toBytes());
         assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(noGraph)).getMessage().contains("no graph"));
-
-        Path external = tmp.resolve("external.onnx");
-        Proto t = new Proto().varint(2, OnnxFile.FLOAT).string(8, "big").varint(14, 1);
-        Files.write(external, new Proto().message(7, new Proto().message(5, t)).toBytes());
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> OnnxFile.read(external)).getMessage()
-                .contains("external file"));
 
         Path wrongSize = tmp.resolve("size.onnx");
         Proto short1 = new Proto().packedVarints(1, 2, 2).varint(2, OnnxFile.FLOAT).string(8, "w").bytes(9, floatsLE(1, 2, 3));

@@ -9,14 +9,18 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.function.IntFunction;
 
 /**
  * The weights of the offload (layered) mode: nothing stays on the heap or mapped between uses. The
- * model file is split into pieces (one per decoder layer, the head = final norm + classifier, and
+ * model file (and its external data file, if the graph keeps its weights outside) is split into pieces (one per decoder layer, the head = final norm + classifier, and
  * one embedding row per token); each use of a piece maps its byte range of the file read-only in
  * its own {@link Arena} and builds the piece from it: the ONNX weight matrices are used in place,
  * {@code [in][out]} as stored ({@link Matrix.U8InOut}, {@link Matrix.F32InOut}: nothing decoded,
@@ -31,39 +35,83 @@ import java.util.function.IntFunction;
  */
 public final class LayeredWeights implements AutoCloseable {
 
-    /** A byte range [start, end) of the model file and how to build the piece over a mapping of it (valid while mapped). */
-    record Piece<T>(long start, long end, Function<Window, T> decode) {
+    /**
+     * A byte range [start, end) of one file: the model file ({@code file} null) or, for a graph with external
+     * data, the data file holding the tensors ({@link OnnxFile.Tensor#dataFile}).
+     */
+    record Span(Path file, long start, long end) {
+    }
 
-        /** The piece spanning the raw_data of {@code tensors} (any order; unmapped gaps cost nothing). */
+    /** The byte ranges of a piece (at most one per file) and how to build the piece over a mapping of them (valid while mapped). */
+    record Piece<T>(List<Span> spans, Function<Window, T> decode) {
+
+        /** A piece of the model file's bytes [start, end). */
+        Piece(long start, long end, Function<Window, T> decode) {
+            this(end == start ? List.of() : List.of(new Span(null, start, end)), decode);
+        }
+
+        /** The piece spanning the raw_data of {@code tensors} (any order; unmapped gaps cost nothing), per file holding them. */
         static <T> Piece<T> over(Collection<OnnxFile.Tensor> tensors, Function<Window, T> decode) {
-            long start = Long.MAX_VALUE;
-            long end = -1;
+            List<Span> spans = new ArrayList<>();
             for (OnnxFile.Tensor t : tensors) {
-                if (t.rawOffset() >= 0) {
-                    start = Math.min(start, t.rawOffset());
-                    end = Math.max(end, t.rawEnd());
+                if (t.rawOffset() < 0) {
+                    continue;
+                }
+                int k = 0;
+                while (k < spans.size() && !Objects.equals(spans.get(k).file(), t.dataFile())) {
+                    k++;
+                }
+                if (k == spans.size()) {
+                    spans.add(new Span(t.dataFile(), t.rawOffset(), t.rawEnd()));
+                } else {
+                    Span s = spans.get(k);
+                    spans.set(k, new Span(s.file(), Math.min(s.start(), t.rawOffset()), Math.max(s.end(), t.rawEnd())));
                 }
             }
-            return end < 0 ? new Piece<>(0, 0, decode) : new Piece<>(start, end, decode);
+            return new Piece<>(List.copyOf(spans), decode);
         }
     }
 
-    /** A mapping of the file's bytes from {@code start} (empty when a piece needs no file bytes). */
-    record Window(MemorySegment segment, long start) {
+    /** One span's mapping: the bytes of {@code file} (null: the model file) from {@code start}. */
+    record Mapped(Path file, MemorySegment segment, long start) {
+    }
 
-        /** {@code t} reading its raw_data from this mapping. */
+    /** The mappings of a piece's spans (none when a piece needs no file bytes). */
+    record Window(List<Mapped> maps) {
+
+        /** {@code t} reading its raw_data from this mapping (as is without raw_data). */
         OnnxFile.Tensor bind(OnnxFile.Tensor t) {
-            return t.at(segment, start);
+            if (t.rawOffset() < 0) {
+                return t;
+            }
+            Mapped m = of(t.dataFile());
+            return t.at(m.segment(), m.start());
         }
 
+        /** Bytes of the model file. */
         ByteBuffer bytes(long fileOffset, long length) {
-            return segment.asSlice(fileOffset - start, length).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            return bytes(null, fileOffset, length);
+        }
+
+        /** Bytes of {@code file} (null: the model file). */
+        ByteBuffer bytes(Path file, long fileOffset, long length) {
+            Mapped m = of(file);
+            return m.segment().asSlice(fileOffset - m.start(), length).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         }
 
         float[] floats(long fileOffset, int n) {
             float[] out = new float[n];
             bytes(fileOffset, 4L * n).asFloatBuffer().get(out);
             return out;
+        }
+
+        private Mapped of(Path file) {
+            for (Mapped m : maps) {
+                if (Objects.equals(m.file(), file)) {
+                    return m;
+                }
+            }
+            throw new IllegalStateException("no mapping of " + (file == null ? "the model file" : file) + " in this piece");
         }
     }
 
@@ -96,6 +144,7 @@ public final class LayeredWeights implements AutoCloseable {
     private final LlamaConfig config;
     private final Path file;
     private final FileChannel channel;
+    private final Map<Path, FileChannel> dataChannels = new ConcurrentHashMap<>();  // external data files
     private final List<Piece<LlamaWeights.Layer>> layers;
     private final Piece<Head> head;
     private final IntFunction<Piece<Embedding>> embeddingRow;
@@ -175,19 +224,44 @@ public final class LayeredWeights implements AutoCloseable {
      * mapping (the products' fork-join workers), else confined to this thread (cheaper to close).
      */
     private <T> Loaded<T> map(Piece<T> p, boolean shared) {
-        if (p.end() == p.start()) {
-            return new Loaded<>(p.decode().apply(new Window(MemorySegment.NULL, 0)), null);
+        if (p.spans().isEmpty()) {
+            return new Loaded<>(p.decode().apply(new Window(List.of())), null);
         }
         Arena arena = shared ? Arena.ofShared() : Arena.ofConfined();
+        Span at = null;
         try {
-            MemorySegment segment = channel.map(FileChannel.MapMode.READ_ONLY, p.start(), p.end() - p.start(), arena);
-            return new Loaded<>(p.decode().apply(new Window(segment, p.start())), arena);
+            List<Mapped> maps = new ArrayList<>(p.spans().size());
+            for (Span s : p.spans()) {
+                at = s;
+                maps.add(new Mapped(s.file(), channel(s.file()).map(FileChannel.MapMode.READ_ONLY, s.start(), s.end() - s.start(),
+                        arena), s.start()));
+            }
+            return new Loaded<>(p.decode().apply(new Window(maps)), arena);
         } catch (IOException | RuntimeException e) {
             arena.close();
             if (e instanceof RuntimeException r) {
                 throw r;
             }
-            throw new UncheckedIOException(file + ": cannot map bytes " + p.start() + ".." + p.end(), (IOException) e);
+            throw new UncheckedIOException((at.file() == null ? file : at.file()) + ": cannot map bytes " + at.start() + ".."
+                    + at.end(), (IOException) e);
+        }
+    }
+
+    /** The channel of the model file (null) or of an external data file, opened at its first use. */
+    private FileChannel channel(Path data) throws IOException {
+        if (data == null) {
+            return channel;
+        }
+        try {
+            return dataChannels.computeIfAbsent(data, d -> {
+                try {
+                    return FileChannel.open(d);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
     }
 
@@ -195,6 +269,9 @@ public final class LayeredWeights implements AutoCloseable {
     public void close() {
         try {
             channel.close();
+            for (FileChannel c : dataChannels.values()) {
+                c.close();
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -144,8 +144,9 @@ public final class OnnxLlama {
             boolean f32 = table.dataType() == OnnxFile.FLOAT;
             long width = (f32 ? 4L : 1L) * dim;
             long start = table.rawOffset() + token * width;
-            return new LayeredWeights.Piece<>(start, start + width, w -> {
-                ByteBuffer b = w.bytes(start, width);
+            Path file = table.dataFile();  // null: the graph file; else its external data file
+            return new LayeredWeights.Piece<>(List.of(new LayeredWeights.Span(file, start, start + width)), w -> {
+                ByteBuffer b = w.bytes(file, start, width);
                 if (f32) {
                     float[] row = new float[dim];
                     b.asFloatBuffer().get(row);

@@ -40,13 +40,20 @@ import org.junit.jupiter.api.Test;
  */
 class OrtSlotsTest {
     static final Path FIXTURE = Path.of(System.getProperty("tandem.test.slots-fixture", "src/test/resources/models/slots-tiny"));
+    /** The model directory the checks run on: FIXTURE, or the external-data copy ({@link OrtSlotsExternalDataTest}). */
+    static Path fixture;
     static ModelDirectory dir;
     static OrtCausalLm lm;
     static TextTokenizer tokenizer;
 
     @BeforeAll
     static void open() {
-        dir = ModelDirectory.open(FIXTURE);
+        openOn(FIXTURE);
+    }
+
+    static void openOn(Path model) {
+        fixture = model;
+        dir = ModelDirectory.open(model);
         lm = OrtCausalLm.open(dir.graph(), dir.config().shape(), OnnxRuntimeOptions.defaults());
         tokenizer = TextTokenizer.load(dir);
         graphDifference = graphBatchDifference();
@@ -457,7 +464,7 @@ class OrtSlotsTest {
     /** Greedy decoding through the engine gives the continuations torch computed from the same weights. */
     @Test
     void greedyMatchesTheTorchReference() throws Exception {
-        JsonNode ref = new ObjectMapper().readTree(FIXTURE.resolve("reference.json").toFile());
+        JsonNode ref = new ObjectMapper().readTree(fixture.resolve("reference.json").toFile());
         assertEquals("slots", ref.get("kv_layout").asText());
         for (JsonNode p : ref.get("prompts")) {
             int[] prompt = ints(p.get("prompt_ids"));

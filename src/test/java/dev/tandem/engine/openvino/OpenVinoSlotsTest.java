@@ -31,6 +31,8 @@ import org.junit.jupiter.api.Test;
  */
 class OpenVinoSlotsTest {
     static final Path FIXTURE = Path.of("src/test/resources/models/slots-tiny");
+    /** The model directory the checks run on: FIXTURE, or the external-data copy ({@link OpenVinoSlotsExternalDataTest}). */
+    static Path fixture;
     static ModelDirectory dir;
     static OpenVinoRuntime rt;
     static OpenVinoCausalLm inPlace;
@@ -39,13 +41,18 @@ class OpenVinoSlotsTest {
 
     @BeforeAll
     static void open() {
+        openOn(FIXTURE);
+    }
+
+    static void openOn(Path model) {
+        fixture = model;
         try {
             rt = OpenVinoRuntime.load();
         } catch (OpenVinoRuntime.NotAvailableException e) {
             Assumptions.assumeFalse("true".equalsIgnoreCase(System.getenv("CI")), "CI=true but no OpenVINO runtime");
             Assumptions.abort("OpenVINO runtime not available here: " + e.getMessage());
         }
-        dir = ModelDirectory.open(FIXTURE);
+        dir = ModelDirectory.open(model);
         inPlace = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), true);
         pingPong = OpenVinoCausalLm.open(rt, dir.graph(), dir.config().shape(), OpenVinoOptions.defaults(), false);
         tokenizer = TextTokenizer.load(dir);
