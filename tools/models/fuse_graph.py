@@ -240,10 +240,35 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
     return out
 
 
+def check_data(out):
+    """OnnxCheck's inputs for the rewritten graphs: ref.bin (a held-out token sequence for the invariance checks;
+    its reference logits are zeros, since an int8 graph is checked for invariance, not against torch: OnnxCheck's
+    "vs torch" numbers are meaningless here) and heldout.bin (the held-out verses <s> ... </s>, for perplexity)."""
+    import os, struct, sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import data
+    seq = [t for p in data.heldout_prompts(200)[:12] for t in p][:140]
+    with open(os.path.join(out, "ref.bin"), "wb") as f:
+        f.write(struct.pack("<iii", 0x4D444E54, len(seq), 4096))
+        f.write(np.array(seq, "<i8").tobytes())
+        f.write(np.zeros(len(seq) * 4096, "<f4").tobytes())
+        for part in (seq[:12], seq[12:28]):  # "prompt" and "torch greedy" (not compared for int8 graphs)
+            f.write(struct.pack("<i", len(part)))
+            f.write(np.array(part, "<i8").tobytes())
+    _, _, held = data.load("heldout")
+    with open(os.path.join(out, "heldout.bin"), "wb") as f:
+        f.write(struct.pack("<i", len(held)))
+        for d in held:
+            doc = [data.BOS] + d + [data.EOS]
+            f.write(struct.pack("<i", len(doc)))
+            f.write(np.array(doc, "<i8").tobytes())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--src")
+    ap.add_argument("--out", required=True, help="the graph to write (with --check-data: a directory)")
+    ap.add_argument("--check-data", action="store_true", help="write OnnxCheck's ref.bin and heldout.bin into --out")
     ap.add_argument("--matmul", choices=["integer", "nbits8", "nbits4"], default="integer")
     ap.add_argument("--quantize", choices=["chain", "qlinear"], default="chain")
     ap.add_argument("--block", type=int, default=128, help="MatMulNBits block size (halved until it divides K)")
@@ -254,6 +279,9 @@ def main():
     ap.add_argument("--fused-scores", action="store_true",
                     help="q @ K^T as FusedMatMul(transB, alpha = 1/sqrt(head_dim)): no Mul node")
     a = ap.parse_args()
+    if a.check_data:
+        check_data(a.out)
+        return
     model = build(a.src, a.matmul, a.quantize, a.block, a.accuracy, a.skip_norm, a.rotary, a.fused_scores)
     onnx.save(model, a.out)
     print(f"{a.out}: {len(model.graph.node)} nodes ({dict(p.split('=') for p in model.metadata_props[-1].value.split())})")
