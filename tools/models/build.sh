@@ -14,6 +14,8 @@
 #   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
+#   tools/models/build.sh fast-target     # issue 17: models/kjv-target rebuilt with fewer nodes (fuse_graph.py), checked
+#                                         # and timed against it -> work/fast-target/kjv-target-fast
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
@@ -292,6 +294,40 @@ stage_slots-target() {
 # agreement on the card prompts and 50 held-out prompts (the pair measurement's) and the logit differences.
 stage_slots-draft() {
   slots_model kjv-draft ../../models/kjv-draft/model_fp32.onnx work/slots-draft 50 --step-variance-ok --greedy-differ-ok
+}
+
+# Issue 17: the shipped target rebuilt with fewer nodes per step (fuse_graph.py; NOTES.md "Faster step"). Writes
+# work/fast-target/<variant>.onnx for FAST_VARIANTS ("name:options;..."), checks them after the shipped graph
+# (OnnxCheck: step, batch and placement invariance must be 0; greedy on the card + 20 held-out prompts and held-out
+# verse ppl reported against the shipped graph), times them (StepBench, under /work/bench.lock when it exists) and
+# assembles work/fast-target/kjv-target-fast/ (the shipped directory with model.onnx = the first variant).
+FAST_VARIANTS=${FAST_VARIANTS:-"nbits8-b32:--matmul nbits8 --block 32 --skip-norm --rotary contrib --fused-scores;integer:--matmul integer"}
+stage_fast-target() {
+  local dir=work/fast-target shipped=../../models/kjv-target/model.onnx graphs=() first=
+  mkdir -p $dir
+  [ -f work/corpus/heldout_meta.tsv ] && [ -f work/tok/kjv4096.model ] || stage_data
+  $PY fuse_graph.py --check-data --out $dir
+  $PY slots_target.py prompts $dir/prompts.bin 20 > /dev/null
+  local v
+  IFS=';' read -ra vs <<< "$FAST_VARIANTS"
+  for v in "${vs[@]}"; do
+    # shellcheck disable=SC2086
+    $PY fuse_graph.py --src $shipped --out $dir/${v%%:*}.onnx ${v#*:}
+    graphs+=($dir/${v%%:*}.onnx)
+    first=${first:-$dir/${v%%:*}.onnx}
+  done
+  check --ref $dir/ref.bin --heldout $dir/heldout.bin --prompts $dir/prompts.bin --max-new 40 --greedy-differ-ok \
+    --json $dir/check.json $shipped "${graphs[@]}"
+  local lock=(); [ -e /work/bench.lock ] && lock=(flock /work/bench.lock)
+  local t
+  for t in "--tokens 1" "--tokens 6" "--batch 8 --tokens 1"; do
+    # shellcheck disable=SC2086
+    "${lock[@]}" "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED StepBench.java $t $shipped "${graphs[@]}"
+  done
+  mkdir -p $dir/kjv-target-fast
+  cp ../../models/kjv-target/{config.json,generation_config.json,tokenizer.json,tokenizer_config.json} $dir/kjv-target-fast/
+  cp "$first" $dir/kjv-target-fast/model.onnx
+  echo "fast target: $HERE/$dir/kjv-target-fast (model.onnx = $first)"
 }
 
 # ---- the second edition's packaging (issue 18; NOTES.md "Packaging the second edition") ----
