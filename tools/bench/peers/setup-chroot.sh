@@ -15,11 +15,12 @@ set -euo pipefail
 
 CHROOT=${PEERS_CHROOT:-/var/tmp/tandem-sid}
 MIRROR=${PEERS_MIRROR:-http://deb.debian.org/debian}
-# llama.cpp-tools: llama-bench, llama-server, llama-cli, llama-quantize, llama-tokenize.
+# llama.cpp-tools: llama-bench, llama-server, llama-cli, llama-quantize.
+# llama.cpp-tools-extra: llama-tokenize (token parity check, check.sh).
 # llama.cpp-examples: llama-speculative-simple and friends (not needed by compare.sh, kept for hand checks).
 # python3-gguf: the GGUF writer; numpy for dequantising; onnx to read the bundled graphs;
 # sentencepiece to read the vocabulary scores of tools/models/kjv4096.model.
-PACKAGES=(llama.cpp-tools llama.cpp-examples python3-gguf python3-numpy python3-onnx python3-sentencepiece
+PACKAGES=(llama.cpp-tools llama.cpp-tools-extra llama.cpp-examples python3-gguf python3-numpy python3-onnx python3-sentencepiece
           python3-protobuf ca-certificates)
 
 if [[ $(id -u) -ne 0 ]]; then
