@@ -51,7 +51,12 @@ wait_ready() {
 # $PEERS_OUT/NAME.log), stopped on exit; returns once /health answers.
 start_llama() {
   local name=$1 port=$2; shift 2
-  in_chroot llama-server --host 127.0.0.1 --port "$port" "$@" >"$PEERS_OUT/$name.log" 2>&1 &
+  if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then
+    echo "port $port is taken (a server left over from another run?)" >&2
+    exit 1
+  fi
+  # chroot itself, not the in_chroot function: a function run with & is a subshell whose pid is not the server's
+  chroot "$PEERS_CHROOT" llama-server --host 127.0.0.1 --port "$port" "$@" >"$PEERS_OUT/$name.log" 2>&1 &
   local p=$!
   _peers_pids+=("$p")
   wait_ready "http://127.0.0.1:$port/health" "$p" "$PEERS_OUT/$name.log"
@@ -64,6 +69,10 @@ start_tandem() {
   java=$(bash -c 'for j in /usr/lib/jvm/*; do [ -x "$j/bin/java" ] && grep -qE "JAVA_VERSION=\"(2[5-9]|[3-9][0-9])" "$j/release" 2>/dev/null && echo "$j/bin/java" && break; done')
   [[ -n $java ]] || { echo "no JDK >= 25 under /usr/lib/jvm" >&2; exit 1; }
   [[ -f $REPO/target/quarkus-app/quarkus-run.jar ]] || { echo "build Tandem first: ./mvnw -B -o package -DskipTests" >&2; exit 1; }
+  if curl -s -o /dev/null "http://127.0.0.1:$1/q/health/ready"; then
+    echo "port $1 is taken (a server left over from another run?)" >&2
+    exit 1
+  fi
   (cd "$REPO" && exec "$java" -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$1" -jar target/quarkus-app/quarkus-run.jar) \
     >"$PEERS_OUT/tandem.log" 2>&1 &
   local p=$!

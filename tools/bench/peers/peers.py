@@ -18,6 +18,7 @@ Prints markdown; writes CSV rows.
 import argparse
 import csv
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -62,8 +63,11 @@ def parity(a):
 
 
 def tandem_ids(url, prompt, n):
-    r = post(url + "/generate", {"inputs": prompt, "parameters": {"max_new_tokens": n, "details": True}})
-    return [t["id"] for t in r["details"]["tokens"]]
+    """Greedy ids and, per position, Tandem's probabilities of its 5 likeliest tokens {id: p}."""
+    r = post(url + "/generate", {"inputs": prompt, "parameters": {"max_new_tokens": n, "details": True,
+                                                                  "top_n_tokens": 5}})
+    tops = [{x["id"]: math.exp(x["logprob"]) for x in top} for top in r["details"]["top_tokens"]]
+    return [t["id"] for t in r["details"]["tokens"]], tops
 
 
 def llama_ids(url, prompt, n):
@@ -82,25 +86,35 @@ def greedy(a):
     peers = [p.split("=", 1) for p in a.llama]
     rows = []
     for i, prompt in enumerate(prompts):
-        t = strip_eos(tandem_ids(a.tandem, prompt, a.tokens))
+        t, tops = tandem_ids(a.tandem, prompt, a.tokens)
+        t = strip_eos(t)
         for name, url in peers:
             l = strip_eos(llama_ids(url, prompt, a.tokens))
             first = next((j for j in range(min(len(t), len(l))) if t[j] != l[j]), None)
             if first is None and len(t) != len(l):
                 first = min(len(t), len(l))
+            # where they part, how close Tandem's own choice was: its probability of its token and of llama.cpp's
+            p_own = p_peer = ""
+            if first is not None and first < len(t) and first < len(l):
+                p_own = round(tops[first].get(t[first], 0.0), 4)
+                p_peer = round(tops[first].get(l[first], 0.0), 4)  # 0: not in Tandem's top 5
             rows.append({"prompt": i, "peer": name, "tandem_tokens": len(t), "peer_tokens": len(l),
-                         "equal": first is None, "first_difference": "" if first is None else first})
+                         "equal": first is None, "first_difference": "" if first is None else first,
+                         "tandem_p_own": p_own, "tandem_p_peer": p_peer})
     with open(a.out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    print("| llama.cpp model | greedy ids equal to Tandem's | where the others part (token index) |")
-    print("| --- | --- | --- |")
+    print("| llama.cpp model | greedy ids equal to Tandem's (up to %d tokens, EOS honoured) | where the others part "
+          "(token index, median) | Tandem's probability of its token − of llama.cpp's there, max |" % a.tokens)
+    print("| --- | --- | --- | --- |")
     for name, _ in peers:
         mine = [r for r in rows if r["peer"] == name]
         parts = sorted(r["first_difference"] for r in mine if not r["equal"])
-        print("| %s | %d/%d (%d tokens max, EOS honoured) | %s |" % (
-            name, sum(r["equal"] for r in mine), len(mine), a.tokens, ", ".join(map(str, parts)) or "–"))
+        gaps = [r["tandem_p_own"] - r["tandem_p_peer"] for r in mine if r["tandem_p_own"] != ""]
+        print("| %s | %d/%d | %s (%s) | %s |" % (
+            name, sum(r["equal"] for r in mine), len(mine), ", ".join(map(str, parts)) or "–",
+            statistics.median(parts) if parts else "–", "%.3f" % max(gaps) if gaps else "–"))
 
 
 def one_completion(kind, url, k, prompt, n):
