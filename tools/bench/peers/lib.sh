@@ -106,7 +106,7 @@ peers_resume_training() {
 # the load average and the busiest processes, and refuses (exit 2) above PEERS_MAX_BUSY percent (default 10)
 # unless PEERS_FORCE=1, which only warns (and the warning is written next to the results).
 quiet_check() {
-  local a b busy
+  local busy
   read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ </proc/stat
   sleep 5
   read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ </proc/stat
