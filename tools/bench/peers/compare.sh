@@ -2,7 +2,8 @@
 # Tandem against llama.cpp on the same weights, 2 threads, side by side in one run (issue 17).
 #
 #   tools/bench/peers/compare.sh          (root; after setup-chroot.sh, convert.sh and ./mvnw -B -o package -DskipTests)
-#   RUNS=3 TOKENS=256 COUNT=8 K=5 PEERS_PORT=18241 PEERS_FORCE=0 PEERS_LOCK=/work/bench.lock
+#   RUNS=3 TOKENS=256 COUNT=8 K=5 PEERS_PORT=18241 PEERS_LOCK=/work/bench.lock
+#   PEERS_MAX_BUSY=10 PEERS_WAIT_QUIET=0 PEERS_FORCE=0 (see quiet_check in lib.sh)
 #
 # 1. llama-bench -t 2 on the F32 and Q8_0 GGUFs: decode (tg128 from an empty context: ms/token) and one forward
 #    of 1 and of 6 tokens after a 30-token past (pp1, pp6 at depth 30); medians of RUNS*5 repetitions.

@@ -104,23 +104,34 @@ peers_resume_training() {
 # quiet_check LABEL: llama.cpp with -t 2 on 2 cores collapses when anything else runs (its threads meet at a
 # barrier per operator), and so would any comparison. Measures the CPU busy share over 5 s (/proc/stat), shows
 # the load average and the busiest processes, and refuses (exit 2) above PEERS_MAX_BUSY percent (default 10)
-# unless PEERS_FORCE=1, which only warns (and the warning is written next to the results).
+# unless PEERS_FORCE=1, which only warns (and the warning is written next to the results). PEERS_WAIT_QUIET=N
+# keeps measuring every 30 s for up to N seconds before giving up.
 quiet_check() {
-  local busy
-  read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ </proc/stat
-  sleep 5
-  read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ </proc/stat
-  local idle=$(((b4 + b5) - (a4 + a5)))
-  local total=$(((b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8) - (a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8)))
-  busy=$((100 * (total - idle) / (total > 0 ? total : 1)))
-  echo "== quiet check ($1): CPU busy ${busy}% over 5 s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  top -b -d 2 -n 2 -w 160 | awk '/^top -/{n++} n==2' | sed -n '7,12p' | cut -c1-120
-  if ((busy > ${PEERS_MAX_BUSY:-10})); then
-    if [[ ${PEERS_FORCE:-0} == 1 ]]; then
-      echo "WARNING: the machine is not quiet (${busy}% busy at '$1'); timings below are not trustworthy" | tee -a "${PEERS_WARNINGS:-/dev/null}"
-    else
-      echo "the machine is not quiet (${busy}% busy): stop what runs above, or PEERS_FORCE=1 to time anyway" >&2
-      exit 2
-    fi
+  local busy waited=0
+  while :; do
+    busy=$(cpu_busy_percent)
+    echo "== quiet check ($1): CPU busy ${busy}% over 5 s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    ((busy > ${PEERS_MAX_BUSY:-10})) || return 0
+    top -b -d 2 -n 2 -w 160 | awk '/^top -/{n++} n==2' | sed -n '7,12p' | cut -c1-120
+    ((waited < ${PEERS_WAIT_QUIET:-0})) || break
+    sleep 25
+    waited=$((waited + 30))
+  done
+  if [[ ${PEERS_FORCE:-0} == 1 ]]; then
+    echo "WARNING: the machine was not quiet (${busy}% busy at '$1'); these timings are not trustworthy" | tee -a "${PEERS_WARNINGS:-/dev/null}"
+  else
+    echo "the machine is not quiet (${busy}% busy): stop what runs above, wait (PEERS_WAIT_QUIET=seconds), or PEERS_FORCE=1 to time anyway" >&2
+    exit 2
   fi
+}
+
+# cpu_busy_percent: share of non-idle CPU time over the next 5 s, all cores (/proc/stat).
+cpu_busy_percent() {
+  local a b
+  read -r -a a </proc/stat
+  sleep 5
+  read -r -a b </proc/stat
+  local i total=0 idle=$(((b[4] + b[5]) - (a[4] + a[5])))
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  echo $((100 * (total - idle) / (total > 0 ? total : 1)))
 }
