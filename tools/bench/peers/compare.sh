@@ -2,7 +2,7 @@
 # Tandem against llama.cpp on the same weights, 2 threads, side by side in one run (issue 17).
 #
 #   tools/bench/peers/compare.sh          (root; after setup-chroot.sh, convert.sh and ./mvnw -B -o package -DskipTests)
-#   RUNS=3 TOKENS=256 COUNT=8 K=5 PEERS_PORT=18241 PEERS_LOCK=/work/bench.lock
+#   RUNS=5 TOKENS=256 COUNT=8 K=5 PEERS_PORT=18241 PEERS_LOCK=/work/bench.lock
 #   PEERS_MAX_BUSY=10 PEERS_WAIT_QUIET=0 PEERS_FORCE=0 (see quiet_check in lib.sh)
 #
 # 1. llama-bench -t 2 on the F32 and Q8_0 GGUFs: decode (tg128 from an empty context: ms/token) and one forward
@@ -13,7 +13,9 @@
 #    the configurations in a rotating order: Tandem plain and assisted (its draft, constant k=K) in one service;
 #    llama-server plain and speculative (--spec-type draft-simple, the converted draft in the target's format,
 #    --spec-draft-n-max K --spec-draft-n-min 0 --spec-draft-p-min 0: always K candidates, as Tandem's constant k)
-#    for F32 and Q8_0. tokens/s measured by the client (peers.py timing).
+#    for F32 and Q8_0. tokens/s measured by the client (peers.py timing). A config-run during which other
+#    processes used more than 2% of the CPU is kept in http.csv but left out of the medians (llama.cpp at -t 2
+#    slows down many times when anything else wakes up; Tandem hardly notices).
 # The machine must be quiet (quiet_check in lib.sh); the whole run holds $PEERS_LOCK so that no other benchmark
 # overlaps it, and pauses the background training of this machine (lib.sh) until it ends.
 # Output: docs/bench/peers/{llama-bench.json,tandem-decode.csv,http.csv,compare.md}.
@@ -25,7 +27,7 @@ if [[ -z ${PEERS_LOCKED:-} ]]; then
   PEERS_LOCKED=1 exec flock "$LOCK" "$0" "$@"
 fi
 source "$(dirname "$0")/lib.sh"
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 TOKENS=${TOKENS:-256}
 COUNT=${COUNT:-8}
 K=${K:-5}
@@ -68,7 +70,7 @@ quiet_check "servers started and idle"
 echo "== HTTP: $COUNT prompts x $TOKENS tokens x $RUNS runs"
 L=http://127.0.0.1
 python3 tools/bench/peers/peers.py timing --runs "$RUNS" --tokens "$TOKENS" --count "$COUNT" \
-  --prompts tools/bench/prompts/heldout.txt --out "$OUT/http.csv" \
+  --prompts tools/bench/prompts/heldout.txt --out "$OUT/http.csv" --own-pids "$(IFS=,; echo "${_peers_pids[*]}")" \
   "tandem plain=tandem:0:$L:$PORT" "tandem draft k$K=tandem:$K:$L:$PORT" \
   "llama.cpp F32 plain=llama:$L:$((PORT + 1))" "llama.cpp F32 draft k$K=llama:$L:$((PORT + 2))" \
   "llama.cpp Q8_0 plain=llama:$L:$((PORT + 3))" "llama.cpp Q8_0 draft k$K=llama:$L:$((PORT + 4))" >/dev/null

@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -136,7 +137,35 @@ def one_completion(kind, url, k, prompt, n):
     return dt, r.get("tokens_predicted", n), tm.get("draft_n", 0), tm.get("draft_n_accepted", 0)
 
 
+CLK_TCK = 100  # USER_HZ: the unit of /proc/stat and /proc/PID/stat times on Linux
+
+
+def busy_ticks():
+    """Non-idle CPU time of the whole machine (all cores) so far, in ticks."""
+    f = open("/proc/stat").readline().split()[1:9]
+    v = list(map(int, f))
+    return sum(v) - v[3] - v[4]  # minus idle and iowait
+
+
+def own_ticks(pids):
+    """CPU time (user + system) of the servers under test and of this client, in ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+            total += int(st[11]) + int(st[12])  # utime, stime (fields 14, 15)
+        except (OSError, IndexError):
+            pass
+    t = os.times()
+    return total + round((t.user + t.system) * CLK_TCK)
+
+
 def timing(a):
+    """Each config-run also records the CPU time spent by processes other than the servers and this client
+    (foreign_share: that time over wall time x cores). llama.cpp at -t 2 on 2 cores is slowed many times by a
+    little foreign work, so runs above --max-foreign are reported but left out of the medians."""
+    pids = [int(p) for p in a.own_pids.split(",") if p]
+    ncpu = os.cpu_count() or 1
     prompts = lines([a.prompts])[: a.count]
     configs = []
     for c in a.configs:
@@ -155,6 +184,7 @@ def timing(a):
         order = configs[run % len(configs):] + configs[:run % len(configs)]
         for name, kind, url, k in order:
             secs = toks = drafted = accepted = 0
+            busy0, own0, wall0 = busy_ticks(), own_ticks(pids), time.perf_counter()
             for prompt in prompts:
                 dt, n, dr, ac = one_completion(kind, url, k, prompt, a.tokens)
                 if n != a.tokens:
@@ -163,22 +193,29 @@ def timing(a):
                 toks += n
                 drafted += dr
                 accepted += ac
+            foreign = max(0, (busy_ticks() - busy0) - (own_ticks(pids) - own0)) / CLK_TCK
+            share = foreign / ((time.perf_counter() - wall0) * ncpu)
             rows.append({"run": run + 1, "config": name, "prompts": len(prompts), "tokens": toks,
                          "seconds": round(secs, 4), "tokens_per_s": round(toks / secs, 2),
-                         "acceptance": round(accepted / drafted, 3) if drafted else ""})
-            print("run %d %-22s %8.1f tokens/s" % (run + 1, name, toks / secs), file=sys.stderr)
+                         "acceptance": round(accepted / drafted, 3) if drafted else "",
+                         "foreign_cpu_s": round(foreign, 2), "foreign_share": round(share, 3),
+                         "kept": share <= a.max_foreign})
+            print("run %d %-24s %8.1f tokens/s  foreign CPU %.2f s (%.1f%%)%s" % (
+                run + 1, name, toks / secs, foreign, 100 * share, "" if share <= a.max_foreign else "  DISTURBED"),
+                file=sys.stderr)
     with open(a.out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    print("| configuration | greedy tokens/s, median of %d runs (min–max) | acceptance |" % a.runs)
-    print("| --- | --- | --- |")
+    print("| configuration | greedy tokens/s, median of the undisturbed runs (min–max) | runs kept | acceptance |")
+    print("| --- | --- | --- | --- |")
     for name, *_ in configs:
-        mine = [r for r in rows if r["config"] == name]
+        mine = [r for r in rows if r["config"] == name and r["kept"]]
         tps = [r["tokens_per_s"] for r in mine]
         acc = [r["acceptance"] for r in mine if r["acceptance"] != ""]
-        print("| %s | %.1f (%.1f–%.1f) | %s |" % (name, statistics.median(tps), min(tps), max(tps),
-                                               "%.3f" % statistics.median(acc) if acc else "–"))
+        print("| %s | %s | %d/%d | %s |" % (
+            name, "%.1f (%.1f–%.1f)" % (statistics.median(tps), min(tps), max(tps)) if tps else "–",
+            len(mine), a.runs, "%.3f" % statistics.median(acc) if acc else "–"))
 
 
 def summary(a):
@@ -196,11 +233,18 @@ def summary(a):
     tandem = {"tg": float(dec["decode_ms_median"]), "pp1": float(dec["verify_fed1_ms"]),
               "pp6": float(dec["verify_fed6_ms"])}
     with open("%s/http.csv" % a.out_dir) as f:
-        http = list(csv.DictReader(f))
+        every = list(csv.DictReader(f))
+    http = [r for r in every if r.get("kept", "True") == "True"]  # runs no foreign work disturbed
+
+    def kept(prefix):
+        return "%d/%d" % (sum(r["config"].startswith(prefix) for r in http), sum(r["config"].startswith(prefix) for r in every))
 
     def tps(prefix):
-        plain = med(float(r["tokens_per_s"]) for r in http if r["config"] == prefix + " plain")
+        plain_rows = [float(r["tokens_per_s"]) for r in http if r["config"] == prefix + " plain"]
         spec_rows = [r for r in http if r["config"].startswith(prefix + " draft")]
+        if not plain_rows or not spec_rows:
+            raise SystemExit("%s: every HTTP run was disturbed by other work; run again on a quiet machine" % prefix)
+        plain = med(plain_rows)
         spec = med(float(r["tokens_per_s"]) for r in spec_rows)
         acc = [float(r["acceptance"]) for r in spec_rows if r["acceptance"]]
         return plain, spec, (med(acc) if acc else None)
@@ -218,6 +262,8 @@ def summary(a):
     out.append("| plain decode ms/token | " + " | ".join("%.2f" % c[1]["tg"] for c in cols) + " |")
     out.append("| greedy tokens/s over HTTP, plain → speculative (k=%d, same draft) | " % a.k + " | ".join(
         "%.0f → %.0f (%.2fx)" % (c[2][0], c[2][1], c[2][1] / c[2][0]) for c in cols) + " |")
+    out.append("| HTTP runs kept (no foreign work) | " + " | ".join(
+        kept(p) for p in ("tandem", "llama.cpp F32", "llama.cpp Q8_0")) + " |")
     out.append("| acceptance of the draft's tokens | " + " | ".join(
         "%.3f" % c[2][2] if c[2][2] is not None else "–" for c in cols) + " |")
     out.append("| one forward of 1 / of 6 tokens after 30, ms | " + " | ".join(
@@ -258,6 +304,9 @@ def main():
     t.add_argument("--prompts", required=True)
     t.add_argument("--count", type=int, default=8)
     t.add_argument("--out", required=True)
+    t.add_argument("--own-pids", default="", help="comma-separated pids of the servers under test")
+    t.add_argument("--max-foreign", type=float, default=0.02,
+                   help="drop a run from the medians when other processes used more than this share of the CPU")
     s = sub.add_parser("summary")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--k", type=int, required=True)
