@@ -42,19 +42,18 @@ else
   debootstrap --variant=minbase sid "$CHROOT" "$MIRROR"
 fi
 
-# /proc and /dev are mounted only while apt runs inside the chroot (some postinst scripts want them),
-# and unmounted whatever happens.
+# /proc is mounted only while apt runs inside the chroot (some postinst scripts read it), and unmounted whatever
+# happens. /dev is not bind-mounted: debootstrap creates the few device nodes apt needs, and a chroot without
+# host mounts in it can be removed with rm -rf safely.
 mounted=()
 cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-for fs in proc dev; do
-  if ! mountpoint -q "$CHROOT/$fs"; then
-    if [[ $fs == proc ]]; then mount -t proc proc "$CHROOT/proc"; else mount --bind /dev "$CHROOT/dev"; fi
-    mounted+=("$CHROOT/$fs")
-  fi
-done
+if ! mountpoint -q "$CHROOT/proc"; then
+  mount -t proc proc "$CHROOT/proc"
+  mounted+=("$CHROOT/proc")
+fi
 cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
 # The mirror may serve a sid Release whose Valid-Until lies before this machine's clock (seen: a mirror
 # snapshot, "expired 24 days ago"); apt would then refuse the index. Signatures are still checked. This
