@@ -11,7 +11,8 @@ PEERS_OUT=$PEERS_CHROOT/peers
 mkdir -p "$PEERS_OUT"
 
 # Mounts what the tools need (proc and sys: ggml reads the CPU's topology there; the repository, read-only)
-# unless already mounted, and unmounts only what this script mounted, on exit.
+# unless already mounted, and unmounts only what this script mounted, on exit. (Run one peers script at a time:
+# a second one started meanwhile would lose /repo when the first exits.)
 _peers_mounted=()
 peers_mount() {
   local dst
