@@ -216,6 +216,12 @@ final class AutoSpeculation implements SpeculationPolicy {
         }
     }
 
+    /** All recent rounds' estimate that candidate m+1 is kept once 1..m were (draft model or prompt lookup): for tests. */
+    synchronized double sharedAcceptance(boolean draftModel, int m) {
+        int kind = draftModel ? 0 : 1;
+        return sharedKept[kind][m] / sharedJudged[kind][m];
+    }
+
     /** Predicted time of the step's decoding: the draft's proposals and the target's decode call. */
     private double decodeSeconds(int rows, int tokens, int maxFeed, int draftCalls, int draftRows, double draftTokens) {
         return Math.max(1e-6, cost.targetSeconds(rows, tokens, maxFeed) + cost.draftSeconds(draftCalls, draftRows, draftTokens));

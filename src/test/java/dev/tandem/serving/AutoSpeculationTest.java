@@ -5,7 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.generation.AssistOptions;
+import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.BatchStep;
+import dev.tandem.generation.DecodingMode;
+import dev.tandem.generation.GenerationListener;
+import dev.tandem.generation.GenerationRequest;
+import dev.tandem.generation.SamplingParams;
+import dev.tandem.generation.Sequence;
+import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.FakeLm;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -319,5 +330,41 @@ class AutoSpeculationTest {
         assertEquals(0.5, p1, 0.05);
         assertEquals(1.0, p3, 1e-9);
         assertEquals(0, judged[5], 1e-9, "position 6 was never judged");
+    }
+
+    /**
+     * The shared estimates learn the position one past the k that every round chose, from the free (shadow) judgement
+     * after each fully kept block: a draft that is always right, asked for 2 candidates a round, takes the third
+     * position's shared estimate from its starting 0.75 to near 1. Without the shadow judgements nothing judged it.
+     */
+    @Test
+    void theSharedEstimateLearnsThePositionPastTheChosenK() {
+        TextTokenizer tokenizer = TextTokenizer.load(ModelDirectory.open(Path.of("models/kjv-target")));
+        try {
+            FakeLm target = FakeLm.target(4096, 512);
+            AssistedDecoder decoding = new AssistedDecoder(target, target.draft(0f), tokenizer, List.of(2));
+            AutoSpeculation auto = new AutoSpeculation(model(0.004, 0.0005, 0.0002, 0.0001, 0.0002, 0.00005));
+            double before = auto.sharedAcceptance(true, 2);
+            Sequence s = decoding.newSequence(new GenerationRequest(tokenizer.encodePrompt("In the beginning"),
+                            SamplingParams.greedy(), 120, List.of(), -1, false, true),
+                    DecodingMode.assisted(new AssistOptions(AssistOptions.Assistant.DRAFT, 2, AssistOptions.Schedule.CONSTANT, 0, 3)),
+                    GenerationListener.NONE);
+            BatchStep step = decoding.batchStep();
+            while (!s.endIfDone()) {
+                if (s.prefilling()) {
+                    s.planPrefill(s.promptRemaining());
+                } else {
+                    s.planDecode(2);
+                }
+                step.run(List.of(s));
+                auto.observe(List.of(s), step.lastTiming());
+            }
+            s.close();
+            assertEquals(0.75, before, 1e-12);
+            assertTrue(auto.sharedAcceptance(true, 2) > 0.95, "third position: " + auto.sharedAcceptance(true, 2));
+            assertEquals(0.75, auto.sharedAcceptance(true, 3), 1e-12, "the fourth is never judged at k = 2");
+        } finally {
+            tokenizer.close();
+        }
     }
 }
