@@ -240,6 +240,9 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
     }
 
     private static JsonNode readConfig(Path p) {
+        if (!Files.isRegularFile(p)) {  // an ONNX Runtime GenAI directory: genai_config.json has no parameter counts
+            return com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+        }
         try {
             return JSON.readTree(p.toFile());
         } catch (IOException e) {

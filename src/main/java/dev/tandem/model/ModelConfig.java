@@ -5,9 +5,11 @@ import dev.tandem.engine.ModelShape;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The parts of a Hugging Face {@code config.json} and {@code generation_config.json} that serving needs.
+ * The parts of a Hugging Face {@code config.json} and {@code generation_config.json} that serving needs (or of
+ * ONNX Runtime GenAI's {@code genai_config.json}: {@link #readGenAi}).
  *
  * @param modelType    e.g. "llama"
  * @param shape        sizes as the config states them (0 where it does not); the engine checks them
@@ -40,6 +42,65 @@ public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, Li
         ModelShape shape = new ModelShape(vocab, maxContext, layers, kvHeads, headDim, 4);
         return new ModelConfig(config.path("model_type").asText("unknown"), shape, bos, List.copyOf(eos),
                 config.path("torch_dtype").asText("unknown"));
+    }
+
+    /** The graph input and output names ONNX Runtime GenAI's builder writes, which the engines feed and read. */
+    private static final Map<String, String> GENAI_NAMES = Map.of(
+            "inputs.input_ids", "input_ids", "inputs.attention_mask", "attention_mask",
+            "inputs.position_ids", "position_ids", "inputs.past_key_names", "past_key_values.%d.key",
+            "inputs.past_value_names", "past_key_values.%d.value", "outputs.logits", "logits",
+            "outputs.present_key_names", "present.%d.key", "outputs.present_value_names", "present.%d.value");
+
+    /**
+     * The config of an ONNX Runtime GenAI model directory ({@code genai_config.json}, written by
+     * {@code onnxruntime_genai.models.builder} beside the graph): sizes from {@code model.decoder}, the context from
+     * {@code model.context_length} (the length the graph was built for), BOS and EOS (one id or several, as Llama 3
+     * lists) from {@code model}. The graph's input and output names must be the builder's defaults, which the engines
+     * feed; a file that renames them is refused here, naming the entry, rather than failing later inside the runtime.
+     * ({@code search}'s sampling defaults are not applied: requests carry their own, as with generation_config.json.)
+     */
+    static ModelConfig readGenAi(Path file, JsonNode genai) {
+        JsonNode model = genai.path("model");
+        JsonNode decoder = model.path("decoder");
+        for (Map.Entry<String, String> e : GENAI_NAMES.entrySet()) {
+            String[] at = e.getKey().split("\\.");
+            JsonNode name = decoder.path(at[0]).path(at[1]);
+            if (!name.isMissingNode() && !e.getValue().equals(name.asText())) {
+                throw new IllegalArgumentException(file + ": model.decoder." + e.getKey() + " renames a graph "
+                        + (at[0].equals("inputs") ? "input" : "output") + " to '" + name.asText()
+                        + "'; only the default name '" + e.getValue() + "' is supported");
+            }
+        }
+        int heads = decoder.path("num_attention_heads").asInt(0);
+        int layers = decoder.path("num_hidden_layers").asInt(0);
+        int kvHeads = decoder.path("num_key_value_heads").asInt(heads);
+        int hidden = decoder.path("hidden_size").asInt(0);
+        int headDim = decoder.path("head_size").asInt(heads > 0 ? hidden / heads : 0);
+        int context = model.path("context_length").asInt(0);
+        if (layers <= 0) {
+            throw new IllegalArgumentException(file + ": model.decoder.num_hidden_layers is missing or not positive");
+        }
+        if (context <= 0) {
+            throw new IllegalArgumentException(file + ": model.context_length is missing or not positive");
+        }
+        ModelShape shape = new ModelShape(model.path("vocab_size").asInt(0), context, layers, kvHeads, headDim, 4);
+        return new ModelConfig(model.path("type").asText("unknown"), shape, firstInt(model.path("bos_token_id"), -1),
+                List.copyOf(ints(model.path("eos_token_id"))), "unknown");
+    }
+
+    /**
+     * The graph file {@code genai_config.json} names ({@code model.decoder.filename}, default {@code model.onnx}): a
+     * plain file name in the model's directory. Anything that could lead elsewhere (a separator, "..", an absolute
+     * path) is refused: a model directory is data, not a place to follow paths from.
+     */
+    static String genAiGraphName(Path file, JsonNode genai) {
+        String name = genai.path("model").path("decoder").path("filename").asText("model.onnx");
+        if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals("..") || name.equals(".")
+                || name.indexOf('\0') >= 0 || name.contains(":")) {
+            throw new IllegalArgumentException(file + ": model.decoder.filename must be a file name in the model's"
+                    + " directory, is '" + name + "'");
+        }
+        return name;
     }
 
     private static int firstInt(JsonNode n, int fallback) {

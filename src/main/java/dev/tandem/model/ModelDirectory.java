@@ -19,7 +19,9 @@ import java.util.Set;
  * {@code model.onnx} (or {@code decoder_model_merged.onnx}, or optimum-intel's OpenVINO IR
  * {@code openvino_model.xml} + {@code .bin}, which only the OpenVINO engine reads), {@code config.json},
  * {@code generation_config.json}, {@code tokenizer.json}, {@code tokenizer_config.json}, and
- * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded.
+ * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded. An ONNX Runtime GenAI
+ * directory has {@code genai_config.json} instead of the two configs; it names the graph file
+ * ({@link ModelConfig#readGenAi}).
  *
  * <p>Every problem is reported as an {@link IllegalArgumentException} whose message names the file
  * and what is wrong with it, so a failed start-up says exactly what to fix.
@@ -28,6 +30,8 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
 
     public static final List<String> GRAPH_NAMES = List.of("model.onnx", "decoder_model_merged.onnx", "openvino_model.xml");
     public static final String MANIFEST = "SHA256SUMS";
+    /** ONNX Runtime GenAI's config: when present it describes the graph (and config.json, if any, is not read). */
+    public static final String GENAI_CONFIG = "genai_config.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public static ModelDirectory open(Path dir) {
@@ -36,7 +40,10 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             throw new IllegalArgumentException(d + ": model directory does not exist");
         }
         Set<Path> verified = verifyManifest(d);
-        Path graph = GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
+        Path genaiJson = d.resolve(GENAI_CONFIG);
+        JsonNode genai = Files.isRegularFile(genaiJson) ? readJson(genaiJson) : null;
+        Path graph = genai != null ? required(d, ModelConfig.genAiGraphName(genaiJson, genai))
+                : GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
         List<Path> dataFiles = graph.getFileName().toString().endsWith(".onnx") ? externalData(graph) : List.of();
         if (verified != null) {
@@ -45,19 +52,28 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         if (graph.getFileName().toString().endsWith(".xml")) {
             required(d, "openvino_model.bin");
         }
-        Path configJson = required(d, "config.json");
+        ModelConfig config;
+        if (genai != null) {
+            config = ModelConfig.readGenAi(genaiJson, genai);
+        } else {
+            Path configJson = required(d, "config.json");
+            Path genPath = d.resolve("generation_config.json");
+            JsonNode generation = Files.isRegularFile(genPath) ? readJson(genPath) : MissingNode.getInstance();
+            config = ModelConfig.read(configJson, readJson(configJson), generation);
+        }
         required(d, "tokenizer.json");
-        JsonNode config = readJson(configJson);
-        Path genPath = d.resolve("generation_config.json");
-        JsonNode generation = Files.isRegularFile(genPath) ? readJson(genPath) : MissingNode.getInstance();
         Path tokCfgPath = d.resolve("tokenizer_config.json");
         JsonNode tokenizerConfig = Files.isRegularFile(tokCfgPath) ? readJson(tokCfgPath) : MissingNode.getInstance();
-        return new ModelDirectory(d, graph, ModelConfig.read(configJson, config, generation), tokenizerConfig);
+        return new ModelDirectory(d, graph, config, tokenizerConfig);
     }
 
-    /** What an engine needs to open this model: the graph, config.json and the sizes it declares. */
+    /**
+     * What an engine needs to open this model: the graph, its config file (config.json, or genai_config.json in an
+     * ONNX Runtime GenAI directory) and the sizes it declares.
+     */
     public ModelFiles files() {
-        return new ModelFiles(graph, dir.resolve("config.json"), config.shape());
+        Path genai = dir.resolve(GENAI_CONFIG);
+        return new ModelFiles(graph, Files.isRegularFile(genai) ? genai : dir.resolve("config.json"), config.shape());
     }
 
     public Path tokenizerJson() {

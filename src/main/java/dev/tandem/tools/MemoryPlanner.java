@@ -146,7 +146,7 @@ public final class MemoryPlanner {
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException(dir.graph() + ": cannot read: " + e.getMessage(), e);
         }
-        return new Loaded(dir, dir.config().shape(), "config.json", dir.quantization(),
+        return new Loaded(dir, dir.config().shape(), dir.files().configJson().getFileName().toString(), dir.quantization(),
                 stateful ? KvFootprint.Layout.RUNTIME_STATE : KvFootprint.Layout.KV_BUFFERS);
     }
 

@@ -126,4 +126,69 @@ class ModelDirectoryTest {
                 () -> OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults()));
         assertTrue(e.getMessage().contains("num_hidden_layers=6"), e.getMessage());
     }
+
+    /** stories260K described as ONNX Runtime GenAI's builder describes a model, with {@code decoder} entries added. */
+    static String genAiConfig(String decoderExtra) {
+        return """
+                {"model": {"bos_token_id": 1, "context_length": 256, "eos_token_id": [2, 5],
+                  "pad_token_id": 0, "type": "llama", "vocab_size": 512,
+                  "decoder": {"filename": "model.onnx", "head_size": 8, "hidden_size": 64, "num_attention_heads": 8,
+                    "num_hidden_layers": 5, "num_key_value_heads": 4%s,
+                    "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                      "past_key_names": "past_key_values.%%d.key", "past_value_names": "past_key_values.%%d.value"},
+                    "outputs": {"logits": "logits", "present_key_names": "present.%%d.key",
+                      "present_value_names": "present.%%d.value"}}},
+                 "search": {"do_sample": false, "max_length": 256, "temperature": 1.0}}
+                """.formatted(decoderExtra);
+    }
+
+    /** A GenAI directory: genai_config.json instead of config.json and generation_config.json. */
+    static Path genAiCopy(Path to, String config) throws IOException {
+        copy(to);
+        Files.delete(to.resolve("config.json"));
+        Files.delete(to.resolve("generation_config.json"));
+        Files.writeString(to.resolve(ModelDirectory.GENAI_CONFIG), config);
+        return to;
+    }
+
+    /**
+     * An ONNX Runtime GenAI directory is read from genai_config.json: sizes, the context the graph was built for, BOS
+     * and several EOS ids; its graph runs.
+     */
+    @Test
+    void aGenAiDirectoryIsDescribedByGenaiConfig(@TempDir Path tmp) throws IOException {
+        ModelDirectory d = ModelDirectory.open(genAiCopy(tmp, genAiConfig("")));
+        assertEquals("llama", d.config().modelType());
+        assertEquals(new dev.tandem.engine.ModelShape(512, 256, 5, 4, 8, 4), d.config().shape());
+        assertEquals(1, d.config().bosTokenId());
+        assertEquals(List.of(2, 5), d.config().eosTokenIds());
+        assertEquals(tmp.resolve(ModelDirectory.GENAI_CONFIG), d.files().configJson());
+        try (var lm = OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults());
+             var cache = lm.newCache()) {
+            assertEquals(512, lm.forward(cache, new int[] {1, 403, 407}, 0, 3).vocabSize());
+        }
+    }
+
+    /** The graph genai_config.json names is the one opened, and it must be a file name in the directory. */
+    @Test
+    void theGraphGenaiConfigNamesStaysInTheDirectory(@TempDir Path tmp) throws IOException {
+        Path d = genAiCopy(Files.createDirectory(tmp.resolve("named")), genAiConfig("").replace("\"model.onnx\"", "\"decoder.onnx\""));
+        Files.move(d.resolve("model.onnx"), d.resolve("decoder.onnx"));
+        assertEquals("decoder.onnx", ModelDirectory.open(d).graph().getFileName().toString());
+        for (String name : List.of("../model.onnx", "/etc/passwd", "sub/model.onnx", "..", "", "C:model.onnx")) {
+            Path bad = genAiCopy(Files.createDirectory(tmp.resolve("bad" + Math.abs(name.hashCode()))),
+                    genAiConfig("").replace("\"model.onnx\"", "\"" + name + "\""));
+            var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(bad), name);
+            assertTrue(e.getMessage().contains("model.decoder.filename"), e.getMessage());
+        }
+    }
+
+    /** Renamed graph inputs are refused when the directory is opened, naming the entry. */
+    @Test
+    void renamedGraphInputsAreNamed(@TempDir Path tmp) throws IOException {
+        genAiCopy(tmp, genAiConfig("").replace("\"input_ids\": \"input_ids\"", "\"input_ids\": \"inputIds\""));
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp));
+        assertTrue(e.getMessage().contains("model.decoder.inputs.input_ids") && e.getMessage().contains("inputIds"),
+                e.getMessage());
+    }
 }
