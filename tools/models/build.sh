@@ -12,6 +12,8 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
+#   tools/models/build.sh genai-tiny      # tiny random Llamas in the ONNX Runtime GenAI builder's CPU layout, int4 and int8
+#                                         # (src/test/resources/models/genai-tiny-int4, -int8), checked by GenAiLayoutTest
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh fast-target     # issue 17: models/kjv-target rebuilt with fewer nodes (fuse_graph.py), checked
@@ -250,6 +252,16 @@ stage_slots-tiny-external() {
   local src=../../src/test/resources/models/slots-tiny out=../../src/test/resources/models/slots-tiny-external
   $PY external_data.py --src $src --out $out --graph model.onnx --location model.onnx_data \
     --copy config.json generation_config.json tokenizer.json tokenizer_config.json reference.json
+}
+# Issue 16: a tiny seeded random Llama in the layout onnxruntime_genai.models.builder writes for the CPU
+# (GroupQueryAttention, MatMulNBits int4 and int8, genai_config.json), the fixtures of GenAiLayoutTest; byte-reproducible.
+# No ONNX Runtime in Python here: the Java test is the check (greedy = reference.json, parity, rollback, assisted).
+stage_genai-tiny() {
+  local bits
+  for bits in 4 8; do
+    $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-int$bits
+  done
+  (cd ../.. && ./mvnw -B -o -q test -Dtest=GenAiLayoutTest)
 }
 # A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
 # checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then
