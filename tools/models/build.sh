@@ -12,6 +12,8 @@
 #   tools/models/build.sh package-draft   # only export/quantise/check/package from the existing checkpoint
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
+#   tools/models/build.sh optimum-tiny    # the Optimum variants of the Java tests (no position_ids + several EOS ids, fp16,
+#                                         # merged decoder): src/test/resources/models/optimum-tiny-*
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh fast-target     # issue 17: models/kjv-target rebuilt with fewer nodes (fuse_graph.py), checked
@@ -250,6 +252,11 @@ stage_slots-tiny-external() {
   local src=../../src/test/resources/models/slots-tiny out=../../src/test/resources/models/slots-tiny-external
   $PY external_data.py --src $src --out $out --graph model.onnx --location model.onnx_data \
     --copy config.json generation_config.json tokenizer.json tokenizer_config.json reference.json
+}
+# The Optimum export variants users bring (issue 16 item 3), from slots-tiny's weights: optimum_fixture.py. Seeded,
+# byte-reproducible; the Java tests (OrtOptimumVariantsTest) check each against its torch reference.json.
+stage_optimum-tiny() {
+  $NICE $PY optimum_fixture.py --out ../../src/test/resources/models --work work/optimum-tiny
 }
 # A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
 # checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then
