@@ -14,6 +14,8 @@
 #   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
 #   tools/models/build.sh genai-tiny      # tiny random Llamas in the ONNX Runtime GenAI builder's CPU layout, int4 and int8
 #                                         # (src/test/resources/models/genai-tiny-int4, -int8), checked by GenAiLayoutTest
+#   tools/models/build.sh optimum-tiny    # the Optimum variants of the Java tests (no position_ids + several EOS ids, fp16,
+#                                         # merged decoder): src/test/resources/models/optimum-tiny-*
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh fast-target     # issue 17: models/kjv-target rebuilt with fewer nodes (fuse_graph.py), checked
@@ -262,6 +264,11 @@ stage_genai-tiny() {
     $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-int$bits
   done
   (cd ../.. && ./mvnw -B -o -q test -Dtest=GenAiLayoutTest)
+}
+# The Optimum export variants users bring (issue 16 item 3), from slots-tiny's weights: optimum_fixture.py. Seeded,
+# byte-reproducible; the Java tests (OrtOptimumVariantsTest) check each against its torch reference.json.
+stage_optimum-tiny() {
+  $NICE $PY optimum_fixture.py --out ../../src/test/resources/models --work work/optimum-tiny
 }
 # A bundled model re-exported in the slots layout: $1 = models/ name, $2 = its packaged graph to rebuild the fp32
 # checkpoint from (from_onnx.py), $3 = work dir, $4 = held-out prompts to compare greedy on besides the card's, then

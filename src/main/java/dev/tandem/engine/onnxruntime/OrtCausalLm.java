@@ -40,6 +40,11 @@ import org.jboss.logging.Logger;
  * The engine SPI on ONNX Runtime, for decoder-only graphs in the Hugging Face Optimum layout
  * ({@code input_ids}, {@code attention_mask}, optional {@code position_ids},
  * {@code past_key_values.{i}.key|value} in; {@code logits}, {@code present.{i}.key|value} out).
+ * The Optimum variants users bring are served as they are (src/test/resources/models/optimum-tiny-*, built by
+ * tools/models/optimum_fixture.py; OrtOptimumVariantsTest): no {@code position_ids} (the graph counts positions
+ * itself), float16 weights with float16 past/present and float16 or float32 logits, and the merged decoder
+ * ({@code decoder_model_merged.onnx}: its {@code use_cache_branch} is always fed true, the with-past branch also
+ * serving the first step with an empty past).
  *
  * <p>Per step, nothing is copied between Java and the runtime: each cache owns native buffers that
  * ONNX Runtime reads the past from and writes the present into (pre-allocated, "pinned" outputs),
@@ -65,6 +70,11 @@ public final class OrtCausalLm implements CausalLm {
     private final String[] pastNames;     // past_key_values.{i}.key, past_key_values.{i}.value, ... (slot order)
     private final String[] presentNames;  // present.{i}.key, present.{i}.value, ...
     private final OnnxJavaType kvType;
+    /**
+     * Whether the graph's logits are float16 (an fp16 Optimum export of a recent transformers, which no longer
+     * upcasts them): they are written into the step's float32 logits buffer and widened there after the run.
+     */
+    private final boolean halfLogits;
     private final boolean hasAttentionMask;
     private final boolean hasPositionIds;
     private final boolean hasUseCacheBranch;
@@ -81,13 +91,15 @@ public final class OrtCausalLm implements CausalLm {
     private final java.util.concurrent.atomic.LongAdder steps = new java.util.concurrent.atomic.LongAdder();
 
     private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
-                        String[] presentNames, OnnxJavaType kvType, Set<String> inputs, boolean slotLayout) throws OrtException {
+                        String[] presentNames, OnnxJavaType kvType, boolean halfLogits, Set<String> inputs,
+                        boolean slotLayout) throws OrtException {
         this.env = env;
         this.session = session;
         this.shape = shape;
         this.pastNames = pastNames;
         this.presentNames = presentNames;
         this.kvType = kvType;
+        this.halfLogits = halfLogits;
         this.hasAttentionMask = inputs.contains("attention_mask");
         this.hasPositionIds = inputs.contains("position_ids");
         this.hasUseCacheBranch = inputs.contains("use_cache_branch");
@@ -133,8 +145,9 @@ public final class OrtCausalLm implements CausalLm {
             addExecutionProvider(so, options, graph);
             session = env.createSession(graph.toString(), so);
             OrtCausalLm lm = inspect(env, session, graph, expected);
-            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s%s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
-                    lm.kvType, lm.slots == null ? "" : " in a slot pool of width up to " + lm.slots.maxWidth(),
+            LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s%s%s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
+                    lm.kvType, lm.halfLogits ? ", float16 logits" : "",
+                    lm.slots == null ? "" : " in a slot pool of width up to " + lm.slots.maxWidth(),
                     lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
                     pooled ? "shared intra-op pool" : options.intraOpThreads() + " intra-op thread(s) of its own");
             return lm;
@@ -185,7 +198,9 @@ public final class OrtCausalLm implements CausalLm {
         TensorInfo ids = (TensorInfo) inputs.get("input_ids").getInfo();
         require(ids.type == OnnxJavaType.INT64, graph, "input_ids must be int64, is " + ids.type);
         TensorInfo logits = (TensorInfo) outputs.get("logits").getInfo();
-        require(logits.type == OnnxJavaType.FLOAT, graph, "logits must be float32, is " + logits.type);
+        require(logits.type == OnnxJavaType.FLOAT || logits.type == OnnxJavaType.FLOAT16, graph,
+                "logits must be float32 or float16, are " + logits.type);
+        boolean halfLogits = logits.type == OnnxJavaType.FLOAT16;
 
         int layers = 0;
         while (inputs.containsKey("past_key_values." + layers + ".key")) {
@@ -197,6 +212,8 @@ public final class OrtCausalLm implements CausalLm {
                 : List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
         require(!slotLayout || inputs.containsKey("position_ids"), graph,
                 "is marked " + KV_LAYOUT + "=" + SLOTS + " but has no input 'position_ids'");
+        require(!slotLayout || !halfLogits, graph, "is marked " + KV_LAYOUT + "=" + SLOTS
+                + " but has float16 logits: the slots layout needs float32 logits");
         String[] past = new String[2 * layers];
         String[] present = new String[2 * layers];
         for (int l = 0; l < layers; l++) {
@@ -227,7 +244,7 @@ public final class OrtCausalLm implements CausalLm {
         int vocab = dim(logitDims[logitDims.length - 1], expected.vocabSize(), graph, "vocabulary size (vocab_size)");
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 kvType == OnnxJavaType.FLOAT ? 4 : 2);
-        return new OrtCausalLm(env, session, shape, past, present, kvType, inputs.keySet(), slotLayout);
+        return new OrtCausalLm(env, session, shape, past, present, kvType, halfLogits, inputs.keySet(), slotLayout);
     }
 
     /** Model metadata key that names the KV layout of a graph, and its value for the slots layout. */
@@ -352,7 +369,8 @@ public final class OrtCausalLm implements CausalLm {
         for (int i = 0; i < length; i++) {
             ids.setAtIndex(ValueLayout.JAVA_LONG, i, tokens[offset + i]);
         }
-        FloatBuffer logits = buffer(kv.logits(length)).asFloatBuffer();
+        MemorySegment logitsSegment = kv.logits(length);
+        FloatBuffer logits = buffer(logitsSegment).asFloatBuffer();
         List<OnnxTensor> created = new ArrayList<>(4 + 4 * pastNames.length);
         try {
             Map<String, OnnxTensor> in = new HashMap<>(8 + pastNames.length * 2);
@@ -376,12 +394,20 @@ public final class OrtCausalLm implements CausalLm {
                 out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, buffer(kv.present(s, total)),
                         presentShape, kvType)));
             }
-            out.put("logits", track(created, OnnxTensor.createTensor(env, logits, new long[] {1, length, shape.vocabSize()})));
+            long[] logitsShape = {1, length, shape.vocabSize()};
+            out.put("logits", track(created, halfLogits
+                    // the first half of the float32 buffer receives the float16 logits, widened in place below
+                    ? OnnxTensor.createTensor(env, buffer(logitsSegment.asSlice(0, logitsSegment.byteSize() / 2)),
+                            logitsShape, OnnxJavaType.FLOAT16)
+                    : OnnxTensor.createTensor(env, logits, logitsShape)));
             long runStart = System.nanoTime();
             try (OrtSession.Result ignored = session.run(in, out)) {
                 // outputs were written into the cache's buffers
             }
             runNanos.add(System.nanoTime() - runStart);
+            if (halfLogits) {
+                widenHalves(logitsSegment, (long) length * shape.vocabSize());
+            }
         } catch (OrtException e) {
             throw new EngineException("ONNX Runtime failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
         } finally {
@@ -451,6 +477,18 @@ public final class OrtCausalLm implements CausalLm {
             throw failure;
         }
         return java.util.Arrays.asList(out);
+    }
+
+    /**
+     * Turns the {@code n} float16 values at the start of {@code segment} into {@code n} float32 values filling it,
+     * in place: from the last value down, each float32 (bytes 4i..4i+3) overwrites only float16 values after the
+     * i-th (bytes 2i..), which have been widened already. Saves a second logits buffer per cache.
+     */
+    static void widenHalves(MemorySegment segment, long n) {
+        for (long i = n - 1; i >= 0; i--) {
+            short half = segment.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i);
+            segment.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i, Float.float16ToFloat(half));
+        }
     }
 
     private static ByteBuffer buffer(MemorySegment segment) {

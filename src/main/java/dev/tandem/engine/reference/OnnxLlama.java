@@ -48,6 +48,9 @@ import java.util.regex.Pattern;
  *   itself, with the same formula.</li>
  *   <li>Rotary: the Hugging Face half rotation ({@code rotate_half}: a {@code Neg} of a sliced
  *   half); a graph without it is refused.</li>
+ *   <li>Optimum's merged decoder (an If on {@code use_cache_branch}) and float16 weights are refused at load, named
+ *   as such with the engine that serves them (ONNX Runtime); a graph without {@code position_ids} is read as any
+ *   other (OptimumVariantsOtherEnginesTest).</li>
  * </ul>
  */
 public final class OnnxLlama {
@@ -204,6 +207,9 @@ public final class OnnxLlama {
 
     /** One pass over one graph. */
     private static final class Reader {
+        /** ONNX's data type number of float16. */
+        private static final int FLOAT16 = 10;
+
         private final OnnxFile onnx;
         private final LlamaConfig c;
         private final Map<String, Node> producer = new HashMap<>();
@@ -218,7 +224,26 @@ public final class OnnxLlama {
             }
         }
 
+        /**
+         * Two Optimum export variants this reader does not understand, named as such (else they would fail later on a
+         * symptom: no classifier product, no rotate_half): the merged decoder, whose layers sit inside the two branches
+         * of an If, and float16 weights (this engine computes from float32 or int8 weights). ONNX Runtime serves both.
+         */
+        private void refuseOptimumVariantsItCannotRead() {
+            if (onnx.nodes().stream().anyMatch(n -> n.opType().equals("If"))) {
+                throw new IllegalArgumentException("is a merged decoder (an If choosing between a with-past and a"
+                        + " without-past graph, as decoder_model_merged.onnx with use_cache_branch), which the reference engine"
+                        + " does not read: serve it with engine=onnxruntime or engine=openvino, or export the decoder with past"
+                        + " alone (model.onnx, what a recent optimum-cli writes for text-generation-with-past)");
+            }
+            if (onnx.initializers().values().stream().anyMatch(t -> t.dataType() == FLOAT16 && t.dims().length >= 2)) {
+                throw new IllegalArgumentException("has float16 weights, which the reference engine does not read (it reads"
+                        + " float32 and int8 graphs): serve it with engine=onnxruntime, or export it in float32");
+            }
+        }
+
         Parts parts() {
+            refuseOptimumVariantsItCannotRead();
             if (onnx.nodes().stream().noneMatch(n -> n.opType().equals("Neg"))) {
                 throw new IllegalArgumentException("no rotate_half (Neg) in the graph: only the Hugging Face rotary layout is"
                         + " understood");
