@@ -4,8 +4,8 @@ llama.cpp runs as architecture "llama", so that llama.cpp can be timed on exactl
 
 Runs inside the sid chroot (tools/bench/peers/setup-chroot.sh) with Debian's python3-gguf, numpy, onnx and
 sentencepiece; no torch. Steps:
-- weights: the graph is read back to Hugging Face Llama tensors as tools/models/from_onnx.py does (that
-  script imports torch for its checks, so its `read_weights` logic is repeated here, not imported): an int8
+- weights: the graph is read back to Hugging Face Llama tensors by tools/models/onnx_weights.py (the reader
+  from_onnx.py uses; torch-free): an int8
   MatMulInteger weight W [in, out] with per-column scale and zero point dequantises to
   weight = ((W - zp) * scale).T; the per-row uint8 embedding to (Eq - zp) * scale; the norms keep their names.
 - rotary layout: Tandem's graphs rotate halves (HF's rotate_half); llama.cpp's "llama" architecture rotates
@@ -22,54 +22,14 @@ sentencepiece; no torch. Steps:
 import argparse
 import json
 import os
-import re
 import sys
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 import sentencepiece as spm
 import gguf
 
-
-def module_of(output_name):
-    """'/m/layers.3/mlp/up_proj/MatMul_output_0' -> 'model.layers.3.mlp.up_proj'; 'logits' -> 'lm_head'."""
-    if output_name == "logits":
-        return "lm_head"
-    m = re.fullmatch(r"/m/(?:model/)?(.*)/MatMul_output_0", output_name)
-    if not m:
-        raise SystemExit("unexpected MatMul output %r" % output_name)
-    return "model." + m.group(1).replace("/", ".")
-
-
-def read_weights(path):
-    """HF Llama state dict (numpy, float32, [out, in]) from the int8 or fp32 graph; as from_onnx.read_weights."""
-    g = onnx.load(path).graph
-    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    mul_by_name = {n.name: n for n in g.node if n.op_type == "Mul"}
-    sd = {}
-    for n in g.node:
-        if n.op_type == "MatMul" and n.input[1] in init:
-            sd[module_of(n.output[0]) + ".weight"] = init[n.input[1]].T.astype(np.float32)
-        elif n.op_type == "MatMulInteger":
-            base = n.name[:-len("_MatMulInteger")]
-            # the float result keeps the original MatMul's name: i32 -> Cast -> Mul(x scale) -> Mul(w scale) = output
-            out = mul_by_name[base + "_Mul"].output[0]
-            q = init[n.input[1]].astype(np.float32)
-            zp = init[n.input[3]].astype(np.float32)
-            scale = init[base + "_Wscale"].astype(np.float32)
-            sd[module_of(out) + ".weight"] = ((q - zp[None, :]) * scale[None, :]).T
-        elif n.op_type == "Gather" and n.input[0] in init and init[n.input[0]].ndim == 2:
-            if n.input[0].endswith("_Eq"):
-                base = n.input[0][:-3]
-                sd["model.embed_tokens.weight"] = ((init[n.input[0]].astype(np.float32) - init[base + "_Ezp"])
-                                                   * init[base + "_Escale"])
-            elif init[n.input[0]].shape[0] > 1000 and not re.search(r"_E(scale|zp)$", n.input[0]):
-                sd["model.embed_tokens.weight"] = init[n.input[0]].astype(np.float32)
-    for name, arr in init.items():  # RMSNorm weights keep their torch names (prefix "m." from the export wrapper)
-        if name.startswith("m.") and name.endswith("norm.weight"):
-            sd[name[2:]] = arr.astype(np.float32)
-    return sd
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
+from onnx_weights import read_weights  # noqa: E402  (tools/models, torch-free: the reader from_onnx.py uses too)
 
 
 def permute(w, n_head, n_head_kv):
