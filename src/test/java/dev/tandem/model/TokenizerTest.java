@@ -10,7 +10,6 @@ import dev.tandem.testing.SharedModels;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -100,22 +99,7 @@ class TokenizerTest {
 
     /** A small GPT-2-style tokenizer.json: byte-level pre-tokenizer and decoder, 256 byte symbols and a few merges. */
     static void writeByteLevelModel(Path dir) throws IOException {
-        List<Integer> bs = new ArrayList<>();
-        for (int b = '!'; b <= '~'; b++) bs.add(b);
-        for (int b = 0xA1; b <= 0xAC; b++) bs.add(b);
-        for (int b = 0xAE; b <= 0xFF; b++) bs.add(b);
-        List<Integer> cs = new ArrayList<>(bs);
-        int n = 0;
-        for (int b = 0; b < 256; b++) {
-            if (!bs.contains(b)) {
-                bs.add(b);
-                cs.add(256 + n++);
-            }
-        }
-        Map<Integer, String> byteToChar = new LinkedHashMap<>();
-        for (int i = 0; i < bs.size(); i++) {
-            byteToChar.put(bs.get(i), new String(Character.toChars(cs.get(i))));
-        }
+        Map<Integer, String> byteToChar = ByteLevelBpeTokenizerTest.gpt2Bytes();
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (int b = 0; b < 256; b++) {
             vocab.put(byteToChar.get(b), b);
