@@ -81,7 +81,7 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
     }
 
     /**
-     * How the graph's weights are stored, from the operators it uses: "int4 (MatMulNBits)",
+     * How the graph's weights are stored, from the operators it uses: "int4 (MatMulNBits)" or "int8 (MatMulNBits)",
      * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16"); for an
      * OpenVINO IR, from the element types of its constants ("int4 (OpenVINO IR)", "int8 (OpenVINO IR)").
      */
@@ -101,8 +101,8 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             }
             return contains(bytes, "element_type=\"f16\"") ? "float16" : "float32";
         }
-        if (contains(bytes, "MatMulNBits")) {
-            return "int4 (MatMulNBits)";
+        if (contains(bytes, "MatMulNBits")) {  // 4 bits unless the nodes say otherwise (ONNX Runtime GenAI writes 4 or 8)
+            return "int" + matMulNBits() + " (MatMulNBits)";
         }
         if (contains(bytes, "MatMulInteger")) {
             return "int8 (MatMulInteger)";
@@ -111,6 +111,20 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             return "int8 (QDQ)";
         }
         return "unknown".equals(config.torchDtype()) ? "float32" : config.torchDtype();
+    }
+
+    /** The {@code bits} of the graph's MatMulNBits nodes (4 when absent, the operator's default), e.g. "8" or "4/8". */
+    private String matMulNBits() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.util.SortedSet<Long> bits = new java.util.TreeSet<>();
+            for (dev.tandem.onnx.OnnxFile.Node n : dev.tandem.onnx.OnnxFile.map(graph, arena).nodes()) {
+                if (n.opType().equals("MatMulNBits")) {
+                    dev.tandem.onnx.OnnxFile.Attribute b = n.attributes().get("bits");
+                    bits.add(b == null ? 4 : b.i());
+                }
+            }
+            return bits.isEmpty() ? "4" : String.join("/", bits.stream().map(String::valueOf).toList());
+        }
     }
 
     private static boolean contains(byte[] haystack, String needle) {

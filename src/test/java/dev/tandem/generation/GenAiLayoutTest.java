@@ -98,6 +98,7 @@ class GenAiLayoutTest {
         assertEquals(1, m.dir.config().bosTokenId());
         assertEquals(List.of(2), m.dir.config().eosTokenIds());
         assertFalse(m.lm.slotLayout(), "fed like an Optimum graph: a past of the exact length, a separate present");
+        assertEquals("int" + bits + " (MatMulNBits)", m.dir.quantization(), "as /v1/models reports it");
     }
 
     /** Greedy decoding reproduces the torch reference computed from the same dequantised weights. */
