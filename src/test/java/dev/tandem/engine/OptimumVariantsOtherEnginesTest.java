@@ -34,7 +34,8 @@ class OptimumVariantsOtherEnginesTest {
 
     static Stream<Arguments> served() {
         return Stream.of(Arguments.of("reference", "optimum-tiny-nopos"), Arguments.of("reference-offload", "optimum-tiny-nopos"),
-                Arguments.of("openvino", "optimum-tiny-nopos"), Arguments.of("openvino", "optimum-tiny-merged"));
+                Arguments.of("openvino", "optimum-tiny-nopos"), Arguments.of("openvino", "optimum-tiny-merged"),
+                Arguments.of("openvino", "optimum-tiny-fp16"));
     }
 
     static Stream<Arguments> refused() {

@@ -12,6 +12,7 @@ import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
 import dev.tandem.engine.Feed;
 import dev.tandem.engine.GraphChecks;
+import dev.tandem.engine.HalfFloats;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
@@ -406,7 +407,7 @@ public final class OrtCausalLm implements CausalLm {
             }
             runNanos.add(System.nanoTime() - runStart);
             if (halfLogits) {
-                widenHalves(logitsSegment, (long) length * shape.vocabSize());
+                HalfFloats.widenInPlace(logitsSegment, (long) length * shape.vocabSize());
             }
         } catch (OrtException e) {
             throw new EngineException("ONNX Runtime failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
@@ -477,18 +478,6 @@ public final class OrtCausalLm implements CausalLm {
             throw failure;
         }
         return java.util.Arrays.asList(out);
-    }
-
-    /**
-     * Turns the {@code n} float16 values at the start of {@code segment} into {@code n} float32 values filling it,
-     * in place: from the last value down, each float32 (bytes 4i..4i+3) overwrites only float16 values after the
-     * i-th (bytes 2i..), which have been widened already. Saves a second logits buffer per cache.
-     */
-    static void widenHalves(MemorySegment segment, long n) {
-        for (long i = n - 1; i >= 0; i--) {
-            short half = segment.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i);
-            segment.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i, Float.float16ToFloat(half));
-        }
     }
 
     private static ByteBuffer buffer(MemorySegment segment) {

@@ -8,6 +8,7 @@ import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineException;
 import dev.tandem.engine.Feed;
 import dev.tandem.engine.GraphChecks;
+import dev.tandem.engine.HalfFloats;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
@@ -100,10 +101,12 @@ public final class OpenVinoCausalLm implements CausalLm {
      * @param presentNames     present.{i}.key, .value, ... in slot order (none when stateful)
      * @param stateful         the cache is variable state inside the infer request ({@code beam_idx}
      *                         input); the shape's cache geometry then comes from config.json alone
+     * @param halfLogits       the logits are f16 (an fp16 Optimum export): written into the f32 logits buffer and
+     *                         widened there after each step
      */
     record Plan(ModelShape shape, int kvType, List<String> pastNames, List<String> presentNames,
                 boolean hasAttentionMask, boolean hasPositionIds, boolean hasUseCacheBranch, boolean stateful,
-                boolean slots) {
+                boolean slots, boolean halfLogits) {
     }
 
     /** Model metadata key that names the KV layout of a graph, and its value for the slots layout (as OrtCausalLm). */
@@ -233,7 +236,12 @@ public final class OpenVinoCausalLm implements CausalLm {
         require(inputs.containsKey("input_ids"), graph, "has no input 'input_ids' (inputs: " + inputs.keySet() + ")");
         require(outputs.containsKey("logits"), graph, "has no output 'logits' (outputs: " + outputs.keySet() + ")");
         requireType(inputs.get("input_ids"), ElementType.I64, graph);
-        requireType(outputs.get("logits"), ElementType.F32, graph);
+        int logitsType = outputs.get("logits").elementType();
+        require(logitsType == ElementType.F32.code || logitsType == ElementType.F16.code && !slots, graph, slots
+                ? "is marked " + KV_LAYOUT + "=" + SLOTS + " but its logits are " + ElementType.nameOf(logitsType)
+                        + ": the slots layout needs f32 logits"
+                : "logits must be f32 or f16, are " + ElementType.nameOf(logitsType));
+        boolean halfLogits = logitsType == ElementType.F16.code;
         if (inputs.containsKey("attention_mask")) {
             requireType(inputs.get("attention_mask"), ElementType.I64, graph);
         }
@@ -288,7 +296,7 @@ public final class OpenVinoCausalLm implements CausalLm {
             ModelShape shape = new ModelShape(vocab, expected.maxContext(), expected.layers(), expected.kvHeads(),
                     expected.headDim(), expected.kvBytesPerElement());
             return new Plan(shape, ElementType.UNDEFINED.code, List.of(), List.of(), inputs.containsKey("attention_mask"),
-                    inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), true, false);
+                    inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), true, false, halfLogits);
         }
         require(layers == expected.layers(), graph,
                 "has " + layers + " layers of past_key_values but config.json says num_hidden_layers=" + expected.layers());
@@ -313,7 +321,7 @@ public final class OpenVinoCausalLm implements CausalLm {
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 ElementType.of(kvType).orElseThrow().bytes);
         return new Plan(shape, kvType, List.of(past), List.of(present), inputs.containsKey("attention_mask"),
-                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), false, slots);
+                inputs.containsKey("position_ids"), inputs.containsKey("use_cache_branch"), false, slots, halfLogits);
     }
 
     private static void requireType(PortInfo port, ElementType type, Path graph) {
@@ -461,7 +469,9 @@ public final class OpenVinoCausalLm implements CausalLm {
                 api.setHostTensor(step, req, presentNames[s], kv, buffers.present(s, total), 1, shape.kvHeads(), total,
                         shape.headDim());
             }
-            api.setHostTensor(step, req, logitsName, ElementType.F32.code, logits, 1, length, shape.vocabSize());
+            // f16 logits go into the first half of the f32 buffer, widened in place below
+            api.setHostTensor(step, req, logitsName, plan.halfLogits() ? ElementType.F16.code : ElementType.F32.code,
+                    logits, 1, length, shape.vocabSize());
             api.infer(req);
         } catch (OpenVinoException e) {
             if (plan.stateful()) {  // the request's state may or may not hold this step's tokens
@@ -470,6 +480,9 @@ public final class OpenVinoCausalLm implements CausalLm {
             throw new EngineException("OpenVINO failed on a step of " + length + " tokens after " + past + ": " + e.getMessage(), e);
         }
         buffers.advance(length);
+        if (plan.halfLogits()) {
+            HalfFloats.widenInPlace(logits, (long) length * shape.vocabSize());
+        }
         var floats = logits.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
         return new Logits(floats.asReadOnlyBuffer(), length, shape.vocabSize());
     }

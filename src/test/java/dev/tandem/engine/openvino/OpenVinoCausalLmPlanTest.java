@@ -133,10 +133,13 @@ class OpenVinoCausalLmPlanTest {
         e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, inputs, optimumOutputs(F32, 512), CONFIG));
         assertTrue(e.getMessage().contains("'token_type_ids'"), e.getMessage());
 
-        var f16Logits = optimumOutputs(F32, 512);
+        var f16Logits = optimumOutputs(F32, 512);  // an fp16 Optimum export: planned, widened after each step
         f16Logits.put("logits", new PortInfo("logits", ElementType.F16.code, new long[] {-1, -1, 512}));
-        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), f16Logits, CONFIG));
-        assertEquals(GRAPH + ": logits must be f32, is f16", e.getMessage());
+        assertTrue(OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), f16Logits, CONFIG).halfLogits());
+        var i64Logits = optimumOutputs(F32, 512);
+        i64Logits.put("logits", new PortInfo("logits", I64, new long[] {-1, -1, 512}));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenVinoCausalLm.plan(GRAPH, optimumInputs(F32, 4, 8), i64Logits, CONFIG));
+        assertEquals(GRAPH + ": logits must be f32 or f16, are i64", e.getMessage());
 
         var fewerLayers = new ModelShape(512, 256, 3, 4, 8, 4);
         e = assertThrows(IllegalArgumentException.class,
