@@ -25,6 +25,11 @@ Other modes change the arithmetic (not the shipped bits; checked for greedy agre
   - --matmul nbits4: the same with the weights re-quantised to 4 bits per block (a measurement only: the shipped
     weights are int8);
   - --skip-norm: the residual Add + RMSNorm as SkipSimplifiedLayerNormalization.
+Layout options that keep the arithmetic of each score / value exact and the same at every T and B (invariance 0):
+  - --attention mixed: q @ K^T as one product per (row, kv head) over its rep*T query rows (M >= 2, so always MLAS's
+    packed path, K^T packed once per kv head instead of once per query row), probabilities @ V row-wise (M=1 gemv);
+  - --scatter nd: the new keys/values written with ScatterND, one hd-vector per token (ScatterElements goes element
+    by element). NOTES.md "Round 2" has the measurements.
 
   /usr/bin/python3 fuse_graph.py --src ../../models/kjv-target/model.onnx --out work/faststep/int.onnx
 """
