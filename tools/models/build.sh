@@ -20,6 +20,7 @@
 #   tools/models/build.sh slots-draft     # models/kjv-draft likewise -> work/slots-draft/kjv-draft-slots
 #   tools/models/build.sh fast-target     # issue 17: models/kjv-target rebuilt with fewer nodes (fuse_graph.py), checked
 #                                         # and timed against it -> work/fast-target/kjv-target-fast
+#   tools/models/build.sh fast-draft      # issue 17: models/kjv-draft rebuilt the same way, checked and timed
 #   tools/models/build.sh passages-target # second edition (issue 18): the target continued on passages at context 1024
 #                                         # (training only; 1 torch thread at nice 19; NOTES.md "Passages")
 #   tools/models/build.sh passages-drafts # second edition: the draft continued on passages, then a larger d-256x2 draft
@@ -320,7 +321,8 @@ stage_slots-draft() {
 # (OnnxCheck: step, batch and placement invariance must be 0; greedy on the card + 20 held-out prompts and held-out
 # verse ppl reported against the shipped graph), times them (StepBench, under /work/bench.lock when it exists) and
 # assembles work/fast-target/kjv-target-fast/ (the shipped directory with model.onnx = the first variant).
-FAST_VARIANTS=${FAST_VARIANTS:-"nbits8-b32:--matmul nbits8 --block 32 --skip-norm --rotary contrib --fused-scores;integer:--matmul integer"}
+FAST_OPTS="--matmul nbits8 --block 64 --skip-norm --rotary contrib --fused-scores --attention mixed --scatter nd"
+FAST_VARIANTS=${FAST_VARIANTS:-"nbits8-b64-mixed:$FAST_OPTS;nbits8-b32:--matmul nbits8 --block 32 --skip-norm --rotary contrib --fused-scores"}
 stage_fast-target() {
   local dir=work/fast-target shipped=../../models/kjv-target/model.onnx graphs=() first=
   mkdir -p $dir
@@ -347,6 +349,23 @@ stage_fast-target() {
   cp ../../models/kjv-target/{config.json,generation_config.json,tokenizer.json,tokenizer_config.json} $dir/kjv-target-fast/
   cp "$first" $dir/kjv-target-fast/model.onnx
   echo "fast target: $HERE/$dir/kjv-target-fast (model.onnx = $first)"
+}
+# the same for the draft (issue 17, part 2b): models/kjv-draft rebuilt with $FAST_OPTS -> work/fast-draft/draft-fast.onnx,
+# checked after the shipped draft (invariance must be 0: seeded sampled requests batch the draft's proposals) and
+# timed at B 1/8 x T 1/8. Needs work/fast-target's check data (build.sh fast-target first).
+stage_fast-draft() {
+  local dir=work/fast-draft shipped=../../models/kjv-draft/model.onnx data=work/fast-target
+  mkdir -p $dir
+  # shellcheck disable=SC2086
+  $PY fuse_graph.py --src $shipped --out $dir/draft-fast.onnx $FAST_OPTS
+  check --ref $data/ref.bin --heldout $data/heldout.bin --prompts $data/prompts.bin --max-new 40 --greedy-differ-ok \
+    --json $dir/check.json $shipped $dir/draft-fast.onnx
+  local lock=(); [ -e /work/bench.lock ] && lock=(flock /work/bench.lock)
+  local t
+  for t in "--tokens 1" "--tokens 8" "--batch 8 --tokens 1" "--batch 8 --tokens 8"; do
+    # shellcheck disable=SC2086
+    "${lock[@]}" "$JAVA" -cp "$ORT_JAR" --enable-native-access=ALL-UNNAMED StepBench.java $t $shipped $dir/draft-fast.onnx
+  done
 }
 
 # ---- the second edition's packaging (issue 18; NOTES.md "Packaging the second edition") ----

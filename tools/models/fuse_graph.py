@@ -25,6 +25,11 @@ Other modes change the arithmetic (not the shipped bits; checked for greedy agre
   - --matmul nbits4: the same with the weights re-quantised to 4 bits per block (a measurement only: the shipped
     weights are int8);
   - --skip-norm: the residual Add + RMSNorm as SkipSimplifiedLayerNormalization.
+Layout options that keep the arithmetic of each score / value exact and the same at every T and B (invariance 0):
+  - --attention mixed: q @ K^T as one product per (row, kv head) over its rep*T query rows (M >= 2, so always MLAS's
+    packed path, K^T packed once per kv head instead of once per query row), probabilities @ V row-wise (M=1 gemv);
+  - --scatter nd: the new keys/values written with ScatterND, one hd-vector per token (ScatterElements goes element
+    by element). NOTES.md "Round 2" has the measurements.
 
   /usr/bin/python3 fuse_graph.py --src ../../models/kjv-target/model.onnx --out work/faststep/int.onnx
 """
@@ -60,7 +65,7 @@ def load(src):
 
 
 def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_norm=False, rotary="slices",
-          fused_scores=False):
+          fused_scores=False, attention="rowwise", scatter="elements"):
     m, w = load(src)
     meta = {p.key: p.value for p in m.metadata_props}
     assert meta.get("tandem.kv_layout") == "slots", "the shipped graph must be in the slots layout"
@@ -152,11 +157,17 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
         sin = b.op("Unsqueeze", [b.op("Gather", [b.const("rotary_sin", w["/m/Constant_2_output_0"]), pos]), c_ax1])
     width = b.op("Gather", [b.op("Shape", ["past_key_values.0.key"]), b.const("idx_2", np.array(2, np.int64))], axis=0)
     keys = b.op("Range", [b.const("zero_i64", np.array(0, np.int64)), width, b.const("one_i64", np.array(1, np.int64))])
-    # mask [B,1,1,T,1,W]: key j visible to the token at position p iff j <= p (scores are [B,kvh,rep,T,1,W])
-    pos6 = b.op("Unsqueeze", [pos, b.const("axes_1_2_4_5", i64(1, 2, 4, 5))])
-    mask = b.op("LessOrEqual", [keys, pos6])
     c_scale = b.const("attn_scale", np.array(1.0 / np.sqrt(hd), np.float32))
     c_neg = b.const("attn_masked", np.array(np.finfo(np.float32).min, np.float32))
+    if attention == "rowwise":
+        # mask [B,1,1,T,1,W]: key j visible to the token at position p iff j <= p (scores are [B,kvh,rep,T,1,W])
+        pos6 = b.op("Unsqueeze", [pos, b.const("axes_1_2_4_5", i64(1, 2, 4, 5))])
+        mask = b.op("LessOrEqual", [keys, pos6])
+    else:  # grouped
+        # mask [B,1,rep*T,W] for the scores [B,kvh,rep*T,W]: row r*T + t of a kv head is query head r's token t
+        pos_rep = b.op("Reshape", [b.op("Expand", [b.op("Unsqueeze", [pos, c_ax1]), b.const("shape_1_rep_1", i64(1, rep, 1))]),
+                                   b.const("shape_0_m1", i64(0, -1))])  # [B, rep*T]
+        mask = b.op("LessOrEqual", [keys, b.op("Unsqueeze", [pos_rep, b.const("axes_1_3g", i64(1, 3))])])
     pos4 = b.op("Unsqueeze", [pos, b.const("axes_1_3", i64(1, 3))])  # [B,1,T,1]
     scatter_index = None
     half = hd // 2
@@ -171,9 +182,26 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
         c_sin_half = b.const("rotary_sin_half", np.ascontiguousarray(sin_t[:, :half]))
     c_bs_h_d = b.const("shape_0_0_h_d", i64(0, 0, heads + 2 * kvh, hd))
     c_q6 = b.const("shape_q6", i64(0, kvh, rep, -1, 1, hd))
+    if attention != "rowwise":
+        c_qg, c_og = b.const("shape_qg", i64(0, kvh, -1, hd)), b.const("shape_og", i64(0, heads, -1, hd))
+        c_ax2, c_ax3 = b.const("axes_2", i64(2)), b.const("axes_3", i64(3))
     c_bs_hidden = b.const("shape_0_0_hidden", i64(0, 0, hidden))
     c_ax23 = b.const("axes_2_3", i64(2, 3))
     c_split3 = b.const("split_qkv_heads", i64(heads + kvh, kvh))
+
+    def nd_index(k):
+        """ScatterND indices [B,kvh,T,3] = (row, kv head, position) for k [B,kvh,T,hd]: each token's hd-vector is
+        written as one contiguous slice (ScatterElements moves it element by element)."""
+        shp = b.op("Shape", [k])
+        bth = b.op("Concat", [b.op("Slice", [shp, b.const("dims_0", i64(0)), b.const("dims_3", i64(3))]),
+                              b.const("dim_1", i64(1))], axis=0)  # [B,kvh,T,1]
+        rows = b.op("Range", [b.const("zero_i64r", np.array(0, np.int64)),
+                              b.op("Gather", [shp, b.const("idx_0", np.array(0, np.int64))], axis=0),
+                              b.const("one_i64r", np.array(1, np.int64))])
+        rows = b.op("Unsqueeze", [rows, b.const("axes_1_2_3", i64(1, 2, 3))])  # [B,1,1,1]
+        heads_ = b.const("kv_head_ids", np.arange(kvh, dtype=np.int64).reshape(1, kvh, 1, 1))
+        return b.op("Concat", [b.op("Expand", [t, bth]) for t in (rows, heads_, pos4)], axis=-1)
+
     resid = x
     h = norm(x, "m.model.layers.0.input_layernorm.weight")
     for i in range(layers):
@@ -191,21 +219,44 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
             rot = b.op("Concat", [b.op("Neg", [x2]), x1], axis=-1)
             qk = b.op("Add", [b.op("Mul", [qk, cos]), b.op("Mul", [rot, sin])])
         q, k = b.op("Split", [qk, split_qk], outputs=[f"l{i}_q", f"l{i}_k"], axis=1)
-        if scatter_index is None:
+        if scatter_index is None and scatter == "nd":
+            scatter_index = nd_index(k)
+        elif scatter_index is None:
             scatter_index = b.op("Expand", [pos4, b.op("Shape", [k])])  # [B,kvh,T,hd]: each token's position
-        pk = b.op("ScatterElements", [f"past_key_values.{i}.key", scatter_index, k], [f"present.{i}.key"], axis=2)
-        pv = b.op("ScatterElements", [f"past_key_values.{i}.value", scatter_index, v], [f"present.{i}.value"], axis=2)
-        # row-wise attention (one M=1 product per query row over all W keys), K^T read in place (FusedMatMul transB)
-        q6 = b.op("Reshape", [q, c_q6])  # [B,kvh,rep,T,1,hd]
-        if fused_scores:  # what ORT makes of MatMul(q, Transpose(K)), with the 1/sqrt(hd) scale as its alpha
-            s = b.op("FusedMatMul", [q6, b.op("Unsqueeze", [pk, c_ax23])], domain="com.microsoft", transA=0, transB=1,
-                     transBatchA=0, transBatchB=0, alpha=float(1.0 / np.sqrt(hd)))
+        if scatter == "nd":
+            pk = b.op("ScatterND", [f"past_key_values.{i}.key", scatter_index, k], [f"present.{i}.key"])
+            pv = b.op("ScatterND", [f"past_key_values.{i}.value", scatter_index, v], [f"present.{i}.value"])
         else:
-            kt = b.op("Transpose", [b.op("Unsqueeze", [pk, c_ax23])], perm=[0, 1, 2, 3, 5, 4])  # [B,kvh,1,1,hd,W]
-            s = b.op("Mul", [b.op("MatMul", [q6, kt]), c_scale])
-        s = b.op("Softmax", [b.op("Where", [mask, s, c_neg])], axis=-1)
-        o = b.op("MatMul", [s, b.op("Unsqueeze", [pv, c_ax23])])  # [B,kvh,rep,T,1,hd]
-        o = b.op("Reshape", [b.op("Transpose", [o], perm=[0, 3, 1, 2, 4, 5]), c_bs_hidden])  # [B,T,hidden]
+            pk = b.op("ScatterElements", [f"past_key_values.{i}.key", scatter_index, k], [f"present.{i}.key"], axis=2)
+            pv = b.op("ScatterElements", [f"past_key_values.{i}.value", scatter_index, v], [f"present.{i}.value"], axis=2)
+        if attention in ("grouped", "mixed"):
+            # one product per (row, kv head) with M = rep*T query rows (never M = 1 since rep >= 2), so every call
+            # takes the same packed-GEMM path whatever T and B: each score is the same sequence of FMAs over hd
+            assert rep >= 2, "grouped attention needs >= 2 query heads per kv head (an M=1 product takes another path)"
+            qg = b.op("Reshape", [q, c_qg])  # [B,kvh,rep*T,hd]
+            s = b.op("FusedMatMul", [qg, pk], domain="com.microsoft", transA=0, transB=1, transBatchA=0,
+                     transBatchB=0, alpha=float(1.0 / np.sqrt(hd)))  # [B,kvh,rep*T,W]
+            s = b.op("Softmax", [b.op("Where", [mask, s, c_neg])], axis=-1)
+            if attention == "grouped":
+                o = b.op("Reshape", [b.op("MatMul", [s, pv]), c_og])  # [B,heads,T,hd]
+                o = b.op("Reshape", [b.op("Transpose", [o], perm=[0, 2, 1, 3]), c_bs_hidden])  # [B,T,hidden]
+            else:  # mixed: probabilities @ V row by row (M=1, alpha 1: MLAS's unpacked gemv, no copy of V)
+                s = b.op("Unsqueeze", [s, c_ax3])  # [B,kvh,rep*T,1,W]
+                o = b.op("MatMul", [s, b.op("Unsqueeze", [pv, c_ax2])])  # [B,kvh,rep*T,1,hd]
+                o = b.op("Reshape", [o, c_og])  # [B,heads,T,hd]
+                o = b.op("Reshape", [b.op("Transpose", [o], perm=[0, 2, 1, 3]), c_bs_hidden])  # [B,T,hidden]
+        else:
+            # row-wise attention (one M=1 product per query row over all W keys), K^T read in place (FusedMatMul transB)
+            q6 = b.op("Reshape", [q, c_q6])  # [B,kvh,rep,T,1,hd]
+            if fused_scores:  # what ORT makes of MatMul(q, Transpose(K)), with the 1/sqrt(hd) scale as its alpha
+                s = b.op("FusedMatMul", [q6, b.op("Unsqueeze", [pk, c_ax23])], domain="com.microsoft", transA=0, transB=1,
+                         transBatchA=0, transBatchB=0, alpha=float(1.0 / np.sqrt(hd)))
+            else:
+                kt = b.op("Transpose", [b.op("Unsqueeze", [pk, c_ax23])], perm=[0, 1, 2, 3, 5, 4])  # [B,kvh,1,1,hd,W]
+                s = b.op("Mul", [b.op("MatMul", [q6, kt]), c_scale])
+            s = b.op("Softmax", [b.op("Where", [mask, s, c_neg])], axis=-1)
+            o = b.op("MatMul", [s, b.op("Unsqueeze", [pv, c_ax23])])  # [B,kvh,rep,T,1,hd]
+            o = b.op("Reshape", [b.op("Transpose", [o], perm=[0, 3, 1, 2, 4, 5]), c_bs_hidden])  # [B,T,hidden]
         o = linear(o, [p + "o_proj_MatMul_output_0"], f"l{i}_o")
         mp = f"m_layers.{i}_mlp_"
         if skip_norm:
@@ -236,7 +287,7 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
         out.metadata_props.add(key=k, value=v)
     out.metadata_props.add(key="tandem.fused", value=f"matmul={matmul} quantize={quantize} block={block} "
                                                       f"accuracy={accuracy} skip_norm={skip_norm} rotary={rotary} "
-                                                      f"fused_scores={fused_scores}")
+                                                      f"fused_scores={fused_scores} attention={attention} scatter={scatter}")
     return out
 
 
@@ -278,11 +329,17 @@ def main():
                     help="contrib: com.microsoft RotaryEmbedding (one node for q and k)")
     ap.add_argument("--fused-scores", action="store_true",
                     help="q @ K^T as FusedMatMul(transB, alpha = 1/sqrt(head_dim)): no Mul node")
+    ap.add_argument("--attention", choices=["rowwise", "grouped", "mixed"], default="rowwise",
+                    help="grouped: one product per kv head over its rep*T query rows (M >= 2 always) instead of one "
+                         "M=1 product per query row; mixed: the scores grouped, probabilities @ V row-wise")
+    ap.add_argument("--scatter", choices=["elements", "nd"], default="elements",
+                    help="nd: the new keys/values written with ScatterND (one hd-vector slice per token)")
     a = ap.parse_args()
     if a.check_data:
         check_data(a.out)
         return
-    model = build(a.src, a.matmul, a.quantize, a.block, a.accuracy, a.skip_norm, a.rotary, a.fused_scores)
+    model = build(a.src, a.matmul, a.quantize, a.block, a.accuracy, a.skip_norm, a.rotary, a.fused_scores, a.attention,
+                  a.scatter)
     onnx.save(model, a.out)
     print(f"{a.out}: {len(model.graph.node)} nodes ({dict(p.split('=') for p in model.metadata_props[-1].value.split())})")
 
