@@ -294,7 +294,8 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
 def check_data(out):
     """OnnxCheck's inputs for the rewritten graphs: ref.bin (a held-out token sequence for the invariance checks;
     its reference logits are zeros, since an int8 graph is checked for invariance, not against torch: OnnxCheck's
-    "vs torch" numbers are meaningless here) and heldout.bin (the held-out verses <s> ... </s>, for perplexity)."""
+    "vs torch" numbers are meaningless here), heldout.bin (the held-out verses <s> ... </s>, for the per-verse
+    perplexity) and heldout_passages.bin (the held-out passages at context 1024, the model cards' passage ppl)."""
     import os, struct, sys
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import data
@@ -307,12 +308,14 @@ def check_data(out):
             f.write(struct.pack("<i", len(part)))
             f.write(np.array(part, "<i8").tobytes())
     _, _, held = data.load("heldout")
-    with open(os.path.join(out, "heldout.bin"), "wb") as f:
-        f.write(struct.pack("<i", len(held)))
-        for d in held:
-            doc = [data.BOS] + d + [data.EOS]
-            f.write(struct.pack("<i", len(doc)))
-            f.write(np.array(doc, "<i8").tobytes())
+    _, _, _, passages = data.load_passages("heldout", 1024)
+    for name, docs in (("heldout.bin", held), ("heldout_passages.bin", passages)):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(struct.pack("<i", len(docs)))
+            for d in docs:
+                doc = [data.BOS] + d + [data.EOS]
+                f.write(struct.pack("<i", len(doc)))
+                f.write(np.array(doc, "<i8").tobytes())
 
 
 def main():

@@ -7,7 +7,8 @@
 #
 # 1. llama-bench -t 2 on the F32 and Q8_0 GGUFs: decode (tg128 from an empty context: ms/token) and one forward
 #    of 1 and of 6 tokens after a 30-token past (pp1, pp6 at depth 30); medians of RUNS*5 repetitions.
-# 2. Tandem's DecodeBenchmark on models/kjv-target with ONNX Runtime, 2 threads: the same three figures
+# 2. Tandem's DecodeBenchmark on models/kjv-target with ONNX Runtime (the graph it serves, model_optimized.onnx;
+#    TANDEM_GRAPH=model.onnx for the portable one), 2 threads: the same three figures
 #    (128 greedy steps from BOS; forward of 1 and 6 tokens after a 30-token past).
 # 3. Over HTTP, greedy completions of exactly TOKENS tokens (EOS ignored) on COUNT held-out prompts, RUNS runs,
 #    the configurations in a rotating order: Tandem plain and assisted (its draft, constant k=K) in one service;
@@ -55,7 +56,7 @@ quiet_check "before Tandem's DecodeBenchmark"
 echo "== Tandem DecodeBenchmark"
 rm -f "$OUT/tandem-decode.csv"
 "$JAVA" -cp "$CP" --enable-native-access=ALL-UNNAMED dev.tandem.tools.DecodeBenchmark models/kjv-target 2 128 "$RUNS" \
-  --engines=ort --csv="$OUT/tandem-decode.csv" 2>&1 | grep -v "^WARN\|^\s*at " | tail -n 4
+  --engines=ort --graph="${TANDEM_GRAPH:-model_optimized.onnx}" --csv="$OUT/tandem-decode.csv" 2>&1 | grep -v "^WARN\|^\s*at " | tail -n 4
 
 echo "== servers (Tandem on $PORT, llama-server on $((PORT + 1))..$((PORT + 4)))"
 start_tandem "$PORT"

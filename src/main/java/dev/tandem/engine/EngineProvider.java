@@ -25,6 +25,16 @@ public interface EngineProvider {
     Opened open(String name, ModelFiles model, boolean draft);
 
     /**
+     * Graph files of a model directory this engine runs in preference to its portable graph ({@code model.onnx},
+     * ...), in order, when the directory has them: e.g. ONNX Runtime's {@code model_optimized.onnx}, a graph
+     * written with ONNX Runtime's contrib operators that other engines cannot read. A model's configured
+     * {@code graph} overrides this. None by default.
+     */
+    default List<String> preferredGraphs(String name) {
+        return List.of();
+    }
+
+    /**
      * A model opened on an engine.
      *
      * @param description the engine as /v1/models shows it, e.g. "onnxruntime" or "openvino 2025.1 (CPU)"

@@ -16,8 +16,8 @@ import java.util.TreeMap;
  *
  * <ul>
  *   <li><b>parameters</b>: the model's weights, each counted once, in the precision stored (an int8
- *       weight matrix counts its elements, like its float original). An int4 {@code MatMulNBits}
- *       weight counts N x K from its attributes.</li>
+ *       weight matrix counts its elements, like its float original). A {@code MatMulNBits} weight
+ *       counts N x K from its attributes, as "int4" (4 bits) or "uint8" (8 bits).</li>
  *   <li><b>quantisation overhead</b>: scales and zero points: inputs 2 and 3 of {@code MatMulInteger},
  *       1 and 2 of {@code DequantizeLinear}/{@code QuantizeLinear}, 2.. of {@code MatMulNBits} and
  *       {@code GatherBlockQuantized}, and the constants a dequantisation chain ({@code Cast}, {@code Sub},
@@ -30,7 +30,8 @@ import java.util.TreeMap;
  *       same values (transposed or not), or when they are quantised and {@code config.json} says
  *       {@code tie_word_embeddings} with element counts equal. Not counted as parameters.</li>
  *   <li><b>constants</b>: scalars, and tensors of index types (int32, int64, bool): shapes, axes,
- *       the quantiser's fixed numbers.</li>
+ *       the quantiser's fixed numbers; and the cos/sin tables of {@code RotaryEmbedding} and
+ *       {@code GroupQueryAttention} (functions of the position, not learnt).</li>
  * </ul>
  *
  * Tensors held by {@code Constant} nodes (rather than initializers) are not weights here; their
@@ -72,6 +73,8 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
         }
         Set<String> overhead = new HashSet<>();
         Map<String, Long> packedElements = new HashMap<>();  // MatMulNBits weights: N x K
+        Map<String, Long> packedBits = new HashMap<>();      // ... and their bits (4 unless the node says)
+        Set<String> tables = new HashSet<>();  // rotary cos/sin caches: position tables, not weights
         List<String> seeds = new ArrayList<>();
         for (OnnxFile.Node n : f.nodes()) {
             switch (n.opType()) {
@@ -88,8 +91,12 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
                     var kAttr = n.attributes().get("K");
                     if (nAttr != null && kAttr != null && inits.containsKey(n.input(1))) {
                         packedElements.put(n.input(1), nAttr.i() * kAttr.i());
+                        var bits = n.attributes().get("bits");
+                        packedBits.put(n.input(1), bits == null ? 4 : bits.i());
                     }
                 }
+                case "RotaryEmbedding" -> addInits(tables, inits, n, 2, 3);
+                case "GroupQueryAttention" -> addInits(tables, inits, n, 7, 8);
                 case "Gather" -> {
                     OnnxFile.Tensor data = inits.get(n.input(0));
                     if (data != null && Dtypes.isLowBitInteger(data.dataType()) && data.dims().length >= 2) {
@@ -144,13 +151,14 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
                 tiedBytes += bytes;
             } else if (overhead.contains(t.name())) {
                 overheadBytes += bytes;
-            } else if (t.size() <= 1 || !Dtypes.isWeight(t.dataType())) {
+            } else if (t.size() <= 1 || !Dtypes.isWeight(t.dataType()) || tables.contains(t.name())) {
                 constantBytes += bytes;
             } else {
                 long n = packedElements.getOrDefault(t.name(), t.size());
                 parameters += n;
                 parameterBytes += bytes;
-                byDtype.merge(packedElements.containsKey(t.name()) ? "int4" : Dtypes.name(t.dataType()), n, Long::sum);
+                Long bits = packedBits.get(t.name());
+                byDtype.merge(bits == null ? Dtypes.name(t.dataType()) : bits == 4 ? "int4" : "uint" + bits, n, Long::sum);
             }
         }
         for (OnnxFile.Node n : f.nodes()) {

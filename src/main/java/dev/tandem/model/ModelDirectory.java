@@ -19,7 +19,9 @@ import java.util.Set;
  * {@code model.onnx} (or {@code decoder_model_merged.onnx}, or optimum-intel's OpenVINO IR
  * {@code openvino_model.xml} + {@code .bin}, which only the OpenVINO engine reads), {@code config.json},
  * {@code generation_config.json}, {@code tokenizer.json}, {@code tokenizer_config.json}, and
- * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded. An ONNX Runtime GenAI
+ * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded. A directory may also
+ * carry graphs only some engines read (ONNX Runtime's {@code model_optimized.onnx}); the engine says which it
+ * prefers ({@link #open(Path, List, java.util.Optional)}). An ONNX Runtime GenAI
  * directory has {@code genai_config.json} instead of the two configs; it names the graph file
  * ({@link ModelConfig#readGenAi}).
  *
@@ -34,7 +36,19 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
     public static final String GENAI_CONFIG = "genai_config.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The directory with its portable graph: the first of {@link #GRAPH_NAMES} it has (or genai_config.json's). */
     public static ModelDirectory open(Path dir) {
+        return open(dir, List.of(), java.util.Optional.empty());
+    }
+
+    /**
+     * The directory with the graph an engine runs: {@code graphFile} when given (a file name in the directory,
+     * {@code tandem.target.graph}), else the first of {@code preferred} the directory has (the engine's own
+     * graphs, e.g. ONNX Runtime's {@code model_optimized.onnx}), else its portable graph.
+     *
+     * @throws IllegalArgumentException when {@code graphFile} is not a plain file name of a file in the directory
+     */
+    public static ModelDirectory open(Path dir, List<String> preferred, java.util.Optional<String> graphFile) {
         Path d = dir.toAbsolutePath().normalize();
         if (!Files.isDirectory(d)) {
             throw new IllegalArgumentException(d + ": model directory does not exist");
@@ -42,9 +56,15 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         Set<Path> verified = verifyManifest(d);
         Path genaiJson = d.resolve(GENAI_CONFIG);
         JsonNode genai = Files.isRegularFile(genaiJson) ? readJson(genaiJson) : null;
-        Path graph = genai != null ? required(d, ModelConfig.genAiGraphName(genaiJson, genai))
-                : GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
+        Path graph;
+        if (graphFile.isPresent()) {
+            graph = configuredGraph(d, graphFile.get());
+        } else {
+            Path portable = genai != null ? required(d, ModelConfig.genAiGraphName(genaiJson, genai))
+                    : GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
+            graph = preferred.stream().map(d::resolve).filter(Files::isRegularFile).findFirst().orElse(portable);
+        }
         List<Path> dataFiles = graph.getFileName().toString().endsWith(".onnx") ? externalData(graph) : List.of();
         if (verified != null) {
             requireCovered(d, graph, dataFiles, verified);
@@ -144,6 +164,19 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
     /** The directory's name, the default id the model is served under. */
     public String name() {
         return dir.getFileName().toString();
+    }
+
+    /** A configured graph: a plain file name (no directory part: nothing outside the model is read) that exists. */
+    private static Path configuredGraph(Path dir, String name) {
+        if (name.isBlank() || name.equals(".") || name.equals("..") || name.contains("/") || name.contains("\\")) {
+            throw new IllegalArgumentException("graph '" + name + "' must be the name of a file in " + dir
+                    + " (no directory part)");
+        }
+        Path p = dir.resolve(name);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalArgumentException("graph '" + name + "': " + p + " does not exist");
+        }
+        return p;
     }
 
     private static Path required(Path dir, String name) {

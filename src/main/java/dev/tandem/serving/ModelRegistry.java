@@ -138,7 +138,14 @@ public class ModelRegistry {
     private ServedModel load(TandemConfig.Model m, boolean isDraft) {
         String engine = m.engine();
         EngineProvider provider = provider(engine, m.modelDir(), engines);
-        ModelDirectory dir = ModelDirectory.open(m.modelDir());
+        ModelDirectory dir;
+        try {
+            dir = ModelDirectory.open(m.modelDir(), provider.preferredGraphs(engine), m.graph());
+        } catch (IllegalArgumentException e) {
+            boolean aboutKey = m.graph().isPresent() && e.getMessage().startsWith("graph '");
+            throw aboutKey ? new IllegalArgumentException("tandem." + (isDraft ? "draft" : "target") + "." + e.getMessage(), e) : e;
+        }
+        LOG.infof("%s: %s on %s", dir.name(), dir.graph().getFileName(), engine);
         Optional<ChatTemplate> template = chatTemplate(dir, m, isDraft);  // before the engine: nothing to close yet
         loaded.incrementAndGet();
         EngineProvider.Opened opened = provider.open(engine, dir.files(), isDraft);

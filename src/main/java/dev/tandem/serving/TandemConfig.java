@@ -126,6 +126,14 @@ public interface TandemConfig {
         Optional<String> id();
 
         /**
+         * The graph file in the model directory to run, e.g. {@code model.onnx} to serve the portable graph on
+         * ONNX Runtime. Absent: the engine's own graph when the directory has one (ONNX Runtime:
+         * {@code model_optimized.onnx}), else the directory's portable graph ({@code model.onnx},
+         * {@code decoder_model_merged.onnx}, {@code openvino_model.xml}, or genai_config.json's).
+         */
+        Optional<String> graph();
+
+        /**
          * A Jinja chat template file that replaces the model directory's own (chat_template.jinja beside
          * the tokenizer, else tokenizer_config.json's chat_template): for a model exported without one,
          * or with one that needs fixing, without editing the model's files. A file that cannot be read

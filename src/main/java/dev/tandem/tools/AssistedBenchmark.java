@@ -37,6 +37,7 @@ import java.util.Map;
  *      [copy=tools/bench/prompts/copy.txt] [tokens=128] [threads=2] [runs=3] [ks=1,2,3,4,5,6,8,10]
  *      [temperatures=0,0.8] [prompt-count=32] [ignore-eos=false] [out=docs/bench/assisted]
  *      [draft-threads=1] [pooled-ks=] [thresholds=] [threshold-k=8] [engine=ort|openvino[:hint=,precision=,threads=]]
+ *      [target-graph=model.onnx] [draft-graph=model.onnx]
  * </pre>
  *
  * For each temperature and run, every prompt is decoded in every mode (plain; draft with each k,
@@ -97,8 +98,16 @@ public final class AssistedBenchmark {
         double[] temps = Arrays.stream(a.getOrDefault("temperatures", "0,0.8").split(",")).mapToDouble(Double::parseDouble).toArray();
         Path out = Path.of(a.getOrDefault("out", "docs/bench/assisted"));
 
-        ModelDirectory td = ModelDirectory.open(Path.of(a.get("target")));
-        ModelDirectory dd = ModelDirectory.open(Path.of(a.get("draft")));
+        String engine = a.getOrDefault("engine", "ort");
+        boolean onOrt = engine.equals("ort") || engine.equals("onnxruntime");
+        // the graphs the service would run on that engine (ONNX Runtime: model_optimized.onnx when there is one),
+        // unless target-graph= / draft-graph= name a file of the directory (e.g. model.onnx)
+        List<String> preferred = onOrt ? dev.tandem.engine.onnxruntime.OnnxRuntimeEngine.PREFERRED_GRAPHS : List.of();
+        ModelDirectory td = ModelDirectory.open(Path.of(a.get("target")), preferred,
+                java.util.Optional.ofNullable(a.get("target-graph")));
+        ModelDirectory dd = ModelDirectory.open(Path.of(a.get("draft")), preferred,
+                java.util.Optional.ofNullable(a.get("draft-graph")));
+        System.out.println("target graph " + td.graph() + ", draft graph " + dd.graph());
         OnnxRuntimeOptions options = new OnnxRuntimeOptions(threads, true, false, "all");
         // as the service: the draft on its own thread(s) (tandem.onnxruntime.draft-intra-op-threads), or 0 = in the shared pool
         int draftThreads = Integer.parseInt(a.getOrDefault("draft-threads", "1"));
@@ -107,8 +116,6 @@ public final class AssistedBenchmark {
                 : Arrays.stream(a.get("pooled-ks").split(",")).mapToInt(Integer::parseInt).toArray();
         // engine=openvino[:hint=..,precision=..,threads=..] (BenchEngines) runs both models on that engine
         // instead; the draft then gets draft-threads threads unless the spec names its own
-        String engine = a.getOrDefault("engine", "ort");
-        boolean onOrt = engine.equals("ort") || engine.equals("onnxruntime");
         try (TimedLm target = new TimedLm(onOrt ? OrtCausalLm.open(td.graph(), td.config().shape(), options)
                      : BenchEngines.open(engine, td, threads));
              TimedLm draft = new TimedLm(onOrt ? OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions)

@@ -28,6 +28,8 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
+import dev.tandem.engine.onnxruntime.OnnxRuntimeEngine;
 
 /**
  * Per-token latency of plain greedy decoding through the ONNX Runtime engine, the time each step
@@ -38,6 +40,7 @@ import java.util.Map;
  * <pre>
  * java -cp 'target/quarkus-app/app/*:target/quarkus-app/lib/main/*:target/quarkus-app/lib/boot/*' \
  *      --enable-native-access=ALL-UNNAMED dev.tandem.tools.DecodeBenchmark MODEL_DIR [threads=2] [steps=256] [runs=5]
+ *      [--graph=model.onnx]
  * </pre>
  *
  * Each run prefills BOS and decodes {@code steps} tokens greedily (EOS ignored; stops at the
@@ -58,15 +61,18 @@ public final class DecodeBenchmark {
 
     public static void main(String[] args) throws OrtException, IOException {
         if (args.length > 1 && args[0].equals("--batched")) {
-            BatchedStepBenchmark.run(ModelDirectory.open(Path.of(args[1])), args.length > 2 ? Integer.parseInt(args[2]) : 2,
+            BatchedStepBenchmark.run(ModelDirectory.open(Path.of(args[1]), OnnxRuntimeEngine.PREFERRED_GRAPHS, Optional.empty()), args.length > 2 ? Integer.parseInt(args[2]) : 2,
                     args.length > 3 ? Integer.parseInt(args[3]) : 20, args.length > 4 ? Integer.parseInt(args[4]) : 30);
             return;
         }
         List<String> engines = new ArrayList<>();
         Path csv = null;
+        Optional<String> graph = Optional.empty();
         List<String> positional = new ArrayList<>();
         for (String arg : args) {
-            if (arg.startsWith("--engines=")) {
+            if (arg.startsWith("--graph=")) {
+                graph = Optional.of(arg.substring("--graph=".length()));
+            } else if (arg.startsWith("--engines=")) {
                 engines.addAll(Arrays.asList(arg.substring("--engines=".length()).split(";")));
             } else if (arg.startsWith("--csv=")) {
                 csv = Path.of(arg.substring("--csv=".length()));
@@ -80,7 +86,10 @@ public final class DecodeBenchmark {
         int steps = args.length > 2 ? Integer.parseInt(args[2]) : 256;
         int runs = args.length > 3 ? Integer.parseInt(args[3]) : 5;
 
-        ModelDirectory model = ModelDirectory.open(dir);
+        // ONNX Runtime alone: the graph the service runs on it (model_optimized.onnx when there is one); engines side by
+        // side: the portable graph every engine reads; --graph=FILE: that file of the directory
+        ModelDirectory model = ModelDirectory.open(dir, engines.isEmpty() ? OnnxRuntimeEngine.PREFERRED_GRAPHS : List.of(), graph);
+        System.out.println("graph " + model.graph());
         if (!engines.isEmpty()) {
             compareEngines(model, engines, threads, steps, runs, csv);
             return;

@@ -132,7 +132,9 @@ public final class MemoryPlanner {
 
     /** The directory, and its cache geometry read by ONNX Runtime (an ONNX graph) or from config.json (an IR). */
     private static Loaded load(Path path) {
-        ModelDirectory dir = ModelDirectory.open(path);
+        // the graph the service runs on its default engine (model_optimized.onnx when the directory has one)
+        ModelDirectory dir = ModelDirectory.open(path, dev.tandem.engine.onnxruntime.OnnxRuntimeEngine.PREFERRED_GRAPHS,
+                java.util.Optional.empty());
         if (dir.graph().getFileName().toString().endsWith(".onnx")) {
             try (OrtCausalLm lm = OrtCausalLm.open(dir.graph(), dir.config().shape(),
                     new OnnxRuntimeOptions(1, false, false, "basic"))) {

@@ -81,11 +81,14 @@ class AssistedApiTest {
     @Test
     void modelsListTheAttachedDraft() {
         given().get("/v1/models").then().statusCode(200).body("data[0].draft", equalTo("kjv-draft-as-draft"))
-                .body("data[0].quantization", equalTo("int8 (MatMulInteger)"))
-                .body("data[0].draft_quantization", equalTo("int8 (MatMulInteger)"))
+                // ONNX Runtime runs the directory's model_optimized.onnx (MatMulNBits), not model.onnx (MatMulInteger)
+                .body("data[0].quantization", equalTo("int8 (MatMulNBits)"))
+                .body("data[0].draft_quantization", equalTo("int8 (MatMulNBits)"))
                 .body("data[0].assisted_decoding", equalTo(true))
                 .body("data[0]", org.hamcrest.Matchers.hasKey("assisted_decoding_unavailable"))
                 .body("data[0].assisted_decoding_unavailable", org.hamcrest.Matchers.nullValue());
+        given().get("/v1/models/kjv-draft").then().statusCode(200).body("graph", equalTo("model_optimized.onnx"));
+        given().get("/v1/models/kjv-draft-as-draft").then().statusCode(200).body("graph", equalTo("model_optimized.onnx"));
     }
 
     @Test

@@ -88,6 +88,26 @@ class MemoryPlanTest {
         assertTrue(p.unavailable().isEmpty(), p.unavailable().toString());
     }
 
+    /**
+     * Each bundled directory's model_optimized.onnx (what ONNX Runtime serves) holds the same model as its model.onnx:
+     * the same parameters, counted from MatMulNBits' N x K in its bits, and RotaryEmbedding's cos/sin tables (functions
+     * of the position) not among them.
+     */
+    @Test
+    void theOptimizedGraphsHoldTheParametersOfThePortableOnes() {
+        for (String m : java.util.List.of("models/kjv-target", "models/kjv-draft")) {
+            WeightInventory portable = WeightInventory.read(Path.of(m, "model.onnx"), true);
+            WeightInventory optimized = WeightInventory.read(Path.of(m, "model_optimized.onnx"), true);
+            assertEquals(portable.parameters(), optimized.parameters(), m);
+            assertEquals(portable.tiedCopyElements(), optimized.tiedCopyElements(), m);
+        }
+        // the target's matrices are 4-bit, the draft's 8-bit (its own int8 weights); the embeddings stay uint8 tables
+        assertTrue(WeightInventory.read(Path.of("models/kjv-target/model_optimized.onnx"), true).parametersByDtype()
+                .containsKey("int4"));
+        Map<String, Long> draft = WeightInventory.read(Path.of("models/kjv-draft/model_optimized.onnx"), true).parametersByDtype();
+        assertTrue(draft.containsKey("uint8") && !draft.containsKey("int4"), draft.toString());
+    }
+
     @Test
     void kjvDraftMatchesItsModelCard() {
         // MODEL_CARD.md: 893,568 parameters (tied). hidden 128, 2 layers, 4 heads x 32, 2 kv heads, MLP 352, vocab 4096

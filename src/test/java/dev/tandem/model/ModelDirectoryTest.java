@@ -75,6 +75,33 @@ class ModelDirectoryTest {
         assertTrue(e.getMessage().contains("model.onnx") && e.getMessage().contains("checksum mismatch"), e.getMessage());
     }
 
+    /**
+     * A directory with an engine's own graph beside its portable one: the engine that prefers it gets it, every
+     * other engine the portable graph; a configured graph wins over both, stays a file of the directory, and a
+     * manifest must vouch for whichever graph is loaded.
+     */
+    @Test
+    void anEnginesOwnGraphIsChosenOnlyForThatEngineAndAConfiguredGraphWins(@TempDir Path tmp) throws IOException {
+        copy(tmp);
+        Files.copy(tmp.resolve("model.onnx"), tmp.resolve("model_optimized.onnx"));
+        List<String> ort = dev.tandem.engine.onnxruntime.OnnxRuntimeEngine.PREFERRED_GRAPHS;
+        assertEquals("model_optimized.onnx", ModelDirectory.open(tmp, ort, java.util.Optional.empty()).graph().getFileName().toString());
+        assertEquals("model.onnx", ModelDirectory.open(tmp, List.of("openvino_model.xml"), java.util.Optional.empty())
+                .graph().getFileName().toString());
+        assertEquals("model.onnx", ModelDirectory.open(tmp).graph().getFileName().toString());
+        assertEquals("model.onnx", ModelDirectory.open(tmp, ort, java.util.Optional.of("model.onnx")).graph().getFileName().toString());
+
+        for (String bad : List.of("../model.onnx", "sub/model.onnx", "/etc/passwd", "..", "", "missing.onnx")) {
+            var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp, ort, java.util.Optional.of(bad)));
+            assertTrue(e.getMessage().startsWith("graph '" + bad + "'"), e.getMessage());
+        }
+
+        Files.writeString(tmp.resolve("SHA256SUMS"), ModelDirectory.sha256(tmp.resolve("model.onnx")) + "  model.onnx\n");
+        ModelDirectory.open(tmp);  // the portable graph is listed
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelDirectory.open(tmp, ort, java.util.Optional.empty()));
+        assertTrue(e.getMessage().contains("does not list model_optimized.onnx"), e.getMessage());
+    }
+
     @Test
     void unsupportedGraphsAreNamed(@TempDir Path tmp) throws IOException {
         copy(tmp);

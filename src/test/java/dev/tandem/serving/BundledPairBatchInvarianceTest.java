@@ -23,15 +23,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Batch invariance on the pair the service ships: a greedy request gets the same tokens alone and amid
  * concurrent load of mixed plain, assisted (draft and prompt lookup) and sampled requests, decoded by
  * the scheduler with the load-aware policy (so k changes with the load); and greedy assisted still
- * equals greedy plain. A seeded sampled request is reproduced too.
+ * equals greedy plain. A seeded sampled request is reproduced too. On both graphs of the bundled directories (the
+ * portable model.onnx, and model_optimized.onnx, which ONNX Runtime serves).
  */
 class BundledPairBatchInvarianceTest {
     static final String[] PROMPTS = {
@@ -46,10 +48,9 @@ class BundledPairBatchInvarianceTest {
     static AssistedDecoder decoding;
     static List<Integer> eos;
 
-    @BeforeAll
-    static void load() {
-        ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"));
-        ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"));
+    static void load(String graph) {
+        ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"), List.of(), Optional.of(graph));
+        ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"), List.of(), Optional.of(graph));
         target = OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults());
         draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.ownThreads(1));
         tokenizer = TextTokenizer.load(td);
@@ -57,8 +58,8 @@ class BundledPairBatchInvarianceTest {
         decoding = new AssistedDecoder(target, draft, tokenizer, eos);
     }
 
-    @AfterAll
-    static void close() {
+    @AfterEach
+    void close() {
         target.close();
         draft.close();
         tokenizer.close();
@@ -73,8 +74,10 @@ class BundledPairBatchInvarianceTest {
                 40, List.of(), -1, false, true);
     }
 
-    @Test
-    void greedyTokensAreTheSameAloneAndAmidMixedLoad() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"model.onnx", "model_optimized.onnx"})
+    void greedyTokensAreTheSameAloneAndAmidMixedLoad(String graph) throws Exception {
+        load(graph);
         DecodingMode draftK = DecodingMode.assisted(new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3));
         DecodingMode lookup = DecodingMode.assisted(new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3));
         List<int[]> alone = new ArrayList<>();

@@ -33,6 +33,10 @@ class ChatTemplateConfigTest {
                 return file;
             }
 
+            public Optional<String> graph() {
+                return Optional.empty();
+            }
+
             public String engine() {
                 return "onnxruntime";
             }

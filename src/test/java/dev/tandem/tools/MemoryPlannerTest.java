@@ -55,7 +55,9 @@ class MemoryPlannerTest {
         Run oneCall = run("models/kjv-target", "--max-batched-tokens", "1024");
         assertEquals(0, oneCall.status(), oneCall.err());
         assertEquals("33,570,816 (32.0 MiB)", oneCall.row("allocated per sequence (worst)"));
-        assertTrue(r.out().contains("note (kjv-target): the output layer 'logits_Wq' is a quantised copy"), r.out());
+        // the plan is of the graph ONNX Runtime serves (model_optimized.onnx: int4 matrices, its own tensor names)
+        assertEquals("model_optimized.onnx, int4 (MatMulNBits) | model_optimized.onnx, int8 (MatMulNBits)", r.row("graph"));
+        assertTrue(r.out().contains("note (kjv-target): the output layer 'lm_head_B' is a quantised copy"), r.out());
     }
 
     @Test

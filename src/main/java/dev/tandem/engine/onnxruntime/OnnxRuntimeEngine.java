@@ -19,6 +19,20 @@ public class OnnxRuntimeEngine implements EngineProvider {
         return List.of("onnxruntime");
     }
 
+    /**
+     * A model directory's {@code model_optimized.onnx} (the name Optimum's ORTOptimizer gives the graphs it fuses
+     * into ONNX Runtime's contrib operators) is run in preference to its portable {@code model.onnx}: the bundled
+     * target and draft carry one (MatMulNBits, RotaryEmbedding, SkipSimplifiedLayerNormalization; about twice as
+     * fast here, docs/benchmarks.md), which OpenVINO and the reference engine cannot read.
+     */
+    @Override
+    public List<String> preferredGraphs(String name) {
+        return PREFERRED_GRAPHS;
+    }
+
+    /** {@link #preferredGraphs}, for the tools that open a directory for ONNX Runtime without the service. */
+    public static final List<String> PREFERRED_GRAPHS = List.of("model_optimized.onnx");
+
     @Override
     public Opened open(String name, ModelFiles model, boolean draft) {
         return new Opened(OrtCausalLm.open(model.graph(), model.declared(), options(draft)), "onnxruntime");

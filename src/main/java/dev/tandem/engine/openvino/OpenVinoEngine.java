@@ -28,6 +28,12 @@ public class OpenVinoEngine implements EngineProvider {
         return List.of("openvino");
     }
 
+    /** optimum-intel's OpenVINO IR, when a directory has one beside its ONNX graph (as OpenVINO Model Server reads). */
+    @Override
+    public List<String> preferredGraphs(String name) {
+        return List.of("openvino_model.xml");
+    }
+
     @Override
     public Opened open(String name, ModelFiles model, boolean draft) {
         OpenVinoRuntime rt = runtime();
