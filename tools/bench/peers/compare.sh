@@ -47,9 +47,9 @@ peers_pause_training
 sleep 3
 quiet_check "before llama-bench"
 echo "== llama-bench (decode, then forwards of 1 and 6 tokens after 30)"
-in_chroot llama-bench -m /peers/kjv-target-f32.gguf,/peers/kjv-target-q8_0.gguf -t 2 -p 0 -n 128 -r $((RUNS * 5)) -o json \
+in_chroot llama-bench -m /peers/kjv-target-f32.gguf,/peers/kjv-target-q8_0.gguf,/peers/kjv-target-q4_0.gguf -t 2 -p 0 -n 128 -r $((RUNS * 5)) -o json \
   >"$OUT/llama-bench-tg.json" 2>"$PEERS_OUT/llama-bench.log"
-in_chroot llama-bench -m /peers/kjv-target-f32.gguf,/peers/kjv-target-q8_0.gguf -t 2 -p 1,6 -n 0 -d 30 -r $((RUNS * 5)) -o json \
+in_chroot llama-bench -m /peers/kjv-target-f32.gguf,/peers/kjv-target-q8_0.gguf,/peers/kjv-target-q4_0.gguf -t 2 -p 1,6 -n 0 -d 30 -r $((RUNS * 5)) -o json \
   >"$OUT/llama-bench-pp.json" 2>>"$PEERS_OUT/llama-bench.log"
 
 quiet_check "before Tandem's DecodeBenchmark"
@@ -58,7 +58,7 @@ rm -f "$OUT/tandem-decode.csv"
 "$JAVA" -cp "$CP" --enable-native-access=ALL-UNNAMED dev.tandem.tools.DecodeBenchmark models/kjv-target 2 128 "$RUNS" \
   --engines=ort --graph="${TANDEM_GRAPH:-model_optimized.onnx}" --csv="$OUT/tandem-decode.csv" 2>&1 | grep -v "^WARN\|^\s*at " | tail -n 4
 
-echo "== servers (Tandem on $PORT, llama-server on $((PORT + 1))..$((PORT + 4)))"
+echo "== servers (Tandem on $PORT, llama-server on $((PORT + 1))..$((PORT + 6)))"
 start_tandem "$PORT"
 common=(-t 2 -c 1024 -np 1)
 spec=(--spec-type draft-simple --spec-draft-n-max "$K" --spec-draft-n-min 0 --spec-draft-p-min 0)
@@ -66,6 +66,8 @@ start_llama cmp-f32 $((PORT + 1)) -m /peers/kjv-target-f32.gguf "${common[@]}"
 start_llama cmp-f32-spec $((PORT + 2)) -m /peers/kjv-target-f32.gguf -md /peers/kjv-draft-f32.gguf "${common[@]}" "${spec[@]}"
 start_llama cmp-q8 $((PORT + 3)) -m /peers/kjv-target-q8_0.gguf "${common[@]}"
 start_llama cmp-q8-spec $((PORT + 4)) -m /peers/kjv-target-q8_0.gguf -md /peers/kjv-draft-q8_0.gguf "${common[@]}" "${spec[@]}"
+start_llama cmp-q4 $((PORT + 5)) -m /peers/kjv-target-q4_0.gguf "${common[@]}"
+start_llama cmp-q4-spec $((PORT + 6)) -m /peers/kjv-target-q4_0.gguf -md /peers/kjv-draft-q8_0.gguf "${common[@]}" "${spec[@]}"
 sleep 2
 quiet_check "servers started and idle"
 echo "== HTTP: $COUNT prompts x $TOKENS tokens x $RUNS runs"
@@ -74,8 +76,10 @@ python3 tools/bench/peers/peers.py timing --runs "$RUNS" --tokens "$TOKENS" --co
   --prompts tools/bench/prompts/heldout.txt --out "$OUT/http.csv" --own-pids "$(IFS=,; echo "${_peers_pids[*]}")" \
   "tandem plain=tandem:0:$L:$PORT" "tandem draft k$K=tandem:$K:$L:$PORT" \
   "llama.cpp F32 plain=llama:$L:$((PORT + 1))" "llama.cpp F32 draft k$K=llama:$L:$((PORT + 2))" \
-  "llama.cpp Q8_0 plain=llama:$L:$((PORT + 3))" "llama.cpp Q8_0 draft k$K=llama:$L:$((PORT + 4))" >/dev/null
+  "llama.cpp Q8_0 plain=llama:$L:$((PORT + 3))" "llama.cpp Q8_0 draft k$K=llama:$L:$((PORT + 4))" \
+  "llama.cpp Q4_0 plain=llama:$L:$((PORT + 5))" "llama.cpp Q4_0 draft k$K=llama:$L:$((PORT + 6))" >/dev/null
 peers_cleanup
 FINISHED=$(date -u +%FT%TZ)
 python3 tools/bench/peers/peers.py summary --out-dir "$OUT" --k "$K" --tokens "$TOKENS" --count "$COUNT" --runs "$RUNS" \
-  --when "$STARTED – $FINISHED" --warnings "$PEERS_WARNINGS" | tee "$OUT/compare.md"
+  --when "$STARTED – $FINISHED" --warnings "$PEERS_WARNINGS" \
+  --tandem-label "${TANDEM_GRAPH:-model_optimized.onnx}" | tee "$OUT/compare.md"

@@ -74,7 +74,8 @@ start_tandem() {
     echo "port $1 is taken (a server left over from another run?)" >&2
     exit 1
   fi
-  (cd "$REPO" && exec "$java" -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$1" -jar target/quarkus-app/quarkus-run.jar) \
+  (cd "$REPO" && exec "$java" -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$1" \
+    ${TANDEM_GRAPH:+-Dtandem.target.graph=$TANDEM_GRAPH -Dtandem.draft.graph=$TANDEM_GRAPH} -jar target/quarkus-app/quarkus-run.jar) \
     >"$PEERS_OUT/tandem.log" 2>&1 &
   local p=$!
   _peers_pids+=("$p")

@@ -224,7 +224,7 @@ def summary(a):
     bench = {}  # (model, test) -> median ms of one test
     for name in ("llama-bench-tg.json", "llama-bench-pp.json"):
         for r in json.load(open("%s/%s" % (a.out_dir, name))):
-            fmt = "Q8_0" if "q8_0" in r["model_filename"] else "F32"
+            fmt = "Q8_0" if "q8_0" in r["model_filename"] else "Q4_0" if "q4_0" in r["model_filename"] else "F32"
             test = "tg" if r["n_gen"] else "pp%d" % r["n_prompt"]
             per = r["n_gen"] if r["n_gen"] else 1
             bench[(fmt, test)] = med(r["samples_ns"]) / per / 1e6
@@ -249,9 +249,11 @@ def summary(a):
         acc = [float(r["acceptance"]) for r in spec_rows if r["acceptance"]]
         return plain, spec, (med(acc) if acc else None)
 
-    cols = [("Tandem (ONNX Runtime, int8)", tandem, tps("tandem")),
+    cols = [("Tandem (ONNX Runtime, %s)" % a.tandem_label, tandem, tps("tandem")),
             ("llama.cpp F32", {t: bench[("F32", t)] for t in ("tg", "pp1", "pp6")}, tps("llama.cpp F32")),
             ("llama.cpp Q8_0", {t: bench[("Q8_0", t)] for t in ("tg", "pp1", "pp6")}, tps("llama.cpp Q8_0"))]
+    if ("Q4_0", "tg") in bench:  # the target re-quantised to 4 bits, with the Q8_0 draft
+        cols.append(("llama.cpp Q4_0", {t: bench[("Q4_0", t)] for t in ("tg", "pp1", "pp6")}, tps("llama.cpp Q4_0")))
     out = ["Run %s; 2 threads; %d runs; HTTP: %d held-out prompts x %d greedy tokens (EOS ignored), speculative k = %d."
            % (a.when, a.runs, a.count, a.tokens, a.k), ""]
     warn = open(a.warnings).read().strip() if a.warnings else ""
@@ -263,7 +265,7 @@ def summary(a):
     out.append("| greedy tokens/s over HTTP, plain → speculative (k=%d, same draft) | " % a.k + " | ".join(
         "%.0f → %.0f (%.2fx)" % (c[2][0], c[2][1], c[2][1] / c[2][0]) for c in cols) + " |")
     out.append("| HTTP runs kept (no foreign work) | " + " | ".join(
-        kept(p) for p in ("tandem", "llama.cpp F32", "llama.cpp Q8_0")) + " |")
+        kept(p) for p in ("tandem", "llama.cpp F32", "llama.cpp Q8_0", "llama.cpp Q4_0")[:len(cols)]) + " |")
     out.append("| acceptance of the draft's tokens | " + " | ".join(
         "%.3f" % c[2][2] if c[2][2] is not None else "–" for c in cols) + " |")
     out.append("| one forward of 1 / of 6 tokens after 30, ms | " + " | ".join(
@@ -279,6 +281,9 @@ def summary(a):
                 "met" if cols[0][2][1] >= 1.5 * q8_plain_tps else "not met"),
             "- Tandem forward of 6 ≤ 1.5x a forward of 1: %.2fx: %s" % (
                 tandem["pp6"] / tandem["pp1"], "met" if tandem["pp6"] <= 1.5 * tandem["pp1"] else "not met")]
+    if len(cols) > 3:
+        out.append("- (4-bit against 4-bit) Tandem plain ms/token against llama.cpp Q4_0's: %.2f vs %.2f; Tandem assisted "
+                   "tokens/s against llama.cpp Q4_0 plain: %.2fx" % (tandem["tg"], cols[3][1]["tg"], cols[0][2][1] / cols[3][2][0]))
     print("\n".join(out))
 
 
@@ -315,6 +320,8 @@ def main():
     s.add_argument("--runs", type=int, required=True)
     s.add_argument("--when", default="")
     s.add_argument("--warnings", default="")
+    s.add_argument("--tandem-label", default="model_optimized.onnx, int4",
+                   help="how the Tandem column is headed: the graph its service and DecodeBenchmark ran")
     a = ap.parse_args()
     return {"parity": parity, "greedy": greedy, "timing": timing, "summary": summary}[a.cmd](a)
 
