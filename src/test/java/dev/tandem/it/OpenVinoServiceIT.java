@@ -108,6 +108,8 @@ class OpenVinoServiceIT {
             pb.environment().put("TANDEM_TARGET_MODEL_DIR", project.resolve("models/kjv-target").toString());
             pb.environment().put("TANDEM_DRAFT_MODEL_DIR", project.resolve("models/kjv-draft").toString());
             pb.environment().put("TANDEM_TARGET_ENGINE", targetEngine);
+            // both on the portable graph: ONNX Runtime would otherwise run model_optimized.onnx (other arithmetic)
+            pb.environment().put("TANDEM_TARGET_GRAPH", "model.onnx");
             pb.environment().remove("OPENVINO_HOME");
             if (openVinoHome != null) {
                 pb.environment().put("OPENVINO_HOME", openVinoHome);
