@@ -12,6 +12,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -21,7 +22,7 @@ import java.util.Set;
  * {@code generation_config.json}, {@code tokenizer.json}, {@code tokenizer_config.json}, and
  * optionally a {@code SHA256SUMS} manifest that is verified before anything is loaded. A directory may also
  * carry graphs only some engines read (ONNX Runtime's {@code model_optimized.onnx}); the engine says which it
- * prefers ({@link #open(Path, List, java.util.Optional)}). An ONNX Runtime GenAI
+ * prefers ({@link #open(Path, List, Optional)}). An ONNX Runtime GenAI
  * directory has {@code genai_config.json} instead of the two configs; it names the graph file
  * ({@link ModelConfig#readGenAi}).
  *
@@ -38,7 +39,7 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
 
     /** The directory with its portable graph: the first of {@link #GRAPH_NAMES} it has (or genai_config.json's). */
     public static ModelDirectory open(Path dir) {
-        return open(dir, List.of(), java.util.Optional.empty());
+        return open(dir, List.of(), Optional.empty());
     }
 
     /**
@@ -48,7 +49,7 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
      *
      * @throws IllegalArgumentException when {@code graphFile} is not a plain file name of a file in the directory
      */
-    public static ModelDirectory open(Path dir, List<String> preferred, java.util.Optional<String> graphFile) {
+    public static ModelDirectory open(Path dir, List<String> preferred, Optional<String> graphFile) {
         Path d = dir.toAbsolutePath().normalize();
         if (!Files.isDirectory(d)) {
             throw new IllegalArgumentException(d + ": model directory does not exist");
