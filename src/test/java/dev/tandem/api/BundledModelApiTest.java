@@ -37,7 +37,9 @@ class BundledModelApiTest {
                 .body("data[0].quantization", org.hamcrest.Matchers.equalTo(registry.target().directory().quantization()));
         // held-out scripture (Ruth 1:16): greedy assisted decoding gives plain decoding's text, and the draft helps
         String plain = "{\"prompt\":\"And Ruth said, Intreat me not to leave thee,\",\"max_tokens\":40,\"temperature\":0}";
-        String assisted = plain.replace("}", ",\"assisted\":true,\"assistant\":\"draft\"}");
+        // num_assistant_tokens fixes k: the auto policy alone may judge candidates not worth it on a busy machine
+        // (its start-up profile prices them), and this test is about the pair, not about that judgement
+        String assisted = plain.replace("}", ",\"assisted\":true,\"assistant\":\"draft\",\"num_assistant_tokens\":4}");
         JsonPath p = given().contentType(ContentType.JSON).body(plain).post("/v1/completions").then().statusCode(200).extract().jsonPath();
         JsonPath a = given().contentType(ContentType.JSON).body(assisted).post("/v1/completions").then().statusCode(200).extract().jsonPath();
         assertEquals(p.getString("choices[0].text"), a.getString("choices[0].text"));
