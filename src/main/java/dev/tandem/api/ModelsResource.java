@@ -46,13 +46,13 @@ public class ModelsResource {
             ModelList.ModelCard c = card(t, d);
             return new ModelDetail(c.id(), c.object(), c.created(), c.ownedBy(), "target", c.maxModelLen(), c.engine(),
                     c.vocabSize(), c.quantization(), graphFile(t), c.draft(), c.draftQuantization(), c.assistedDecoding(),
-                    c.assistedDecodingUnavailable(), plans.plan(t));
+                    c.assistedDecodingUnavailable(), plans.plan(t), t.samplingDefaults().asMap());
         }
         if (d != null && d.id().equals(id)) {
             return new ModelDetail(d.id(), "model", d.createdEpochSeconds(), "tandem", "draft", d.maxContext(), d.engine(),
                     d.lm().shape().vocabSize(), d.quantization(), graphFile(d), null, null, false,
                     "'" + d.id() + "' is the draft model assisting '" + t.id() + "'; requests name the target",
-                    plans.plan(d));
+                    plans.plan(d), d.samplingDefaults().asMap());
         }
         throw new ApiException(404, "invalid_request_error", "model", "model_not_found", "The model '" + id
                 + "' does not exist; GET /v1/models lists the served models");
