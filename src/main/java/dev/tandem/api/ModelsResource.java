@@ -36,7 +36,8 @@ public class ModelsResource {
     @Operation(summary = "Retrieve a model (OpenAI), with its memory plan",
             description = "The target or the draft model: the model object, its role, and memory: parameters, weight bytes"
                     + " as stored and per precision, KV-cache bytes per token, per full context and as allocated, and the"
-                    + " full-context sequences that fit tandem.memory.budget.")
+                    + " full-context sequences that fit tandem.memory.budget; sampling_defaults: what a request that leaves a"
+                    + " sampling field or max_tokens out gets from the model (tandem.target.generation-config).")
     @APIResponse(responseCode = "200", description = "The model", content = @Content(schema = @Schema(implementation = ModelDetail.class)))
     @APIResponse(responseCode = "404", description = "Unknown model", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public ModelDetail retrieve(@PathParam("id") String id) {
