@@ -67,7 +67,7 @@ public class ChatCompletionsResource {
             throw ApiException.invalid("top_logprobs", "top_logprobs needs logprobs: true");
         }
         GenerationRequest request = CompletionParams.toGeneration(body, prompt, topLogprobs, false, "messages", model,
-                routes.config.limits());
+                routes.config.limits(), model.samplingDefaults());
         DecodingPolicy.Decision decision = routes.decide(body, model,
                 experimentKey != null ? experimentKey : body.user());
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");

@@ -3,6 +3,7 @@ package dev.tandem.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.SamplingParams;
+import dev.tandem.model.SamplingDefaults;
 import dev.tandem.serving.ServedModel;
 import dev.tandem.serving.TandemConfig;
 import java.util.ArrayList;
@@ -13,13 +14,11 @@ final class CompletionParams {
     /** Below this a temperature is treated as greedy (as vLLM does), avoiding overflow in 1/T. */
     private static final double GREEDY_BELOW = 1e-5;
     /**
-     * The repetition penalty divides (or multiplies) the float logits of seen tokens. vLLM only asks
-     * for a finite p &gt; 0, but a tiny p is 0 or denormal as a float and the division overflows to
-     * infinity (1e-300 was a 500). Outside [0.01, 100] a seen token is as good as banned (or forced)
-     * already, so the bounds cost nothing useful (1 is off, 1.1 to 1.3 is the usual range).
+     * The repetition penalty's bounds (1e-300 was a 500: the float division overflows); shared with a model's own
+     * default, which {@link SamplingDefaults} checks at start-up, so a default is always a value a request could send.
      */
-    static final double MIN_REPETITION_PENALTY = 0.01;
-    static final double MAX_REPETITION_PENALTY = 100;
+    static final double MIN_REPETITION_PENALTY = SamplingDefaults.MIN_REPETITION_PENALTY;
+    static final double MAX_REPETITION_PENALTY = SamplingDefaults.MAX_REPETITION_PENALTY;
 
     private CompletionParams() {
     }
@@ -39,44 +38,59 @@ final class CompletionParams {
                 throw ApiException.invalid("logprobs", "logprobs must be in [0, " + limits.maxLogprobs() + "], got " + logprobs);
             }
         }
-        return toGeneration(r, promptIds(r.prompt(), model), logprobs, Boolean.TRUE.equals(r.echo()), "prompt", model, limits);
+        return toGeneration(r, promptIds(r.prompt(), model), logprobs, Boolean.TRUE.equals(r.echo()), "prompt", model,
+                limits, model.samplingDefaults());
     }
 
-    /** Any generation request whose prompt is already tokenized. */
+    /**
+     * Any generation request whose prompt is already tokenized. A sampling field the request leaves out (absent or
+     * null, as everywhere in this API) is taken from {@code defaults} when it sets it (the model's own, on the OpenAI
+     * routes: {@link ServedModel#samplingDefaults()}), else from the OpenAI API's defaults; a field the request sets
+     * always wins. The model's max_tokens is capped, not refused: by {@code tandem.limits.max-tokens} and by what the
+     * context leaves after the prompt (as vLLM caps its default), since the client did not ask for it.
+     */
     static GenerationRequest toGeneration(SamplingFields r, int[] prompt, int logprobs, boolean echo, String promptParam,
-                                          ServedModel model, TandemConfig.Limits limits) {
+                                          ServedModel model, TandemConfig.Limits limits, SamplingDefaults defaults) {
         unsupported(r);
-        int maxTokens = r.maxTokens() == null ? limits.defaultMaxTokens() : r.maxTokens();
+        int context = model.maxContext();
+        int maxTokens;
+        if (r.maxTokens() != null) {
+            maxTokens = r.maxTokens();
+        } else if (defaults.maxTokens() != null) {  // at least 1, so a prompt that fills the context is refused below
+            maxTokens = Math.max(1, Math.min(Math.min(defaults.maxTokens(), limits.maxTokens()), context - prompt.length));
+        } else {
+            maxTokens = limits.defaultMaxTokens();
+        }
         if (maxTokens < 1) {
             throw ApiException.invalid("max_tokens", "max_tokens must be at least 1, got " + maxTokens);
         }
         if (maxTokens > limits.maxTokens()) {
             throw ApiException.invalid("max_tokens", "max_tokens must be at most " + limits.maxTokens() + ", got " + maxTokens);
         }
-        int context = model.maxContext();
         if (prompt.length + maxTokens > context) {
             throw new ApiException(400, "invalid_request_error", prompt.length >= context ? promptParam : "max_tokens",
                     "context_length_exceeded", "This model's maximum context length is " + context
                     + " tokens; the request asks for " + (prompt.length + maxTokens) + " (" + prompt.length
                     + " in the prompt, " + maxTokens + " to generate). Shorten the prompt or lower max_tokens.");
         }
-        double temperature = number(r.temperature(), 1.0, "temperature");
+        double temperature = number(or(r.temperature(), defaults.temperature()), 1.0, "temperature");
         if (temperature < 0) {
             throw ApiException.invalid("temperature", "temperature must be >= 0, got " + temperature);
         }
-        double topP = number(r.topP(), 1.0, "top_p");
+        double topP = number(or(r.topP(), defaults.topP()), 1.0, "top_p");
         if (!(topP > 0 && topP <= 1)) {
             throw ApiException.invalid("top_p", "top_p must be in (0, 1], got " + topP);
         }
-        int topK = r.topK() == null ? 0 : r.topK();
+        Integer k = or(r.topK(), defaults.topK());
+        int topK = k == null ? 0 : k;
         if (topK < 0) {
             throw ApiException.invalid("top_k", "top_k must be >= 0 (0 disables it), got " + topK);
         }
-        double minP = number(r.minP(), 0.0, "min_p");
+        double minP = number(or(r.minP(), defaults.minP()), 0.0, "min_p");
         if (minP < 0 || minP > 1) {
             throw ApiException.invalid("min_p", "min_p must be in [0, 1], got " + minP);
         }
-        double repetition = number(r.repetitionPenalty(), 1.0, "repetition_penalty");
+        double repetition = number(or(r.repetitionPenalty(), defaults.repetitionPenalty()), 1.0, "repetition_penalty");
         if (!(repetition >= MIN_REPETITION_PENALTY && repetition <= MAX_REPETITION_PENALTY)) {
             throw ApiException.invalid("repetition_penalty", "repetition_penalty must be in [" + MIN_REPETITION_PENALTY
                     + ", " + MAX_REPETITION_PENALTY + "] (1 disables it), got " + repetition);
@@ -87,6 +101,11 @@ final class CompletionParams {
                 repetition, presence, frequency, r.seed());
         return new GenerationRequest(prompt, sampling, maxTokens, stops(r.stop(), limits.maxStopStrings()), logprobs, echo,
                 Boolean.TRUE.equals(r.ignoreEos()));
+    }
+
+    /** The request's value when it sets one, else the model's default (null: neither; the API default applies). */
+    private static <T> T or(T requested, T modelDefault) {
+        return requested != null ? requested : modelDefault;
     }
 
     private static void unsupported(SamplingFields r) {

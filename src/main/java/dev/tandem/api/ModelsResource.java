@@ -36,7 +36,8 @@ public class ModelsResource {
     @Operation(summary = "Retrieve a model (OpenAI), with its memory plan",
             description = "The target or the draft model: the model object, its role, and memory: parameters, weight bytes"
                     + " as stored and per precision, KV-cache bytes per token, per full context and as allocated, and the"
-                    + " full-context sequences that fit tandem.memory.budget.")
+                    + " full-context sequences that fit tandem.memory.budget; sampling_defaults: what a request that leaves a"
+                    + " sampling field or max_tokens out gets from the model (tandem.target.generation-config).")
     @APIResponse(responseCode = "200", description = "The model", content = @Content(schema = @Schema(implementation = ModelDetail.class)))
     @APIResponse(responseCode = "404", description = "Unknown model", content = @Content(schema = @Schema(implementation = ErrorBody.class)))
     public ModelDetail retrieve(@PathParam("id") String id) {
@@ -46,13 +47,13 @@ public class ModelsResource {
             ModelList.ModelCard c = card(t, d);
             return new ModelDetail(c.id(), c.object(), c.created(), c.ownedBy(), "target", c.maxModelLen(), c.engine(),
                     c.vocabSize(), c.quantization(), graphFile(t), c.draft(), c.draftQuantization(), c.assistedDecoding(),
-                    c.assistedDecodingUnavailable(), plans.plan(t));
+                    c.assistedDecodingUnavailable(), plans.plan(t), t.samplingDefaults().asMap());
         }
         if (d != null && d.id().equals(id)) {
             return new ModelDetail(d.id(), "model", d.createdEpochSeconds(), "tandem", "draft", d.maxContext(), d.engine(),
                     d.lm().shape().vocabSize(), d.quantization(), graphFile(d), null, null, false,
                     "'" + d.id() + "' is the draft model assisting '" + t.id() + "'; requests name the target",
-                    plans.plan(d));
+                    plans.plan(d), d.samplingDefaults().asMap());
         }
         throw new ApiException(404, "invalid_request_error", "model", "model_not_found", "The model '" + id
                 + "' does not exist; GET /v1/models lists the served models");

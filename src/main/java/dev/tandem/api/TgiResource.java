@@ -14,6 +14,7 @@ import dev.tandem.generation.GenerationListener;
 import dev.tandem.generation.GenerationRequest;
 import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.TokenLogprob;
+import dev.tandem.model.SamplingDefaults;
 import dev.tandem.model.TextTokenizer;
 import dev.tandem.serving.AdmissionControl;
 import dev.tandem.serving.DecodingPolicy;
@@ -103,8 +104,9 @@ public class TgiResource {
             prompt = Arrays.copyOfRange(prompt, prompt.length - p.truncate(), prompt.length);
         }
         int logprobs = p.topNTokens() == null ? 0 : p.topNTokens();  // details need each token's logprob
+        // TGI's own defaults, never the model's: TGI does not read generation_config.json for sampling
         GenerationRequest request = CompletionParams.toGeneration(new Sampling(p), prompt, logprobs,
-                Boolean.TRUE.equals(p.decoderInputDetails()), "inputs", model, routes.config.limits());
+                Boolean.TRUE.equals(p.decoderInputDetails()), "inputs", model, routes.config.limits(), SamplingDefaults.NONE);
         return new Prepared(model, p, request, routes.decide(p, model, experimentKey));
     }
 

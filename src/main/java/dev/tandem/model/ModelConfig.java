@@ -17,10 +17,18 @@ import java.util.Map;
  * @param bosTokenId   beginning-of-sequence id, or -1
  * @param eosTokenIds  ids that end generation (generation_config.json wins over config.json)
  * @param torchDtype   the dtype the weights were trained in, informative
+ * @param samplingDefaults the sampling defaults the model's creators recommend (generation_config.json's, or
+ *                     genai_config.json's {@code search}); whether requests get them is the server's choice
+ *                     ({@code tandem.target.generation-config})
  */
-public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, List<Integer> eosTokenIds, String torchDtype) {
+public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, List<Integer> eosTokenIds, String torchDtype,
+                          SamplingDefaults samplingDefaults) {
 
-    static ModelConfig read(Path configJson, JsonNode config, JsonNode generation) {
+    /**
+     * @param generationJson where {@code generation} was read from (named in errors); {@code generation} is a missing
+     *                       node when the directory has no generation_config.json
+     */
+    static ModelConfig read(Path configJson, JsonNode config, Path generationJson, JsonNode generation) {
         int hidden = config.path("hidden_size").asInt(0);
         int heads = config.path("num_attention_heads").asInt(0);
         int layers = config.path("num_hidden_layers").asInt(0);
@@ -41,7 +49,7 @@ public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, Li
         }
         ModelShape shape = new ModelShape(vocab, maxContext, layers, kvHeads, headDim, 4);
         return new ModelConfig(config.path("model_type").asText("unknown"), shape, bos, List.copyOf(eos),
-                config.path("torch_dtype").asText("unknown"));
+                config.path("torch_dtype").asText("unknown"), SamplingDefaults.fromGenerationConfig(generationJson, generation));
     }
 
     /** The graph input and output names ONNX Runtime GenAI's builder writes, which the engines feed and read. */
@@ -57,7 +65,7 @@ public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, Li
      * {@code model.context_length} (the length the graph was built for), BOS and EOS (one id or several, as Llama 3
      * lists) from {@code model}. The graph's input and output names must be the builder's defaults, which the engines
      * feed; a file that renames them is refused here, naming the entry, rather than failing later inside the runtime.
-     * ({@code search}'s sampling defaults are not applied: requests carry their own, as with generation_config.json.)
+     * The sampling defaults come from {@code search} ({@link SamplingDefaults#fromGenAiSearch}).
      */
     static ModelConfig readGenAi(Path file, JsonNode genai) {
         JsonNode model = genai.path("model");
@@ -85,7 +93,7 @@ public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, Li
         }
         ModelShape shape = new ModelShape(model.path("vocab_size").asInt(0), context, layers, kvHeads, headDim, 4);
         return new ModelConfig(model.path("type").asText("unknown"), shape, firstInt(model.path("bos_token_id"), -1),
-                List.copyOf(ints(model.path("eos_token_id"))), "unknown");
+                List.copyOf(ints(model.path("eos_token_id"))), "unknown", SamplingDefaults.fromGenAiSearch(file, genai));
     }
 
     /**

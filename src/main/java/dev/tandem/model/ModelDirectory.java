@@ -80,7 +80,7 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             Path configJson = required(d, "config.json");
             Path genPath = d.resolve("generation_config.json");
             JsonNode generation = Files.isRegularFile(genPath) ? readJson(genPath) : MissingNode.getInstance();
-            config = ModelConfig.read(configJson, readJson(configJson), generation);
+            config = ModelConfig.read(configJson, readJson(configJson), genPath, generation);
         }
         required(d, "tokenizer.json");
         Path tokCfgPath = d.resolve("tokenizer_config.json");

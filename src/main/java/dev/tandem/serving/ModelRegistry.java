@@ -7,6 +7,7 @@ import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.SamplingDefaults;
 import dev.tandem.model.TextTokenizer;
 import io.quarkus.arc.All;
 import io.quarkus.runtime.StartupEvent;
@@ -147,6 +148,7 @@ public class ModelRegistry {
         }
         LOG.infof("%s: %s on %s", dir.name(), dir.graph().getFileName(), engine);
         Optional<ChatTemplate> template = chatTemplate(dir, m, isDraft);  // before the engine: nothing to close yet
+        SamplingDefaults sampling = samplingDefaults(dir, m, isDraft);
         loaded.incrementAndGet();
         EngineProvider.Opened opened = provider.open(engine, dir.files(), isDraft);
         CausalLm lm = opened.lm();
@@ -168,7 +170,40 @@ public class ModelRegistry {
         String id = m.id().orElse(dir.name());
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
-                template, dir.quantization());
+                template, dir.quantization(), sampling);
+    }
+
+    /**
+     * What a request that leaves a sampling field out gets from the model ({@code tandem.target.generation-config}):
+     * under {@code auto} the model's own defaults, logged as vLLM logs them so the operator sees that requests no
+     * longer get the OpenAI defaults; under {@code none}, and for a draft (requests sample with the target's
+     * settings), nothing.
+     *
+     * @throws IllegalArgumentException naming the key for a value other than auto or none
+     */
+    static SamplingDefaults samplingDefaults(ModelDirectory dir, TandemConfig.Model m, boolean isDraft) {
+        String key = "tandem." + (isDraft ? "draft" : "target") + ".generation-config";
+        String mode = m.generationConfig();
+        if (!mode.equals("auto") && !mode.equals("none")) {
+            throw new IllegalArgumentException(key + " must be auto (apply the model's sampling defaults) or none, is '"
+                    + mode + "'");
+        }
+        SamplingDefaults model = dir.config().samplingDefaults();
+        if (isDraft) {
+            return SamplingDefaults.NONE;
+        }
+        if (mode.equals("none")) {
+            LOG.infof("%s: sampling defaults of %s not applied (%s=none)%s", dir.name(), model.source(), key,
+                    model.isEmpty() ? "" : ": " + model.describe());
+            return SamplingDefaults.NONE;
+        }
+        if (model.isEmpty()) {
+            LOG.infof("%s: no sampling defaults in %s: requests get the OpenAI defaults", dir.name(), model.source());
+        } else {
+            LOG.infof("%s: sampling defaults from %s: %s (for requests that leave them out; %s=none ignores them)",
+                    dir.name(), model.source(), model.describe(), key);
+        }
+        return model;
     }
 
     /**

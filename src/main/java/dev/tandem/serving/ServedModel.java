@@ -5,16 +5,28 @@ import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
 import dev.tandem.model.ChatTemplate;
 import dev.tandem.model.ModelDirectory;
+import dev.tandem.model.SamplingDefaults;
 import dev.tandem.model.TextTokenizer;
 import java.util.Optional;
 
 /**
  * A model loaded once and shared by every request: its files, tokenizer, engine, and the two ways
  * of decoding from it (plain, and assisted by the draft or by prompt lookup).
+ *
+ * @param samplingDefaults what an OpenAI request that leaves a sampling field out gets: the model's own defaults under
+ *                         {@code tandem.target.generation-config=auto}, else (and for a draft) none
  */
 public record ServedModel(String id, String engine, ModelDirectory directory, TextTokenizer tokenizer, CausalLm lm,
                           PlainDecoder decoder, AssistedDecoder assisted, long createdEpochSeconds,
-                          Optional<ChatTemplate> chatTemplate, String quantization) {
+                          Optional<ChatTemplate> chatTemplate, String quantization, SamplingDefaults samplingDefaults) {
+
+    /** A model whose requests get no model sampling defaults (tests, tools). */
+    public ServedModel(String id, String engine, ModelDirectory directory, TextTokenizer tokenizer, CausalLm lm,
+                       PlainDecoder decoder, AssistedDecoder assisted, long createdEpochSeconds,
+                       Optional<ChatTemplate> chatTemplate, String quantization) {
+        this(id, engine, directory, tokenizer, lm, decoder, assisted, createdEpochSeconds, chatTemplate, quantization,
+                SamplingDefaults.NONE);
+    }
 
     public int maxContext() {
         return lm.shape().maxContext();
@@ -39,7 +51,7 @@ public record ServedModel(String id, String engine, ModelDirectory directory, Te
 
     ServedModel withAssistedDecoder(AssistedDecoder a) {
         return new ServedModel(id, engine, directory, tokenizer, lm, decoder, a, createdEpochSeconds, chatTemplate,
-                quantization);
+                quantization, samplingDefaults);
     }
 
     void close() {

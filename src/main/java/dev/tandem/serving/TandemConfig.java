@@ -152,6 +152,16 @@ public interface TandemConfig {
         String engine();
 
         /**
+         * The model's own sampling defaults (vLLM's {@code --generation-config}): {@code auto} gives a request on the
+         * OpenAI routes that leaves out temperature, top_p, top_k, min_p, repetition_penalty or max_tokens the value
+         * the model's generation_config.json (or genai_config.json's {@code search}) sets, as vLLM does by default;
+         * {@code none} ignores them (the OpenAI defaults, as before). The TGI routes keep TGI's defaults either way.
+         * Read for the target only: requests sample with the target's settings, never the draft's.
+         */
+        @WithDefault("auto")
+        String generationConfig();
+
+        /**
          * For the draft only: false serves the target without the configured draft
          * ({@code TANDEM_DRAFT_ENABLED=false} switches off the default configuration's draft).
          */

@@ -44,6 +44,10 @@ class ChatTemplateConfigTest {
             public boolean enabled() {
                 return true;
             }
+
+            public String generationConfig() {
+                return "auto";
+            }
         };
     }
 
