@@ -10,20 +10,13 @@ with the options it was built with, its size, OnnxCheck's figures against model.
 --bench: StepBench's output for the same two graphs ("<graph>: median X best Y ms/call" after each
 "StepBench: B=.. T=.." header)."""
 import argparse
-import hashlib
 import json
 import os
 import re
 
+from package import sha  # the manifest is written as package.py writes it
+
 HEADER = "## ONNX Runtime graph: model_optimized.onnx"
-
-
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 16), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def bench(path):

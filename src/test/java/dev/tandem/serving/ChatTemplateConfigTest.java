@@ -20,35 +20,7 @@ class ChatTemplateConfigTest {
 
     /** The model settings with only a template file set. */
     static TandemConfig.Model withTemplate(Optional<Path> file) {
-        return new TandemConfig.Model() {
-            public Path modelDir() {
-                return BUNDLED.dir();
-            }
-
-            public Optional<String> id() {
-                return Optional.empty();
-            }
-
-            public Optional<Path> chatTemplate() {
-                return file;
-            }
-
-            public Optional<String> graph() {
-                return Optional.empty();
-            }
-
-            public String engine() {
-                return "onnxruntime";
-            }
-
-            public boolean enabled() {
-                return true;
-            }
-
-            public String generationConfig() {
-                return "auto";
-            }
-        };
+        return ModelSettings.of(BUNDLED.dir()).withChatTemplate(file);
     }
 
     @Test

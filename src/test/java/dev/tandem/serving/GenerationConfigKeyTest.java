@@ -20,35 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 class GenerationConfigKeyTest {
 
     static TandemConfig.Model withGenerationConfig(Path dir, String mode) {
-        return new TandemConfig.Model() {
-            public Path modelDir() {
-                return dir;
-            }
-
-            public Optional<String> id() {
-                return Optional.empty();
-            }
-
-            public Optional<Path> chatTemplate() {
-                return Optional.empty();
-            }
-
-            public Optional<String> graph() {
-                return Optional.empty();
-            }
-
-            public String engine() {
-                return "onnxruntime";
-            }
-
-            public boolean enabled() {
-                return true;
-            }
-
-            public String generationConfig() {
-                return mode;
-            }
-        };
+        return ModelSettings.of(dir).withGenerationConfig(mode);
     }
 
     @Test
