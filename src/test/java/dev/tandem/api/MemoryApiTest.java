@@ -79,11 +79,12 @@ class MemoryApiTest {
 
     @Test
     void concurrentLoadNeverReservesMoreThanTheBudget() throws Exception {
-        // 12 clients at once, plain and assisted, each reserving 16,908,416 bytes (plain) or 18,826,192 (assisted: the
+        // 16 clients at once, plain and assisted, each reserving 16,908,416 bytes (plain; 200 tokens: 16,777,216 + 8
+        // step rows, the same) or 18,826,192 (assisted: the
         // target's row with 17 step rows, 17,056,016, and the draft's row with 44 step rows, as it may catch up on the
         // whole 44-token sequence, 1,770,176): at most 2 fit in 33 MiB, the rest wait in the queue; the scheduler batches
         // what is admitted
-        var pool = java.util.concurrent.Executors.newFixedThreadPool(12);
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(16);
         var statuses = java.util.Collections.synchronizedList(new java.util.ArrayList<Integer>());
         java.util.concurrent.atomic.AtomicLong peak = new java.util.concurrent.atomic.AtomicLong();
         java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
@@ -95,11 +96,22 @@ class MemoryApiTest {
         });
         try {
             var futures = new java.util.ArrayList<java.util.concurrent.Future<?>>();
-            for (int i = 0; i < 12; i++) {
-                String assisted = i % 2 == 0 ? "" : ",\"assisted\":true";
-                String body = "{\"prompt\":[1,100,200,300],\"max_tokens\":40,\"temperature\":0,\"ignore_eos\":true" + assisted + "}";
+            // four long plain requests first (two fit at once, whatever the arrival order of the rest: a plain and an
+            // assisted one do not, so with the mix alone two plains had to arrive next to each other, and on a fast
+            // graph the 40-token requests often ran one at a time), then the mix
+            for (int i = 0; i < 16; i++) {
+                String assisted = i < 4 || i % 2 == 0 ? "" : ",\"assisted\":true";
+                int maxTokens = i < 4 ? 200 : 40;
+                String body = "{\"prompt\":[1,100,200,300],\"max_tokens\":" + maxTokens + ",\"temperature\":0,\"ignore_eos\":true"
+                        + assisted + "}";
                 futures.add(pool.submit(() -> statuses.add(given().contentType(ContentType.JSON).body(body)
                         .post("/v1/completions").then().extract().statusCode())));
+                if (i == 3) {  // the mix arrives once the long plain ones run
+                    long until = System.nanoTime() + 10_000_000_000L;
+                    while (admission.running() == 0 && System.nanoTime() < until) {
+                        Thread.onSpinWait();
+                    }
+                }
             }
             for (var f : futures) {
                 f.get(120, java.util.concurrent.TimeUnit.SECONDS);
