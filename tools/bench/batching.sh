@@ -13,6 +13,10 @@
 #   LP_RUNS [3]  LP_ARRIVALS [6]  SKIP_LONG_PROMPT [unset]  SKIP_BUILD [unset]
 #   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
 #                     batching-log.txt (this script's output, with the machine's conditions)
+#   MODES [plain,fixed,auto]: which of the three modes to measure
+#   VARIANTS [unset]: "NAME:VAR=value VAR=value;NAME2:..." also runs every mode on two more services per variant,
+#                   started with those environment variables, modes named plain/NAME etc., side by side with the
+#                   default service (e.g. VARIANTS="nospin:TANDEM_ONNXRUNTIME_SPINNING=false")
 #   LOAD_MAX [0.5] LOAD_WAIT [90] s: before measuring, wait up to LOAD_WAIT for the 1-minute load average
 #                  to fall below LOAD_MAX (then go on anyway; both are recorded)
 set -euo pipefail
@@ -99,11 +103,33 @@ conditions "before"
 # both run all the time, one idle while the other is measured, so the modes alternate cell by cell.
 start fixed 18091 TANDEM_ASSISTED_POLICY=fixed
 start auto 18092 TANDEM_ASSISTED_POLICY=auto
-"$JAVA" tools/bench/BatchingBench.java closed modes=plain:18091:false,fixed:18091:true,auto:18092:true \
+want=",${MODES:-plain,fixed,auto},"
+# pick PORT_FIXED PORT_AUTO SUFFIX: the wanted modes on those services, names suffixed
+pick() {
+  local m=""
+  [[ $want == *,plain,* ]] && m="$m,plain$3:$1:false"
+  [[ $want == *,fixed,* ]] && m="$m,fixed$3:$1:true"
+  [[ $want == *,auto,* ]] && m="$m,auto$3:$2:true"
+  echo "$m"
+}
+modes=$(pick 18091 18092 "")
+port=18093
+IFS=';' read -ra variants <<< "${VARIANTS:-}"
+for v in "${variants[@]}"; do
+  [ -n "$v" ] || continue
+  vname=${v%%:*}
+  read -ra venv <<< "${v#*:}"
+  start "fixed-$vname" "$port" TANDEM_ASSISTED_POLICY=fixed "${venv[@]}"
+  start "auto-$vname" $((port + 1)) TANDEM_ASSISTED_POLICY=auto "${venv[@]}"
+  modes="$modes$(pick "$port" $((port + 1)) "/$vname")"
+  port=$((port + 2))
+done
+modes=${modes#,}
+"$JAVA" tools/bench/BatchingBench.java closed modes="$modes" \
   prompts="$PROMPTS" clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
   runs_csv="$OUT/batching-runs.csv" csv="$OUT/batching.csv"
 conditions "after the closed-loop runs"
-grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed.log /tmp/tandem-batching-auto.log | head -20 || true
+grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed*.log /tmp/tandem-batching-auto*.log | head -20 || true
 stop_all
 
 if [ -z "${SKIP_LONG_PROMPT:-}" ]; then

@@ -3,13 +3,16 @@
 //
 //   java -cp onnxruntime-1.29.0.jar --enable-native-access=ALL-UNNAMED tools/models/StepBench.java \
 //        [--threads 2] [--spin 0|1] [--batch 1] [--tokens 1] [--past 300] [--reps 200] [--runs 5] \
-//        [--profile DIR] [--optimized DIR] model.onnx [other.onnx ...]
+//        [--lanes 1] [--profile DIR] [--optimized DIR] model.onnx [other.onnx ...]
 //
 // Each call feeds B rows x T tokens at positions past..past+T-1 with a cache of width W = the next multiple of 64
 // above past+T (the engine's layout). Inputs and outputs are bound as the engine binds them (SlotPool): present.*
 // written in place into the past buffers, logits into a preallocated buffer, so only session.run is timed.
 // Runs rotate through the models (a warm-up run each first); printed: median ms per call of every run and the
 // median of those medians, and the fastest run's median ("best": the quietest moment of a shared machine).
+// --lanes N: N Java threads call session.run at once, each on its own B rows (one session, its own buffers), as an
+//   engine that splits a batch into N lanes would (use --threads 1 for one core per lane); the time printed is the
+//   wall time of one call in every lane, so rows per ms = N * B * T / that time.
 // --profile DIR: one more run per model with ONNX Runtime's profiler on; prints the time per call by op type
 //   (kernel time summed over the nodes), the number of nodes executed, and the model_run time not spent in
 //   kernels ("gaps": dispatch, thread wake-ups, allocation). The raw JSON stays in DIR.
@@ -66,6 +69,42 @@ public class StepBench {
         FloatBuffer lb = ByteBuffer.allocateDirect(4 * b * t * vocab).order(ByteOrder.nativeOrder()).asFloatBuffer();
         out.put("logits", OnnxTensor.createTensor(ENV, lb, new long[]{b, t, vocab}));
         return new Bound(s, in, out);
+    }
+
+    /** Median wall ms of one call in every lane, {@code reps} rounds of calls run by {@code lanes.size()} threads at once. */
+    static double timeLanes(List<Bound> lanes, int reps) throws Exception {
+        if (lanes.size() == 1) return time(lanes.get(0), reps);
+        java.util.concurrent.CyclicBarrier barrier = new java.util.concurrent.CyclicBarrier(lanes.size());
+        long[][] ends = new long[lanes.size()][reps];
+        long[] start = new long[1];
+        List<Thread> threads = new ArrayList<>();
+        Exception[] failed = new Exception[1];
+        for (int l = 0; l < lanes.size(); l++) {
+            Bound x = lanes.get(l);
+            long[] end = ends[l];
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    barrier.await();
+                    for (int i = 0; i < reps; i++) {
+                        try (OrtSession.Result r = x.session.run(x.in, x.out)) { /* in place */ }
+                        end[i] = System.nanoTime();
+                    }
+                } catch (Exception e) { failed[0] = e; }
+            }));
+        }
+        long t0 = System.nanoTime();
+        for (Thread t : threads) t.join();
+        if (failed[0] != null) throw failed[0];
+        // round i ends when the slowest lane finishes its i-th call
+        double[] ms = new double[reps];
+        long prev = t0;
+        for (int i = 0; i < reps; i++) {
+            long e = 0;
+            for (long[] end : ends) e = Math.max(e, end[i]);
+            ms[i] = (e - prev) / 1e6;
+            prev = e;
+        }
+        return median(Arrays.copyOfRange(ms, 1, reps));
     }
 
     /** Median ms of {@code reps} calls. */
@@ -125,13 +164,14 @@ public class StepBench {
 
     /** Profile a JSON file written earlier: StepBench --summarise FILE */
     public static void main(String[] args) throws Exception {
-        int threads = 2, b = 1, t = 1, past = 300, reps = 200, runs = 5;
+        int threads = 2, lanes = 1, b = 1, t = 1, past = 300, reps = 200, runs = 5;
         boolean spin = false;
         String profileDir = null, optimizedDir = null;
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--lanes" -> lanes = Integer.parseInt(args[++i]);
                 case "--spin" -> spin = args[++i].equals("1");
                 case "--batch" -> b = Integer.parseInt(args[++i]);
                 case "--tokens" -> t = Integer.parseInt(args[++i]);
@@ -144,30 +184,32 @@ public class StepBench {
                 default -> models.add(args[i]);
             }
         }
-        System.out.printf(Locale.ROOT, "StepBench: B=%d T=%d past=%d width=%d threads=%d spin=%s reps=%d runs=%d%n", b, t, past,
-                (past + t + 64) / 64 * 64, threads, spin, reps, runs);
-        List<Bound> bound = new ArrayList<>();
+        System.out.printf(Locale.ROOT, "StepBench: B=%d T=%d past=%d width=%d threads=%d lanes=%d spin=%s reps=%d runs=%d%n", b, t, past,
+                (past + t + 64) / 64 * 64, threads, lanes, spin, reps, runs);
+        List<List<Bound>> bound = new ArrayList<>();
         for (String model : models) {
             OrtSession s = open(model, threads, spin, null, optimizedDir);
-            bound.add(bind(s, b, t, past));
+            List<Bound> laneBinds = new ArrayList<>();
+            for (int l = 0; l < lanes; l++) laneBinds.add(bind(s, b, t, past));
+            bound.add(laneBinds);
             if (optimizedDir != null) {
                 System.out.println("  optimized graph of " + model + " written to " + optimizedDir);
             }
         }
         double[][] med = new double[models.size()][runs];
-        for (Bound x : bound) time(x, Math.max(20, reps / 4));  // warm-up
+        for (List<Bound> x : bound) timeLanes(x, Math.max(20, reps / 4));  // warm-up
         for (int r = 0; r < runs; r++) {
-            for (int k = 0; k < bound.size(); k++) med[k][r] = time(bound.get(k), reps);
+            for (int k = 0; k < bound.size(); k++) med[k][r] = timeLanes(bound.get(k), reps);
         }
         for (int k = 0; k < models.size(); k++) {
             StringBuilder sb = new StringBuilder();
             for (double v : med[k]) sb.append(String.format(Locale.ROOT, " %.3f", v));
             // best = the fastest run's median: on the shared machine other jobs come and go, so the quietest
             // run is the steadiest estimate of the graph's own cost (compare graphs on both numbers)
-            System.out.printf(Locale.ROOT, "%s: median %.3f best %.3f ms/call (runs:%s)%n", models.get(k), median(med[k]),
-                    Arrays.stream(med[k]).min().orElse(Double.NaN), sb);
+            System.out.printf(Locale.ROOT, "%s: median %.3f best %.3f ms/call, %.2f tokens/ms (runs:%s)%n", models.get(k),
+                    median(med[k]), Arrays.stream(med[k]).min().orElse(Double.NaN), lanes * b * t / median(med[k]), sb);
         }
-        for (Bound x : bound) x.session.close();
+        for (List<Bound> x : bound) x.get(0).session.close();
         if (profileDir != null) {
             Files.createDirectories(Path.of(profileDir));
             for (String model : models) {

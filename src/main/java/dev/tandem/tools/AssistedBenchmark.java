@@ -107,8 +107,8 @@ public final class AssistedBenchmark {
                 java.util.Optional.ofNullable(a.get("target-graph")));
         ModelDirectory dd = ModelDirectory.open(Path.of(a.get("draft")), preferred,
                 java.util.Optional.ofNullable(a.get("draft-graph")));
-        System.out.println("target graph " + td.graph() + ", draft graph " + dd.graph());
-        OnnxRuntimeOptions options = new OnnxRuntimeOptions(threads, true, false, "all");
+        System.out.println("target graph " + td.graph() + ", draft graph " + dd.graph() + ", ONNX Runtime pool spinning " + BenchEngines.spinning());
+        OnnxRuntimeOptions options = BenchEngines.ortOptions(threads);
         // as the service: the draft on its own thread(s) (tandem.onnxruntime.draft-intra-op-threads), or 0 = in the shared pool
         int draftThreads = Integer.parseInt(a.getOrDefault("draft-threads", "1"));
         OnnxRuntimeOptions draftOptions = draftThreads > 0 ? OnnxRuntimeOptions.ownThreads(draftThreads) : options;

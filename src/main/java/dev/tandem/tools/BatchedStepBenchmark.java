@@ -34,7 +34,7 @@ final class BatchedStepBenchmark {
     }
 
     static void run(ModelDirectory model, int threads, int reps, int past) {
-        OnnxRuntimeOptions options = new OnnxRuntimeOptions(threads, true, false, "all");
+        OnnxRuntimeOptions options = BenchEngines.ortOptions(threads);
         try (OrtCausalLm lm = OrtCausalLm.open(model.graph(), model.config().shape(), options)) {
             int vocab = lm.shape().vocabSize();
             System.out.printf(Locale.ROOT, "model=%s layout=%s threads=%d past=%d reps=%d (median ms per call)%n", model.name(),

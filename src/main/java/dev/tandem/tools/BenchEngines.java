@@ -53,12 +53,26 @@ final class BenchEngines {
         }
         return switch (engine) {
             case "ort", "onnxruntime" -> OrtCausalLm.open(model.graph(), model.config().shape(),
-                    shared ? new OnnxRuntimeOptions(threads, true, false, "all") : OnnxRuntimeOptions.ownThreads(threads));
+                    shared ? ortOptions(threads) : OnnxRuntimeOptions.ownThreads(threads));
             case "openvino", "ov" -> OpenVinoCausalLm.open(runtime(), model.graph(), model.config().shape(),
                     new OpenVinoOptions("CPU", OpenVinoOptions.PerformanceHint.valueOf(hint), threads,
                             Optional.ofNullable(precision), Optional.empty(), Optional.empty()));
             default -> throw new IllegalArgumentException("unknown engine '" + engine + "' (ort, openvino)");
         };
+    }
+
+    /**
+     * ONNX Runtime's pool threads spin while waiting for work, as the service's {@code tandem.onnxruntime.spinning}
+     * (its default unless {@code -Dtandem.onnxruntime.spinning=} says otherwise; every benchmark tool uses this).
+     */
+    static boolean spinning() {
+        return Boolean.parseBoolean(System.getProperty("tandem.onnxruntime.spinning", "false"));
+    }
+
+    /** The ONNX Runtime options of a benchmark tool: {@code threads} in the shared pool, the service's spinning, level all. */
+    static OnnxRuntimeOptions ortOptions(int threads) {
+        return new OnnxRuntimeOptions(threads,
+                Boolean.parseBoolean(System.getProperty("tandem.onnxruntime.global-thread-pool", "true")), spinning(), "all");
     }
 
     /** The OpenVINO runtime, loaded once per process (as the service does). */

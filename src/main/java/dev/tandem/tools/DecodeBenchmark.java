@@ -94,7 +94,7 @@ public final class DecodeBenchmark {
             compareEngines(model, engines, threads, steps, runs, csv);
             return;
         }
-        OnnxRuntimeOptions options = new OnnxRuntimeOptions(threads, true, false, "all");
+        OnnxRuntimeOptions options = BenchEngines.ortOptions(threads);
         try (OrtCausalLm lm = OrtCausalLm.open(model.graph(), model.config().shape(), options);
              TextTokenizer tokenizer = TextTokenizer.load(model);
              OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {

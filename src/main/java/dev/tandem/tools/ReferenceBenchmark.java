@@ -47,7 +47,7 @@ public final class ReferenceBenchmark {
         ModelDirectory model = ModelDirectory.open(dir);
         Path graph = model.dir().resolve(graphName);
         try (CausalLm ort = OrtCausalLm.open(graph, model.config().shape(),
-                     new OnnxRuntimeOptions(threads, true, false, "all"));
+                     BenchEngines.ortOptions(threads));
              CausalLm ref = ReferenceCausalLm.openOnnx(graph, model.dir().resolve("config.json"))) {
             int max = Math.min(steps, ort.shape().maxContext() - 1);
             CausalLm[] engines = {ref, ort};

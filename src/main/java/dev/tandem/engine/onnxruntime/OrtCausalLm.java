@@ -140,6 +140,9 @@ public final class OrtCausalLm implements CausalLm {
             } else {
                 so.setIntraOpNumThreads(options.intraOpThreads());
                 so.addConfigEntry("session.intra_op.allow_spinning", options.spinning() ? "1" : "0");
+                // spin inside a run (between its operators), not after it: the pool's threads block as soon as the
+                // last concurrent run returns, so they take no core from the draft, sampling or HTTP in between
+                so.addConfigEntry("session.force_spinning_stop", "1");
             }
             so.setInterOpNumThreads(1);
             so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
