@@ -37,6 +37,15 @@ final class AutoSpeculation implements SpeculationPolicy {
     private static final double PRIOR_ROUNDS = 2;
     /** Weight of a round at a position in the shared estimates after n more rounds judged there (of any sequence with that assistant): 0.98^n. */
     private static final double SHARED_DECAY = 0.98;
+    /**
+     * The shared estimates' start, 3 kept of 4 judged at every position (0.75), and how fast they return to it in steps
+     * where sequences with that kind of assistant decode without candidates: 0.995 per step (halfway in about 140).
+     * Estimates only move with rounds, so without the return a run of rejections that made speculation look unprofitable
+     * stopped it for every later request too (the trap the per-sequence estimates escape with {@code Sequence.IDLE_DECAY}).
+     */
+    private static final double PRIOR_JUDGED = 4;
+    private static final double PRIOR_KEPT = 3;
+    private static final double SHARED_IDLE_DECAY = 0.995;
     private static final int MAX_K = AssistOptions.MAX_ASSISTANT_TOKENS;
     /** Steps a draft's catch-up is spread over when priced (see {@link #draftFed}). */
     private static final double CATCH_UP_SPREAD = 4;
@@ -46,9 +55,9 @@ final class AutoSpeculation implements SpeculationPolicy {
 
     private final StepCostModel cost;
     // all sequences' recent rounds by candidate position (judged, kept), one pair per kind of assistant; the prior of a
-    // new sequence. They start at 3 kept of 4 judged at every position (0.75).
-    private final double[][] sharedJudged = {filled(4), filled(4)};
-    private final double[][] sharedKept = {filled(3), filled(3)};
+    // new sequence. They start at PRIOR_KEPT of PRIOR_JUDGED at every position.
+    private final double[][] sharedJudged = {filled(PRIOR_JUDGED), filled(PRIOR_JUDGED)};
+    private final double[][] sharedKept = {filled(PRIOR_KEPT), filled(PRIOR_KEPT)};
     private final double[][] sharedPrior = new double[2][MAX_K];
     private double[][] p = new double[0][];   // this step's acceptance by position, per sequence (reused)
     // the cost model's error, for the DEBUG report: this step's predicted seconds, and sums since the last report
@@ -203,7 +212,14 @@ final class AutoSpeculation implements SpeculationPolicy {
             report(timing);
         }
         cost.observe(timing);
+        boolean[] idle = {false, false};    // by kind: sequences with that assistant decoded, none with candidates
+        boolean[] rounds = {false, false};
         for (Sequence s : decoding) {
+            if (s.assisted() && !s.candidatesFixedByRequest()) {
+                int kind = s.usesDraftModel() ? 0 : 1;
+                idle[kind] = true;
+                rounds[kind] |= s.lastCandidates() > 0;
+            }
             if (s.lastCandidates() > 0) {
                 int kind = s.usesDraftModel() ? 0 : 1;
                 Sequence.recordRound(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, s.lastJudged(), s.lastAccepted());
@@ -214,6 +230,22 @@ final class AutoSpeculation implements SpeculationPolicy {
                         s.lastShadowKept());
             }
         }
+        for (int kind = 0; kind < 2; kind++) {
+            if (idle[kind] && !rounds[kind]) {
+                idleStep(kind);
+            }
+        }
+    }
+
+    /** A step in which sequences with this kind of assistant (0 draft model, 1 prompt lookup) decoded without candidates. */
+    synchronized void idleStep(int kind) {
+        Sequence.fade(sharedJudged[kind], sharedKept[kind], SHARED_IDLE_DECAY, PRIOR_JUDGED, PRIOR_KEPT);
+    }
+
+    /** Adds a round to the shared estimates (for tests; live rounds come through {@link #observe}). */
+    synchronized void sharedRound(boolean draftModel, int judged, int kept) {
+        int kind = draftModel ? 0 : 1;
+        Sequence.recordRound(sharedJudged[kind], sharedKept[kind], SHARED_DECAY, judged, kept);
     }
 
     /** All recent rounds' estimate that candidate m+1 is kept once 1..m were (draft model or prompt lookup): for tests. */

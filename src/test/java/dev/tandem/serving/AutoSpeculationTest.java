@@ -139,6 +139,39 @@ class AutoSpeculationTest {
     }
 
     @Test
+    void aRunOfRejectionsStopsSpeculationOnlyForAWhile() {
+        // the bundled target on ONNX Runtime's spinning pool (the coefficients a one-stream run learnt live): at the
+        // prior's acceptance speculation pays, at a third it does not
+        AutoSpeculation p = new AutoSpeculation(model(1.07e-3, 0, 0.006e-3, 0.275e-3, 0.23e-3, 0.006e-3));
+        assertTrue(chosenAtSharedPrior(p) > 0, "at the prior");
+        for (int i = 0; i < 4; i++) {
+            p.sharedRound(true, 1, 0);  // four rounds in a row rejected at the first candidate
+        }
+        assertEquals(0, chosenAtSharedPrior(p), "after the rejections");
+        // nothing but rounds moved the estimate: speculation, once stopped, stayed stopped for every later request
+        int steps = 0;
+        while (chosenAtSharedPrior(p) == 0 && steps < 100_000) {
+            p.idleStep(0);
+            steps++;
+        }
+        assertTrue(steps <= 500, "tries again after " + steps + " steps without candidates");
+        p.sharedRound(true, 1, 0);
+        p.sharedRound(true, 1, 0);
+        assertEquals(0, chosenAtSharedPrior(p), "and stops again when the retry is rejected");
+    }
+
+    /** The k auto chooses for one new sequence (at the shared estimate of draft-model rounds). */
+    private static int chosenAtSharedPrior(AutoSpeculation p) {
+        double[][] a = new double[1][16];
+        for (int m = 0; m < 16; m++) {
+            a[0][m] = p.sharedAcceptance(true, m);
+        }
+        int[] k = new int[1];
+        p.choose(a, new int[1], new int[] {16}, new boolean[] {true}, k);
+        return k[0];
+    }
+
+    @Test
     void aFullBatchWhoseTokensCostTheirShareDoesNotSpeculate() {
         // a machine whose step cost is all in the tokens (compute bound): every candidate costs as much as a token,
         // and an imperfect draft can only lose
