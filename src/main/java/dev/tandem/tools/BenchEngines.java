@@ -66,7 +66,7 @@ final class BenchEngines {
      * (its default unless {@code -Dtandem.onnxruntime.spinning=} says otherwise; every benchmark tool uses this).
      */
     static boolean spinning() {
-        return Boolean.parseBoolean(System.getProperty("tandem.onnxruntime.spinning", "false"));
+        return Boolean.parseBoolean(System.getProperty("tandem.onnxruntime.spinning", "true"));
     }
 
     /** The ONNX Runtime options of a benchmark tool: {@code threads} in the shared pool, the service's spinning, level all. */

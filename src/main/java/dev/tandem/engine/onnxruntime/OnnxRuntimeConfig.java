@@ -21,8 +21,13 @@ public interface OnnxRuntimeConfig {
     @WithDefault("1")
     int draftIntraOpThreads();
 
-    /** Let idle pool threads spin-wait. */
-    @WithDefault("false")
+    /**
+     * Let the pool's threads spin-wait for work instead of sleeping on a futex: a decode step hands
+     * about 50 parallel sections to the pool, and waking sleeping threads for each cost a third of the
+     * step on the bundled target (docs/benchmarks.md, "Pool spinning"). Switch off where the cores are
+     * shared or a CPU limit is below the thread count: spinning threads burn the quota.
+     */
+    @WithDefault("true")
     boolean spinning();
 
     /** Graph optimisation level: none, basic, extended, all. */
