@@ -130,6 +130,10 @@ modes=${modes#,}
   runs_csv="$OUT/batching-runs.csv" csv="$OUT/batching.csv"
 conditions "after the closed-loop runs"
 grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed*.log /tmp/tandem-batching-auto*.log | head -20 || true
+# the start-up step profile each service priced candidates with (auto's cost model keeps its shape for life)
+for f in /tmp/tandem-batching-fixed*.log /tmp/tandem-batching-auto*.log; do
+  echo "$(basename "$f" .log): $(grep -ho "step profile in .*" "$f" | head -1)"
+done
 stop_all
 
 if [ -z "${SKIP_LONG_PROMPT:-}" ]; then
