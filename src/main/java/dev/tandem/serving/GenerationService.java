@@ -38,6 +38,9 @@ public class GenerationService {
     /** Set when shutdown can wait no longer: every running generation stops at its next step. */
     private volatile boolean abandonAll;
     /** The decoding loop of each served target, by model id. */
+    /** How long start-up waits for the step profile (about 3 s on the bundled pair); readiness waits for it in any case. */
+    private static final java.time.Duration PROFILE_TIMEOUT = java.time.Duration.ofSeconds(60);
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(GenerationService.class);
     private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
     private final int maxBatchedTokens;
     private final String policy;
@@ -107,11 +110,14 @@ public class GenerationService {
         }
     }
 
-    /** Starts the target's decoding loop at start-up, so its profile runs before the first request. */
+    /**
+     * Starts the target's decoding loop at start-up and waits for its profile of step costs (auto policy, a few
+     * seconds), so that the profile runs before the first request and is not timed beside the rest of start-up.
+     */
     void onStart(@Observes @jakarta.annotation.Priority(jakarta.interceptor.Interceptor.Priority.APPLICATION + 1000)
-                 StartupEvent event) {  // after ModelRegistry's (default priority) has loaded the models
-        if (registry.isReady()) {
-            scheduler(registry.target());
+                 StartupEvent event) throws InterruptedException {  // after ModelRegistry's (default priority) has loaded the models
+        if (registry.isReady() && !scheduler(registry.target()).awaitStarted(PROFILE_TIMEOUT)) {
+            LOG.warnf("the step profile of %s is still running after %s; readiness waits for it", registry.target().id(), PROFILE_TIMEOUT);
         }
     }
 
@@ -133,6 +139,19 @@ public class GenerationService {
             metrics.runningSequences(id, s::running);
             return s;
         });
+    }
+
+    /**
+     * Whether the target's decoding loop has run its start-up profile (auto policy) and steps requests. The profile
+     * times steps for a few seconds: requests that arrived meanwhile would wait, and work beside it (another process
+     * starting, a benchmark's load) would distort the prices the policy keeps for the life of the service.
+     */
+    public boolean targetStarted() {
+        if (!registry.isReady()) {
+            return false;
+        }
+        Scheduler s = schedulers.get(registry.target().id());
+        return s != null && s.started();
     }
 
     /** Seconds the longest decoding step in progress has taken so far (0 when none runs): the liveness watchdog's input. */

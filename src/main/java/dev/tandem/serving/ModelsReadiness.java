@@ -10,7 +10,8 @@ import org.eclipse.microprofile.health.HealthCheckResponseBuilder;
 import org.eclipse.microprofile.health.Readiness;
 
 /**
- * Ready when a real forward pass through the target (and the draft) has succeeded within the
+ * Ready when the target's decoding loop has started (after the auto policy's start-up profile of step
+ * costs), a real forward pass through the target (and the draft) has succeeded within the
  * probe interval (run now if the last is older) and the server is not shutting down. A server that
  * is merely saturated stays ready (it answers 429 to what it cannot queue). The data says why it is
  * DOWN.
@@ -20,13 +21,15 @@ import org.eclipse.microprofile.health.Readiness;
 public class ModelsReadiness implements HealthCheck {
     private final ModelRegistry registry;
     private final AdmissionControl admission;
+    private final GenerationService generation;
     private final long intervalNanos;
     private volatile long lastProbe;
     private volatile String lastFailure;
 
-    ModelsReadiness(ModelRegistry registry, AdmissionControl admission, TandemConfig config) {
+    ModelsReadiness(ModelRegistry registry, AdmissionControl admission, GenerationService generation, TandemConfig config) {
         this.registry = registry;
         this.admission = admission;
+        this.generation = generation;
         this.intervalNanos = config.health().probeInterval().toNanos();
     }
 
@@ -35,6 +38,9 @@ public class ModelsReadiness implements HealthCheck {
         HealthCheckResponseBuilder b = HealthCheckResponse.named("models");
         if (!registry.isReady()) {
             return b.down().withData("reason", "models are loading").build();
+        }
+        if (!generation.targetStarted()) {
+            return b.down().withData("reason", "timing the target's steps for the speculation policy").build();
         }
         b.withData("target", registry.target().id());
         registry.draft().ifPresent(d -> b.withData("draft", d.id()));

@@ -52,6 +52,7 @@ final class Scheduler implements AutoCloseable {
     private volatile int runningCount;
     private int[] ks = new int[16];  // the policy's k per decoding sequence (reused)
     private final Runnable beforeFirstStep;
+    private final java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
 
     /** A sequence in the loop and the future its request thread waits on. */
     static final class Entry {
@@ -117,11 +118,23 @@ final class Scheduler implements AutoCloseable {
         inbox.add(new Entry(null));  // wakes the loop if it is idle
     }
 
+    /** Whether the loop has run its start-up work (the profile) and steps requests. */
+    boolean started() {
+        return started.getCount() == 0;
+    }
+
+    /** Waits until the loop has run its start-up work (the profile); false if it had not after {@code timeout}. */
+    boolean awaitStarted(java.time.Duration timeout) throws InterruptedException {
+        return started.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
     private void loop() {
         try {
             beforeFirstStep.run();
         } catch (RuntimeException e) {
             LOG.warn("the start-up profile of " + name + " failed; the speculation policy learns from live steps", e);
+        } finally {
+            started.countDown();
         }
         while (!closed) {
             try {

@@ -87,17 +87,18 @@ final class StepProfile {
             }
         }
         cost.refit();
-        LOG.infof("step profile in %d ms (fastest of %d passes x %d calls): target, ms by rows x tokens fed %s",
-                (System.nanoTime() - started) / 1_000_000, PASSES, REPEATS, table(uniform));
+        LOG.infof("step profile in %d ms (fastest of %d passes x %d calls), ms by rows x tokens fed: target %s;"
+                        + " draft %s", (System.nanoTime() - started) / 1_000_000, PASSES, REPEATS, table(uniform),
+                draft == null ? "none" : table(drafted));
     }
 
     /** "1x[1.27 1.92 2.78] 2x[...] ..." in milliseconds, "-" where a shape was not timed. */
-    private static String table(long[][] uniform) {
+    private static String table(long[][] byRowsAndFeed) {
         StringBuilder b = new StringBuilder();
         for (int r = 0; r < ROWS.length; r++) {
             b.append(r == 0 ? "" : " ").append(ROWS[r]).append("x[");
-            for (int f = 0; f < FEEDS.length; f++) {
-                long n = uniform[r][f];
+            for (int f = 0; f < byRowsAndFeed[r].length; f++) {
+                long n = byRowsAndFeed[r][f];
                 b.append(f == 0 ? "" : " ").append(n == Long.MAX_VALUE ? "-" : String.format(java.util.Locale.ROOT, "%.2f", n / 1e6));
             }
             b.append(']');

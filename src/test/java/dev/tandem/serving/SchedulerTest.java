@@ -554,4 +554,28 @@ class SchedulerTest {
         }
         assertEquals(0, target.openCaches());
     }
+
+    /** Start-up (and readiness) wait for the profile: the loop counts as started only once its start-up work is done. */
+    @Test
+    void startedOnlyAfterTheProfile() throws Exception {
+        FakeLm target = FakeLm.target(VOCAB, 512);
+        java.util.concurrent.CountDownLatch profiling = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Runnable profile = () -> {
+            profiling.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, SpeculationPolicy.FIXED, step -> { }, profile)) {
+            assertTrue(profiling.await(10, TimeUnit.SECONDS));
+            assertFalse(s.started(), "started while the profile runs");
+            assertFalse(s.awaitStarted(java.time.Duration.ofMillis(50)));
+            release.countDown();
+            assertTrue(s.awaitStarted(java.time.Duration.ofSeconds(10)));
+            assertTrue(s.started());
+        }
+    }
 }
