@@ -63,6 +63,8 @@ public class BatchingBench {
     static final Pattern MODE = Pattern.compile("\"decoding\":\\{\"mode\":\"(\\w+)\"");
 
     static HttpClient http;
+    /** Sampling temperature of every request (closed: {@code temperature=}, default 0, greedy). */
+    static double temperature = 0;
     /** Streams currently open, so a stuck one can be closed at the end of a cell. */
     static final Set<InputStream> open = ConcurrentHashMap.newKeySet();
 
@@ -104,7 +106,7 @@ public class BatchingBench {
     }
 
     static String body(String prompt, int maxTokens, boolean assisted) {
-        return "{\"prompt\":\"" + json(prompt) + "\",\"max_tokens\":" + maxTokens + ",\"temperature\":0,\"ignore_eos\":true,\"logprobs\":0,"
+        return "{\"prompt\":\"" + json(prompt) + "\",\"max_tokens\":" + maxTokens + ",\"temperature\":" + temperature + ",\"ignore_eos\":true,\"logprobs\":0,"
                 + "\"assisted\":" + assisted + ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
     }
 
@@ -185,6 +187,7 @@ public class BatchingBench {
         int[] ns = Arrays.stream(a.getOrDefault("clients", "1,2,4,8,16").split(",")).mapToInt(Integer::parseInt).toArray();
         int[] maxTokens = Arrays.stream(a.getOrDefault("max_tokens", "64").split(",")).mapToInt(Integer::parseInt).toArray();
         int runs = Integer.parseInt(a.getOrDefault("runs", "3"));
+        temperature = Double.parseDouble(a.getOrDefault("temperature", "0"));
         double warm = Double.parseDouble(a.getOrDefault("warmup", "3"));
         double seconds = Double.parseDouble(a.getOrDefault("seconds", "15"));
         List<String> prompts = Files.readAllLines(Path.of(a.getOrDefault("prompts", "tools/bench/prompts/heldout.txt")))

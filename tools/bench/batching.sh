@@ -14,6 +14,8 @@
 #   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
 #                     batching-log.txt (this script's output, with the machine's conditions)
 #   MODES [plain,fixed,auto]: which of the three modes to measure
+#   TEMPERATURE [0]: sampling temperature of every request (0: greedy; sampled requests carry no seed, so auto
+#                   chooses their k)
 #   VARIANTS [unset]: "NAME:VAR=value VAR=value;NAME2:..." also runs every mode on two more services per variant,
 #                   started with those environment variables, modes named plain/NAME etc., side by side with the
 #                   default service (e.g. VARIANTS="nospin:TANDEM_ONNXRUNTIME_SPINNING=false")
@@ -92,7 +94,7 @@ if [ -n "$paused" ]; then
   watcher=$!
 fi
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src modified)'); $(nproc) cores; $("$JAVA" -version 2>&1 | head -1)"
-echo "PROMPTS=$PROMPTS RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
+echo "TEMPERATURE=${TEMPERATURE:-0} PROMPTS=$PROMPTS RUNS=$RUNS CLIENTS=$CLIENTS MAX_TOKENS=$MAX_TOKENS WARMUP=$WARMUP SECONDS_PER_CELL=$SECONDS_PER_CELL LP_RUNS=$LP_RUNS LP_ARRIVALS=$LP_ARRIVALS"
 for _ in $(seq "$LOAD_WAIT"); do
   awk -v m="$LOAD_MAX" '{exit !($1 < m)}' /proc/loadavg && break
   sleep 1
@@ -126,7 +128,7 @@ for v in "${variants[@]}"; do
 done
 modes=${modes#,}
 "$JAVA" tools/bench/BatchingBench.java closed modes="$modes" \
-  prompts="$PROMPTS" clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
+  prompts="$PROMPTS" temperature="${TEMPERATURE:-0}" clients="$CLIENTS" max_tokens="$MAX_TOKENS" runs="$RUNS" warmup="$WARMUP" seconds="$SECONDS_PER_CELL" \
   runs_csv="$OUT/batching-runs.csv" csv="$OUT/batching.csv"
 conditions "after the closed-loop runs"
 grep -hE "ERROR|WARN" /tmp/tandem-batching-fixed*.log /tmp/tandem-batching-auto*.log | head -20 || true
