@@ -235,6 +235,9 @@ final class AutoSpeculation implements SpeculationPolicy {
                 idleStep(kind);
             }
         }
+        if (idle[0] && !rounds[0]) {
+            cost.draftIdle();  // the draft model's price returns to its profile's too
+        }
     }
 
     /** A step in which sequences with this kind of assistant (0 draft model, 1 prompt lookup) decoded without candidates. */

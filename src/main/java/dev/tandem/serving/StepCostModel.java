@@ -20,11 +20,21 @@ import dev.tandem.generation.BatchStep;
  * and the tokens fed (a sequence that speculates after steps without candidates first catches its draft up with the
  * tokens it missed: measured steps carry that cost, and the model must tell it apart from a call's, else rare
  * speculation makes every draft call look dear and speculation rarer still). Fitted by least squares with
- * non-negative coefficients over the profile and recent steps (older ones fade).
+ * non-negative coefficients over the profile's draft calls (kept for good) and recent live steps (older ones fade, and
+ * all of them fade while assisted sequences decode without drafting, so the price returns to the profile's).
  */
 final class StepCostModel {
     /** A step's share in a live fit after n more steps: 0.998^n (the last ~500 steps count). */
     private static final double FORGET = 0.998;
+    /**
+     * The live draft steps' share after n steps in which assisted sequences decoded without drafting: 0.995^n (halved
+     * in about 140; a price 30x the profile's is back near it after a few thousand steps, seconds at one stream), so
+     * the draft's price returns to the profile's while nothing drafts. The draft's fit moves only in
+     * steps that draft: without the return, a few dear steps (measured at T = 0.8: drafts catching up after steps
+     * without candidates, padded to the batch's rows, fitted as 1.7 ms per call where the profile says 0.1) stopped
+     * speculation for the life of the service.
+     */
+    private static final double DRAFT_IDLE_FORGET = 0.995;
     /** A step's share in its size class's level after n more steps of that class: 0.97^n (the last ~30 count). */
     private static final double LEVEL_FORGET = 0.97;
     /** Weight of a profile step in the shape at another batch size, per doubling between the two. */
@@ -39,7 +49,8 @@ final class StepCostModel {
     private final LeastSquares live = new LeastSquares(4);      // the shape when there is no profile
     private final double[] measured = new double[CLASSES];      // per size class: decayed sums of measured and
     private final double[] predicted = new double[CLASSES];     // shape-predicted seconds of live steps
-    private final LeastSquares draft = new LeastSquares(3);
+    private final LeastSquares draftProfile = new LeastSquares(3);  // the profile's draft calls: they never fade
+    private final LeastSquares draft = new LeastSquares(3);         // live drafting steps
     private double[] liveCoef = {0, 0, 1e-3, 0};  // before any measurement: 1 ms per token
     private double[] draftCoef = {1e-4, 1e-4, 0};
     private int sinceFit;
@@ -54,13 +65,23 @@ final class StepCostModel {
         return calls == 0 ? 0 : draftCoef[0] * calls + draftCoef[1] * rows + draftCoef[2] * tokens;
     }
 
-    /** Adds a step timed by the start-up profile: it shapes the target's cost (and, as any step, the draft's). */
+    /** Adds a step timed by the start-up profile: it shapes the target's cost, and anchors the draft's. */
     synchronized void observeProfile(BatchStep.Timing t) {
         if (t.targetRows() > 0) {
             profile.add(t);
             java.util.Arrays.fill(shapes, null);
         }
-        observeDraft(t);
+        if (t.draftCalls() > 0) {
+            draftProfile.add(draftFeatures(t), t.draftNanos() / 1e9, 1, 1);
+        }
+    }
+
+    /** A step in which assisted sequences (with a draft model) decoded and none drafted: live draft steps fade. */
+    synchronized void draftIdle() {
+        draft.fade(DRAFT_IDLE_FORGET);
+        if (++sinceFit >= REFIT_EVERY) {
+            refit();
+        }
     }
 
     /** Adds a measured live step: it sets the target's level for its batch size, and refreshes the draft's cost. */
@@ -80,7 +101,7 @@ final class StepCostModel {
 
     private void observeDraft(BatchStep.Timing t) {
         if (t.draftCalls() > 0) {
-            draft.add(new double[] {t.draftCalls(), t.draftRows(), t.draftTokens()}, t.draftNanos() / 1e9, FORGET, 1);
+            draft.add(draftFeatures(t), t.draftNanos() / 1e9, FORGET, 1);
         }
         if (++sinceFit >= REFIT_EVERY) {
             refit();
@@ -94,7 +115,7 @@ final class StepCostModel {
         if (t != null) {
             liveCoef = t;
         }
-        double[] d = draft.solveNonNegative();
+        double[] d = draftProfile.plus(draft).solveNonNegative();
         if (d != null) {
             draftCoef = d;
         }
@@ -152,6 +173,10 @@ final class StepCostModel {
         return Math.min(CLASSES - 1, 32 - Integer.numberOfLeadingZeros(Math.max(1, rows) - 1));
     }
 
+    private static double[] draftFeatures(BatchStep.Timing t) {
+        return new double[] {t.draftCalls(), t.draftRows(), t.draftTokens()};
+    }
+
     private static double[] targetFeatures(int rows, int tokens, int maxFeed) {
         return new double[] {1, rows, tokens, (double) rows * maxFeed};
     }
@@ -180,6 +205,32 @@ final class StepCostModel {
             }
             weight = forget * weight + w;
             count = forget * count + 1;
+        }
+
+        /** Fades every observation so far by {@code factor} (none added). */
+        void fade(double factor) {
+            for (int i = 0; i < n; i++) {
+                xty[i] *= factor;
+                for (int j = 0; j < n; j++) {
+                    xtx[i][j] *= factor;
+                }
+            }
+            weight *= factor;
+            count *= factor;
+        }
+
+        /** A new fit over this one's observations and {@code other}'s. */
+        LeastSquares plus(LeastSquares other) {
+            LeastSquares sum = new LeastSquares(n);
+            for (int i = 0; i < n; i++) {
+                sum.xty[i] = xty[i] + other.xty[i];
+                for (int j = 0; j < n; j++) {
+                    sum.xtx[i][j] = xtx[i][j] + other.xtx[i][j];
+                }
+            }
+            sum.weight = weight + other.weight;
+            sum.count = count + other.count;
+            return sum;
         }
 
         /** The coefficients >= 0 with the least squared error, or null before enough observations. */
