@@ -12,6 +12,7 @@ import jakarta.annotation.PreDestroy;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -20,6 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.jboss.logging.Logger;
 
 /**
  * Runs generations under admission control, plain or assisted as each request's {@link DecodingPolicy.Decision}
@@ -29,6 +31,9 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 @ApplicationScoped
 public class GenerationService {
+    /** How long start-up waits for the step profile (3-4 s on the bundled pair); readiness waits for it in any case. */
+    private static final Duration PROFILE_TIMEOUT = Duration.ofSeconds(60);
+    private static final Logger LOG = Logger.getLogger(GenerationService.class);
     private final AdmissionControl admission;
     private final ModelRegistry registry;
     private final RequestMetrics metrics;
@@ -38,9 +43,6 @@ public class GenerationService {
     /** Set when shutdown can wait no longer: every running generation stops at its next step. */
     private volatile boolean abandonAll;
     /** The decoding loop of each served target, by model id. */
-    /** How long start-up waits for the step profile (about 3 s on the bundled pair); readiness waits for it in any case. */
-    private static final java.time.Duration PROFILE_TIMEOUT = java.time.Duration.ofSeconds(60);
-    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(GenerationService.class);
     private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
     private final int maxBatchedTokens;
     private final String policy;

@@ -5,7 +5,9 @@ import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.Sequence;
 import java.util.ArrayList;
 import java.util.List;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -52,7 +54,7 @@ final class Scheduler implements AutoCloseable {
     private volatile int runningCount;
     private int[] ks = new int[16];  // the policy's k per decoding sequence (reused)
     private final Runnable beforeFirstStep;
-    private final java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+    private final CountDownLatch started = new CountDownLatch(1);
 
     /** A sequence in the loop and the future its request thread waits on. */
     static final class Entry {
@@ -124,7 +126,7 @@ final class Scheduler implements AutoCloseable {
     }
 
     /** Waits until the loop has run its start-up work (the profile); false if it had not after {@code timeout}. */
-    boolean awaitStarted(java.time.Duration timeout) throws InterruptedException {
+    boolean awaitStarted(Duration timeout) throws InterruptedException {
         return started.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
     }
 

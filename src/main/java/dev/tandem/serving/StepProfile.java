@@ -14,7 +14,7 @@ import org.jboss.logging.Logger;
  * with 1..8 sequences feeding 1..6 tokens each (and one feeding 3 or 6 beside single tokens), the draft with 1..8
  * sequences feeding one token or 8 (a catch-up after steps without candidates). The
  * caches live only for the profile (a few hundred kilobytes, outside admission control); it takes
- * about 1.5 seconds on the bundled pair and logs the target's times at INFO.
+ * 2.5-4 seconds on the bundled pair (start-up waits for it) and logs the target's and the draft's times at INFO.
  */
 final class StepProfile {
     private static final int PAST = 16;
