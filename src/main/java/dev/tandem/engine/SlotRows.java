@@ -61,6 +61,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   so the write changes nothing. Only at the full width may a row of the range not stepped hold
  *   {@code W} columns (it filled the context): it can never be fed again without truncating first, so
  *   its column {@code W - 1} is never read again and padding may overwrite it.</li>
+ *   <li><b>Length-addressed graphs</b> ({@link #lengthAddressed}; ONNX Runtime GenAI graphs, whose
+ *   GroupQueryAttention writes a row's new keys at the row's length, from the attention mask, rather than at
+ *   position ids): there is no clamping, every row of a call's range writes all {@code T} of its fed and padding
+ *   columns after its length, so the pool is first made wide enough for {@code length + T} of every row of the
+ *   range. Near the full width, where that would not fit, the call's feeds run one by one instead (each alone
+ *   writes only its own tokens).</li>
  *   <li><b>Long feeds apart.</b> Because of that padding, a feed longer than {@link #LONG_FEED} (a prompt
  *   chunk) beside shorter ones runs in a call of its own.</li>
  *   <li><b>Logits</b> of a batch are produced into one {@code [rows, T, vocab]} buffer for the call
@@ -113,12 +119,29 @@ public abstract class SlotRows implements AutoCloseable {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private int used;
     private boolean closed;
+    /** Runtime calls made ({@link #run}), single and batched. */
+    private final java.util.concurrent.atomic.LongAdder calls = new java.util.concurrent.atomic.LongAdder();
     /** The batched calls' buffers, reused from call to call (see {@link #callBuffers}); null before the first. */
     private CallBuffers reused;
 
+    /**
+     * Whether the graph addresses a row's columns by its length rather than by position ids: it writes a call's
+     * {@code T} tokens of every row of the range at columns {@code [length, length + T)} (see the class comment).
+     */
+    private final boolean lengthAddressed;
+
     /** A pool of {@code capacity} rows of {@code slots} pool tensors, reserved (not committed) at once. */
     protected SlotRows(ModelShape shape, int slots, int capacity) {
+        this(shape, slots, capacity, false);
+    }
+
+    /**
+     * A pool as {@link #SlotRows(ModelShape, int, int)}, for a graph that writes each row's keys at the row's length
+     * when {@code lengthAddressed} (see the class comment).
+     */
+    protected SlotRows(ModelShape shape, int slots, int capacity, boolean lengthAddressed) {
         this.shape = shape;
+        this.lengthAddressed = lengthAddressed;
         this.maxWidth = maxWidth(shape.maxContext());
         this.slots = slots;
         this.capacity = capacity;
@@ -162,6 +185,11 @@ public abstract class SlotRows implements AutoCloseable {
         return (long) shape.kvHeads() * columns * shape.headDim() * shape.kvBytesPerElement();
     }
 
+    /** Runtime calls made so far, single and batched (a batched step may take more than one, see {@link #forward(List)}). */
+    public long runtimeCalls() {
+        return calls.sum();
+    }
+
     /** Rows in use. */
     public int used() {
         lock.readLock().lock();
@@ -202,7 +230,9 @@ public abstract class SlotRows implements AutoCloseable {
     /**
      * The runtime call over rows {@code [first, first + batch)}: {@code batch x steps} token ids and positions (int64)
      * in, keys and values written into the rows ({@link #slotRows}, tensors {@code [batch, kvHeads, width(), headDim]}),
-     * every position fed below {@link #width()}, {@code batch x steps x vocab} float32 logits into
+     * every position fed below {@link #width()} (on a length-addressed graph, row {@code b}'s first position is its
+     * length and {@code length + steps <= width()} for every row of the range), {@code batch x steps x vocab} float32
+     * logits into
      * {@code logits}. {@code single} is the row of a single forward (under the read lock: other single forwards may run
      * at the same time on other rows), null for a batched call (under the write lock).
      */
@@ -263,6 +293,7 @@ public abstract class SlotRows implements AutoCloseable {
             row.positions.setAtIndex(ValueLayout.JAVA_LONG, i, past + i);
         }
         run(row, row.index, 1, length, row.ids, row.positions, row.logits);
+        calls.increment();
         row.length = past + length;
         return row.view(length);
     }
@@ -273,22 +304,59 @@ public abstract class SlotRows implements AutoCloseable {
      * nothing. Each feed's logits are bit for bit those of its single forward.
      */
     public List<Logits> forward(List<Feed> feeds) {
-        List<Feed> shortFeeds = new ArrayList<>(feeds.size());
-        List<Feed> longFeeds = new ArrayList<>();
-        for (Feed f : feeds) {
-            (f.length() > LONG_FEED ? longFeeds : shortFeeds).add(f);
-        }
-        if (shortFeeds.isEmpty() || longFeeds.isEmpty()) {
+        List<List<Feed>> calls = calls(feeds);
+        if (calls.size() == 1) {
             return forwardInOneCall(feeds);
         }
-        check(feeds);  // a refused batch changes nothing: check all before either call
-        List<Logits> a = forwardInOneCall(shortFeeds);
-        List<Logits> b = forwardInOneCall(longFeeds);
-        Logits[] out = new Logits[feeds.size()];
-        for (int i = 0, s = 0, l = 0; i < feeds.size(); i++) {
-            out[i] = feeds.get(i).length() > LONG_FEED ? b.get(l++) : a.get(s++);
+        check(feeds);  // a refused batch changes nothing: check all before any call
+        Map<Feed, Logits> byFeed = new IdentityHashMap<>();
+        for (List<Feed> call : calls) {
+            List<Logits> out = forwardInOneCall(call);
+            for (int i = 0; i < call.size(); i++) {
+                byFeed.put(call.get(i), out.get(i));
+            }
         }
-        return Arrays.asList(out);
+        List<Logits> out = new ArrayList<>(feeds.size());
+        for (Feed f : feeds) {
+            out.add(byFeed.get(f));
+        }
+        return out;
+    }
+
+    /**
+     * The runtime calls a batch runs in: the feeds of up to {@link #LONG_FEED} tokens together and the longer ones
+     * together; or, where the runtime takes a block of several tokens for one row at a time ({@link #batchesBlocks}),
+     * the one-token feeds together and every longer feed in a call of its own.
+     */
+    private List<List<Feed>> calls(List<Feed> feeds) {
+        boolean blocks = batchesBlocks();
+        List<Feed> together = new ArrayList<>(feeds.size());
+        List<Feed> apart = new ArrayList<>();
+        for (Feed f : feeds) {
+            (f.length() > (blocks ? LONG_FEED : 1) ? apart : together).add(f);
+        }
+        List<List<Feed>> calls = new ArrayList<>();
+        if (!together.isEmpty()) {
+            calls.add(together);
+        }
+        if (blocks && !apart.isEmpty()) {
+            calls.add(apart);
+        } else {
+            for (Feed f : apart) {
+                calls.add(List.of(f));
+            }
+        }
+        return calls;
+    }
+
+    /**
+     * Whether one call may feed blocks of several tokens to several rows. ONNX Runtime's GroupQueryAttention on the
+     * CPU refuses a batch of more than one row when it feeds several tokens after a past ("batch_size must be 1
+     * when sequence_length > 1 and past context is given"), so its pool says no: its verifications and prompt
+     * chunks each run alone, its one-token decode steps together.
+     */
+    protected boolean batchesBlocks() {
+        return true;
     }
 
     /** Checks every feed as {@link #forwardInOneCall} would, without running anything. */
@@ -342,11 +410,15 @@ public abstract class SlotRows implements AutoCloseable {
                 ((Row) f.cache()).ensureStep(f.length());
             }
             // the columns the call writes (see the class comment, "Padding"): a stepped row's real tokens, and one
-            // beyond every other row of the range, whose padding is clamped to the last column
+            // beyond every other row of the range, whose padding is clamped to the last column; on a
+            // length-addressed graph every row's T columns after its length
             int needed = 0;
             for (int i = lo; i <= hi; i++) {
                 Feed f = byRow.get(rows[i]);
-                needed = Math.max(needed, rows[i].length + (f == null ? 1 : f.length()));
+                needed = Math.max(needed, rows[i].length + (lengthAddressed ? steps : f == null ? 1 : f.length()));
+            }
+            if (lengthAddressed && needed > maxWidth) {
+                return forwardOneByOne(feeds);
             }
             fitWidth(needed);
             int batch = hi - lo + 1;
@@ -357,6 +429,7 @@ public abstract class SlotRows implements AutoCloseable {
                     fillRow(call.ids, call.positions, b * steps, steps, r.length, byRow.get(r));
                 }
                 run(null, lo, batch, steps, call.ids, call.positions, call.logits);
+                calls.increment();
                 List<Logits> out = new ArrayList<>(feeds.size());
                 long rowBytes = 4L * shape.vocabSize();
                 for (Feed f : feeds) {
@@ -375,6 +448,20 @@ public abstract class SlotRows implements AutoCloseable {
         } finally {
             lock.writeLock().unlock();
         }
+    }
+
+    /**
+     * The feeds of a batch each in a call of its own (a length-addressed graph's batch whose padding would not fit in
+     * the full width). Under the write lock, the feeds checked.
+     */
+    private List<Logits> forwardOneByOne(List<Feed> feeds) {
+        List<Logits> out = new ArrayList<>(feeds.size());
+        for (Feed f : feeds) {
+            Row r = (Row) f.cache();
+            fitWidth(r.length + f.length());
+            out.add(forwardAlone(r, f.tokens(), f.offset(), f.length()));
+        }
+        return out;
     }
 
     /**

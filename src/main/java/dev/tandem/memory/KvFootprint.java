@@ -48,7 +48,8 @@ public record KvFootprint(long kvBufferBytes, long stepBufferBytes) {
         /** Inside the runtime (stateful OpenVINO): not observable; the theoretical bytes are counted. */
         RUNTIME_STATE,
         /**
-         * A row of the slot pool of ONNX Runtime or OpenVINO (graphs marked {@code tandem.kv_layout=slots}):
+         * A row of the slot pool of ONNX Runtime or OpenVINO (graphs marked {@code tandem.kv_layout=slots}, and on
+         * ONNX Runtime GroupQueryAttention graphs, whose past and present are one buffer):
          * {@link #slotRow}. One copy (keys and values are written in place), reserved at the full width (the pool
          * lays its rows out narrower while they are short, SlotRows), nothing grows beyond it.
          */

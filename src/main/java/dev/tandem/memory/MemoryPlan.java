@@ -176,7 +176,8 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             KvFootprint.Worst w = KvFootprint.worst(layout, shape, context, maxStepFeed, prefillChunk);
             worst = w.footprint();
             worstPrompt = w.promptTokens();
-            allocation = "one row of the model's slot pool (ONNX Runtime or OpenVINO, slots-layout graph), written in place: the full"
+            allocation = "one row of the model's slot pool (ONNX Runtime or OpenVINO, slots-layout graph; ONNX Runtime, GroupQueryAttention"
+                    + " graph with past and present one buffer), written in place: the full"
                     + " width (the context rounded up to 64) whatever the sequence's length, nothing grows; plus logits,"
                     + " token-id and position step buffers (worst case over prompt lengths," + chunks(prefillChunk)
                     + " and assisted steps of up to " + maxStepFeed + " tokens)";

@@ -35,7 +35,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * com.microsoft.GroupQueryAttention with its rotary caches and per-row {@code seqlens_k} /
  * {@code total_sequence_length} computed in the graph from {@code attention_mask}, MatMulNBits int4 (no zero points)
  * and int8 (with zero points) at accuracy_level 4, SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization.
- * The engine feeds it as an Optimum graph without {@code position_ids}: an exact-length past and a separate present.
+ * The engine keeps the caches as rows of a slot pool, each row's past and present one buffer
+ * ({@code past_present_share_buffer}), and runs a batched step as one call (GenAiSharedBufferTest).
  */
 class GenAiLayoutTest {
     static final Path INT4 = Path.of("src/test/resources/models/genai-tiny-int4");
@@ -97,7 +98,8 @@ class GenAiLayoutTest {
         assertEquals(List.of(4096, 256, 2, 1, 16), List.of(s.vocabSize(), s.maxContext(), s.layers(), s.kvHeads(), s.headDim()));
         assertEquals(1, m.dir.config().bosTokenId());
         assertEquals(List.of(2), m.dir.config().eosTokenIds());
-        assertFalse(m.lm.slotLayout(), "fed like an Optimum graph: a past of the exact length, a separate present");
+        assertTrue(m.lm.slotLayout(), "GroupQueryAttention's past and present one buffer, rows of a slot pool");
+        assertEquals(CausalLm.CacheStorage.SLOT_POOL, m.lm.cacheStorage(), "what admission control counts");
         assertEquals("int" + bits + " (MatMulNBits)", m.dir.quantization(), "as /v1/models reports it");
     }
 

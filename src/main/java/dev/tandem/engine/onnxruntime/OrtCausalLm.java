@@ -19,6 +19,7 @@ import dev.tandem.engine.Logits;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.NativeLifetime;
 import dev.tandem.engine.SlotRows;
+import dev.tandem.onnx.OnnxFile;
 import static dev.tandem.engine.GraphChecks.dim;
 import static dev.tandem.engine.GraphChecks.require;
 import java.lang.foreign.Arena;
@@ -79,7 +80,8 @@ public final class OrtCausalLm implements CausalLm {
     private final boolean hasAttentionMask;
     private final boolean hasPositionIds;
     private final boolean hasUseCacheBranch;
-    /** The caches of a slots-layout graph; null for Optimum graphs (caches in KvBuffers). */
+    private final KvLayout layout;
+    /** The caches of a slots-layout or shared-buffer graph; null for Optimum graphs (caches in KvBuffers). */
     private final SlotPool slots;
     /** Read-only constants shared by every cache: 0..maxContext-1 and maxContext ones. */
     private final Arena constantsArena = Arena.ofShared();
@@ -93,7 +95,7 @@ public final class OrtCausalLm implements CausalLm {
 
     private OrtCausalLm(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames,
                         String[] presentNames, OnnxJavaType kvType, boolean halfLogits, Set<String> inputs,
-                        boolean slotLayout) throws OrtException {
+                        KvLayout layout) throws OrtException {
         this.env = env;
         this.session = session;
         this.shape = shape;
@@ -113,8 +115,13 @@ public final class OrtCausalLm implements CausalLm {
         }
         // Optimum's merged decoder: the with-past branch also serves the first step (zero-length past).
         this.useCacheBranch = hasUseCacheBranch ? OnnxTensor.createTensor(env, new boolean[] {true}) : null;
-        this.slots = slotLayout ? new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS)
-                : null;
+        this.layout = layout;
+        this.slots = switch (layout) {
+            case SLOTS -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS);
+            case SHARED_BUFFER -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS,
+                    true, hasPositionIds, halfLogits);
+            case OPTIMUM -> null;
+        };
     }
 
     /**
@@ -151,7 +158,8 @@ public final class OrtCausalLm implements CausalLm {
             OrtCausalLm lm = inspect(env, session, graph, expected);
             LOG.infof("ONNX Runtime %s loaded %s: %s, KV %s%s%s, position_ids %s, %s", env.getVersion(), graph, lm.shape,
                     lm.kvType, lm.halfLogits ? ", float16 logits" : "",
-                    lm.slots == null ? "" : " in a slot pool of width up to " + lm.slots.maxWidth(),
+                    lm.slots == null ? "" : " in a slot pool of width up to " + lm.slots.maxWidth()
+                            + (lm.layout == KvLayout.SHARED_BUFFER ? " (GroupQueryAttention, past and present one buffer)" : ""),
                     lm.hasPositionIds ? "fed" : "absent (computed by the graph)",
                     pooled ? "shared intra-op pool" : options.intraOpThreads() + " intra-op thread(s) of its own");
             return lm;
@@ -212,7 +220,9 @@ public final class OrtCausalLm implements CausalLm {
         }
         require(layers > 0, graph, "has no 'past_key_values.0.key' input: export it with past (text-generation-with-past)");
         boolean slotLayout = SLOTS.equals(session.getMetadata().getCustomMetadata().get(KV_LAYOUT));
+        boolean sharedBuffer = !slotLayout && sharesPastAndPresent(graph, inputs);
         Set<String> known = new LinkedHashSet<>(slotLayout ? List.of("input_ids", "position_ids")
+                : sharedBuffer ? List.of("input_ids", "attention_mask", "position_ids")
                 : List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
         require(!slotLayout || inputs.containsKey("position_ids"), graph,
                 "is marked " + KV_LAYOUT + "=" + SLOTS + " but has no input 'position_ids'");
@@ -248,7 +258,42 @@ public final class OrtCausalLm implements CausalLm {
         int vocab = dim(logitDims[logitDims.length - 1], expected.vocabSize(), graph, "vocabulary size (vocab_size)");
         ModelShape shape = new ModelShape(vocab, expected.maxContext(), layers, kvHeads, headDim,
                 kvType == OnnxJavaType.FLOAT ? 4 : 2);
-        return new OrtCausalLm(env, session, shape, past, present, kvType, halfLogits, inputs.keySet(), slotLayout);
+        return new OrtCausalLm(env, session, shape, past, present, kvType, halfLogits, inputs.keySet(),
+                slotLayout ? KvLayout.SLOTS : sharedBuffer ? KvLayout.SHARED_BUFFER : KvLayout.OPTIMUM);
+    }
+
+    /** How a graph's caches are kept. */
+    enum KvLayout {
+        /** Optimum's: the past fed at its exact length, the present written into a second buffer (KvBuffers). */
+        OPTIMUM,
+        /** {@code tandem.kv_layout=slots}: rows of a SlotPool, keys scattered at the fed position ids. */
+        SLOTS,
+        /**
+         * GroupQueryAttention's shared past/present buffer (the ONNX Runtime GenAI layout): rows of a SlotPool of
+         * the same memory for past and present, each row's keys written at its length from the attention mask.
+         */
+        SHARED_BUFFER
+    }
+
+    /**
+     * Whether a graph keeps its caches in com.microsoft.GroupQueryAttention and can be fed one buffer as past and
+     * present ({@code past_present_share_buffer}, as ONNX Runtime GenAI feeds the graphs its model builder writes):
+     * an int64 {@code attention_mask} from which the graph computes each row's length, and no {@code use_cache_branch}.
+     * The operator is found by reading the graph's nodes (ONNX Runtime's Java API does not list them).
+     */
+    private static boolean sharesPastAndPresent(Path graph, Map<String, NodeInfo> inputs) {
+        if (!inputs.containsKey("attention_mask") || inputs.containsKey("use_cache_branch")
+                || !(inputs.get("attention_mask").getInfo() instanceof TensorInfo mask) || mask.type != OnnxJavaType.INT64) {
+            return false;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            for (OnnxFile.Node n : OnnxFile.map(graph, arena).nodes()) {
+                if (n.opType().equals("GroupQueryAttention")) {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 
     /** Model metadata key that names the KV layout of a graph, and its value for the slots layout. */
@@ -281,6 +326,11 @@ public final class OrtCausalLm implements CausalLm {
     /** The most positions a slot-pool row can hold (the context rounded up to 64; reserved per row); 0 for Optimum graphs. */
     public int slotMaxWidth() {
         return slots == null ? 0 : slots.maxWidth();
+    }
+
+    /** {@code session.run} calls of the slot pool so far; 0 for Optimum graphs. */
+    long slotCalls() {
+        return slots == null ? 0 : slots.runtimeCalls();
     }
 
     /** Slot-pool rows in use (sequences open on a slots graph); 0 for Optimum graphs. */
