@@ -23,8 +23,8 @@ the graph is written node by node with the onnx helper, following what the build
 
 The builder's genai_config.json says past_present_share_buffer=true for GroupQueryAttention graphs: ONNX Runtime
 GenAI then binds the past and the present to one max-length buffer. The graph does not depend on it (the kernel
-checks whether the two pointers are equal); Tandem feeds a past of the exact length and a separate present of past +
-new tokens, which the same graph serves.
+checks whether the two pointers are equal); Tandem does the same (OrtCausalLm's shared-buffer layout: every
+sequence a row of a slot pool, one buffer bound as past and present).
 
 The embedding stays float32 (Gather), as the builder leaves it. hidden_size 32 keeps each directory under 1 MB (the
 4096 x 32 float embedding is 0.5 MB; at 64 it alone would be 1 MB). ONNX Runtime's CPU GroupQueryAttention wants a
@@ -35,6 +35,10 @@ Written to <out>/: model.onnx, genai_config.json, tokenizer.json + tokenizer_con
 models/kjv-draft), reference.json (torch greedy ids from the SAME dequantised weights). Byte-reproducible (seeded).
 
   genai_fixture.py --bits 4 --out ../../src/test/resources/models/genai-tiny-int4
+
+--size target writes the same layout at the bundled target's dimensions (models/kjv-target/config.json: 8 layers,
+hidden 512, 8 query / 4 key-value heads of 64, context 1024) with seeded random weights, for timing the engine on a
+GenAI graph of a realistic size (docs/benchmarks.md, "GenAI graphs on one buffer"); not a test fixture.
 """
 import argparse, json, os, shutil, sys
 import numpy as np
@@ -65,9 +69,18 @@ REFERENCE_DOC = ("Greedy continuations computed in torch (fp32) from the graph's
                  "summation order.")
 
 
-def build_model():
+def target_config():
+    """The bundled target's dimensions (--size target)."""
+    with open(os.path.join(HERE, "..", "..", "models", "kjv-target", "config.json")) as f:
+        t = json.load(f)
+    keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "intermediate_size", "max_position_embeddings")
+    return dict({k: t[k] for k in keys}, tie_word_embeddings=False)
+
+
+def build_model(config=CONFIG):
     torch.manual_seed(SEED)
-    m = Llama(Config(**CONFIG))
+    m = Llama(Config(**config))
     # as slots_fixture.py: larger than training-init weights so that attention and the MLP matter and the logits are
     # decisive (clear top-1 gaps survive the int4 rounding and the int8 activations of accuracy_level 4)
     with torch.no_grad():
@@ -304,9 +317,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bits", type=int, choices=(4, 8), required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--size", choices=("tiny", "target"), default="tiny")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    model = build_model()
+    model = build_model(target_config() if a.size == "target" else CONFIG)
     export(model, a.bits, os.path.join(a.out, "model.onnx"))
     with open(os.path.join(a.out, "genai_config.json"), "w") as f:
         json.dump(genai_config(model.config), f, indent=4)
