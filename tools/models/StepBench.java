@@ -56,8 +56,16 @@ public class StepBench {
         int vocab = 0;
         for (var e : s.getInputInfo().entrySet()) {
             if (!e.getKey().startsWith("past_key_values.")) continue;
-            long[] sh = ((TensorInfo) e.getValue().getInfo()).getShape();
+            TensorInfo info = (TensorInfo) e.getValue().getInfo();
+            long[] sh = info.getShape();
             long[] shape = {b, sh[1], w, sh[3]};
+            if (info.type == OnnxJavaType.FLOAT16) {  // a float16 cache (fuse_graph.py --kv fp16)
+                ByteBuffer hb = ByteBuffer.allocateDirect((int) (2 * b * sh[1] * w * sh[3])).order(ByteOrder.nativeOrder());
+                for (int i = 0; i < hb.capacity() / 2; i++) hb.putShort(2 * i, Float.floatToFloat16((float) (rnd.nextGaussian() * 0.5)));
+                in.put(e.getKey(), OnnxTensor.createTensor(ENV, hb, shape, OnnxJavaType.FLOAT16));
+                out.put(e.getKey().replace("past_key_values.", "present."), OnnxTensor.createTensor(ENV, hb, shape, OnnxJavaType.FLOAT16));
+                continue;
+            }
             FloatBuffer fb = ByteBuffer.allocateDirect((int) (4 * b * sh[1] * w * sh[3])).order(ByteOrder.nativeOrder()).asFloatBuffer();
             for (int i = 0; i < fb.capacity(); i++) fb.put(i, (float) (rnd.nextGaussian() * 0.5));
             in.put(e.getKey(), OnnxTensor.createTensor(ENV, fb, shape));

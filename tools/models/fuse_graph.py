@@ -65,7 +65,7 @@ def load(src):
 
 
 def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_norm=False, rotary="slices",
-          fused_scores=False, attention="rowwise", scatter="elements"):
+          fused_scores=False, attention="rowwise", scatter="elements", kv="fp32"):
     m, w = load(src)
     meta = {p.key: p.value for p in m.metadata_props}
     assert meta.get("tandem.kv_layout") == "slots", "the shipped graph must be in the slots layout"
@@ -223,7 +223,16 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
             scatter_index = nd_index(k)
         elif scatter_index is None:
             scatter_index = b.op("Expand", [pos4, b.op("Shape", [k])])  # [B,kvh,T,hd]: each token's position
-        if scatter == "nd":
+        if kv == "fp16":  # the cache holds float16: the new keys rounded once on the way in, the attention reads
+            # the cache widened back to float32 (exact), so a key's bits do not depend on how it was fed
+            assert scatter == "nd", "--kv fp16 is written with --scatter nd"
+            k16 = b.op("Cast", [k], to=TensorProto.FLOAT16)
+            v16 = b.op("Cast", [v], to=TensorProto.FLOAT16)
+            pk = b.op("Cast", [b.op("ScatterND", [f"past_key_values.{i}.key", scatter_index, k16], [f"present.{i}.key"])],
+                      to=TensorProto.FLOAT)
+            pv = b.op("Cast", [b.op("ScatterND", [f"past_key_values.{i}.value", scatter_index, v16],
+                                    [f"present.{i}.value"])], to=TensorProto.FLOAT)
+        elif scatter == "nd":
             pk = b.op("ScatterND", [f"past_key_values.{i}.key", scatter_index, k], [f"present.{i}.key"])
             pv = b.op("ScatterND", [f"past_key_values.{i}.value", scatter_index, v], [f"present.{i}.value"])
         else:
@@ -279,7 +288,12 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
     logits = linear(h, ["logits"], "lm_head")
     b.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits_out"))
 
-    g = helper.make_graph(b.nodes, "tandem_fused", list(m.graph.input), list(m.graph.output), b.inits)
+    inputs, outputs = list(m.graph.input), list(m.graph.output)
+    if kv == "fp16":
+        for v in inputs + outputs:
+            if v.name.startswith(("past_key_values.", "present.")):
+                v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    g = helper.make_graph(b.nodes, "tandem_fused", inputs, outputs, b.inits)
     out = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)],
                             producer_name="tandem fuse_graph.py")
     out.ir_version = 10
@@ -287,7 +301,7 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
         out.metadata_props.add(key=k, value=v)
     out.metadata_props.add(key="tandem.fused", value=f"matmul={matmul} quantize={quantize} block={block} "
                                                       f"accuracy={accuracy} skip_norm={skip_norm} rotary={rotary} "
-                                                      f"fused_scores={fused_scores} attention={attention} scatter={scatter}")
+                                                      f"fused_scores={fused_scores} attention={attention} scatter={scatter} kv={kv}")
     return out
 
 
@@ -337,12 +351,14 @@ def main():
                          "M=1 product per query row; mixed: the scores grouped, probabilities @ V row-wise")
     ap.add_argument("--scatter", choices=["elements", "nd"], default="elements",
                     help="nd: the new keys/values written with ScatterND (one hd-vector slice per token)")
+    ap.add_argument("--kv", choices=["fp32", "fp16"], default="fp32",
+                    help="fp16: the cache (past/present) in float16, widened to float32 for the attention (measurement)")
     a = ap.parse_args()
     if a.check_data:
         check_data(a.out)
         return
     model = build(a.src, a.matmul, a.quantize, a.block, a.accuracy, a.skip_norm, a.rotary, a.fused_scores, a.attention,
-                  a.scatter)
+                  a.scatter, a.kv)
     onnx.save(model, a.out)
     print(f"{a.out}: {len(model.graph.node)} nodes ({dict(p.split('=') for p in model.metadata_props[-1].value.split())})")
 

@@ -2,6 +2,8 @@ package dev.tandem.serving;
 
 import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineProvider;
+import dev.tandem.engine.ModelFiles;
+import dev.tandem.engine.ModelShape;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
@@ -150,7 +152,7 @@ public class ModelRegistry {
         Optional<ChatTemplate> template = chatTemplate(dir, m, isDraft);  // before the engine: nothing to close yet
         SamplingDefaults sampling = samplingDefaults(dir, m, isDraft);
         loaded.incrementAndGet();
-        EngineProvider.Opened opened = provider.open(engine, dir.files(), isDraft);
+        EngineProvider.Opened opened = provider.open(engine, servedFiles(dir, m, isDraft), isDraft);
         CausalLm lm = opened.lm();
         String engineName = opened.description();
         TextTokenizer tokenizer;
@@ -171,6 +173,31 @@ public class ModelRegistry {
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
                 template, dir.quantization(), sampling);
+    }
+
+    /**
+     * The files an engine opens, with the context the model is served at: the model's own, or the smaller one
+     * {@code tandem.target.max-context} (or the draft's key) sets.
+     *
+     * @throws IllegalArgumentException naming the key for a value outside 1 .. the model's context
+     */
+    static ModelFiles servedFiles(ModelDirectory dir, TandemConfig.Model m, boolean isDraft) {
+        ModelFiles files = dir.files();
+        if (m.maxContext().isEmpty()) {
+            return files;
+        }
+        int max = m.maxContext().get();
+        ModelShape s = files.declared();
+        if (max < 1 || max > s.maxContext()) {
+            throw new IllegalArgumentException("tandem." + (isDraft ? "draft" : "target") + ".max-context must be between 1"
+                    + " and the context " + dir.name() + " was built for, " + s.maxContext() + " (" + files.configJson()
+                    .getFileName() + "), is " + max);
+        }
+        if (max < s.maxContext()) {
+            LOG.infof("%s: served with a context of %d tokens (built for %d)", dir.name(), max, s.maxContext());
+        }
+        return new ModelFiles(files.graph(), files.configJson(),
+                new ModelShape(s.vocabSize(), max, s.layers(), s.kvHeads(), s.headDim(), s.kvBytesPerElement()));
     }
 
     /**

@@ -162,6 +162,16 @@ public interface TandemConfig {
         String generationConfig();
 
         /**
+         * The most tokens a sequence of this model holds (prompt and generated together), below the context the
+         * model was built for (config.json's {@code max_position_embeddings}, genai_config.json's
+         * {@code context_length}): vLLM's {@code --max-model-len}, llama.cpp's {@code -c}. Requests are limited to it
+         * and every cache is sized for it, so a long-context model on a small machine reserves, per sequence, only
+         * this many positions (a slot pool reserves a whole context per row). Absent: the model's own context. A
+         * value outside 1 .. the model's context fails start-up naming this key.
+         */
+        Optional<Integer> maxContext();
+
+        /**
          * For the draft only: false serves the target without the configured draft
          * ({@code TANDEM_DRAFT_ENABLED=false} switches off the default configuration's draft).
          */

@@ -9,18 +9,23 @@ import java.util.Optional;
  * {@link TandemConfig.Model} gains a key.
  */
 record ModelSettings(Path modelDir, Optional<String> id, Optional<Path> chatTemplate, Optional<String> graph, String engine,
-                     boolean enabled, String generationConfig) implements TandemConfig.Model {
+                     boolean enabled, String generationConfig, Optional<Integer> maxContext) implements TandemConfig.Model {
 
     /** {@code dir} on ONNX Runtime, every other key at its default. */
     static ModelSettings of(Path dir) {
-        return new ModelSettings(dir, Optional.empty(), Optional.empty(), Optional.empty(), "onnxruntime", true, "auto");
+        return new ModelSettings(dir, Optional.empty(), Optional.empty(), Optional.empty(), "onnxruntime", true, "auto",
+                Optional.empty());
     }
 
     ModelSettings withChatTemplate(Optional<Path> file) {
-        return new ModelSettings(modelDir, id, file, graph, engine, enabled, generationConfig);
+        return new ModelSettings(modelDir, id, file, graph, engine, enabled, generationConfig, maxContext);
     }
 
     ModelSettings withGenerationConfig(String mode) {
-        return new ModelSettings(modelDir, id, chatTemplate, graph, engine, enabled, mode);
+        return new ModelSettings(modelDir, id, chatTemplate, graph, engine, enabled, mode, maxContext);
+    }
+
+    ModelSettings withMaxContext(int tokens) {
+        return new ModelSettings(modelDir, id, chatTemplate, graph, engine, enabled, generationConfig, Optional.of(tokens));
     }
 }

@@ -40,7 +40,8 @@ public final class ReferenceCausalLm implements CausalLm {
     /** The weights left in the file (offload mode), or null. */
     private final LayeredWeights layered;
     private final LlamaConfig c;
-    private final ModelShape shape;
+    /** The sizes; its context may be below the weights' (served shorter, set once by {@link #open(ModelFiles, boolean)}). */
+    private ModelShape shape;
     /** cos and sin of every (position, frequency) pair: {@code [maxContext][headDim / 2]}. */
     private final float[] ropeCos;
     private final float[] ropeSin;
@@ -89,13 +90,16 @@ public final class ReferenceCausalLm implements CausalLm {
         }
         ReferenceCausalLm lm = openOnnx(model.graph(), model.configJson(), offload);
         ModelShape expected = model.declared();
-        if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() != expected.maxContext()
+        if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() < expected.maxContext()
                 || lm.shape().layers() != expected.layers() || lm.shape().kvHeads() != expected.kvHeads()
                 || lm.shape().headDim() != expected.headDim()) {
             lm.close();
             throw new IllegalArgumentException(model.graph() + ": the weights give " + lm.shape() + " but config.json says "
                     + expected);
         }
+        // served at a shorter context than the model's (tandem.target.max-context): sequences are limited to it
+        lm.shape = new ModelShape(lm.shape.vocabSize(), expected.maxContext(), lm.shape.layers(), lm.shape.kvHeads(),
+                lm.shape.headDim(), lm.shape.kvBytesPerElement());
         return lm;
     }
 
