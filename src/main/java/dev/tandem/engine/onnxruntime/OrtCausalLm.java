@@ -119,7 +119,7 @@ public final class OrtCausalLm implements CausalLm {
         this.slots = switch (layout) {
             case SLOTS -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS);
             case SHARED_BUFFER -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS,
-                    true, hasPositionIds, halfLogits);
+                    true, hasPositionIds);
             case OPTIMUM -> null;
         };
     }
@@ -220,7 +220,7 @@ public final class OrtCausalLm implements CausalLm {
         }
         require(layers > 0, graph, "has no 'past_key_values.0.key' input: export it with past (text-generation-with-past)");
         boolean slotLayout = SLOTS.equals(session.getMetadata().getCustomMetadata().get(KV_LAYOUT));
-        boolean sharedBuffer = !slotLayout && sharesPastAndPresent(graph, inputs);
+        boolean sharedBuffer = !slotLayout && sharesPastAndPresent(graph, inputs, outputs);
         Set<String> known = new LinkedHashSet<>(slotLayout ? List.of("input_ids", "position_ids")
                 : sharedBuffer ? List.of("input_ids", "attention_mask", "position_ids")
                 : List.of("input_ids", "attention_mask", "position_ids", "use_cache_branch"));
@@ -279,11 +279,15 @@ public final class OrtCausalLm implements CausalLm {
      * Whether a graph keeps its caches in com.microsoft.GroupQueryAttention and can be fed one buffer as past and
      * present ({@code past_present_share_buffer}, as ONNX Runtime GenAI feeds the graphs its model builder writes):
      * an int64 {@code attention_mask} from which the graph computes each row's length, and no {@code use_cache_branch}.
-     * The operator is found by reading the graph's nodes (ONNX Runtime's Java API does not list them).
+     * The operator is found by reading the graph's nodes (ONNX Runtime's Java API does not list them). Only float32
+     * caches and logits, as the model builder writes CPU graphs and the fixtures test (GenAiSharedBufferTest); a
+     * float16 graph is fed as an Optimum graph.
      */
-    private static boolean sharesPastAndPresent(Path graph, Map<String, NodeInfo> inputs) {
+    private static boolean sharesPastAndPresent(Path graph, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
         if (!inputs.containsKey("attention_mask") || inputs.containsKey("use_cache_branch")
-                || !(inputs.get("attention_mask").getInfo() instanceof TensorInfo mask) || mask.type != OnnxJavaType.INT64) {
+                || !(inputs.get("attention_mask").getInfo() instanceof TensorInfo mask) || mask.type != OnnxJavaType.INT64
+                || !(inputs.get("past_key_values.0.key").getInfo() instanceof TensorInfo past) || past.type != OnnxJavaType.FLOAT
+                || ((TensorInfo) outputs.get("logits").getInfo()).type != OnnxJavaType.FLOAT) {
             return false;
         }
         try (Arena arena = Arena.ofConfined()) {
