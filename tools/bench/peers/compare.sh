@@ -11,7 +11,8 @@
 #    TANDEM_GRAPH=model.onnx for the portable one), 2 threads: the same three figures
 #    (128 greedy steps from BOS; forward of 1 and 6 tokens after a 30-token past).
 # 3. Over HTTP, greedy completions of exactly TOKENS tokens (EOS ignored) on COUNT held-out prompts, RUNS runs,
-#    the configurations in a rotating order: Tandem plain and assisted (its draft, constant k=K) in one service;
+#    the configurations in a rotating order: Tandem plain, assisted (its draft, constant k=K) and assisted under the
+#    service's own policy ("tandem auto": no k in the request, tandem.assisted.policy=auto chooses) in one service;
 #    llama-server plain and speculative (--spec-type draft-simple, the converted draft in the target's format,
 #    --spec-draft-n-max K --spec-draft-n-min 0 --spec-draft-p-min 0: always K candidates, as Tandem's constant k)
 #    for F32 and Q8_0. tokens/s measured by the client (peers.py timing). A config-run during which other
@@ -74,7 +75,7 @@ echo "== HTTP: $COUNT prompts x $TOKENS tokens x $RUNS runs"
 L=http://127.0.0.1
 python3 tools/bench/peers/peers.py timing --runs "$RUNS" --tokens "$TOKENS" --count "$COUNT" \
   --prompts tools/bench/prompts/heldout.txt --out "$OUT/http.csv" --own-pids "$(IFS=,; echo "${_peers_pids[*]}")" \
-  "tandem plain=tandem:0:$L:$PORT" "tandem draft k$K=tandem:$K:$L:$PORT" \
+  "tandem plain=tandem:0:$L:$PORT" "tandem draft k$K=tandem:$K:$L:$PORT" "tandem auto=tandem:auto:$L:$PORT" \
   "llama.cpp F32 plain=llama:$L:$((PORT + 1))" "llama.cpp F32 draft k$K=llama:$L:$((PORT + 2))" \
   "llama.cpp Q8_0 plain=llama:$L:$((PORT + 3))" "llama.cpp Q8_0 draft k$K=llama:$L:$((PORT + 4))" \
   "llama.cpp Q4_0 plain=llama:$L:$((PORT + 5))" "llama.cpp Q4_0 draft k$K=llama:$L:$((PORT + 6))" >/dev/null

@@ -5,7 +5,8 @@
   greedy  TANDEM_URL NAME=LLAMA_URL... --tokens N --prompts FILE --out CSV
           greedy ids from Tandem's TGI /generate (plain) against each llama-server's /completion
   timing  --runs R --tokens N --prompts FILE --count P --out CSV  CONFIG...
-          CONFIG = name=tandem:K:URL  (K=0: plain; else assisted with the draft, constant k=K)
+          CONFIG = name=tandem:K:URL  (K=0: plain; auto: assisted with the draft, k as the service's policy
+                                       chooses it (tandem.assisted.policy, auto by default); else constant k=K)
                  | name=llama:URL     (a llama-server, speculative or not as it was started)
           every run goes through the configs in a rotating order; a run of a config = its P prompts one
           after the other, each a greedy completion of exactly N tokens (EOS ignored), timed by this client
@@ -123,7 +124,9 @@ def one_completion(kind, url, k, prompt, n):
     t0 = time.perf_counter()
     if kind == "tandem":
         p = {"max_new_tokens": n, "ignore_eos": True}
-        if k:
+        if k == "auto":
+            p.update({"assisted": True, "assistant": "draft"})
+        elif k:
             p.update({"assisted": True, "assistant": "draft", "num_assistant_tokens": k,
                       "assistant_schedule": "constant"})
         r = post(url + "/generate", {"inputs": prompt, "parameters": p})
@@ -174,7 +177,7 @@ def timing(a):
         k = 0
         if kind == "tandem":
             k, rest = rest.split(":", 1)
-            k = int(k)
+            k = k if k == "auto" else int(k)
         configs.append((name, kind, rest, k))
     for name, kind, url, k in configs:  # warm-up: JIT, caches, first-call allocations
         for prompt in prompts[:2]:
@@ -281,6 +284,10 @@ def summary(a):
                 "met" if cols[0][2][1] >= 1.5 * q8_plain_tps else "not met"),
             "- Tandem forward of 6 ≤ 1.5x a forward of 1: %.2fx: %s" % (
                 tandem["pp6"] / tandem["pp1"], "met" if tandem["pp6"] <= 1.5 * tandem["pp1"] else "not met")]
+    auto = [float(r["tokens_per_s"]) for r in http if r["config"] == "tandem auto"]
+    if auto:
+        out.append("- Tandem assisted under its own policy (auto k; the service's default) against llama.cpp Q8_0 plain: "
+                   "%.0f vs %.0f (%.2fx)" % (med(auto), q8_plain_tps, med(auto) / q8_plain_tps))
     if len(cols) > 3:
         out.append("- (4-bit against 4-bit) Tandem plain ms/token against llama.cpp Q4_0's: %.2f vs %.2f; Tandem assisted "
                    "tokens/s against llama.cpp Q4_0 plain: %.2fx" % (tandem["tg"], cols[3][1]["tg"], cols[0][2][1] / cols[3][2][0]))
