@@ -120,7 +120,7 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
             scales = np.repeat(sc[:, None], nb, axis=1).astype(np.float32).reshape(-1)
             zps = np.repeat(zp[:, None], nb, axis=1).astype(np.uint8).reshape(-1)
             bits = 8
-        else:  # nbits4: re-quantise the dequantised shipped weights, asymmetric per block of blk inputs
+        elif matmul == "nbits4":  # re-quantise the dequantised shipped weights, asymmetric per block of blk inputs
             deq = (q.astype(np.float32) - zp[None, :].astype(np.float32)) * sc[None, :]
             blocks = deq.T.reshape(n, nb, blk)
             lo, hi = np.minimum(blocks.min(-1), 0), np.maximum(blocks.max(-1), 0)
@@ -132,6 +132,17 @@ def build(src, matmul="integer", quantize="chain", block=128, accuracy=4, skip_n
             zz = z4 if nb % 2 == 0 else np.concatenate([z4, np.zeros((n, 1), np.uint8)], axis=1)
             zps = (zz[:, 0::2] | (zz[:, 1::2] << 4)).astype(np.uint8).reshape(-1)
             bits = 4
+        if matmul == "nbits4sym":  # symmetric 4 bits, no zero points (the model builder's default; measurement)
+            deq = (q.astype(np.float32) - zp[None, :].astype(np.float32)) * sc[None, :]
+            blocks = deq.T.reshape(n, nb, blk)
+            idx = np.abs(blocks).argmax(-1)
+            signed_max = np.take_along_axis(blocks, idx[..., None], -1)[..., 0]
+            s4 = (signed_max / -8.0).astype(np.float32)
+            s4 = np.where(s4 == 0, np.float32(1e-12), s4).astype(np.float32)
+            q4 = np.clip(np.round(blocks / s4[..., None]) + 8, 0, 15).astype(np.uint8)
+            bq = (q4[..., 0::2] | (q4[..., 1::2] << 4)).astype(np.uint8)
+            return b.op("MatMulNBits", [x, b.const(tag + "_B", bq), b.const(tag + "_S", s4.reshape(-1))],
+                        domain="com.microsoft", K=k, N=n, bits=4, block_size=blk, accuracy_level=accuracy)
         return b.op("MatMulNBits", [x, b.const(tag + "_B", bq), b.const(tag + "_S", scales), b.const(tag + "_Z", zps)],
                     domain="com.microsoft", K=k, N=n, bits=bits, block_size=blk, accuracy_level=accuracy)
 
@@ -337,7 +348,7 @@ def main():
     ap.add_argument("--src")
     ap.add_argument("--out", required=True, help="the graph to write (with --check-data: a directory)")
     ap.add_argument("--check-data", action="store_true", help="write OnnxCheck's ref.bin and heldout.bin into --out")
-    ap.add_argument("--matmul", choices=["integer", "nbits8", "nbits4"], default="integer")
+    ap.add_argument("--matmul", choices=["integer", "nbits8", "nbits4", "nbits4sym"], default="integer")
     ap.add_argument("--quantize", choices=["chain", "qlinear"], default="chain")
     ap.add_argument("--block", type=int, default=128, help="MatMulNBits block size (halved until it divides K)")
     ap.add_argument("--accuracy", type=int, default=4, help="MatMulNBits accuracy_level (4: int8 activations)")
