@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -120,7 +119,7 @@ public abstract class SlotRows implements AutoCloseable {
     private int used;
     private boolean closed;
     /** Runtime calls made ({@link #run}), single and batched. */
-    private final java.util.concurrent.atomic.LongAdder calls = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder callCount = new java.util.concurrent.atomic.LongAdder();
     /** The batched calls' buffers, reused from call to call (see {@link #callBuffers}); null before the first. */
     private CallBuffers reused;
 
@@ -187,7 +186,7 @@ public abstract class SlotRows implements AutoCloseable {
 
     /** Runtime calls made so far, single and batched (a batched step may take more than one, see {@link #forward(List)}). */
     public long runtimeCalls() {
-        return calls.sum();
+        return callCount.sum();
     }
 
     /** Rows in use. */
@@ -293,7 +292,7 @@ public abstract class SlotRows implements AutoCloseable {
             row.positions.setAtIndex(ValueLayout.JAVA_LONG, i, past + i);
         }
         run(row, row.index, 1, length, row.ids, row.positions, row.logits);
-        calls.increment();
+        callCount.increment();
         row.length = past + length;
         return row.view(length);
     }
@@ -429,7 +428,7 @@ public abstract class SlotRows implements AutoCloseable {
                     fillRow(call.ids, call.positions, b * steps, steps, r.length, byRow.get(r));
                 }
                 run(null, lo, batch, steps, call.ids, call.positions, call.logits);
-                calls.increment();
+                callCount.increment();
                 List<Logits> out = new ArrayList<>(feeds.size());
                 long rowBytes = 4L * shape.vocabSize();
                 for (Feed f : feeds) {
