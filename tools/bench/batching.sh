@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Continuous batching on loopback (issue 15): closed-loop streaming clients, N = 1..16, three modes side by
-# side (plain; assisted with tandem.assisted.policy=fixed; assisted with policy auto), then the "long prompt
+# side (plain and assisted with tandem.assisted.policy=auto on one service, assisted with policy fixed on another), then the "long prompt
 # amid streams" scenario with tandem.scheduler.max-batched-tokens 64 and 128. Client: BatchingBench.java.
 #
 #   PAUSE_PID_FILE=/work/wt-factory/tools/models/work/train-target.pid tools/bench/batching.sh
@@ -101,15 +101,17 @@ for _ in $(seq "$LOAD_WAIT"); do
 done
 conditions "before"
 
-# plain and assisted-fixed share a service (policy fixed; a plain request never speculates), auto has its own;
-# both run all the time, one idle while the other is measured, so the modes alternate cell by cell.
+# Two services, both running all the time, one idle while the other is measured, so the modes alternate cell by
+# cell: one with policy auto serves the auto mode AND the plain mode ("assisted": false never speculates), so that
+# auto / plain compares two kinds of request in one JVM, as the A/B experiment does (across two JVMs the noise was
+# +-0.3 per run); the other, with policy fixed, serves the fixed mode.
 start fixed 18091 TANDEM_ASSISTED_POLICY=fixed
 start auto 18092 TANDEM_ASSISTED_POLICY=auto
 want=",${MODES:-plain,fixed,auto},"
-# pick PORT_FIXED PORT_AUTO SUFFIX: the wanted modes on those services, names suffixed
+# pick PORT_FIXED PORT_AUTO SUFFIX: the wanted modes on those services, names suffixed (plain on the auto service)
 pick() {
   local m=""
-  [[ $want == *,plain,* ]] && m="$m,plain$3:$1:false"
+  [[ $want == *,plain,* ]] && m="$m,plain$3:$2:false"
   [[ $want == *,fixed,* ]] && m="$m,fixed$3:$1:true"
   [[ $want == *,auto,* ]] && m="$m,auto$3:$2:true"
   echo "$m"
