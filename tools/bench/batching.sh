@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Continuous batching on loopback (issue 15): closed-loop streaming clients, N = 1..16, three modes side by
 # side (plain and assisted with tandem.assisted.policy=auto on one service, assisted with policy fixed on another), then the "long prompt
-# amid streams" scenario with tandem.scheduler.max-batched-tokens 64 and 128. Client: BatchingBench.java.
+# amid streams" scenario (by default the prefill pace on and off: tandem.scheduler.prefill-ratio 1 and 0). Client:
+# BatchingBench.java.
 #
 #   PAUSE_PID_FILE=/work/wt-factory/tools/models/work/train-target.pid tools/bench/batching.sh
 #
@@ -11,6 +12,8 @@
 #   RUNS [3]  CLIENTS [1,2,4,8,16]  MAX_TOKENS [256] (e.g. 64,256)  WARMUP [3] s  SECONDS_PER_CELL [15] s
 #   PROMPTS [tools/bench/prompts/passages.txt] (held-out passages, 50-250 tokens; heldout.txt: verse openings)
 #   LP_RUNS [3]  LP_ARRIVALS [6]  SKIP_LONG_PROMPT [unset]  SKIP_BUILD [unset]
+#   LP_CONFIGS ["prefill-ratio=1:TANDEM_SCHEDULER_PREFILL_RATIO=1;prefill-ratio=0:TANDEM_SCHEDULER_PREFILL_RATIO=0"]:
+#                   the long-prompt scenario's services, "NAME:VAR=value ...;NAME2:...", side by side
 #   OUT [docs/bench]: batching-runs.csv, batching.csv (medians), batching.svg, batching-longprompt*.csv,
 #                     batching-log.txt (this script's output, with the machine's conditions)
 #   MODES [plain,fixed,auto]: which of the three modes to measure
@@ -141,12 +144,20 @@ done
 stop_all
 
 if [ -z "${SKIP_LONG_PROMPT:-}" ]; then
-  start mbt64 18093 TANDEM_SCHEDULER_MAX_BATCHED_TOKENS=64
-  start mbt128 18094 TANDEM_SCHEDULER_MAX_BATCHED_TOKENS=128
-  "$JAVA" tools/bench/BatchingBench.java longprompt configs=max-batched-tokens=64:18093,max-batched-tokens=128:18094 \
+  # LP_CONFIGS: "NAME:VAR=value ...;NAME2:..." one service each, side by side, alternating run by run
+  IFS=';' read -ra lpconfigs <<< "${LP_CONFIGS:-prefill-ratio=1:TANDEM_SCHEDULER_PREFILL_RATIO=1;prefill-ratio=0:TANDEM_SCHEDULER_PREFILL_RATIO=0}"
+  lp=""; port=18093; lpnames=()
+  for c in "${lpconfigs[@]}"; do
+    cname=${c%%:*}
+    read -ra cenv <<< "${c#*:}"
+    start "lp-$port" "$port" "${cenv[@]}"
+    lp="$lp,$cname:$port"; lpnames+=("/tmp/tandem-batching-lp-$port.log")
+    port=$((port + 1))
+  done
+  "$JAVA" tools/bench/BatchingBench.java longprompt configs="${lp#,}" \
     runs="$LP_RUNS" arrivals="$LP_ARRIVALS" runs_csv="$OUT/batching-longprompt-runs.csv" csv="$OUT/batching-longprompt.csv"
   conditions "after the long-prompt runs"
-  grep -hE "ERROR|WARN" /tmp/tandem-batching-mbt64.log /tmp/tandem-batching-mbt128.log | head -20 || true
+  grep -hE "ERROR|WARN" "${lpnames[@]}" | head -20 || true
   stop_all
 fi
 

@@ -45,6 +45,7 @@ public class GenerationService {
     /** The decoding loop of each served target, by model id. */
     private final Map<String, Scheduler> schedulers = new ConcurrentHashMap<>();
     private final int maxBatchedTokens;
+    private final double prefillRatio;
     private final String policy;
     /** How the scheduler feeds the models, for the KV demand (chunked prompts, a draft that may lag). */
     private final KvDemand.Feeds feeds;
@@ -52,6 +53,8 @@ public class GenerationService {
     GenerationService(AdmissionControl admission, ModelRegistry registry, RequestMetrics metrics, ExperimentStats experiment,
                       TandemConfig config) {
         this.maxBatchedTokens = config.scheduler().maxBatchedTokens();
+        this.prefillRatio = config.scheduler().prefillRatio();
+        new PrefillPace(prefillRatio);  // a bad value fails start-up here, naming the key
         this.policy = config.assisted().policy();
         if (!policy.equals("auto") && !policy.equals("fixed")) {
             throw new IllegalArgumentException("tandem.assisted.policy must be 'auto' or 'fixed', is '" + policy + "'");
@@ -133,10 +136,11 @@ public class GenerationService {
             Scheduler s;
             if ("auto".equals(policy)) {
                 StepCostModel cost = new StepCostModel();
-                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new AutoSpeculation(cost),
-                        metrics.steps(id), () -> StepProfile.run(model.lm(), draft, cost));
+                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new PrefillPace(prefillRatio),
+                        new AutoSpeculation(cost), metrics.steps(id), () -> StepProfile.run(model.lm(), draft, cost));
             } else {
-                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, SpeculationPolicy.FIXED, metrics.steps(id));
+                s = new Scheduler(id, new BatchStep(model.lm()), maxBatchedTokens, new PrefillPace(prefillRatio),
+                        SpeculationPolicy.FIXED, metrics.steps(id), () -> { });
             }
             metrics.runningSequences(id, s::running);
             return s;

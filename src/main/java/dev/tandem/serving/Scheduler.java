@@ -26,7 +26,8 @@ import org.jboss.logging.Logger;
  *       {@code max_num_batched_tokens}): every decoding sequence first, one token plus the candidates
  *       the speculation policy grants it; then prompt chunks, oldest request first, in what the
  *       budget leaves (chunked prefill: a long prompt is fed over several steps, so running streams
- *       keep their inter-token latency);</li>
+ *       keep their inter-token latency), and beside decoding sequences only as many as take about
+ *       {@code tandem.scheduler.prefill-ratio} times their decode call ({@link PrefillPace});</li>
  *   <li>runs the step ({@link BatchStep}: the draft's proposal steps batched, then one target call for the
  *       decoding sequences and one for the prompt chunks);</li>
  *   <li>completes the sequences that ended.</li>
@@ -42,6 +43,7 @@ final class Scheduler implements AutoCloseable {
     private final String name;
     private final BatchStep step;
     private final int maxBatchedTokens;
+    private final PrefillPace pace;
     private final SpeculationPolicy policy;
     private final Consumer<StepStats> onStep;  // what each step did, for metrics
     private final LinkedBlockingQueue<Entry> inbox = new LinkedBlockingQueue<>();
@@ -74,14 +76,19 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** A loop whose prompt chunks are limited by the token budget only. */
     Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, Consumer<StepStats> onStep) {
-        this(name, step, maxBatchedTokens, policy, onStep, () -> { });
+        this(name, step, maxBatchedTokens, new PrefillPace(0), policy, onStep, () -> { });
     }
 
-    /** As above, running {@code beforeFirstStep} (the start-up profile of the models) on the loop's thread first. */
-    Scheduler(String name, BatchStep step, int maxBatchedTokens, SpeculationPolicy policy, Consumer<StepStats> onStep,
-              Runnable beforeFirstStep) {
+    /**
+     * A loop whose prompt chunks beside decoding sequences also follow {@code pace}, running {@code beforeFirstStep}
+     * (the start-up profile of the models) on the loop's thread first.
+     */
+    Scheduler(String name, BatchStep step, int maxBatchedTokens, PrefillPace pace, SpeculationPolicy policy,
+              Consumer<StepStats> onStep, Runnable beforeFirstStep) {
         this.beforeFirstStep = beforeFirstStep;
+        this.pace = pace;
         this.name = name;
         this.step = step;
         this.maxBatchedTokens = maxBatchedTokens;
@@ -181,7 +188,8 @@ final class Scheduler implements AutoCloseable {
             }
         }
         // 2. plan: every decoding sequence steps, with the candidates the policy gives it; prompt chunks take what
-        //    the token budget leaves, oldest first (the oldest always gets at least MIN_CHUNK)
+        //    the token budget leaves, and beside decoding sequences no more than the pace allows (chunks costing about
+        //    the prefill ratio times the decode call), oldest first (the oldest always gets at least MIN_CHUNK)
         List<Sequence> decoding = new ArrayList<>(batch.size());
         List<Entry> plannedEntries = new ArrayList<>(batch.size());
         for (Entry e : batch) {
@@ -192,7 +200,7 @@ final class Scheduler implements AutoCloseable {
         }
         List<Sequence> prefilling = new ArrayList<>();
         List<Integer> chunks = new ArrayList<>();
-        int budget = maxBatchedTokens - decoding.size();
+        int budget = Math.min(maxBatchedTokens - decoding.size(), pace.promptTokens(decoding.size()));
         for (Entry e : batch) {
             Sequence s = e.sequence;
             if (s.prefilling()) {
@@ -251,6 +259,7 @@ final class Scheduler implements AutoCloseable {
                 step.run(planned);
                 BatchStep.Timing timing = step.lastTiming();
                 policy.observe(decoding, timing);
+                pace.observe(timing);
                 if (LOG.isTraceEnabled()) {  // every step: what the averages of the metrics are made of
                     LOG.tracef("step: decode rows %d tokens %d longest %d, %.2f ms; draft calls %d rows %d tokens %d, %.2f ms;"
                                     + " prompt rows %d tokens %d, %.2f ms", timing.targetRows(), timing.targetTokens(),

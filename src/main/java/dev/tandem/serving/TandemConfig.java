@@ -93,6 +93,17 @@ public interface TandemConfig {
          */
         @WithDefault("64")
         int maxBatchedTokens();
+
+        /**
+         * Beside decoding sequences, a step feeds only as many prompt tokens as take about this many times its decode
+         * call, from the times of recent steps (1: a stream's gap between tokens at most about doubles while a prompt
+         * is fed; 0: only max-batched-tokens limits the chunks). On a CPU a chunk costs in proportion to its tokens:
+         * on the bundled target a 56-token chunk took 12.6 ms where 8 streams' decode call took 3-5 ms, so under the
+         * token budget alone their gaps grew 5x while a 248-token prompt was fed (docs/benchmarks.md, "Long prompt amid
+         * streams, paced by time").
+         */
+        @WithDefault("1")
+        double prefillRatio();
     }
 
     /** Concurrency and backpressure. */

@@ -88,7 +88,7 @@ class BundledPairBatchInvarianceTest {
 
         StepCostModel cost = new StepCostModel();
         AtomicInteger widest = new AtomicInteger();
-        try (Scheduler s = new Scheduler("kjv-target", new BatchStep(target), 64, new AutoSpeculation(cost),
+        try (Scheduler s = new Scheduler("kjv-target", new BatchStep(target), 64, new PrefillPace(1), new AutoSpeculation(cost),
                 st -> widest.accumulateAndGet(st.sequences(), Math::max), () -> StepProfile.run(target, draft, cost))) {
             List<Scheduler.Entry> plain = new ArrayList<>();
             List<Scheduler.Entry> assisted = new ArrayList<>();

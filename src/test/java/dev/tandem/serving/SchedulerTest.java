@@ -569,7 +569,7 @@ class SchedulerTest {
                 Thread.currentThread().interrupt();
             }
         };
-        try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, SpeculationPolicy.FIXED, step -> { }, profile)) {
+        try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, new PrefillPace(0), SpeculationPolicy.FIXED, step -> { }, profile)) {
             assertTrue(profiling.await(10, TimeUnit.SECONDS));
             assertFalse(s.started(), "started while the profile runs");
             assertFalse(s.awaitStarted(java.time.Duration.ofMillis(50)));
@@ -577,5 +577,97 @@ class SchedulerTest {
             assertTrue(s.awaitStarted(java.time.Duration.ofSeconds(10)));
             assertTrue(s.started());
         }
+    }
+
+    /**
+     * An engine that takes time as a CPU does: a decode call (one token per row) costs 2 ms whatever its rows, a prompt
+     * call 0.2 ms plus 0.1 ms a token, so a chunk of the token budget's 60 tokens costs three decode calls.
+     */
+    static final class TimedLm implements dev.tandem.engine.CausalLm {
+        final FakeLm lm;
+
+        TimedLm(FakeLm lm) {
+            this.lm = lm;
+        }
+
+        static void spin(double ms) {
+            long until = System.nanoTime() + (long) (ms * 1e6);
+            while (System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
+        }
+
+        @Override
+        public dev.tandem.engine.ModelShape shape() {
+            return lm.shape();
+        }
+
+        @Override
+        public dev.tandem.engine.KvCache newCache() {
+            return lm.newCache();
+        }
+
+        @Override
+        public dev.tandem.engine.Logits forward(dev.tandem.engine.KvCache cache, int[] tokens, int offset, int length) {
+            spin(length == 1 ? 2 : 0.2 + 0.1 * length);
+            return lm.forward(cache, tokens, offset, length);
+        }
+
+        @Override
+        public List<dev.tandem.engine.Logits> forward(List<dev.tandem.engine.Feed> feeds) {
+            int tokens = 0;
+            boolean decode = true;
+            for (dev.tandem.engine.Feed f : feeds) {
+                tokens += f.length();
+                decode &= f.length() == 1;
+            }
+            spin(decode ? 2 : 0.2 + 0.1 * tokens);
+            return lm.forward(feeds);
+        }
+
+        @Override
+        public void close() {
+            lm.close();
+        }
+    }
+
+    /**
+     * Beside decoding sequences, prompt chunks are sized by time ({@link PrefillPace}, ratio 1): about as many tokens
+     * as cost one decode call (here ~18), not the token budget's 60, which would stall the streams for three decode
+     * calls a step. The prompt's text is still what it is alone; a lone prompt still goes at the token budget.
+     */
+    @Test
+    void besideDecodingSequencesPromptChunksCostAboutOneDecodeCall() throws Exception {
+        FakeLm fake = FakeLm.target(VOCAB, 1024);
+        TimedLm target = new TimedLm(fake);
+        AssistedDecoder decoding = new AssistedDecoder(fake, null, tokenizer, List.of(2));
+        Random r = new Random(11);
+        GenerationRequest longPrompt = new GenerationRequest(prompt(r, 400), SamplingParams.greedy(), 8, List.of(), -1, false,
+                true);
+        GenerationResult alone = decoding.generate(longPrompt, DecodingMode.PLAIN);
+        List<Integer> besideDecoding = new ArrayList<>();
+        List<Integer> aloneChunks = new ArrayList<>();
+        try (Scheduler s = new Scheduler("test", new BatchStep(target), 64, new PrefillPace(1), SpeculationPolicy.FIXED,
+                st -> (st.decoding() > 0 ? besideDecoding : aloneChunks).add(st.promptTokensFed()), () -> { })) {
+            // a lone prompt first: nothing decodes, so it goes at the budget (and times the prompt calls)
+            s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 200), SamplingParams.greedy(), 1, List.of(), -1,
+                    false, true), DecodingMode.PLAIN, GenerationListener.NONE)).done.get(30, TimeUnit.SECONDS);
+            List<Scheduler.Entry> streams = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                streams.add(s.submit(decoding.newSequence(new GenerationRequest(prompt(r, 4), SamplingParams.greedy(), 150,
+                        List.of(), -1, false, true), DecodingMode.PLAIN, GenerationListener.NONE)));
+            }
+            Thread.sleep(30);
+            Scheduler.Entry big = s.submit(decoding.newSequence(longPrompt, DecodingMode.PLAIN, GenerationListener.NONE));
+            assertSame(alone, big.done.get(30, TimeUnit.SECONDS), "the paced prompt");
+            for (Scheduler.Entry e : streams) {
+                e.done.get(30, TimeUnit.SECONDS);
+            }
+        }
+        assertTrue(aloneChunks.stream().anyMatch(n -> n == 64), "a lone prompt at the token budget: " + aloneChunks);
+        List<Integer> chunks = besideDecoding.stream().filter(n -> n > 0).toList();
+        assertTrue(chunks.size() >= 400 / 30, "the long prompt went in " + chunks.size() + " chunks beside decoding: " + chunks);
+        int over = (int) chunks.stream().filter(n -> n > 30).count();
+        assertTrue(over <= 1, "chunks beside decoding sequences should cost about one decode call (~18 tokens): " + chunks);
     }
 }
