@@ -90,6 +90,7 @@ public interface TandemConfig {
          * arrive; larger gives a long prompt its first token sooner. The default 64 is where a 248-token prompt
          * amid 8 streams raised their inter-token p99 by about one step (44.9 to 58.1 ms on the slots-layout
          * target; 128 gave 136 ms, for a first token 21 ms sooner: docs/benchmarks.md "Long prompt amid streams").
+         * Beside decoding sequences {@link #prefillRatio()} usually limits the chunks first.
          */
         @WithDefault("64")
         int maxBatchedTokens();
