@@ -22,6 +22,7 @@
 #   VARIANTS [unset]: "NAME:VAR=value VAR=value;NAME2:..." also runs every mode on two more services per variant,
 #                   started with those environment variables, modes named plain/NAME etc., side by side with the
 #                   default service (e.g. VARIANTS="nospin:TANDEM_ONNXRUNTIME_SPINNING=false")
+#   SETTLE [10] s: pause after each service is ready, before the next one starts
 #   LOAD_MAX [0.5] LOAD_WAIT [90] s: before measuring, wait up to LOAD_WAIT for the 1-minute load average
 #                  to fall below LOAD_MAX (then go on anyway; both are recorded)
 set -euo pipefail
@@ -64,7 +65,9 @@ start() {
   pids+=($!)
   local p=$!
   for _ in $(seq 900); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/q/health/ready" && { echo "$name ready on $port ($*)"; return 0; }
+    # then let its JIT settle before the next service starts: an auto service's start-up profile (the cost model's
+    # shape, kept for life) timed beside another JVM's compilation came out twice its quiet cost (session 16)
+    curl -sf -o /dev/null "http://127.0.0.1:$port/q/health/ready" && { echo "$name ready on $port ($*)"; sleep "${SETTLE:-10}"; return 0; }
     kill -0 "$p" 2>/dev/null || { cat "/tmp/tandem-batching-$name.log"; exit 1; }
     sleep 0.2
   done
