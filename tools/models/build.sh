@@ -13,7 +13,8 @@
 #   tools/models/build.sh slots-tiny      # the random tiny slots-layout fixture of the Java tests (src/test/resources/models/slots-tiny)
 #   tools/models/build.sh slots-tiny-external # slots-tiny with its weights in model.onnx_data (external data fixture)
 #   tools/models/build.sh genai-tiny      # tiny random Llamas in the ONNX Runtime GenAI builder's CPU layout, int4 and int8
-#                                         # (src/test/resources/models/genai-tiny-int4, -int8), checked by GenAiLayoutTest
+#                                         # (src/test/resources/models/genai-tiny-int4, -int8, and int4 in blocks of 128:
+#                                         # -int4-b128), checked by GenAiLayoutTest
 #   tools/models/build.sh optimum-tiny    # the Optimum variants of the Java tests (no position_ids + several EOS ids, fp16,
 #                                         # merged decoder): src/test/resources/models/optimum-tiny-*
 #   tools/models/build.sh slots-target    # models/kjv-target re-exported in the slots layout -> work/slots-target/kjv-target-slots
@@ -266,6 +267,7 @@ stage_genai-tiny() {
   for bits in 4 8; do
     $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-int$bits
   done
+  $NICE $PY genai_fixture.py --bits 4 --block 128 --out ../../src/test/resources/models/genai-tiny-int4-b128
   (cd ../.. && ./mvnw -B -o -q test -Dtest=GenAiLayoutTest)
 }
 # The Optimum export variants users bring (issue 16 item 3), from slots-tiny's weights: optimum_fixture.py. Seeded,

@@ -264,11 +264,13 @@ def round_activations(model):
     def hook(_module, args):
         x = args[0]
         k = x.shape[-1]
-        xb = x.reshape(-1, k // BLOCK, BLOCK)
+        blocks = (k + BLOCK - 1) // BLOCK  # a K that is not a multiple of the block: the last block padded with zeros
+        xp = torch.nn.functional.pad(x.reshape(-1, k), (0, blocks * BLOCK - k))
+        xb = xp.reshape(-1, blocks, BLOCK)
         amax = xb.abs().amax(dim=-1, keepdim=True)
         scale = amax / 127.0
         q = torch.round(xb / torch.where(scale == 0, torch.ones_like(scale), scale))
-        return ((q * scale).reshape(x.shape),)
+        return ((q * scale).reshape(-1, blocks * BLOCK)[:, :k].reshape(x.shape),)
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
             module.register_forward_pre_hook(hook)
@@ -318,7 +320,12 @@ def main():
     ap.add_argument("--bits", type=int, choices=(4, 8), required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--size", choices=("tiny", "target"), default="tiny")
+    ap.add_argument("--block", type=int, choices=(32, 64, 128), default=32,
+                    help="MatMulNBits block_size (the builder's int4_block_size; 32 its default, 128 common in published "
+                         "models); a K below it is one block padded with zeros")
     a = ap.parse_args()
+    global BLOCK
+    BLOCK = a.block
     os.makedirs(a.out, exist_ok=True)
     model = build_model(target_config() if a.size == "target" else CONFIG)
     export(model, a.bits, os.path.join(a.out, "model.onnx"))

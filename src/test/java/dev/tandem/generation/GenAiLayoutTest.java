@@ -29,9 +29,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The ONNX Runtime GenAI layout served by the ONNX Runtime engine, on the two fixtures
+ * The ONNX Runtime GenAI layout served by the ONNX Runtime engine, on the fixtures
  * {@code tools/models/genai_fixture.py} writes as {@code onnxruntime_genai.models.builder} does for a CPU Llama
- * (src/test/resources/models/genai-tiny-int4 and genai-tiny-int8): {@code genai_config.json},
+ * (src/test/resources/models/genai-tiny-int4, genai-tiny-int8, and genai-tiny-int4-b128 with blocks of 128):
+ * {@code genai_config.json},
  * com.microsoft.GroupQueryAttention with its rotary caches and per-row {@code seqlens_k} /
  * {@code total_sequence_length} computed in the graph from {@code attention_mask}, MatMulNBits int4 (no zero points)
  * and int8 (with zero points) at accuracy_level 4, SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization.
@@ -41,6 +42,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 class GenAiLayoutTest {
     static final Path INT4 = Path.of("src/test/resources/models/genai-tiny-int4");
     static final Path INT8 = Path.of("src/test/resources/models/genai-tiny-int8");
+    /**
+     * int4 in blocks of 128 (common in published models). At this size every K (32, or 128 for the down projection)
+     * is one block, the shorter ones padded with zeros: ONNX Runtime's block-128 kernels, not a K of several blocks.
+     */
+    static final Path INT4_B128 = Path.of("src/test/resources/models/genai-tiny-int4-b128");
     /**
      * How far a token's logits may move between being fed alone and inside a block of tokens. MatMulNBits at
      * accuracy_level 4 rounds activations to int8 per row, so a row's result does not depend on its neighbours, but
@@ -52,6 +58,7 @@ class GenAiLayoutTest {
 
     static Model int4;
     static Model int8;
+    static Model int4b128;
 
     record Model(Path path, ModelDirectory dir, OrtCausalLm lm, TextTokenizer tokenizer, JsonNode reference) {
         static Model open(Path path) {
@@ -73,25 +80,32 @@ class GenAiLayoutTest {
     static void open() {
         int4 = Model.open(INT4);
         int8 = Model.open(INT8);
+        int4b128 = Model.open(INT4_B128);
     }
 
     @AfterAll
     static void close() {
-        for (Model m : List.of(int4, int8)) {
+        for (Model m : List.of(int4, int8, int4b128)) {
             m.lm.close();
             m.tokenizer.close();
         }
     }
 
-    static Model model(int bits) {
-        return bits == 4 ? int4 : int8;
+    /** A fixture by name: int4 and int8 in blocks of 32 (the builder's default), int4-b128. */
+    static Model model(String name) {
+        return switch (name) {
+            case "int4" -> int4;
+            case "int8" -> int8;
+            case "int4-b128" -> int4b128;
+            default -> throw new IllegalArgumentException(name);
+        };
     }
 
     /** The directory is recognised by its genai_config.json: graph file, sizes and context, BOS and EOS from it. */
     @ParameterizedTest
-    @ValueSource(ints = {4, 8})
-    void theDirectoryIsReadFromItsGenAiConfig(int bits) {
-        Model m = model(bits);
+    @ValueSource(strings = {"int4", "int8", "int4-b128"})
+    void theDirectoryIsReadFromItsGenAiConfig(String fixture) {
+        Model m = model(fixture);
         assertEquals(m.path.resolve("model.onnx").toAbsolutePath(), m.dir.graph().toAbsolutePath());
         assertEquals(m.path.resolve("genai_config.json").toAbsolutePath(), m.dir.files().configJson().toAbsolutePath());
         var s = m.lm.shape();
@@ -100,14 +114,14 @@ class GenAiLayoutTest {
         assertEquals(List.of(2), m.dir.config().eosTokenIds());
         assertTrue(m.lm.slotLayout(), "GroupQueryAttention's past and present one buffer, rows of a slot pool");
         assertEquals(CausalLm.CacheStorage.SLOT_POOL, m.lm.cacheStorage(), "what admission control counts");
-        assertEquals("int" + bits + " (MatMulNBits)", m.dir.quantization(), "as /v1/models reports it");
+        assertEquals(fixture.substring(0, 4) + " (MatMulNBits)", m.dir.quantization(), "as /v1/models reports it");
     }
 
     /** Greedy decoding reproduces the torch reference computed from the same dequantised weights. */
     @ParameterizedTest
-    @ValueSource(ints = {4, 8})
-    void greedyReproducesTheTorchReference(int bits) {
-        Model m = model(bits);
+    @ValueSource(strings = {"int4", "int8", "int4-b128"})
+    void greedyReproducesTheTorchReference(String fixture) {
+        Model m = model(fixture);
         for (JsonNode p : m.reference.get("prompts")) {
             int[] prompt = ints(p.get("prompt_ids"));
             assertArrayEquals(prompt, m.tokenizer.encodePrompt(p.get("prompt").asText()), "the tokenizer's ids");
@@ -122,15 +136,15 @@ class GenAiLayoutTest {
                     }
                 }
             }
-            assertArrayEquals(expected, actual, "int" + bits + " greedy continuation of '" + p.get("prompt").asText() + "'");
+            assertArrayEquals(expected, actual, fixture + " greedy continuation of '" + p.get("prompt").asText() + "'");
         }
     }
 
     /** A block of tokens fed at once gives each token the logits it gets fed one at a time (after a past, too). */
     @ParameterizedTest
-    @ValueSource(ints = {4, 8})
-    void aMultiTokenForwardEqualsSingleSteps(int bits) {
-        Model m = model(bits);
+    @ValueSource(strings = {"int4", "int8", "int4-b128"})
+    void aMultiTokenForwardEqualsSingleSteps(String fixture) {
+        Model m = model(fixture);
         int[] text = text(m);
         int split = 9;
         try (KvCache block = m.lm.newCache(); KvCache steps = m.lm.newCache()) {
@@ -150,9 +164,9 @@ class GenAiLayoutTest {
      * tokens gives the logits of a cache that never saw the rejected ones: the graph sees the past by its length.
      */
     @ParameterizedTest
-    @ValueSource(ints = {4, 8})
-    void rollbackThenRefeedGivesTheSameLogits(int bits) {
-        Model m = model(bits);
+    @ValueSource(strings = {"int4", "int8", "int4-b128"})
+    void rollbackThenRefeedGivesTheSameLogits(String fixture) {
+        Model m = model(fixture);
         int[] text = text(m);
         int keep = 12;
         try (KvCache rolled = m.lm.newCache(); KvCache fresh = m.lm.newCache()) {
@@ -172,7 +186,7 @@ class GenAiLayoutTest {
     /** Assisted greedy decoding gives plain greedy's tokens with the fixture as target and as draft (the other one). */
     @Test
     void assistedEqualsPlainGreedyAsTargetAndAsDraft() {
-        for (Model[] pair : new Model[][] {{int4, int8}, {int8, int4}}) {
+        for (Model[] pair : new Model[][] {{int4, int8}, {int8, int4}, {int4b128, int8}}) {
             Model target = pair[0];
             CausalLm draft = pair[1].lm;
             AssistedDecoder assisted = new AssistedDecoder(target.lm, draft, target.tokenizer, target.dir.config().eosTokenIds());
