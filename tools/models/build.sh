@@ -267,7 +267,7 @@ stage_genai-tiny() {
   for bits in 4 8; do
     $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-int$bits
   done
-  $NICE $PY genai_fixture.py --bits 4 --block 128 --out ../../src/test/resources/models/genai-tiny-int4-b128
+  $NICE $PY genai_fixture.py --bits 4 --block 128 --intermediate 256 --out ../../src/test/resources/models/genai-tiny-int4-b128
   (cd ../.. && ./mvnw -B -o -q test -Dtest=GenAiLayoutTest)
 }
 # The Optimum export variants users bring (issue 16 item 3), from slots-tiny's weights: optimum_fixture.py. Seeded,

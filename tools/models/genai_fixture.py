@@ -323,11 +323,16 @@ def main():
     ap.add_argument("--block", type=int, choices=(32, 64, 128), default=32,
                     help="MatMulNBits block_size (the builder's int4_block_size; 32 its default, 128 common in published "
                          "models); a K below it is one block padded with zeros")
+    ap.add_argument("--intermediate", type=int, default=None,
+                    help="the MLP's width (tiny: 128); 256 with --block 128 gives the down projection a K of two blocks")
     a = ap.parse_args()
     global BLOCK
     BLOCK = a.block
     os.makedirs(a.out, exist_ok=True)
-    model = build_model(target_config() if a.size == "target" else CONFIG)
+    config = target_config() if a.size == "target" else dict(CONFIG)
+    if a.intermediate:
+        config["intermediate_size"] = a.intermediate
+    model = build_model(config)
     export(model, a.bits, os.path.join(a.out, "model.onnx"))
     with open(os.path.join(a.out, "genai_config.json"), "w") as f:
         json.dump(genai_config(model.config), f, indent=4)

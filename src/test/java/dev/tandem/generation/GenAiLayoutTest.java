@@ -43,8 +43,8 @@ class GenAiLayoutTest {
     static final Path INT4 = Path.of("src/test/resources/models/genai-tiny-int4");
     static final Path INT8 = Path.of("src/test/resources/models/genai-tiny-int8");
     /**
-     * int4 in blocks of 128 (common in published models). At this size every K (32, or 128 for the down projection)
-     * is one block, the shorter ones padded with zeros: ONNX Runtime's block-128 kernels, not a K of several blocks.
+     * int4 in blocks of 128 (common in published models), its MLP 256 wide so that the down projection's K spans two
+     * blocks; the other K (32) are one block padded with zeros.
      */
     static final Path INT4_B128 = Path.of("src/test/resources/models/genai-tiny-int4-b128");
     /**
@@ -206,8 +206,12 @@ class GenAiLayoutTest {
                 }
             }
             assertTrue(drafted > 0, "the draft proposed tokens");
-            assertTrue(accepted > 0 && accepted < drafted, "some accepted, some rejected (rollbacks happened): "
-                    + accepted + " of " + drafted);
+            if (target == int4b128) {  // another model (its MLP is wider): every candidate rejected, every round rolled back
+                assertTrue(accepted < drafted, "rejections (rollbacks happened): " + accepted + " of " + drafted);
+            } else {
+                assertTrue(accepted > 0 && accepted < drafted, "some accepted, some rejected (rollbacks happened): "
+                        + accepted + " of " + drafted);
+            }
         }
     }
 
