@@ -10,11 +10,11 @@ import java.nio.FloatBuffer;
  * A deliberately poor draft for tests: the wrapped model's logits plus large deterministic noise
  * (a function of position and token), so it often disagrees with the model it wraps.
  */
-final class NoisyLm implements CausalLm {
+public final class NoisyLm implements CausalLm {
     private final CausalLm inner;
     private final float amplitude;
 
-    NoisyLm(CausalLm inner, float amplitude) {
+    public NoisyLm(CausalLm inner, float amplitude) {
         this.inner = inner;
         this.amplitude = amplitude;
     }
