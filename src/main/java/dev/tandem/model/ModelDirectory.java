@@ -103,7 +103,8 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
 
     /**
      * How the graph's weights are stored, from the operators it uses: "int4 (MatMulNBits)" or "int8 (MatMulNBits)",
-     * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16"); for an
+     * "int8 (MatMulInteger)", "int8 (QDQ)", or the dtype config.json states ("float32", "float16") or, without one, the
+     * initializers' (genai_config.json states none); for an
      * OpenVINO IR, from the element types of its constants ("int4 (OpenVINO IR)", "int8 (OpenVINO IR)").
      */
     public String quantization() {
@@ -131,7 +132,26 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         if (contains(bytes, "DequantizeLinear")) {
             return "int8 (QDQ)";
         }
-        return "unknown".equals(config.torchDtype()) ? "float32" : config.torchDtype();
+        return "unknown".equals(config.torchDtype()) ? floatWeights() : config.torchDtype();
+    }
+
+    /**
+     * "float16" when most of the graph's initializer bytes are float16, else "float32": for a directory whose config
+     * states no dtype (genai_config.json has none; the model builder's {@code -p fp16} graphs are float16).
+     */
+    private String floatWeights() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            long half = 0;
+            long single = 0;
+            for (dev.tandem.onnx.OnnxFile.Tensor t : dev.tandem.onnx.OnnxFile.map(graph, arena).initializers().values()) {
+                if (t.dataType() == 10) {  // TensorProto.FLOAT16
+                    half += 2 * t.size();
+                } else if (t.dataType() == 1) {  // TensorProto.FLOAT
+                    single += 4 * t.size();
+                }
+            }
+            return half > single ? "float16" : "float32";
+        }
     }
 
     /** The {@code bits} of the graph's MatMulNBits nodes (4 when absent, the operator's default), e.g. "8" or "4/8". */

@@ -4,6 +4,7 @@ import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.EngineProvider;
 import dev.tandem.engine.ModelFiles;
 import dev.tandem.engine.ModelShape;
+import dev.tandem.engine.StepInvariance;
 import dev.tandem.generation.AssistOptions;
 import dev.tandem.generation.AssistedDecoder;
 import dev.tandem.generation.PlainDecoder;
@@ -152,7 +153,9 @@ public class ModelRegistry {
         Optional<ChatTemplate> template = chatTemplate(dir, m, isDraft);  // before the engine: nothing to close yet
         SamplingDefaults sampling = samplingDefaults(dir, m, isDraft);
         loaded.incrementAndGet();
-        EngineProvider.Opened opened = provider.open(engine, servedFiles(dir, m, isDraft), isDraft);
+        Served served = openInvariant(dir, m, provider, engine, isDraft);
+        dir = served.dir();
+        EngineProvider.Opened opened = served.opened();
         CausalLm lm = opened.lm();
         String engineName = opened.description();
         TextTokenizer tokenizer;
@@ -173,6 +176,47 @@ public class ModelRegistry {
         return new ServedModel(id, engineName, dir, tokenizer, lm,
                 new PlainDecoder(lm, tokenizer, dir.config().eosTokenIds()), null, Instant.now().getEpochSecond(),
                 template, dir.quantization(), sampling);
+    }
+
+    /** A model directory with the graph that was opened from it. */
+    record Served(ModelDirectory dir, EngineProvider.Opened opened) {
+    }
+
+    /**
+     * Opens the model on its engine. When the engine chose one of its own graphs (no {@code graph} configured: ONNX
+     * Runtime's {@code model_optimized.onnx}) and the directory has a portable one too, the chosen graph is probed
+     * first ({@link StepInvariance}): if on this processor it does not give a token the same bits alone, in a block
+     * and in a batch, greedy assisted decoding would not reproduce plain decoding, so the portable graph is served
+     * instead, with a warning that says how to run the other anyway ({@code tandem.target.graph}). Measured: the
+     * bundled target's 4-bit {@code model_optimized.onnx} is invariant on AVX-512 machines and not on an AVX2-only
+     * one (docs/benchmarks.md).
+     */
+    static Served openInvariant(ModelDirectory dir, TandemConfig.Model m, EngineProvider provider, String engine,
+                                boolean isDraft) {
+        EngineProvider.Opened opened = provider.open(engine, servedFiles(dir, m, isDraft), isDraft);
+        if (m.graph().isPresent() || !provider.preferredGraphs(engine).contains(dir.graph().getFileName().toString())) {
+            return new Served(dir, opened);
+        }
+        StepInvariance.Result probe;
+        try {
+            probe = StepInvariance.probe(opened.lm());
+        } catch (RuntimeException e) {
+            opened.lm().close();
+            throw e;
+        }
+        if (probe.holds()) {
+            LOG.infof("%s: %s is %s", dir.name(), dir.graph().getFileName(), probe);
+            return new Served(dir, opened);
+        }
+        String graph = dir.graph().getFileName().toString();
+        String key = "tandem." + (isDraft ? "draft" : "target") + ".graph";
+        // the directory opened with the engine's graph, so its portable graph exists (ModelDirectory.open requires one)
+        ModelDirectory portable = ModelDirectory.open(m.modelDir(), List.of(), Optional.empty());
+        opened.lm().close();
+        LOG.warnf("%s: %s is %s on this processor, so greedy assisted decoding would not reproduce plain decoding to the"
+                + " bit; serving %s instead (slower). To run %s anyway, set %s=%s.", dir.name(), graph, probe,
+                portable.graph().getFileName(), graph, key, graph);
+        return new Served(portable, provider.open(engine, servedFiles(portable, m, isDraft), isDraft));
     }
 
     /**

@@ -10,6 +10,7 @@ import dev.tandem.generation.AssistOptions.Assistant;
 import dev.tandem.generation.AssistOptions.Schedule;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.InvariantGraphs;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
@@ -95,6 +96,7 @@ class BundledPairAssistedTest {
     @ValueSource(strings = {"model.onnx", "model_optimized.onnx"})
     void greedyAssistedEqualsPlainWithTheBundledDraft(String graph) {
         Pair pair = pair(graph);
+        InvariantGraphs.assumeServedHere(pair.target(), graph);
         long[] tally = new long[2];
         for (AssistOptions o : OPTIONS) {
             for (String p : PROMPTS) {
@@ -133,6 +135,7 @@ class BundledPairAssistedTest {
     @ValueSource(strings = {"model.onnx", "model_optimized.onnx"})
     void greedyAssistedEqualsPlainOverTheFullLengthIgnoringEos(String graph) {
         Pair pair = pair(graph);
+        InvariantGraphs.assumeServedHere(pair.target(), graph);
         for (AssistOptions o : OPTIONS.subList(0, 2)) {
             for (String p : PROMPTS) {
                 GenerationResult expected = pair.plainIgnoringEos().generate(greedy(p));

@@ -18,6 +18,7 @@ import dev.tandem.generation.GenerationResult;
 import dev.tandem.generation.SamplingParams;
 import dev.tandem.model.ModelDirectory;
 import dev.tandem.model.TextTokenizer;
+import dev.tandem.testing.InvariantGraphs;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -78,6 +79,7 @@ class BundledPairBatchInvarianceTest {
     @ValueSource(strings = {"model.onnx", "model_optimized.onnx"})
     void greedyTokensAreTheSameAloneAndAmidMixedLoad(String graph) throws Exception {
         load(graph);
+        InvariantGraphs.assumeServedHere(target, graph);
         DecodingMode draftK = DecodingMode.assisted(new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3));
         DecodingMode lookup = DecodingMode.assisted(new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3));
         List<int[]> alone = new ArrayList<>();

@@ -25,6 +25,10 @@ record ModelSettings(Path modelDir, Optional<String> id, Optional<Path> chatTemp
         return new ModelSettings(modelDir, id, chatTemplate, graph, engine, enabled, mode, maxContext);
     }
 
+    ModelSettings withGraph(String file) {
+        return new ModelSettings(modelDir, id, chatTemplate, Optional.of(file), engine, enabled, generationConfig, maxContext);
+    }
+
     ModelSettings withMaxContext(int tokens) {
         return new ModelSettings(modelDir, id, chatTemplate, graph, engine, enabled, generationConfig, Optional.of(tokens));
     }

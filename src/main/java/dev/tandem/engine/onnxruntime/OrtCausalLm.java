@@ -119,7 +119,7 @@ public final class OrtCausalLm implements CausalLm {
         this.slots = switch (layout) {
             case SLOTS -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS);
             case SHARED_BUFFER -> new SlotPool(env, session, shape, pastNames, presentNames, kvType, SlotPool.DEFAULT_ROWS,
-                    true, hasPositionIds);
+                    true, hasPositionIds, halfLogits);
             case OPTIMUM -> null;
         };
     }
@@ -279,15 +279,14 @@ public final class OrtCausalLm implements CausalLm {
      * Whether a graph keeps its caches in com.microsoft.GroupQueryAttention and can be fed one buffer as past and
      * present ({@code past_present_share_buffer}, as ONNX Runtime GenAI feeds the graphs its model builder writes):
      * an int64 {@code attention_mask} from which the graph computes each row's length, and no {@code use_cache_branch}.
-     * The operator is found by reading the graph's nodes (ONNX Runtime's Java API does not list them). Only float32
-     * caches and logits, as the model builder writes CPU graphs and the fixtures test (GenAiSharedBufferTest); a
-     * float16 graph is fed as an Optimum graph.
+     * The operator is found by reading the graph's nodes (ONNX Runtime's Java API does not list them). Caches and
+     * logits float32 (the builder's int4 / int8 CPU graphs) or float16 (its {@code -p fp16}, on the CPU too).
      */
     private static boolean sharesPastAndPresent(Path graph, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
         if (!inputs.containsKey("attention_mask") || inputs.containsKey("use_cache_branch")
                 || !(inputs.get("attention_mask").getInfo() instanceof TensorInfo mask) || mask.type != OnnxJavaType.INT64
-                || !(inputs.get("past_key_values.0.key").getInfo() instanceof TensorInfo past) || past.type != OnnxJavaType.FLOAT
-                || ((TensorInfo) outputs.get("logits").getInfo()).type != OnnxJavaType.FLOAT) {
+                || !(inputs.get("past_key_values.0.key").getInfo() instanceof TensorInfo past)
+                || (past.type != OnnxJavaType.FLOAT && past.type != OnnxJavaType.FLOAT16)) {
             return false;
         }
         try (Arena arena = Arena.ofConfined()) {

@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.tandem.engine.EngineException;
+import dev.tandem.engine.HalfFloats;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.SlotRows;
 import java.lang.foreign.Arena;
@@ -47,6 +48,8 @@ final class SlotPool extends SlotRows {
     /** Whether the graph is fed {@code attention_mask} (a GroupQueryAttention graph: length-addressed rows). */
     private final boolean attentionMask;
     private final boolean positionIds;
+    /** Whether the graph's logits are float16: written into the first half of the float32 buffer, widened in place. */
+    private final boolean halfLogits;
     /** All ones: the mask of a single forward (one row, every column up to its new length). Read only. */
     private final MemorySegment ones;
     /**
@@ -59,15 +62,16 @@ final class SlotPool extends SlotRows {
     /** A pool for a {@code tandem.kv_layout=slots} graph: position ids in, keys scattered at them. */
     SlotPool(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames, String[] presentNames,
              OnnxJavaType kvType, int capacity) {
-        this(env, session, shape, pastNames, presentNames, kvType, capacity, false, true);
+        this(env, session, shape, pastNames, presentNames, kvType, capacity, false, true, false);
     }
 
     /**
      * A pool for a slots graph ({@code attentionMask} false) or a GroupQueryAttention graph ({@code attentionMask}
-     * true; {@code positionIds} whether it also takes position ids).
+     * true; {@code positionIds} whether it also takes position ids; {@code halfLogits} whether its logits are float16,
+     * as in the model builder's float16 graphs).
      */
     SlotPool(OrtEnvironment env, OrtSession session, ModelShape shape, String[] pastNames, String[] presentNames,
-             OnnxJavaType kvType, int capacity, boolean attentionMask, boolean positionIds) {
+             OnnxJavaType kvType, int capacity, boolean attentionMask, boolean positionIds, boolean halfLogits) {
         super(shape, pastNames.length, capacity, attentionMask);
         this.env = env;
         this.session = session;
@@ -76,6 +80,7 @@ final class SlotPool extends SlotRows {
         this.kvType = kvType;
         this.attentionMask = attentionMask;
         this.positionIds = positionIds;
+        this.halfLogits = halfLogits;
         this.ones = attentionMask ? arena.allocate(ValueLayout.JAVA_LONG, maxWidth()) : null;
         if (ones != null) {
             for (long i = 0; i < maxWidth(); i++) {
@@ -146,11 +151,17 @@ final class SlotPool extends SlotRows {
                 in.put(pastNames[s], track(created, OnnxTensor.createTensor(env, buffer(rowsOfSlot), kvShape, kvType)));
                 out.put(presentNames[s], track(created, OnnxTensor.createTensor(env, buffer(rowsOfSlot), kvShape, kvType)));
             }
-            long logitBytes = 4L * batch * steps * shape.vocabSize();
-            out.put("logits", track(created, OnnxTensor.createTensor(env,
-                    buffer(logits.asSlice(0, logitBytes)).asFloatBuffer(), new long[] {batch, steps, shape.vocabSize()})));
+            long count = (long) batch * steps * shape.vocabSize();
+            long[] logitsShape = {batch, steps, shape.vocabSize()};
+            out.put("logits", track(created, halfLogits
+                    // the first half of the float32 buffer receives the float16 logits, widened in place below
+                    ? OnnxTensor.createTensor(env, buffer(logits.asSlice(0, 2 * count)), logitsShape, OnnxJavaType.FLOAT16)
+                    : OnnxTensor.createTensor(env, buffer(logits.asSlice(0, 4 * count)).asFloatBuffer(), logitsShape)));
             try (OrtSession.Result ignored = session.run(in, out)) {
                 // written in place
+            }
+            if (halfLogits) {
+                HalfFloats.widenInPlace(logits, count);
             }
         } catch (OrtException e) {
             throw new EngineException("ONNX Runtime failed on a step of " + batch + " sequence(s) x " + steps + " tokens: "

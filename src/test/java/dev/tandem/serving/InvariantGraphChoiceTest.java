@@ -1,0 +1,109 @@
+package dev.tandem.serving;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.engine.EngineProvider;
+import dev.tandem.engine.ModelFiles;
+import dev.tandem.engine.StepInvariance;
+import dev.tandem.engine.onnxruntime.OnnxRuntimeEngine;
+import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
+import dev.tandem.engine.onnxruntime.OrtCausalLm;
+import dev.tandem.model.ModelDirectory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * An engine's own graph ({@code model_optimized.onnx} on ONNX Runtime) is served only if, on this processor, it gives a
+ * token the same bits alone, in a block and in a batch (StepInvariance); otherwise the directory's portable graph is,
+ * so that greedy assisted decoding still reproduces plain decoding. Found on an AVX2-only machine, where the bundled
+ * target's 4-bit model_optimized.onnx is not invariant (BundledPairAssistedTest failed there).
+ *
+ * <p>The directories are slots-tiny (an invariant slots graph) with, as its "optimized" graph, either the same graph
+ * again or optimum-tiny-nopos: the same model (same weights and config.json) as an Optimum float32 graph, whose
+ * MatMul takes another kernel for one row than for several (GEMV against GEMM: last bits differ).
+ */
+class InvariantGraphChoiceTest {
+    static final Path SLOTS = Path.of("src/test/resources/models/slots-tiny");
+    static final Path OPTIMUM = Path.of("src/test/resources/models/optimum-tiny-nopos/model.onnx");
+
+    /** ONNX Runtime as the service opens it, with the engine's preferred graphs. */
+    static final EngineProvider ORT = new EngineProvider() {
+        @Override
+        public List<String> names() {
+            return List.of("onnxruntime");
+        }
+
+        @Override
+        public List<String> preferredGraphs(String name) {
+            return OnnxRuntimeEngine.PREFERRED_GRAPHS;
+        }
+
+        @Override
+        public Opened open(String name, ModelFiles model, boolean draft) {
+            return new Opened(OrtCausalLm.open(model.graph(), model.declared(), OnnxRuntimeOptions.defaults()), "onnxruntime");
+        }
+    };
+
+    static Path directory(Path tmp, Path optimized) throws IOException {
+        try (var files = Files.list(SLOTS)) {
+            for (Path f : files.toList()) {
+                if (!f.getFileName().toString().equals("SHA256SUMS")) {
+                    Files.copy(f, tmp.resolve(f.getFileName()));
+                }
+            }
+        }
+        Files.copy(optimized, tmp.resolve("model_optimized.onnx"));
+        return tmp;
+    }
+
+    static ModelRegistry.Served open(Path dir, ModelSettings settings) {
+        ModelDirectory chosen = ModelDirectory.open(dir, ORT.preferredGraphs("onnxruntime"), settings.graph());
+        return ModelRegistry.openInvariant(chosen, settings, ORT, "onnxruntime", false);
+    }
+
+    @Test
+    void anOptimizedGraphThatIsNotInvariantHereGivesWayToThePortableOne(@TempDir Path tmp) throws IOException {
+        Path dir = directory(tmp, OPTIMUM);
+        try (OrtCausalLm optimum = OrtCausalLm.open(dir.resolve("model_optimized.onnx"),
+                ModelDirectory.open(dir).config().shape(), OnnxRuntimeOptions.defaults())) {
+            assertFalse(StepInvariance.probe(optimum).holds(), "the premise: the Optimum float32 graph is not invariant");
+        }
+        ModelRegistry.Served served = open(dir, ModelSettings.of(dir));
+        try {
+            assertEquals("model.onnx", served.dir().graph().getFileName().toString());
+            assertTrue(((OrtCausalLm) served.opened().lm()).slotLayout(), "the slots graph was opened");
+            assertTrue(StepInvariance.probe(served.opened().lm()).holds());
+        } finally {
+            served.opened().lm().close();
+        }
+    }
+
+    @Test
+    void anInvariantOptimizedGraphIsServed(@TempDir Path tmp) throws IOException {
+        Path dir = directory(tmp, SLOTS.resolve("model.onnx"));
+        ModelRegistry.Served served = open(dir, ModelSettings.of(dir));
+        try {
+            assertEquals("model_optimized.onnx", served.dir().graph().getFileName().toString());
+        } finally {
+            served.opened().lm().close();
+        }
+    }
+
+    @Test
+    void aConfiguredGraphIsServedAsConfigured(@TempDir Path tmp) throws IOException {
+        Path dir = directory(tmp, OPTIMUM);
+        ModelRegistry.Served served = open(dir, ModelSettings.of(dir).withGraph("model_optimized.onnx"));
+        try {
+            assertEquals("model_optimized.onnx", served.dir().graph().getFileName().toString(), "the operator's choice");
+            assertFalse(((OrtCausalLm) served.opened().lm()).slotLayout(), "the Optimum graph");
+        } finally {
+            served.opened().lm().close();
+        }
+    }
+}
