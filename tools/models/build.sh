@@ -261,6 +261,8 @@ stage_slots-tiny-external() {
 }
 # Issue 16: a tiny seeded random Llama in the layout onnxruntime_genai.models.builder writes for the CPU
 # (GroupQueryAttention, MatMulNBits int4 and int8, genai_config.json), the fixtures of GenAiLayoutTest; byte-reproducible.
+# The same model as the builder's -p fp16 writes it (float16 weights, activations, caches and logits; the builder's
+# io_dtype is float16 for fp16 on every EP, the CPU included) and all float32 (-p fp32; GenAiSharedBufferTest's).
 # No ONNX Runtime in Python here: the Java test is the check (greedy = reference.json, parity, rollback, assisted).
 stage_genai-tiny() {
   local bits
@@ -268,7 +270,10 @@ stage_genai-tiny() {
     $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-int$bits
   done
   $NICE $PY genai_fixture.py --bits 4 --block 128 --intermediate 256 --out ../../src/test/resources/models/genai-tiny-int4-b128
-  (cd ../.. && ./mvnw -B -o -q test -Dtest=GenAiLayoutTest)
+  for bits in 16 32; do
+    $NICE $PY genai_fixture.py --bits $bits --out ../../src/test/resources/models/genai-tiny-fp$bits
+  done
+  (cd ../.. && ./mvnw -B -o -q test -Dtest='GenAiLayoutTest,GenAiSharedBufferTest')
 }
 # The Optimum export variants users bring (issue 16 item 3), from slots-tiny's weights: optimum_fixture.py. Seeded,
 # byte-reproducible; the Java tests (OrtOptimumVariantsTest) check each against its torch reference.json.

@@ -21,6 +21,12 @@ the graph is written node by node with the onnx helper, following what the build
                ONNX Runtime's blockwise quantiser packs them (B [N, blocks, block_size*bits/8], two 4-bit values
                a byte, low nibble first; scales [N*blocks]; 4-bit zero points two a byte).
 
+--bits 16 writes the graph as the builder's `-p fp16` does (its io_dtype is float16 for fp16 on every execution
+provider, the CPU included: builder.py set_io_dtype): the weights as float16 MatMul initializers [K, N], the embedding,
+norm gains and rotary caches float16, GroupQueryAttention and the caches float16, logits float16. --bits 32 is the
+same all float32 (`-p fp32`): no int8 rounding of activations, so a block and single steps differ only by summation
+order (the shared-buffer tests use it).
+
 The builder's genai_config.json says past_present_share_buffer=true for GroupQueryAttention graphs: ONNX Runtime
 GenAI then binds the past and the present to one max-length buffer. The graph does not depend on it (the kernel
 checks whether the two pointers are equal); Tandem does the same (OrtCausalLm's shared-buffer layout: every
@@ -35,6 +41,7 @@ Written to <out>/: model.onnx, genai_config.json, tokenizer.json + tokenizer_con
 models/kjv-draft), reference.json (torch greedy ids from the SAME dequantised weights). Byte-reproducible (seeded).
 
   genai_fixture.py --bits 4 --out ../../src/test/resources/models/genai-tiny-int4
+  genai_fixture.py --bits 16 --out ../../src/test/resources/models/genai-tiny-fp16   (and --bits 32: genai-tiny-fp32)
 
 --size target writes the same layout at the bundled target's dimensions (models/kjv-target/config.json: 8 layers,
 hidden 512, 8 query / 4 key-value heads of 64, context 1024) with seeded random weights, for timing the engine on a
@@ -67,6 +74,12 @@ REFERENCE_DOC = ("Greedy continuations computed in torch (fp32) from the graph's
                  "steps. The matmul inputs are rounded to int8 per block of 32 as MatMulNBits at accuracy_level 4 "
                  "does on the CPU (genai_fixture.py round_activations), so torch and the graph differ only by float "
                  "summation order.")
+
+REFERENCE_DOC_FLOAT = ("Greedy continuations computed in torch (fp32) from the graph's weights as %s holds them: "
+                       "prompt_ids = [<s>] + the tokenizer's encoding of prompt, greedy_ids = up to max_new tokens "
+                       "(stopping after EOS id 2 if produced). min_top2_gap = smallest gap between the best and "
+                       "second-best logit over the greedy steps. The graph computes in %s (activations, caches, "
+                       "logits), so its logits differ from these by rounding, far less than the gaps.")
 
 
 def target_config():
@@ -135,6 +148,16 @@ class GraphWriter:
     def __init__(self, bits):
         self.bits = bits
         self.nodes, self.inits = [], []
+        # the graph's float type: float16 throughout for --bits 16 (the builder's `-p fp16`, whose io_dtype is float16
+        # on every EP, the CPU included), float32 otherwise (the builder's int4/int8 CPU graphs and `-p fp32`)
+        self.float = np.float16 if bits == 16 else np.float32
+        self.onnx_float = TensorProto.FLOAT16 if bits == 16 else TensorProto.FLOAT
+
+    def weight(self, name, arr):
+        """A float initializer in the graph's float type; returns (its name, the values as the graph holds them)."""
+        held = np.ascontiguousarray(arr).astype(self.float)
+        self.init(name, held)
+        return name, held.astype(np.float32)
 
     def init(self, name, arr):
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
@@ -145,7 +168,14 @@ class GraphWriter:
         return outputs[0]
 
     def matmul(self, name, x, w):
-        """MatMulNBits y = x W^T for a torch weight w [N, K]; returns (output name, dequantised w)."""
+        """MatMulNBits y = x W^T for a torch weight w [N, K]; returns (output name, dequantised w). For --bits 16 a
+        MatMul with the float16 weight transposed to [K, N], as the builder writes unquantised weights (float32 for
+        --bits 32)."""
+        if self.bits in (16, 32):
+            wt, held = self.weight(name.replace("MatMulNBits", "MatMul") + ".weight", w.T)
+            out = self.node("MatMul", [x, wt], [name.replace("MatMulNBits", "MatMul") + "/output_0"],
+                            name.replace("MatMulNBits", "MatMul"))
+            return out, held.T.copy()
         packed, scales, zps, deq = quantize(w, self.bits)
         ins = [x, self.init(name + ".qweight", packed), self.init(name + ".scales", scales)]
         if zps is not None:
@@ -178,16 +208,16 @@ def export(model, bits, path):
     # rotary caches [context, hd/2] by model.py's formula (the torch reference computes the same angles)
     pos = torch.arange(ctx, dtype=torch.float32)
     freqs = pos[:, None] * model.inv_freq[None, :]
-    g.init("cos_cache", freqs.cos().numpy().astype(np.float32))
-    g.init("sin_cache", freqs.sin().numpy().astype(np.float32))
+    g.weight("cos_cache", freqs.cos().numpy())
+    g.weight("sin_cache", freqs.sin().numpy())
 
-    x = g.node("Gather", [g.init("model.embed_tokens.weight", sd["model.embed_tokens.weight"]), "input_ids"],
-               ["/model/embed_tokens/Gather/output_0"], "/model/embed_tokens/Gather", axis=0)
+    emb, deq["model.embed_tokens.weight"] = g.weight("model.embed_tokens.weight", sd["model.embed_tokens.weight"])
+    x = g.node("Gather", [emb, "input_ids"], ["/model/embed_tokens/Gather/output_0"], "/model/embed_tokens/Gather", axis=0)
     residual = None
     mlp_out = None
     for i in range(L):
         p = "model.layers.%d." % i
-        gamma = g.init(p + "input_layernorm.weight", sd[p + "input_layernorm.weight"])
+        gamma, deq[p + "input_layernorm.weight"] = g.weight(p + "input_layernorm.weight", sd[p + "input_layernorm.weight"])
         ln = "/model/layers.%d/input_layernorm" % i
         if i == 0:
             h = g.node("SimplifiedLayerNormalization", [x, gamma], [ln + "/output_0"], ln + "/LayerNorm",
@@ -209,7 +239,8 @@ def export(model, bits, path):
                      num_heads=c.num_attention_heads, kv_num_heads=kvh, do_rotary=1, rotary_interleaved=0,
                      local_window_size=-1, scale=float(1.0 / np.sqrt(hd)))
         o, deq[a + "o_proj.weight"] = g.matmul("/model/layers.%d/attn/o_proj/MatMulNBits" % i, att, sd[a + "o_proj.weight"])
-        gamma = g.init(p + "post_attention_layernorm.weight", sd[p + "post_attention_layernorm.weight"])
+        gamma, deq[p + "post_attention_layernorm.weight"] = g.weight(p + "post_attention_layernorm.weight",
+                                                                     sd[p + "post_attention_layernorm.weight"])
         h, residual = _skip_norm(g, o, residual, gamma, "/model/layers.%d/post_attention_layernorm" % i, eps)
         m = p + "mlp."
         gate, deq[m + "gate_proj.weight"] = g.matmul("/model/layers.%d/mlp/gate_proj/MatMulNBits" % i, h,
@@ -221,12 +252,12 @@ def export(model, bits, path):
         prod = g.node("Mul", [silu, up], ["/model/layers.%d/mlp/Mul/output_0" % i], "/model/layers.%d/mlp/Mul" % i)
         mlp_out, deq[m + "down_proj.weight"] = g.matmul("/model/layers.%d/mlp/down_proj/MatMulNBits" % i, prod,
                                                         sd[m + "down_proj.weight"])
-    gamma = g.init("model.norm.weight", sd["model.norm.weight"])
+    gamma, deq["model.norm.weight"] = g.weight("model.norm.weight", sd["model.norm.weight"])
     h, _ = _skip_norm(g, mlp_out, residual, gamma, "/model/layers.%d/final_norm_layernorm" % L, eps)
     logits, deq["lm_head.weight"] = g.matmul("/lm_head/MatMulNBits", h, sd["lm_head.weight"])
     g.node("Identity", [logits], ["logits"], "/lm_head/Identity")
 
-    f32 = TensorProto.FLOAT
+    f32 = g.onnx_float
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
               helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"])]
     outputs = [helper.make_tensor_value_info("logits", f32, ["batch_size", "sequence_length", c.vocab_size])]
@@ -317,7 +348,10 @@ def greedy_with_gap(model, ids, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bits", type=int, choices=(4, 8), required=True)
+    ap.add_argument("--bits", type=int, choices=(4, 8, 16, 32), required=True,
+                    help="4 / 8: MatMulNBits with float32 activations and caches (the builder's int4 / int8 on CPU); "
+                         "16: float16 weights, activations, caches and logits (the builder's `-p fp16`); 32: all "
+                         "float32 (`-p fp32`)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--size", choices=("tiny", "target"), default="tiny")
     ap.add_argument("--block", type=int, choices=(32, 64, 128), default=32,
@@ -340,7 +374,8 @@ def main():
     bundled = os.path.join(HERE, "..", "..", "models", "kjv-draft")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(bundled, name), os.path.join(a.out, name))
-    round_activations(model)
+    if a.bits <= 8:  # float graphs compute the products in float (no int8 activations)
+        round_activations(model)
     sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "kjv4096.model"))
     refs = []
     for p in PROMPTS:
@@ -348,8 +383,12 @@ def main():
         gen, gap = greedy_with_gap(model, ids, MAX_NEW)
         refs.append({"prompt": p, "prompt_ids": ids, "greedy_ids": gen,
                      "greedy_text": sp.decode([t for t in gen if t > 2]), "min_top2_gap": round(gap, 4)})
-    ref = {"doc": REFERENCE_DOC, "kv_layout": "onnxruntime-genai", "weights": "MatMulNBits bits=%d block_size=%d%s"
-           % (a.bits, BLOCK, " with zero points" if a.bits == 8 else " symmetric (no zero points)"),
+    weights = ("MatMul float%d (float%d activations, caches and logits)" % (a.bits, a.bits) if a.bits >= 16
+               else "MatMulNBits bits=%d block_size=%d%s"
+               % (a.bits, BLOCK, " with zero points" if a.bits == 8 else " symmetric (no zero points)"))
+    ref = {"doc": REFERENCE_DOC_FLOAT % ("float16", "float16") if a.bits == 16
+           else REFERENCE_DOC_FLOAT % ("float32", "float32") if a.bits == 32 else REFERENCE_DOC, "kv_layout": "onnxruntime-genai",
+           "weights": weights,
            "seed": SEED, "max_new": MAX_NEW, "prompts": refs}
     with open(os.path.join(a.out, "reference.json"), "w") as f:
         json.dump(ref, f, indent=2)
