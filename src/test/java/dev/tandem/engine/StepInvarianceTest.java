@@ -40,6 +40,16 @@ class StepInvarianceTest {
         assertEquals(2 * StepInvariance.BLOCK, r.rowsDiffering(), "both rows of every batched step, not the block");
     }
 
+    /** A model served with a context of 2 tokens (tandem.target.max-context) has no block after a past to probe. */
+    @Test
+    void aContextTooShortForABlockIsNotProbed() {
+        StepInvariance.Result r = StepInvariance.probe(new OffByOneUlp(FakeLm.target(512, 2), true, true));
+        assertTrue(r.holds());
+        assertEquals(0, r.rowsProbed());
+        StepInvariance.Result three = StepInvariance.probe(new OffByOneUlp(FakeLm.target(512, 3), true, true));
+        assertFalse(three.holds(), "from 3 tokens a block of 2 after one: " + three);
+    }
+
     /** A model whose logits move by one ulp (at one vocabulary entry) when fed a block, or inside a batch of several. */
     static final class OffByOneUlp implements CausalLm {
         private final CausalLm inner;
