@@ -183,39 +183,46 @@ public class ModelRegistry {
     }
 
     /**
-     * Opens the model on its engine. When the engine chose one of its own graphs (no {@code graph} configured: ONNX
-     * Runtime's {@code model_optimized.onnx}) and the directory has a portable one too, the chosen graph is probed
-     * first ({@link StepInvariance}): if on this processor it does not give a token the same bits alone, in a block
-     * and in a batch, greedy assisted decoding would not reproduce plain decoding, so the portable graph is served
-     * instead, with a warning that says how to run the other anyway ({@code tandem.target.graph}). Measured: the
-     * bundled target's 4-bit {@code model_optimized.onnx} is invariant on AVX-512 machines and not on an AVX2-only
+     * Opens the model on its engine. A target is probed ({@link StepInvariance}): greedy assisted decoding reproduces
+     * plain decoding to the bit only if the target gives a token the same bits alone, in a block and in a batch (a
+     * draft's arithmetic does not matter: its proposals are only proposals). When the engine chose one of its own
+     * graphs (no {@code graph} configured: ONNX Runtime's {@code model_optimized.onnx}) and on this processor it is
+     * not invariant, the directory's portable graph is served instead, with a warning that says how to run the other
+     * anyway ({@code tandem.target.graph}); any other graph is served as it is and the probe's finding logged. Measured:
+     * the bundled target's 4-bit {@code model_optimized.onnx} is invariant on AVX-512 machines and not on an AVX2-only
      * one (docs/benchmarks.md).
      */
     static Served openInvariant(ModelDirectory dir, TandemConfig.Model m, EngineProvider provider, String engine,
                                 boolean isDraft) {
         EngineProvider.Opened opened = provider.open(engine, servedFiles(dir, m, isDraft), isDraft);
-        if (m.graph().isPresent() || !provider.preferredGraphs(engine).contains(dir.graph().getFileName().toString())) {
+        if (isDraft) {
             return new Served(dir, opened);
         }
+        boolean enginesChoice = m.graph().isEmpty()
+                && provider.preferredGraphs(engine).contains(dir.graph().getFileName().toString());
         StepInvariance.Result probe;
         try {
             probe = StepInvariance.probe(opened.lm());
         } catch (RuntimeException e) {
-            opened.lm().close();
-            throw e;
+            if (enginesChoice) {
+                opened.lm().close();
+                throw e;
+            }
+            LOG.debugf(e, "%s: step invariance not probed", dir.name());
+            return new Served(dir, opened);
         }
-        if (probe.holds()) {
-            LOG.infof("%s: %s is %s", dir.name(), dir.graph().getFileName(), probe);
+        if (probe.holds() || !enginesChoice) {
+            LOG.infof("%s: %s is %s%s", dir.name(), dir.graph().getFileName(), probe, probe.holds() ? ""
+                    : " on this processor: greedy assisted output may part from plain output where two tokens nearly tie");
             return new Served(dir, opened);
         }
         String graph = dir.graph().getFileName().toString();
-        String key = "tandem." + (isDraft ? "draft" : "target") + ".graph";
         // the directory opened with the engine's graph, so its portable graph exists (ModelDirectory.open requires one)
         ModelDirectory portable = ModelDirectory.open(m.modelDir(), List.of(), Optional.empty());
         opened.lm().close();
         LOG.warnf("%s: %s is %s on this processor, so greedy assisted decoding would not reproduce plain decoding to the"
-                + " bit; serving %s instead (slower). To run %s anyway, set %s=%s.", dir.name(), graph, probe,
-                portable.graph().getFileName(), graph, key, graph);
+                + " bit; serving %s instead (slower). To run %s anyway, set tandem.target.graph=%s.", dir.name(), graph,
+                probe, portable.graph().getFileName(), graph, graph);
         return new Served(portable, provider.open(engine, servedFiles(portable, m, isDraft), isDraft));
     }
 

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -102,6 +103,19 @@ class InvariantGraphChoiceTest {
         try {
             assertEquals("model_optimized.onnx", served.dir().graph().getFileName().toString(), "the operator's choice");
             assertFalse(((OrtCausalLm) served.opened().lm()).slotLayout(), "the Optimum graph");
+        } finally {
+            served.opened().lm().close();
+        }
+    }
+
+    /** A draft keeps the engine's graph: its arithmetic decides which candidates it proposes, never the output. */
+    @Test
+    void aDraftKeepsTheEnginesGraph(@TempDir Path tmp) throws IOException {
+        Path dir = directory(tmp, OPTIMUM);
+        ModelDirectory chosen = ModelDirectory.open(dir, ORT.preferredGraphs("onnxruntime"), Optional.empty());
+        ModelRegistry.Served served = ModelRegistry.openInvariant(chosen, ModelSettings.of(dir), ORT, "onnxruntime", true);
+        try {
+            assertEquals("model_optimized.onnx", served.dir().graph().getFileName().toString());
         } finally {
             served.opened().lm().close();
         }
