@@ -2,6 +2,7 @@ package dev.tandem.memory;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.engine.Llama2cHeader;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.model.ModelDirectory;
 import java.io.IOException;
@@ -131,6 +132,9 @@ public record MemoryPlan(Weights weights, KvCache kvCache, Budget budget, List<S
             unavailable.add("parameters, parameter/overhead/tied-copy bytes: an OpenVINO IR's constants"
                     + " (openvino_model.bin) are not parsed; graph_file_bytes is the IR's size on disk"
                     + (fromConfig != null ? ", bytes per precision use the parameter count from config.json" : ""));
+        } else if (dir.isLlama2c()) {  // the checkpoint's header says how many floats follow it; the file is checked against it
+            inv = WeightInventory.llama2c(Llama2cHeader.read(graph));
+            notes.addAll(inv.notes());
         } else {
             try {
                 inv = WeightInventory.read(graph, config.path("tie_word_embeddings").asBoolean(false));

@@ -1,5 +1,6 @@
 package dev.tandem.memory;
 
+import dev.tandem.engine.Llama2cHeader;
 import dev.tandem.onnx.OnnxFile;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,6 +62,19 @@ public record WeightInventory(long parameters, long parameterBytes, Map<String, 
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             return of(OnnxFile.map(graph, arena), tieWordEmbeddings);
         }
+    }
+
+    /**
+     * The weights of a llama2.c checkpoint, from its header: every float32 after it is a parameter but the
+     * precomputed rotary tables (constants here, as a graph's cos/sin caches are); a shared classifier is stored once.
+     */
+    public static WeightInventory llama2c(Llama2cHeader h) {
+        long parameters = h.parameters();
+        long rotaryBytes = 4 * h.rotaryFloats();
+        return new WeightInventory(parameters, 4 * parameters, Map.of("float32", parameters), 0, 0, 0, rotaryBytes,
+                4 * h.floats(), List.of("llama2.c checkpoint: float32 weights after a " + Llama2cHeader.BYTES
+                + "-byte header; its rotary tables (" + rotaryBytes + " bytes) count as constants"
+                + (h.sharedClassifier() ? "; the classifier is the token embedding, stored once" : "")), List.of());
     }
 
     static WeightInventory of(OnnxFile f, boolean tieWordEmbeddings) {

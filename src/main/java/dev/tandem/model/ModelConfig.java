@@ -1,6 +1,7 @@
 package dev.tandem.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.tandem.engine.Llama2cHeader;
 import dev.tandem.engine.ModelShape;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -50,6 +51,16 @@ public record ModelConfig(String modelType, ModelShape shape, int bosTokenId, Li
         ModelShape shape = new ModelShape(vocab, maxContext, layers, kvHeads, headDim, 4);
         return new ModelConfig(config.path("model_type").asText("unknown"), shape, bos, List.copyOf(eos),
                 config.path("torch_dtype").asText("unknown"), SamplingDefaults.fromGenerationConfig(generationJson, generation));
+    }
+
+    /**
+     * The config of a llama2.c checkpoint, read from its header ({@link Llama2cHeader}): model type "llama2.c", BOS 1
+     * and EOS 2 (the ids run.c and llama2.c's tokenizer use), float32 weights, and no sampling defaults (the format
+     * has none).
+     */
+    static ModelConfig llama2c(Path checkpoint, Llama2cHeader header) {
+        return new ModelConfig("llama2.c", header.shape(), Llama2cTokenizer.BOS, List.of(Llama2cTokenizer.EOS), "float32",
+                new SamplingDefaults(null, null, null, null, null, null, checkpoint.getFileName().toString()));
     }
 
     /** The graph input and output names ONNX Runtime GenAI's builder writes, which the engines feed and read. */

@@ -3,6 +3,7 @@ package dev.tandem.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
+import dev.tandem.engine.Llama2cHeader;
 import dev.tandem.engine.ModelFiles;
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,12 +25,14 @@ import java.util.Set;
  * carry graphs only some engines read (ONNX Runtime's {@code model_optimized.onnx}); the engine says which it
  * prefers ({@link #open(Path, List, Optional)}). An ONNX Runtime GenAI
  * directory has {@code genai_config.json} instead of the two configs; it names the graph file
- * ({@link ModelConfig#readGenAi}).
+ * ({@link ModelConfig#readGenAi}). A llama2.c directory has a checkpoint ({@code .bin}, run.c's legacy format) and its
+ * {@code tokenizer.bin} and nothing else: the checkpoint's header is its config ({@link ModelConfig#llama2c}), and
+ * only the reference engine runs it.
  *
  * <p>Every problem is reported as an {@link IllegalArgumentException} whose message names the file
  * and what is wrong with it, so a failed start-up says exactly what to fix.
  */
-public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode tokenizerConfig) {
+public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode tokenizerConfig, Path tokenizerFile) {
 
     public static final List<String> GRAPH_NAMES = List.of("model.onnx", "decoder_model_merged.onnx", "openvino_model.xml");
     public static final String MANIFEST = "SHA256SUMS";
@@ -61,10 +64,18 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
         if (graphFile.isPresent()) {
             graph = configuredGraph(d, graphFile.get());
         } else {
-            Path portable = genai != null ? required(d, ModelConfig.genAiGraphName(genaiJson, genai))
-                    : GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst()
-                    .orElseThrow(() -> new IllegalArgumentException(d + ": no model graph: expected one of " + GRAPH_NAMES));
-            graph = preferred.stream().map(d::resolve).filter(Files::isRegularFile).findFirst().orElse(portable);
+            Optional<Path> portable = genai != null ? Optional.of(required(d, ModelConfig.genAiGraphName(genaiJson, genai)))
+                    : GRAPH_NAMES.stream().map(d::resolve).filter(Files::isRegularFile).findFirst();
+            graph = portable.isEmpty() ? llama2cCheckpoint(d)
+                    : preferred.stream().map(d::resolve).filter(Files::isRegularFile).findFirst().orElse(portable.get());
+        }
+        if (isLlama2c(graph)) {
+            Llama2cHeader header = Llama2cHeader.read(graph);
+            Path tokenizer = llama2cTokenizer(d, graph, header.vocabSize());
+            if (verified != null) {
+                requireCovered(d, graph, List.of(), verified);
+            }
+            return new ModelDirectory(d, graph, ModelConfig.llama2c(graph, header), MissingNode.getInstance(), tokenizer);
         }
         List<Path> dataFiles = graph.getFileName().toString().endsWith(".onnx") ? externalData(graph) : List.of();
         if (verified != null) {
@@ -82,10 +93,10 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
             JsonNode generation = Files.isRegularFile(genPath) ? readJson(genPath) : MissingNode.getInstance();
             config = ModelConfig.read(configJson, readJson(configJson), genPath, generation);
         }
-        required(d, "tokenizer.json");
+        Path tokenizer = required(d, "tokenizer.json");
         Path tokCfgPath = d.resolve("tokenizer_config.json");
         JsonNode tokenizerConfig = Files.isRegularFile(tokCfgPath) ? readJson(tokCfgPath) : MissingNode.getInstance();
-        return new ModelDirectory(d, graph, config, tokenizerConfig);
+        return new ModelDirectory(d, graph, config, tokenizerConfig, tokenizer);
     }
 
     /**
@@ -94,11 +105,17 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
      */
     public ModelFiles files() {
         Path genai = dir.resolve(GENAI_CONFIG);
-        return new ModelFiles(graph, Files.isRegularFile(genai) ? genai : dir.resolve("config.json"), config.shape());
+        Path configFile = isLlama2c() ? graph : Files.isRegularFile(genai) ? genai : dir.resolve("config.json");
+        return new ModelFiles(graph, configFile, config.shape());
     }
 
-    public Path tokenizerJson() {
-        return dir.resolve("tokenizer.json");
+    /** Whether the model is a llama2.c checkpoint (its {@link #graph()}), with llama2.c's tokenizer. */
+    public boolean isLlama2c() {
+        return isLlama2c(graph);
+    }
+
+    private static boolean isLlama2c(Path graph) {
+        return graph.getFileName().toString().endsWith(".bin");
     }
 
     /**
@@ -108,6 +125,9 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
      * OpenVINO IR, from the element types of its constants ("int4 (OpenVINO IR)", "int8 (OpenVINO IR)").
      */
     public String quantization() {
+        if (isLlama2c()) {
+            return config.torchDtype();  // the legacy format is float32 (its int8 successor is refused)
+        }
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(graph);
@@ -185,6 +205,80 @@ public record ModelDirectory(Path dir, Path graph, ModelConfig config, JsonNode 
     /** The directory's name, the default id the model is served under. */
     public String name() {
         return dir.getFileName().toString();
+    }
+
+    /** Larger files are not read to see whether they are a llama2.c tokenizer (Llama 2's 32000 pieces take 424 KiB). */
+    private static final long MAX_TOKENIZER_BYTES = 64L << 20;
+
+    /**
+     * The llama2.c checkpoint of a directory without an ONNX graph, an IR or genai_config.json: its one {@code .bin}
+     * file whose size is exactly what its header says ({@link Llama2cHeader}).
+     *
+     * @throws IllegalArgumentException when there is none (naming what a model directory holds, and any llama2.c file
+     *                                  of a format not read) or several (name one with the graph setting)
+     */
+    private static Path llama2cCheckpoint(Path dir) {
+        List<Path> checkpoints = new java.util.ArrayList<>();
+        List<String> unreadable = new java.util.ArrayList<>();
+        for (Path bin : binFiles(dir)) {
+            try {
+                Llama2cHeader.read(bin);
+                checkpoints.add(bin);
+            } catch (Llama2cHeader.UnreadableCheckpoint e) {
+                unreadable.add(e.getMessage());
+            } catch (IllegalArgumentException e) {
+                // some other .bin: not a checkpoint
+            }
+        }
+        if (checkpoints.size() == 1) {
+            return checkpoints.getFirst();
+        }
+        if (checkpoints.isEmpty()) {
+            throw new IllegalArgumentException(dir + ": no model graph: expected one of " + GRAPH_NAMES + ", an ONNX Runtime"
+                    + " GenAI " + GENAI_CONFIG + ", or a llama2.c checkpoint (.bin) with its tokenizer (.bin)"
+                    + (unreadable.isEmpty() ? "" : "; " + String.join("; ", unreadable)));
+        }
+        throw new IllegalArgumentException(dir + ": holds " + checkpoints.size() + " llama2.c checkpoints ("
+                + String.join(", ", checkpoints.stream().map(p -> p.getFileName().toString()).toList())
+                + "): name the one to serve with the model's graph setting (tandem.target.graph, tandem.draft.graph)");
+    }
+
+    /**
+     * The llama2.c tokenizer beside {@code checkpoint}: the {@code .bin} file that is a tokenizer of exactly its
+     * vocabulary's size ({@code tokenizer.bin} when several are).
+     */
+    private static Path llama2cTokenizer(Path dir, Path checkpoint, int vocabSize) {
+        List<Path> found = new java.util.ArrayList<>();
+        for (Path bin : binFiles(dir)) {
+            try {
+                if (!bin.equals(checkpoint) && Files.size(bin) <= MAX_TOKENIZER_BYTES
+                        && Llama2cTokenizer.isTokenizer(Files.readAllBytes(bin), vocabSize)) {
+                    found.add(bin);
+                }
+            } catch (IOException e) {
+                throw new IllegalArgumentException(bin + ": cannot read: " + e.getMessage(), e);
+            }
+        }
+        Path named = dir.resolve("tokenizer.bin");
+        if (found.size() == 1 || found.contains(named)) {
+            return found.size() == 1 ? found.getFirst() : named;
+        }
+        if (found.isEmpty()) {
+            throw new IllegalArgumentException(checkpoint + ": no llama2.c tokenizer of its " + vocabSize + " tokens beside it"
+                    + " in " + dir + ": add the tokenizer.bin the model was trained with (llama2.c ships Llama 2's"
+                    + " 32000-token one; tokenizer.py --tokenizer-model=... writes one for another vocabulary)");
+        }
+        throw new IllegalArgumentException(dir + ": holds " + found.size() + " llama2.c tokenizers of " + vocabSize
+                + " tokens (" + String.join(", ", found.stream().map(p -> p.getFileName().toString()).toList())
+                + "): keep the one the model was trained with, or name it tokenizer.bin");
+    }
+
+    private static List<Path> binFiles(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".bin") && Files.isRegularFile(p)).sorted().toList();
+        } catch (IOException e) {
+            throw new IllegalArgumentException(dir + ": cannot list: " + e.getMessage(), e);
+        }
     }
 
     /** A configured graph: a plain file name (no directory part: nothing outside the model is read) that exists. */

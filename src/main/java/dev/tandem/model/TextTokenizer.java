@@ -1,173 +1,58 @@
 package dev.tandem.model;
 
-import ai.djl.huggingface.tokenizers.Encoding;
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.Map;
+import java.util.List;
 
 /**
- * A Hugging Face {@code tokenizer.json} (Llama/sentencepiece-style BPE with byte fallback, or
- * GPT-2 byte-level BPE) through DJL's binding of the Rust {@code tokenizers} library, plus the
- * special-token rules of {@code tokenizer_config.json}.
+ * A model's tokenizer as serving uses it: text to ids (a prompt gets BOS when the model uses one), ids back to text
+ * with special tokens skipped, and the character spans of a tokenization (for {@code /tokenize}).
  *
- * <p>Text is encoded without the tokenizer's own special tokens; BOS is prepended here when
- * {@code add_bos_token} says so (or, absent that flag, when the tokenizer's post-processor would
- * add it), so an empty prompt is just {@code [BOS]}.
+ * <p>Two implementations, chosen by the model directory's layout ({@link #load(ModelDirectory)}): a Hugging Face
+ * {@code tokenizer.json} ({@link HfTokenizer}, through the Rust {@code tokenizers} library) and llama2.c's
+ * {@code tokenizer.bin} ({@link Llama2cTokenizer}, in Java), which encodes and decodes as the Hugging Face conversion
+ * of the same vocabulary does, so a model gives the same text over the API in either layout.
  */
-public final class TextTokenizer implements AutoCloseable {
-    private final HuggingFaceTokenizer hf;
-    private final int bosId;
-    private final boolean addBos;
-    private final int vocabSize;
+public sealed interface TextTokenizer extends AutoCloseable permits HfTokenizer, Llama2cTokenizer {
 
-    private TextTokenizer(HuggingFaceTokenizer hf, int bosId, boolean addBos, int vocabSize) {
-        this.hf = hf;
-        this.bosId = bosId;
-        this.addBos = addBos;
-        this.vocabSize = vocabSize;
-    }
-
-    public static TextTokenizer load(ModelDirectory model) {
-        Path file = model.tokenizerJson();
-        HuggingFaceTokenizer hf;
-        try {
-            hf = HuggingFaceTokenizer.newInstance(file, Map.of(
-                    "addSpecialTokens", "false", "truncation", "false", "padding", "false",
-                    "modelMaxLength", Integer.toString(Integer.MAX_VALUE)));
-        } catch (IOException | RuntimeException e) {
-            throw new IllegalArgumentException(file + ": cannot load tokenizer: " + e.getMessage(), e);
+    /** The tokenizer of {@code model}: its llama2.c {@code tokenizer.bin}, else its {@code tokenizer.json}. */
+    static TextTokenizer load(ModelDirectory model) {
+        if (model.isLlama2c()) {
+            return Llama2cTokenizer.load(model.tokenizerFile(), model.config().shape().vocabSize());
         }
-        int bos = model.config().bosTokenId();
-        JsonNode flag = model.tokenizerConfig().path("add_bos_token");
-        boolean addBos;
-        if (flag.isBoolean()) {
-            addBos = flag.asBoolean();
-        } else {
-            long[] withSpecial = hf.encode("a", true, false).getIds();
-            addBos = bos >= 0 && withSpecial.length > 0 && withSpecial[0] == bos;
-        }
-        int vocab;
-        try {
-            vocab = vocabSize(new ObjectMapper().readTree(file.toFile()));
-        } catch (IOException e) {
-            hf.close();
-            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
-        }
-        return new TextTokenizer(hf, bos, addBos && bos >= 0, vocab);
+        return HfTokenizer.load(model);
     }
 
     /**
-     * One more than the largest id in a {@code tokenizer.json}: its model's vocabulary (a piece-to-id
-     * object for BPE and WordPiece, a list of [piece, score] pairs for Unigram) and its added tokens.
-     * The binding does not expose it, and the ids the tokenizer can produce must all be rows of the
-     * model's output layer (see ModelRegistry's start-up checks).
+     * One token of an encoding: id, its piece in the vocabulary, and the characters of the input it covers, counted in
+     * code points (as the Rust {@code tokenizers} library counts them: an emoji is one).
      */
-    static int vocabSize(JsonNode tokenizerJson) {
-        long max = -1;
-        JsonNode vocab = tokenizerJson.path("model").path("vocab");
-        if (vocab.isObject()) {
-            for (JsonNode id : vocab) {
-                max = Math.max(max, id.asLong(-1));
-            }
-        } else if (vocab.isArray()) {
-            max = vocab.size() - 1;
-        }
-        for (JsonNode added : tokenizerJson.path("added_tokens")) {
-            max = Math.max(max, added.path("id").asLong(-1));
-        }
-        return (int) Math.min(Integer.MAX_VALUE, max + 1);
+    record Span(int id, String piece, int start, int end) {
     }
 
     /** How many token ids the tokenizer uses (one more than its largest). */
-    public int vocabSize() {
-        return vocabSize;
-    }
+    int vocabSize();
 
-    /** Prompt ids: BOS (when the model uses one) followed by the encoded text. */
-    public int[] encodePrompt(String text) {
-        long[] ids = text.isEmpty() ? new long[0] : hf.encode(text, false, false).getIds();
-        boolean bos = bosId >= 0 && (addBos || ids.length == 0);
-        int[] out = new int[ids.length + (bos ? 1 : 0)];
-        int o = 0;
-        if (bos) {
-            out[o++] = bosId;
-        }
-        for (long id : ids) {
-            out[o++] = Math.toIntExact(id);
-        }
-        return out;
-    }
+    /** Prompt ids: BOS (when the model uses one) followed by the encoded text; an empty prompt is just BOS. */
+    int[] encodePrompt(String text);
 
     /** Token ids of {@code text} without any special token. */
-    public int[] encode(String text) {
-        Encoding e = hf.encode(text, false, false);
-        long[] ids = e.getIds();
-        int[] out = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            out[i] = Math.toIntExact(ids[i]);
-        }
-        return out;
-    }
-
-    /** One token of an encoding: id, its piece in the vocabulary, and the characters of the input it covers. */
-    public record Span(int id, String piece, int start, int end) {
-    }
+    int[] encode(String text);
 
     /** The prompt's tokens (BOS first when the model uses one) with their character spans in {@code text}. */
-    public java.util.List<Span> spans(String text) {
-        java.util.List<Span> out = new java.util.ArrayList<>();
-        if (bosId >= 0 && (addBos || text.isEmpty())) {
-            out.add(new Span(bosId, decodeSpecial(bosId), 0, 0));
-        }
-        if (!text.isEmpty()) {
-            Encoding e = hf.encode(text, false, false);
-            long[] ids = e.getIds();
-            String[] pieces = e.getTokens();
-            var spans = e.getCharTokenSpans();
-            for (int i = 0; i < ids.length; i++) {
-                int start = spans[i] == null ? 0 : spans[i].getStart();
-                int end = spans[i] == null ? 0 : spans[i].getEnd();
-                out.add(new Span(Math.toIntExact(ids[i]), pieces[i], start, end));
-            }
-        }
-        return out;
-    }
-
-    private String decodeSpecial(int id) {
-        return hf.decode(new long[] {id}, false);
-    }
+    List<Span> spans(String text);
 
     /** Text of {@code ids[from..to)}, special tokens skipped. */
-    public String decode(int[] ids, int from, int to) {
-        long[] l = new long[to - from];
-        for (int i = from; i < to; i++) {
-            l[i - from] = ids[i];
-        }
-        return hf.decode(l, true);
-    }
+    String decode(int[] ids, int from, int to);
 
-    public String decode(int... ids) {
+    default String decode(int... ids) {
         return decode(ids, 0, ids.length);
     }
 
     /** Text of {@code ids} with special tokens written out ({@code <s>}), as Hugging Face's {@code decode} does by default. */
-    public String decodeWithSpecialTokens(int... ids) {
-        long[] l = new long[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            l[i] = ids[i];
-        }
-        return hf.decode(l, false);
-    }
+    String decodeWithSpecialTokens(int... ids);
 
-    public int bosId() {
-        return bosId;
-    }
+    /** The beginning-of-sequence id, or -1 when the model has none. */
+    int bosId();
 
     @Override
-    public void close() {
-        hf.close();
-    }
+    void close();
 }

@@ -375,7 +375,7 @@ public class ModelRegistry {
      */
     static void checkTokenizerFits(ModelDirectory dir, TextTokenizer tokenizer, int modelVocab) {
         if (tokenizer.vocabSize() > modelVocab) {
-            throw new IllegalArgumentException(dir.tokenizerJson() + " has " + tokenizer.vocabSize() + " token ids, but the"
+            throw new IllegalArgumentException(dir.tokenizerFile() + " has " + tokenizer.vocabSize() + " token ids, but the"
                     + " model " + dir.graph() + " scores only " + modelVocab + " tokens: the tokenizer belongs to another"
                     + " model. Use the tokenizer.json exported with this model.");
         }

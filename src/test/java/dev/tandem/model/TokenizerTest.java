@@ -26,9 +26,9 @@ class TokenizerTest {
             assertEquals(4096, t.vocabSize());
         }
         var json = new com.fasterxml.jackson.databind.ObjectMapper();
-        assertEquals(3, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2,\"c\":1}}}")));
-        assertEquals(10, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":9}]}")));
-        assertEquals(2, TextTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0.0],[\"a\",-1.5]]}}")));
+        assertEquals(3, HfTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2,\"c\":1}}}")));
+        assertEquals(10, HfTokenizer.vocabSize(json.readTree("{\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":9}]}")));
+        assertEquals(2, HfTokenizer.vocabSize(json.readTree("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0.0],[\"a\",-1.5]]}}")));
     }
 
     @Test

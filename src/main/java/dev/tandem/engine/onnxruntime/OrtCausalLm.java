@@ -16,6 +16,7 @@ import dev.tandem.engine.HalfFloats;
 import dev.tandem.engine.KvBuffers;
 import dev.tandem.engine.KvCache;
 import dev.tandem.engine.Logits;
+import dev.tandem.engine.ModelFiles;
 import dev.tandem.engine.ModelShape;
 import dev.tandem.engine.NativeLifetime;
 import dev.tandem.engine.SlotRows;
@@ -137,6 +138,7 @@ public final class OrtCausalLm implements CausalLm {
             throw new IllegalArgumentException(graph + ": is an OpenVINO IR, which ONNX Runtime cannot read: serve it with"
                     + " engine=openvino, or point the model directory at an ONNX export");
         }
+        ModelFiles.requireGraph(graph, "ONNX Runtime");
         OrtEnvironment env = OrtRuntime.environment(options);
         OrtSession session = null;
         try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {

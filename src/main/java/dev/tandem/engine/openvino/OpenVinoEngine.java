@@ -36,6 +36,7 @@ public class OpenVinoEngine implements EngineProvider {
 
     @Override
     public Opened open(String name, ModelFiles model, boolean draft) {
+        ModelFiles.requireGraph(model.graph(), "OpenVINO");
         OpenVinoRuntime rt = runtime();
         OpenVinoOptions options = new OpenVinoOptions(config.device(),
                 OpenVinoOptions.PerformanceHint.valueOf(config.performanceHint().toUpperCase(Locale.ROOT)),

@@ -1,5 +1,6 @@
 package dev.tandem.engine.reference;
 
+import dev.tandem.engine.Llama2cHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -24,46 +25,34 @@ public final class Llama2cCheckpoint {
     }
 
     public static LlamaWeights load(Path file) {
+        Llama2cHeader h = Llama2cHeader.read(file);
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
             throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
         }
-        try {
-            return parse(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN));
-        } catch (IllegalArgumentException | java.nio.BufferUnderflowException e) {
-            throw new IllegalArgumentException(file + ": not a llama2.c checkpoint: " + e, e);
-        }
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).position(Llama2cHeader.BYTES);
+        return parse(h, b.asFloatBuffer());
     }
 
-    static LlamaWeights parse(ByteBuffer b) {
-        if (b.remaining() < 28) {
-            throw new IllegalArgumentException("shorter than the 28-byte header");
-        }
-        int dim = b.getInt();
-        int hidden = b.getInt();
-        int layers = b.getInt();
-        int heads = b.getInt();
-        int kvHeads = b.getInt();
-        int vocabField = b.getInt();
-        int seqLen = b.getInt();
-        boolean tied = vocabField > 0;
-        int vocab = Math.abs(vocabField);
-        if (heads <= 0 || dim % heads != 0) {
-            throw new IllegalArgumentException("dim " + dim + " does not divide into " + heads + " heads");
-        }
-        int headDim = dim / heads;
-        LlamaConfig c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, headDim, vocab, seqLen, 1e-5f, 10000f,
-                LlamaConfig.Rotary.PAIRWISE);
+    /** The config run.c runs a checkpoint with: its header's sizes, RMSNorm eps 1e-5, rotary base 10000, pairwise rotary. */
+    static LlamaConfig config(Llama2cHeader h) {
+        return new LlamaConfig(h.dim(), h.hiddenDim(), h.layers(), h.heads(), h.kvHeads(), h.headDim(), h.vocabSize(),
+                h.maxContext(), 1e-5f, 10000f, LlamaConfig.Rotary.PAIRWISE);
+    }
+
+    /** The weights after header {@code h} ({@code f}: exactly the floats the header says, checked by {@link Llama2cHeader#read}). */
+    private static LlamaWeights parse(Llama2cHeader h, FloatBuffer f) {
+        LlamaConfig c = config(h);
+        int dim = c.dim();
+        int hidden = c.hiddenDim();
+        int layers = c.layers();
+        int vocab = c.vocabSize();
+        int seqLen = c.maxContext();
+        int headDim = c.headDim();
+        boolean tied = h.sharedClassifier();
         int kvDim = c.kvDim();
-        long expected = (long) vocab * dim + 2L * layers * dim + (long) layers * (2L * dim * dim + 2L * kvDim * dim)
-                + 3L * layers * hidden * dim + dim + (long) seqLen * headDim + (tied ? 0 : (long) vocab * dim);
-        FloatBuffer f = b.asFloatBuffer();
-        if (f.remaining() != expected) {
-            throw new IllegalArgumentException("the header " + c + " needs " + expected + " float32 values after it, the file has "
-                    + f.remaining());
-        }
         float[] embedding = take(f, vocab * dim);
         float[][] rmsAtt = split(take(f, layers * dim), layers);
         float[][] wq = split(take(f, layers * dim * dim), layers);
@@ -95,47 +84,16 @@ public final class Llama2cCheckpoint {
      * tied) or one embedding row is read from the file each time it is used.
      */
     public static LayeredWeights offload(Path file) {
-        long size;
-        ByteBuffer header = ByteBuffer.allocate(28).order(ByteOrder.LITTLE_ENDIAN);
-        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
-            size = ch.size();
-            while (header.hasRemaining() && ch.read(header) >= 0) {
-                // read the whole header
-            }
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
-        }
-        header.flip();
-        LlamaConfig c;
-        boolean tied;
-        try {
-            if (header.remaining() < 28) {
-                throw new IllegalArgumentException("shorter than the 28-byte header");
-            }
-            int dim = header.getInt();
-            int hidden = header.getInt();
-            int layers = header.getInt();
-            int heads = header.getInt();
-            int kvHeads = header.getInt();
-            int vocabField = header.getInt();
-            int seqLen = header.getInt();
-            tied = vocabField > 0;
-            if (heads <= 0 || dim % heads != 0) {
-                throw new IllegalArgumentException("dim " + dim + " does not divide into " + heads + " heads");
-            }
-            c = new LlamaConfig(dim, hidden, layers, heads, kvHeads, dim / heads, Math.abs(vocabField), seqLen, 1e-5f,
-                    10000f, LlamaConfig.Rotary.PAIRWISE);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": not a llama2.c checkpoint: " + e, e);
-        }
+        Llama2cHeader h = Llama2cHeader.read(file);
+        LlamaConfig c = config(h);
+        boolean tied = h.sharedClassifier();
         int dim = c.dim();
         int hidden = c.hiddenDim();
         int kvDim = c.kvDim();
         int nl = c.layers();
         int vocab = c.vocabSize();
         // byte offsets of the arrays, in file order
-        long at = 28;
-        long embedding = at;
+        long embedding = Llama2cHeader.BYTES;
         long rmsAtt = embedding + 4L * vocab * dim;
         long wq = rmsAtt + 4L * nl * dim;
         long wk = wq + 4L * nl * dim * dim;
@@ -148,11 +106,6 @@ public final class Llama2cCheckpoint {
         long rmsFinal = w3 + 4L * nl * hidden * dim;
         long freqs = rmsFinal + 4L * dim;
         long wcls = tied ? embedding : freqs + 4L * c.maxContext() * c.headDim();
-        long end = freqs + 4L * c.maxContext() * c.headDim() + (tied ? 0 : 4L * vocab * dim);
-        if (end != size) {
-            throw new IllegalArgumentException(file + ": not a llama2.c checkpoint: the header " + c + " needs "
-                    + (end - 28) / 4 + " float32 values after it, the file has " + (size - 28) / 4);
-        }
         java.util.List<LayeredWeights.Piece<LlamaWeights.Layer>> pieces = new java.util.ArrayList<>();
         for (int l = 0; l < nl; l++) {
             int i = l;

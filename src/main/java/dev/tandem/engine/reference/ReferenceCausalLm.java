@@ -76,7 +76,8 @@ public final class ReferenceCausalLm implements CausalLm {
 
     /**
      * A model directory in the Optimum layout: the weights from its ONNX graph's initializers, the
-     * sizes and constants from its {@code config.json} ({@link OnnxLlama}).
+     * sizes and constants from its {@code config.json} ({@link OnnxLlama}); or a llama2.c checkpoint
+     * ({@link Llama2cCheckpoint}).
      */
     public static ReferenceCausalLm open(ModelFiles model) {
         return open(model, false);
@@ -88,14 +89,15 @@ public final class ReferenceCausalLm implements CausalLm {
             throw new IllegalArgumentException(model.graph() + ": is an OpenVINO IR, which the reference engine cannot read:"
                     + " serve it with engine=openvino, or point the model directory at an ONNX export");
         }
-        ReferenceCausalLm lm = openOnnx(model.graph(), model.configJson(), offload);
+        ReferenceCausalLm lm = model.isLlama2c() ? openLlama2c(model.graph(), offload)
+                : openOnnx(model.graph(), model.configJson(), offload);
         ModelShape expected = model.declared();
         if (lm.shape().vocabSize() != expected.vocabSize() || lm.shape().maxContext() < expected.maxContext()
                 || lm.shape().layers() != expected.layers() || lm.shape().kvHeads() != expected.kvHeads()
                 || lm.shape().headDim() != expected.headDim()) {
             lm.close();
-            throw new IllegalArgumentException(model.graph() + ": the weights give " + lm.shape() + " but config.json says "
-                    + expected);
+            throw new IllegalArgumentException(model.graph() + ": the weights give " + lm.shape() + " but "
+                    + model.configJson().getFileName() + " says " + expected);
         }
         // served at a shorter context than the model's (tandem.target.max-context): sequences are limited to it
         lm.shape = new ModelShape(lm.shape.vocabSize(), expected.maxContext(), lm.shape.layers(), lm.shape.kvHeads(),

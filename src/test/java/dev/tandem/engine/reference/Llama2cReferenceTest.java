@@ -1,5 +1,6 @@
 package dev.tandem.engine.reference;
 
+import dev.tandem.model.Llama2cTokenizer;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
