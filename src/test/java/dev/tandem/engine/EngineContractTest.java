@@ -35,7 +35,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The engine contract: every engine runs these same tests on a real pretrained model
- * (stories260K, Optimum layout). An engine whose runtime is not installed on this machine is
+ * (stories260K, Optimum layout; the reference engine also on its llama2.c checkpoint). An engine whose runtime is not installed on this machine is
  * reported as skipped, with the reason; run it where the runtime is (see README, "Engines").
  */
 @RequiresSharedModels
@@ -52,6 +52,14 @@ class EngineContractTest {
         ENGINES.put("reference", d -> ReferenceCausalLm.open(d.files()));
         // the same, weights left in the file and mapped a layer at a time (offload mode)
         ENGINES.put("reference-offload", d -> ReferenceCausalLm.open(d.files(), true));
+        // the same model as llama2.c ships it (stories260K.bin: pairwise rotary, the header as config), both modes
+        ENGINES.put("reference (llama2.c)", d -> ReferenceCausalLm.open(llama2c().files()));
+        ENGINES.put("reference-offload (llama2.c)", d -> ReferenceCausalLm.open(llama2c().files(), true));
+    }
+
+    /** ../shared/models/stories260K: the checkpoint and tokenizer.bin (its tokenizer gives the ids of the Optimum one). */
+    static ModelDirectory llama2c() {
+        return ModelDirectory.open(SharedModels.stories260kBin().getParent());
     }
 
     static final Map<String, Object> LOADED = new LinkedHashMap<>();  // CausalLm, or the reason it could not load
