@@ -33,6 +33,14 @@ public final class Logits {
         return data.get(data.position() + row * vocabSize + token);
     }
 
+    /** The first {@code n} rows (a view of the same memory). */
+    public Logits firstRows(int n) {
+        if (n < 0 || n > rows) {
+            throw new IllegalArgumentException("rows 0.." + n + " of " + rows);
+        }
+        return n == rows ? this : new Logits(data, n, vocabSize);
+    }
+
     /** Copies one row into {@code dst[0..vocabSize)}. */
     public float[] copyRow(int row, float[] dst) {
         data.get(data.position() + row * vocabSize, dst, 0, vocabSize);

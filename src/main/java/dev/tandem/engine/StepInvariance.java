@@ -92,6 +92,44 @@ public final class StepInvariance {
         return new Result(differing == 0, differing, probed, worst);
     }
 
+    /**
+     * How a model can be served step-invariant.
+     *
+     * @param invariant the model itself when its probe holds; else the model padded ({@link PaddedSteps}) when that
+     *                  holds; else null
+     * @param probe     the model's probe
+     * @param padded    the padded model's probe, or null when not tried (the model is invariant, cannot roll back, or
+     *                  has no room for the copy)
+     */
+    public record Choice(CausalLm invariant, Result probe, Result padded) {
+        public boolean holds() {
+            return invariant != null;
+        }
+
+        public boolean isPadded() {
+            return invariant instanceof PaddedSteps;
+        }
+    }
+
+    /**
+     * Probes {@code lm} and, if it is not invariant, the same model padded so that no step computes a single row
+     * ({@link PaddedSteps}): measured on an AVX2-only processor, ONNX Runtime's 4-bit MatMulNBits differs only in its
+     * one-row kernel, and padded, the bundled target is invariant. Nothing to close: a padded model not chosen holds
+     * nothing of its own.
+     */
+    public static Choice choose(CausalLm lm) {
+        Result probe = probe(lm);
+        if (probe.holds()) {
+            return new Choice(lm, probe, null);
+        }
+        if (!lm.supportsRollback() || lm.shape().maxContext() < 4) {
+            return new Choice(null, probe, null);
+        }
+        PaddedSteps padded = PaddedSteps.of(lm);
+        Result again = probe(padded);
+        return new Choice(again.holds() ? padded : null, probe, again);
+    }
+
     private static float difference(float[] x, float[] y) {
         float worst = 0;
         for (int i = 0; i < x.length; i++) {

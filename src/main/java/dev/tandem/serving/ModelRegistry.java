@@ -185,12 +185,14 @@ public class ModelRegistry {
     /**
      * Opens the model on its engine. A target is probed ({@link StepInvariance}): greedy assisted decoding reproduces
      * plain decoding to the bit only if the target gives a token the same bits alone, in a block and in a batch (a
-     * draft's arithmetic does not matter: its proposals are only proposals). When the engine chose one of its own
+     * draft's arithmetic does not matter: its proposals are only proposals). A model that is not, but is once no step
+     * computes a single row ({@link PaddedSteps}: the one-row kernel is the odd one out), is served padded, with a
+     * context one token shorter. When, padded or not, it is not invariant and the engine chose one of its own
      * graphs (no {@code graph} configured: ONNX Runtime's {@code model_optimized.onnx}) and on this processor it is
      * not invariant, the directory's portable graph is served instead, with a warning that says how to run the other
      * anyway ({@code tandem.target.graph}); any other graph is served as it is and the probe's finding logged. Measured:
-     * the bundled target's 4-bit {@code model_optimized.onnx} is invariant on AVX-512 machines and not on an AVX2-only
-     * one (docs/benchmarks.md).
+     * the bundled target's 4-bit {@code model_optimized.onnx} is invariant on AVX-512 machines; on an AVX2-only one it
+     * is not, and is once padded (docs/benchmarks.md).
      */
     static Served openInvariant(ModelDirectory dir, TandemConfig.Model m, EngineProvider provider, String engine,
                                 boolean isDraft) {
@@ -200,9 +202,9 @@ public class ModelRegistry {
         }
         boolean enginesChoice = m.graph().isEmpty()
                 && provider.preferredGraphs(engine).contains(dir.graph().getFileName().toString());
-        StepInvariance.Result probe;
+        StepInvariance.Choice choice;
         try {
-            probe = StepInvariance.probe(opened.lm());
+            choice = StepInvariance.choose(opened.lm());
         } catch (RuntimeException e) {
             if (enginesChoice) {
                 opened.lm().close();
@@ -211,18 +213,28 @@ public class ModelRegistry {
             LOG.debugf(e, "%s: step invariance not probed", dir.name());
             return new Served(dir, opened);
         }
+        StepInvariance.Result probe = choice.probe();
+        if (choice.isPadded()) {
+            LOG.infof("%s: %s is %s on this processor, but only where a step computes one row: a step that would feed"
+                    + " one token in all feeds it twice (the copy is forgotten), so every token meets the same kernels"
+                    + " and the model is %s. It is served with a context of %d tokens (one for the copy).", dir.name(),
+                    dir.graph().getFileName(), probe, choice.padded(), choice.invariant().shape().maxContext());
+            return new Served(dir, new EngineProvider.Opened(choice.invariant(), opened.description()));
+        }
         if (probe.holds() || !enginesChoice) {
             LOG.infof("%s: %s is %s%s", dir.name(), dir.graph().getFileName(), probe, probe.holds() ? ""
-                    : " on this processor: greedy assisted output may part from plain output where two tokens nearly tie");
+                    : (choice.padded() == null ? "" : " (padded to two rows a step: " + choice.padded() + ")")
+                    + " on this processor: greedy assisted output may part from plain output where two tokens nearly tie");
             return new Served(dir, opened);
         }
         String graph = dir.graph().getFileName().toString();
         // the directory opened with the engine's graph, so its portable graph exists (ModelDirectory.open requires one)
         ModelDirectory portable = ModelDirectory.open(m.modelDir(), List.of(), Optional.empty());
         opened.lm().close();
-        LOG.warnf("%s: %s is %s on this processor, so greedy assisted decoding would not reproduce plain decoding to the"
+        LOG.warnf("%s: %s is %s on this processor%s, so greedy assisted decoding would not reproduce plain decoding to the"
                 + " bit; serving %s instead (slower). To run %s anyway, set tandem.target.graph=%s.", dir.name(), graph,
-                probe, portable.graph().getFileName(), graph, graph);
+                probe, choice.padded() == null ? "" : " (padded to two rows a step: " + choice.padded() + ")",
+                portable.graph().getFileName(), graph, graph);
         return new Served(portable, provider.open(engine, servedFiles(portable, m, isDraft), isDraft));
     }
 

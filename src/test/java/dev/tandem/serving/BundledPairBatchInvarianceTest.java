@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.engine.CausalLm;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
 import dev.tandem.engine.onnxruntime.OrtCausalLm;
 import dev.tandem.generation.AssistOptions;
@@ -43,7 +44,7 @@ class BundledPairBatchInvarianceTest {
         "Hear this, ye old men, and give ear,", "Rejoice in the Lord alway:", "I can do all things through Christ",
         "My little children, these things write I unto you,", "Beloved, let us love one another: for love is of God;",
     };
-    static OrtCausalLm target;
+    static CausalLm target;
     static OrtCausalLm draft;
     static TextTokenizer tokenizer;
     static AssistedDecoder decoding;
@@ -52,7 +53,11 @@ class BundledPairBatchInvarianceTest {
     static void load(String graph) {
         ModelDirectory td = ModelDirectory.open(Path.of("models/kjv-target"), List.of(), Optional.of(graph));
         ModelDirectory dd = ModelDirectory.open(Path.of("models/kjv-draft"), List.of(), Optional.of(graph));
-        target = OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults());
+        target = null;
+        draft = null;
+        tokenizer = null;
+        // as the service serves it (padded where that makes it step-invariant), or the test is skipped
+        target = InvariantGraphs.served(OrtCausalLm.open(td.graph(), td.config().shape(), OnnxRuntimeOptions.defaults()), graph);
         draft = OrtCausalLm.open(dd.graph(), dd.config().shape(), OnnxRuntimeOptions.ownThreads(1));
         tokenizer = TextTokenizer.load(td);
         eos = td.config().eosTokenIds();
@@ -61,9 +66,15 @@ class BundledPairBatchInvarianceTest {
 
     @AfterEach
     void close() {
-        target.close();
-        draft.close();
-        tokenizer.close();
+        for (AutoCloseable c : new AutoCloseable[] {target, draft, tokenizer}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
     }
 
     static GenerationRequest greedy(String prompt) {
@@ -79,7 +90,6 @@ class BundledPairBatchInvarianceTest {
     @ValueSource(strings = {"model.onnx", "model_optimized.onnx"})
     void greedyTokensAreTheSameAloneAndAmidMixedLoad(String graph) throws Exception {
         load(graph);
-        InvariantGraphs.assumeServedHere(target, graph);
         DecodingMode draftK = DecodingMode.assisted(new AssistOptions(Assistant.DRAFT, 5, Schedule.HEURISTIC, 0, 3));
         DecodingMode lookup = DecodingMode.assisted(new AssistOptions(Assistant.PROMPT_LOOKUP, 4, Schedule.CONSTANT, 0, 3));
         List<int[]> alone = new ArrayList<>();

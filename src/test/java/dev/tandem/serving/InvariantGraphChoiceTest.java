@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.engine.EngineProvider;
 import dev.tandem.engine.ModelFiles;
+import dev.tandem.engine.PaddedSteps;
+import dev.tandem.engine.PaddedStepsTest;
 import dev.tandem.engine.StepInvariance;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeEngine;
 import dev.tandem.engine.onnxruntime.OnnxRuntimeOptions;
@@ -25,8 +27,9 @@ import org.junit.jupiter.api.io.TempDir;
  * so that greedy assisted decoding still reproduces plain decoding. Found on an AVX2-only machine, where the bundled
  * target's 4-bit model_optimized.onnx is not invariant (BundledPairAssistedTest failed there).
  *
- * <p>The directories are slots-tiny (an invariant slots graph) with, as its "optimized" graph, either the same graph
- * again or optimum-tiny-nopos: the same model (same weights and config.json) as an Optimum float32 graph, whose
+ * <p>Where only a step of one row differs (the AVX2 case), the engine's graph is served padded instead ({@code
+ * PaddedSteps}). The directories are slots-tiny (an invariant slots graph) with, as its "optimized" graph, either the
+ * same graph again (invariant, or made to differ in one-row steps) or optimum-tiny-nopos: the same model (same weights and config.json) as an Optimum float32 graph, whose
  * MatMul takes another kernel for one row than for several (GEMV against GEMM: last bits differ).
  */
 class InvariantGraphChoiceTest {
@@ -79,6 +82,45 @@ class InvariantGraphChoiceTest {
         try {
             assertEquals("model.onnx", served.dir().graph().getFileName().toString());
             assertTrue(((OrtCausalLm) served.opened().lm()).slotLayout(), "the slots graph was opened");
+            assertTrue(StepInvariance.probe(served.opened().lm()).holds());
+        } finally {
+            served.opened().lm().close();
+        }
+    }
+
+    /**
+     * As the bundled target's 4-bit graph on an AVX2-only processor: only a step of one row differs (here slots-tiny
+     * moved by one ulp in such steps), so the engine's graph is served padded to two rows a step, at a context one
+     * shorter, rather than giving way to the slower portable graph.
+     */
+    @Test
+    void anOptimizedGraphWhoseOneRowStepsAloneDifferIsServedPadded(@TempDir Path tmp) throws IOException {
+        Path dir = directory(tmp, SLOTS.resolve("model.onnx"));
+        EngineProvider oneRowOff = new EngineProvider() {
+            @Override
+            public List<String> names() {
+                return ORT.names();
+            }
+
+            @Override
+            public List<String> preferredGraphs(String name) {
+                return ORT.preferredGraphs(name);
+            }
+
+            @Override
+            public Opened open(String name, ModelFiles model, boolean draft) {
+                Opened o = ORT.open(name, model, draft);
+                return model.graph().getFileName().toString().equals("model_optimized.onnx")
+                        ? new Opened(new PaddedStepsTest.OneRowOff(o.lm()), o.description()) : o;
+            }
+        };
+        ModelDirectory chosen = ModelDirectory.open(dir, ORT.preferredGraphs("onnxruntime"), Optional.empty());
+        ModelRegistry.Served served = ModelRegistry.openInvariant(chosen, ModelSettings.of(dir), oneRowOff, "onnxruntime",
+                false);
+        try {
+            assertEquals("model_optimized.onnx", served.dir().graph().getFileName().toString());
+            assertTrue(served.opened().lm() instanceof PaddedSteps, served.opened().lm().toString());
+            assertEquals(chosen.config().shape().maxContext() - 1, served.opened().lm().shape().maxContext());
             assertTrue(StepInvariance.probe(served.opened().lm()).holds());
         } finally {
             served.opened().lm().close();

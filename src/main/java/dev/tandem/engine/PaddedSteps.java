@@ -1,0 +1,152 @@
+package dev.tandem.engine;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A model whose forward calls never run a single row: a step that would feed one token in all (one sequence, one
+ * token) feeds it twice, the copy one position further, and the copy is forgotten before the sequence goes on. Its
+ * logits are the first row's. Everything else passes through.
+ *
+ * <p>Why: on some processors the runtime computes a one-row product with another kernel than a product of several
+ * rows, and the two differ in the last bits (ONNX Runtime's 4-bit MatMulNBits on an AVX2-only processor: up to 0.07 in
+ * a logit), where every product of two rows or more gives each row the same bits whatever the other rows are
+ * (measured: blocks of 2 to 16 tokens and batches of two sequences, bit for bit). Padded, every token is computed by the
+ * same kernel, so the model is step-invariant ({@link StepInvariance}) and greedy assisted decoding reproduces plain
+ * decoding. The cost is a second row in steps that had one (one sequence decoding alone, without assistance).
+ *
+ * <p>The copy needs a position after the token: the model is served with a context one shorter than the inner
+ * model's. The copy's keys and values stay in the inner cache until the sequence's next forward or truncate, which
+ * forgets them first (so the last step's logits stay valid as the engine contract says). Needs a model that can roll
+ * back ({@link CausalLm#supportsRollback()}).
+ */
+public final class PaddedSteps implements CausalLm {
+    private final CausalLm inner;
+    private final ModelShape shape;
+
+    private PaddedSteps(CausalLm inner) {
+        this.inner = inner;
+        ModelShape s = inner.shape();
+        this.shape = new ModelShape(s.vocabSize(), s.maxContext() - 1, s.layers(), s.kvHeads(), s.headDim(),
+                s.kvBytesPerElement());
+    }
+
+    /**
+     * {@code inner} padded; it is closed with this model.
+     *
+     * @throws IllegalArgumentException for a model that cannot roll back or has a context under 2 tokens
+     */
+    public static PaddedSteps of(CausalLm inner) {
+        if (!inner.supportsRollback() || inner.shape().maxContext() < 2) {
+            throw new IllegalArgumentException("padding single-row steps needs a model that rolls back, with a context of"
+                    + " 2 tokens or more");
+        }
+        return new PaddedSteps(inner);
+    }
+
+    /** A sequence's cache: the inner one, which may hold the last step's copy beyond {@link #length()}. */
+    private static final class Cache implements KvCache {
+        final KvCache inner;
+        int length;
+
+        Cache(KvCache inner) {
+            this.inner = inner;
+        }
+
+        /** Forgets the last step's copy, if the inner cache holds it. */
+        KvCache settled() {
+            if (inner.length() != length) {
+                inner.truncate(length);
+            }
+            return inner;
+        }
+
+        @Override
+        public int length() {
+            return length;
+        }
+
+        @Override
+        public void truncate(int length) {
+            if (length < 0 || length > this.length) {
+                throw new IllegalArgumentException("cannot truncate a cache of " + this.length + " tokens to " + length);
+            }
+            inner.truncate(length);
+            this.length = length;
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
+    private static Cache cache(KvCache c) {
+        if (c instanceof Cache p) {
+            return p;
+        }
+        throw new IllegalArgumentException("a cache of another model");
+    }
+
+    @Override
+    public ModelShape shape() {
+        return shape;
+    }
+
+    @Override
+    public KvCache newCache() {
+        return new Cache(inner.newCache());
+    }
+
+    @Override
+    public Logits forward(KvCache cache, int[] tokens, int offset, int length) {
+        GraphChecks.checkStep(shape, cache.length(), tokens, offset, length);
+        Cache c = cache(cache);
+        KvCache in = c.settled();
+        Logits out = length == 1 ? inner.forward(in, new int[] {tokens[offset], tokens[offset]}, 0, 2).firstRows(1)
+                : inner.forward(in, tokens, offset, length);
+        c.length += length;
+        return out;
+    }
+
+    @Override
+    public List<Logits> forward(List<Feed> feeds) {
+        if (feeds.size() == 1) {
+            Feed f = feeds.getFirst();
+            return List.of(forward(f.cache(), f.tokens(), f.offset(), f.length()));
+        }
+        for (Feed f : feeds) {  // validate all before running any, so a bad feed changes nothing
+            GraphChecks.checkStep(shape, f.cache().length(), f.tokens(), f.offset(), f.length());
+            cache(f.cache());
+        }
+        List<Feed> in = new ArrayList<>(feeds.size());
+        for (Feed f : feeds) {
+            in.add(new Feed(cache(f.cache()).settled(), f.tokens(), f.offset(), f.length()));
+        }
+        List<Logits> out = inner.forward(in);  // two feeds or more: two rows or more
+        for (Feed f : feeds) {
+            cache(f.cache()).length += f.length();
+        }
+        return out;
+    }
+
+    @Override
+    public boolean supportsRollback() {
+        return true;
+    }
+
+    @Override
+    public CacheStorage cacheStorage() {
+        return inner.cacheStorage();
+    }
+
+    @Override
+    public void close() {
+        inner.close();
+    }
+
+    @Override
+    public String toString() {
+        return inner + " (single-row steps padded to two rows)";
+    }
+}
