@@ -33,12 +33,13 @@ public final class Logits {
         return data.get(data.position() + row * vocabSize + token);
     }
 
-    /** The first {@code n} rows (a view of the same memory). */
-    public Logits firstRows(int n) {
-        if (n < 0 || n > rows) {
-            throw new IllegalArgumentException("rows 0.." + n + " of " + rows);
+    /** Rows {@code from .. from + n} (a view of the same memory). */
+    public Logits rows(int from, int n) {
+        if (from < 0 || n < 0 || from + n > rows) {
+            throw new IllegalArgumentException("rows " + from + ".." + (from + n) + " of " + rows);
         }
-        return n == rows ? this : new Logits(data, n, vocabSize);
+        return from == 0 && n == rows ? this : new Logits(data.slice(data.position() + from * vocabSize, n * vocabSize),
+                n, vocabSize);
     }
 
     /** Copies one row into {@code dst[0..vocabSize)}. */

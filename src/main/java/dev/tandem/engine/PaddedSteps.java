@@ -4,9 +4,11 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A model whose forward calls never run a single row: a step that would feed one token in all (one sequence, one
- * token) feeds it twice, the copy one position further, and the copy is forgotten before the sequence goes on. Its
- * logits are the first row's. Everything else passes through.
+ * A model whose forward calls never compute a single row: a step that would feed one token in all (one sequence, one
+ * token) feeds it with a companion row, and returns the token's row only. The companion is a copy of the token one
+ * position further, forgotten before the sequence goes on; at the last position of the context, where there is no
+ * room for it, the sequence's previous token fed again before it (its keys and values are computed again, to the
+ * same bits). Everything else passes through.
  *
  * <p>Why: on some processors the runtime computes a one-row product with another kernel than a product of several
  * rows, and the two differ in the last bits (ONNX Runtime's 4-bit MatMulNBits on an AVX2-only processor: up to 0.07 in
@@ -15,20 +17,15 @@ import java.util.List;
  * same kernel, so the model is step-invariant ({@link StepInvariance}) and greedy assisted decoding reproduces plain
  * decoding. The cost is a second row in steps that had one (one sequence decoding alone, without assistance).
  *
- * <p>The copy needs a position after the token: the model is served with a context one shorter than the inner
- * model's. The copy's keys and values stay in the inner cache until the sequence's next forward or truncate, which
- * forgets them first (so the last step's logits stay valid as the engine contract says). Needs a model that can roll
- * back ({@link CausalLm#supportsRollback()}).
+ * <p>The copy's keys and values stay in the inner cache until the sequence's next forward or truncate, which forgets
+ * them first (so the last step's logits stay valid as the engine contract says). Each cache keeps the tokens fed (an
+ * int per position) for the last position's case. Needs a model that can roll back ({@link CausalLm#supportsRollback()}).
  */
 public final class PaddedSteps implements CausalLm {
     private final CausalLm inner;
-    private final ModelShape shape;
 
     private PaddedSteps(CausalLm inner) {
         this.inner = inner;
-        ModelShape s = inner.shape();
-        this.shape = new ModelShape(s.vocabSize(), s.maxContext() - 1, s.layers(), s.kvHeads(), s.headDim(),
-                s.kvBytesPerElement());
     }
 
     /**
@@ -47,10 +44,13 @@ public final class PaddedSteps implements CausalLm {
     /** A sequence's cache: the inner one, which may hold the last step's copy beyond {@link #length()}. */
     private static final class Cache implements KvCache {
         final KvCache inner;
+        /** The tokens fed, by position: the previous token is fed again at the context's last position. */
+        final int[] fed;
         int length;
 
-        Cache(KvCache inner) {
+        Cache(KvCache inner, int maxContext) {
             this.inner = inner;
+            this.fed = new int[maxContext];
         }
 
         /** Forgets the last step's copy, if the inner cache holds it. */
@@ -59,6 +59,11 @@ public final class PaddedSteps implements CausalLm {
                 inner.truncate(length);
             }
             return inner;
+        }
+
+        void fed(int[] tokens, int offset, int n) {
+            System.arraycopy(tokens, offset, fed, length, n);
+            length += n;
         }
 
         @Override
@@ -90,22 +95,29 @@ public final class PaddedSteps implements CausalLm {
 
     @Override
     public ModelShape shape() {
-        return shape;
+        return inner.shape();
     }
 
     @Override
     public KvCache newCache() {
-        return new Cache(inner.newCache());
+        return new Cache(inner.newCache(), inner.shape().maxContext());
     }
 
     @Override
     public Logits forward(KvCache cache, int[] tokens, int offset, int length) {
-        GraphChecks.checkStep(shape, cache.length(), tokens, offset, length);
+        GraphChecks.checkStep(shape(), cache.length(), tokens, offset, length);
         Cache c = cache(cache);
         KvCache in = c.settled();
-        Logits out = length == 1 ? inner.forward(in, new int[] {tokens[offset], tokens[offset]}, 0, 2).firstRows(1)
-                : inner.forward(in, tokens, offset, length);
-        c.length += length;
+        Logits out;
+        if (length > 1) {
+            out = inner.forward(in, tokens, offset, length);
+        } else if (c.length + 1 < shape().maxContext()) {  // the token, then its copy
+            out = inner.forward(in, new int[] {tokens[offset], tokens[offset]}, 0, 2).rows(0, 1);
+        } else {  // the last position (of a context of 2 or more): the previous token again, then the token
+            in.truncate(c.length - 1);
+            out = inner.forward(in, new int[] {c.fed[c.length - 1], tokens[offset]}, 0, 2).rows(1, 1);
+        }
+        c.fed(tokens, offset, length);
         return out;
     }
 
@@ -116,7 +128,7 @@ public final class PaddedSteps implements CausalLm {
             return List.of(forward(f.cache(), f.tokens(), f.offset(), f.length()));
         }
         for (Feed f : feeds) {  // validate all before running any, so a bad feed changes nothing
-            GraphChecks.checkStep(shape, f.cache().length(), f.tokens(), f.offset(), f.length());
+            GraphChecks.checkStep(shape(), f.cache().length(), f.tokens(), f.offset(), f.length());
             cache(f.cache());
         }
         List<Feed> in = new ArrayList<>(feeds.size());
@@ -125,7 +137,7 @@ public final class PaddedSteps implements CausalLm {
         }
         List<Logits> out = inner.forward(in);  // two feeds or more: two rows or more
         for (Feed f : feeds) {
-            cache(f.cache()).length += f.length();
+            cache(f.cache()).fed(f.tokens(), f.offset(), f.length());
         }
         return out;
     }

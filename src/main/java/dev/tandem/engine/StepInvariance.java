@@ -122,7 +122,7 @@ public final class StepInvariance {
         if (probe.holds()) {
             return new Choice(lm, probe, null);
         }
-        if (!lm.supportsRollback() || lm.shape().maxContext() < 4) {
+        if (!lm.supportsRollback() || lm.shape().maxContext() < 2) {
             return new Choice(null, probe, null);
         }
         PaddedSteps padded = PaddedSteps.of(lm);

@@ -186,8 +186,8 @@ public class ModelRegistry {
      * Opens the model on its engine. A target is probed ({@link StepInvariance}): greedy assisted decoding reproduces
      * plain decoding to the bit only if the target gives a token the same bits alone, in a block and in a batch (a
      * draft's arithmetic does not matter: its proposals are only proposals). A model that is not, but is once no step
-     * computes a single row ({@link PaddedSteps}: the one-row kernel is the odd one out), is served padded, with a
-     * context one token shorter. When, padded or not, it is not invariant and the engine chose one of its own
+     * computes a single row ({@link PaddedSteps}: the one-row kernel is the odd one out), is served padded. When,
+     * padded or not, it is not invariant and the engine chose one of its own
      * graphs (no {@code graph} configured: ONNX Runtime's {@code model_optimized.onnx}) and on this processor it is
      * not invariant, the directory's portable graph is served instead, with a warning that says how to run the other
      * anyway ({@code tandem.target.graph}); any other graph is served as it is and the probe's finding logged. Measured:
@@ -216,9 +216,9 @@ public class ModelRegistry {
         StepInvariance.Result probe = choice.probe();
         if (choice.isPadded()) {
             LOG.infof("%s: %s is %s on this processor, but only where a step computes one row: a step that would feed"
-                    + " one token in all feeds it twice (the copy is forgotten), so every token meets the same kernels"
-                    + " and the model is %s. It is served with a context of %d tokens (one for the copy).", dir.name(),
-                    dir.graph().getFileName(), probe, choice.padded(), choice.invariant().shape().maxContext());
+                    + " one token in all gets a second row (a copy of the token, forgotten after), so every token meets"
+                    + " the same kernels and the model is %s", dir.name(), dir.graph().getFileName(), probe,
+                    choice.padded());
             return new Served(dir, new EngineProvider.Opened(choice.invariant(), opened.description()));
         }
         if (probe.holds() || !enginesChoice) {

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link PaddedSteps}: a model whose one-row steps alone differ (ONNX Runtime's 4-bit MatMulNBits on an AVX2-only
  * processor) is step-invariant once padded, and padding changes nothing else: the same logits as the inner model for
- * single steps, blocks and batches, rollback, and the last position of the (one shorter) context.
+ * single steps, blocks and batches, rollback, and the last position of the context.
  */
 public class PaddedStepsTest {
 
@@ -31,7 +31,7 @@ public class PaddedStepsTest {
         StepInvariance.Choice c = StepInvariance.choose(odd);
         assertTrue(c.holds() && c.isPadded(), c.toString());
         assertTrue(c.padded().holds());
-        assertEquals(63, c.invariant().shape().maxContext(), "one position is kept for the copy");
+        assertEquals(64, c.invariant().shape().maxContext(), "the whole context");
     }
 
     @Test
@@ -89,18 +89,23 @@ public class PaddedStepsTest {
         }
     }
 
+    /** At the context's last position there is no room for the copy: the previous token is fed again before it. */
     @Test
-    void theServedContextIsOneShorterAndItsLastPositionIsPadded() {
+    void theWholeContextIsServedItsLastPositionAfterThePreviousTokenAgain() {
         FakeLm inner = FakeLm.target(512, 16);
         PaddedSteps padded = PaddedSteps.of(inner);
-        assertEquals(15, padded.shape().maxContext());
-        try (KvCache c = padded.newCache()) {
-            for (int i = 0; i < 15; i++) {
-                padded.forward(c, 5 + i);
+        assertEquals(16, padded.shape().maxContext());
+        try (KvCache a = inner.newCache(); KvCache b = padded.newCache()) {
+            for (int i = 0; i < 16; i++) {
+                assertArrayEquals(inner.forward(a, 5 + i).row(0), padded.forward(b, 5 + i).row(0), "position " + i);
             }
-            assertEquals(15, c.length());
-            assertThrows(IllegalArgumentException.class, () -> padded.forward(c, 7), "beyond the served context");
-            assertEquals(15, c.length(), "a refused feed changes nothing");
+            assertEquals(16, b.length());
+            assertThrows(IllegalArgumentException.class, () -> padded.forward(b, 7), "beyond the context");
+            assertEquals(16, b.length(), "a refused feed changes nothing");
+            b.truncate(14);  // a rollback, then the last two positions again, one of them after a rejected candidate
+            a.truncate(14);
+            assertArrayEquals(inner.forward(a, 40).row(0), padded.forward(b, 40).row(0));
+            assertArrayEquals(inner.forward(a, 41).row(0), padded.forward(b, 41).row(0), "the last position after 40");
         }
     }
 
@@ -130,7 +135,7 @@ public class PaddedStepsTest {
         try (OrtCausalLm inner = OrtCausalLm.open(d.graph(), d.config().shape(), OnnxRuntimeOptions.defaults())) {
             assertTrue(StepInvariance.probe(inner).holds(), "the premise: slots-tiny is invariant");
             PaddedSteps padded = PaddedSteps.of(inner);
-            int[] text = new int[48];
+            int[] text = new int[inner.shape().maxContext()];  // up to the last position, which feeds the previous token again
             for (int i = 0; i < text.length; i++) {
                 text[i] = 3 + (i * 53) % (inner.shape().vocabSize() - 3);
             }
@@ -143,7 +148,7 @@ public class PaddedStepsTest {
             try (KvCache b = padded.newCache()) {
                 for (int i = 0; i < text.length; i++) {
                     assertArrayEquals(expected.get(i), padded.forward(b, text, i, 1).row(0), "step " + i);
-                    if (i % 7 == 6) {  // a rejected candidate: fed, then rolled back, then fed again
+                    if (i % 7 == 6 && i + 1 < text.length) {  // a rejected candidate: fed, then rolled back
                         padded.forward(b, text, i + 1, 1);
                         b.truncate(i + 1);
                     }
