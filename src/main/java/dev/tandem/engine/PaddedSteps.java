@@ -41,6 +41,11 @@ public final class PaddedSteps implements CausalLm {
         return new PaddedSteps(inner);
     }
 
+    /** The model that is padded. */
+    public CausalLm inner() {
+        return inner;
+    }
+
     /** A sequence's cache: the inner one, which may hold the last step's copy beyond {@link #length()}. */
     private static final class Cache implements KvCache {
         final KvCache inner;
