@@ -116,8 +116,8 @@ public final class AssistedBenchmark {
                 : Arrays.stream(a.get("pooled-ks").split(",")).mapToInt(Integer::parseInt).toArray();
         // engine=openvino[:hint=..,precision=..,threads=..] (BenchEngines) runs both models on that engine
         // instead; the draft then gets draft-threads threads unless the spec names its own
-        try (TimedLm target = new TimedLm(onOrt ? OrtCausalLm.open(td.graph(), td.config().shape(), options)
-                     : BenchEngines.open(engine, td, threads));
+        try (TimedLm target = new TimedLm(BenchEngines.asServed(onOrt ? OrtCausalLm.open(td.graph(), td.config().shape(), options)
+                     : BenchEngines.open(engine, td, threads)));
              TimedLm draft = new TimedLm(onOrt ? OrtCausalLm.open(dd.graph(), dd.config().shape(), draftOptions)
                      : BenchEngines.open(engine, dd, draftThreads > 0 ? draftThreads : threads));
              TimedLm pooledDraft = pooledKs.length == 0 ? null

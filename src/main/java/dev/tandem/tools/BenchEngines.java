@@ -82,4 +82,21 @@ final class BenchEngines {
         }
         return openvino;
     }
+
+    /**
+     * A target as the service serves it (ModelRegistry.openInvariant): padded to two rows a step where only its one-row
+     * steps differ on this processor ({@link dev.tandem.engine.StepInvariance#choose}); as opened otherwise, with a
+     * line saying so where it is not step-invariant at all (the service would then serve the portable graph, unless
+     * the graph was named).
+     */
+    static dev.tandem.engine.CausalLm asServed(dev.tandem.engine.CausalLm target) {
+        dev.tandem.engine.StepInvariance.Choice c = dev.tandem.engine.StepInvariance.choose(target);
+        if (c.isPadded()) {
+            System.out.println("target: " + c.probe() + "; padded to two rows a step (as the service serves it): " + c.padded());
+        } else if (!c.holds()) {
+            System.out.println("target: " + c.probe() + (c.padded() == null ? "" : ", padded " + c.padded())
+                    + " (the service serves such an engine's own graph only when named: tandem.target.graph)");
+        }
+        return c.holds() ? c.invariant() : target;
+    }
 }
