@@ -31,8 +31,7 @@ import org.junit.jupiter.api.Test;
 class Llama2cApiTest {
 
     static JsonPath complete(String body) {
-        return given().contentType(ContentType.JSON).body(body).post("/v1/completions")
-                .then().statusCode(200).extract().jsonPath();
+        return CompletionsApiTest.complete(body);
     }
 
     @Test
