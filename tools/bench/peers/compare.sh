@@ -20,7 +20,7 @@
 #    slows down many times when anything else wakes up; Tandem hardly notices).
 # The machine must be quiet (quiet_check in lib.sh); the whole run holds $PEERS_LOCK so that no other benchmark
 # overlaps it, and pauses the background training of this machine (lib.sh) until it ends.
-# Output: docs/bench/peers/{llama-bench.json,tandem-decode.csv,http.csv,compare.md}.
+# Output: $OUT [docs/bench/peers]/{llama-bench.json,tandem-decode.csv,http.csv,compare.md}.
 set -euo pipefail
 LOCK=${PEERS_LOCK:-/work/bench.lock}
 [[ -d $(dirname "$LOCK") ]] || LOCK=/tmp/tandem-bench.lock
@@ -35,7 +35,7 @@ COUNT=${COUNT:-8}
 K=${K:-5}
 PORT=${PEERS_PORT:-18241}
 cd "$REPO"
-OUT=docs/bench/peers
+OUT=${OUT:-docs/bench/peers}
 mkdir -p "$OUT"
 export PEERS_WARNINGS=$OUT/warnings.txt
 : >"$PEERS_WARNINGS"
