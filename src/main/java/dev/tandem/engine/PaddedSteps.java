@@ -51,6 +51,8 @@ public final class PaddedSteps implements CausalLm {
         final KvCache inner;
         /** The tokens fed, by position: the previous token is fed again at the context's last position. */
         final int[] fed;
+        /** The two tokens of a padded step (reused: no allocation per step). */
+        final int[] pair = new int[2];
         int length;
 
         Cache(KvCache inner, int maxContext) {
@@ -117,10 +119,14 @@ public final class PaddedSteps implements CausalLm {
         if (length > 1) {
             out = inner.forward(in, tokens, offset, length);
         } else if (c.length + 1 < shape().maxContext()) {  // the token, then its copy
-            out = inner.forward(in, new int[] {tokens[offset], tokens[offset]}, 0, 2).rows(0, 1);
+            c.pair[0] = tokens[offset];
+            c.pair[1] = tokens[offset];
+            out = inner.forward(in, c.pair, 0, 2).rows(0, 1);
         } else {  // the last position (of a context of 2 or more): the previous token again, then the token
             in.truncate(c.length - 1);
-            out = inner.forward(in, new int[] {c.fed[c.length - 1], tokens[offset]}, 0, 2).rows(1, 1);
+            c.pair[0] = c.fed[c.length - 1];
+            c.pair[1] = tokens[offset];
+            out = inner.forward(in, c.pair, 0, 2).rows(1, 1);
         }
         c.fed(tokens, offset, length);
         return out;
